@@ -1,0 +1,52 @@
+"""8.4 i) 拾音器 — microphone: open, close, start_recording, stop_recording."""
+
+from __future__ import annotations
+
+import abc
+
+from pydantic import Field
+
+from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+
+
+class StartRequest(Request):
+    sample_rate: int = Field(16000, ge=8000, le=48000)
+    channels: int = Field(1, ge=1, le=2)
+    max_duration_ms: int = Field(60_000, ge=100, le=600_000)
+
+
+class Recording(Model):
+    wav: bytes
+    duration_ms: int
+    sample_rate: int
+    channels: int
+    peak_dbfs: float
+    silent: bool
+
+
+class MicrophoneDriver(Driver, abc.ABC):
+    module = "microphone"
+
+    @abc.abstractmethod
+    def start_recording(self, request: StartRequest, ctx: OpContext) -> Empty: ...
+
+    @abc.abstractmethod
+    def stop_recording(self, request: Request, ctx: OpContext) -> Recording: ...
+
+
+SPEC = ModuleSpec(
+    id="microphone",
+    clause="8.4 i)",
+    title_zh="拾音器",
+    title_en="Microphone",
+    driver_class=MicrophoneDriver,
+    operations=operations(
+        OperationSpec("open", Request, Empty, summary="打开拾音器"),
+        OperationSpec("close", Request, Empty, summary="关闭拾音器"),
+        OperationSpec("start_recording", StartRequest, Empty, summary="开始录音"),
+        OperationSpec("stop_recording", Request, Recording, summary="结束录音"),
+    ),
+    events=("level", "recordingFinished"),
+    open_op="open",
+    close_op="close",
+)

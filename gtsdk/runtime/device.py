@@ -1,0 +1,493 @@
+"""One device: its driver, its command queue and worker thread, its state.
+
+Commands for one device run one at a time in submission order (XFS4IoT);
+status, capabilities and statistics answer from cached state without queuing.
+Every command has a deadline and can be cancelled; a driver that ignores both
+is abandoned after a grace period and the device is reconnected on a fresh
+worker, so one hung driver never blocks its module for good.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.modules._base import (
+    Capabilities,
+    DeviceInfo,
+    DeviceState,
+    Driver,
+    Empty,
+    HealthLevel,
+    HealthResult,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationInfo,
+    Request,
+    Statistics,
+    Status,
+)
+from gtsdk.runtime.config import ModuleConfig
+from gtsdk.runtime.events import EventBus
+from gtsdk.runtime.scheduler import Scheduler
+
+log = logging.getLogger("gtsdk.runtime")
+
+#: a hung driver is abandoned this long after its deadline
+HANG_GRACE = 2.0
+_HEALTH = "health"
+_CONNECT_ERRORS = {ErrorCode.NO_DEVICE.value, ErrorCode.COMMUNICATION_ERROR.value}
+
+
+def validation_error(e: ValidationError) -> GtsdkError:
+    """The first problem of a pydantic error as ``invalidData`` naming the field (no input values)."""
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ())) or None
+    return GtsdkError(ErrorCode.INVALID_DATA, str(err.get("msg", "invalid")), field=loc)
+
+
+def parse_request(model: type[Model], data: Any) -> Model:
+    if isinstance(data, model):
+        return data
+    if data is None:
+        data = {}
+    if isinstance(data, Model):
+        data = data.model_dump()
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise validation_error(e) from None
+
+
+@dataclass
+class OperationRecord:
+    """What the runtime tells its completion listeners (audit, metrics)."""
+
+    module: str
+    operation: str
+    request_id: str
+    code: str
+    duration_ms: float
+    caller: str | None
+    time: datetime
+
+
+@dataclass
+class Job:
+    op: str
+    request: Model
+    ctx: OpContext
+    future: Future[Model] = field(default_factory=Future)
+    caller: str | None = None
+    started: float | None = None
+
+    @property
+    def request_id(self) -> str:
+        return self.ctx.request_id
+
+
+def _fail(fut: Future[Model], err: BaseException) -> None:
+    if not fut.done():
+        try:
+            fut.set_exception(err)
+        except Exception:  # raced with another completion
+            pass
+
+
+def _succeed(fut: Future[Model], value: Model) -> None:
+    if not fut.done():
+        try:
+            fut.set_result(value)
+        except Exception:
+            pass
+
+
+class Device:
+    def __init__(
+        self,
+        spec: ModuleSpec,
+        config: ModuleConfig | None,
+        driver_class: type[Driver] | None,
+        bus: EventBus,
+        scheduler: Scheduler,
+        on_complete: Callable[[OperationRecord], None] | None = None,
+        disabled_reason: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.bus = bus
+        self._scheduler = scheduler
+        self._on_complete = on_complete
+        self.disabled_reason = disabled_reason
+        self.driver: Driver | None = None
+        self._lock = threading.RLock()
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._queued: dict[str, Job] = {}
+        self._running: Job | None = None
+        self._generation = itertools.count()
+        self._worker_gen = -1
+        self._stopping = False
+        self.connected = False
+        self.opened = False
+        self.state = DeviceState.NO_DEVICE if disabled_reason else DeviceState.STARTING
+        self.reason = disabled_reason or ""
+        self.since = datetime.now(UTC)
+        self._info = DeviceInfo()
+        self._stats = Statistics(module=spec.id, since=datetime.now(UTC))
+        self._last_error: str | None = None
+        if driver_class is not None and config is not None and disabled_reason is None:
+            try:
+                settings = driver_class.settings_model.model_validate(config.settings)
+            except ValidationError as e:
+                err = e.errors()[0]
+                loc = ".".join(str(p) for p in err.get("loc", ()))
+                raise ConfigError(f"modules.{spec.id}.{loc}" if loc else f"modules.{spec.id}", err["msg"]) from None
+            self.driver = driver_class(settings, emit=self._emit, set_state=self._set_state)
+            self._info = DeviceInfo(driver=driver_class.name or config.driver, driver_version=driver_class.version)
+
+    # ---- state and events -------------------------------------------------
+    @property
+    def module(self) -> str:
+        return self.spec.id
+
+    def _emit(self, event: str, data: dict[str, Any]) -> None:
+        self.bus.publish(self.spec.id, event, data)
+
+    def _set_state(self, state: DeviceState, reason: str = "") -> None:
+        with self._lock:
+            if state == self.state and reason == self.reason:
+                return
+            previous = self.state
+            self.state, self.reason, self.since = state, reason, datetime.now(UTC)
+        if state != previous:
+            self.bus.publish(self.spec.id, "statusChanged", {"state": state.value, "previous": previous.value,
+                                                             "reason": reason})
+
+    def status(self) -> Status:
+        detail: dict[str, Any] = {}
+        if self.driver is not None:
+            try:
+                detail = self.driver.status_detail()
+            except Exception:
+                detail = {}
+        with self._lock:
+            return Status(
+                module=self.spec.id,
+                state=self.state,
+                opened=self.opened,
+                busy=self._running is not None,
+                reason=self.reason,
+                detail=detail,
+                last_error=self._last_error,
+                since=self.since,
+            )
+
+    def capabilities(self) -> Capabilities:
+        features: dict[str, Any] = {}
+        if self.driver is not None:
+            try:
+                features = self.driver.features()
+            except Exception:
+                features = {}
+        ops = [OperationInfo(name=o.name, version=o.version, clause=self.spec.clause) for o in
+               self.spec.operations.values()]
+        ops.append(OperationInfo(name=_HEALTH, version="1.0"))
+        return Capabilities(module=self.spec.id, clause=self.spec.clause, operations=ops, device=self._info,
+                            features=features)
+
+    def statistics(self) -> Statistics:
+        with self._lock:
+            return self._stats.model_copy(deep=True)
+
+    def reset_statistics(self) -> None:
+        with self._lock:
+            self._stats = Statistics(module=self.spec.id, since=datetime.now(UTC))
+
+    # ---- lifecycle ----------------------------------------------------------
+    def start(self) -> None:
+        if self.driver is None:
+            return
+        self._spawn_worker()
+        if self.config is not None and self.config.enabled and (self.config.auto_open or self.spec.open_op is None):
+            self._queue.put(self._internal("__connect__"))
+
+    def stop(self) -> None:
+        self._stopping = True
+        with self._lock:
+            pending = list(self._queued.values())
+            self._queued.clear()
+        for job in pending:
+            job.ctx.cancel()
+            _fail(job.future, GtsdkError(ErrorCode.CANCELED, "terminal stopping"))
+        if self._running is not None:
+            self._running.ctx.cancel()
+        self._queue.put(None)
+        t = getattr(self, "_thread", None)
+        if t is not None:
+            t.join(timeout=3)
+        if self.driver is not None:
+            try:
+                self.driver.disconnect()
+            except Exception:
+                pass
+        self.connected = False
+
+    def _spawn_worker(self) -> None:
+        gen = next(self._generation)
+        self._worker_gen = gen
+        self._thread = threading.Thread(target=self._work, args=(gen,), name=f"gtsdk-{self.spec.id}-{gen}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _internal(self, op: str) -> Job:
+        return Job(op=op, request=Request(), ctx=OpContext(f"internal-{op}", 30.0, self._emit))
+
+    # ---- submitting ----------------------------------------------------------
+    def submit(self, op: str, request: Any = None, *, timeout: float | None = None, request_id: str | None = None,
+               caller: str | None = None) -> Job:
+        if self.disabled_reason is not None or self.driver is None:
+            raise GtsdkError(ErrorCode.NO_DEVICE, self.disabled_reason or "module not configured")
+        if self._stopping:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "terminal stopping")
+        if op == _HEALTH:
+            from gtsdk.modules._base import HealthRequest
+
+            req: Model = parse_request(HealthRequest, request)
+            default_timeout = 30.0
+        else:
+            ospec = self.spec.operation(op)
+            req = parse_request(ospec.request, request)
+            default_timeout = ospec.default_timeout
+        t_ms = getattr(req, "timeout", None)
+        if timeout is None:
+            timeout = (t_ms / 1000.0) if t_ms else (self.config.timeout if self.config and self.config.timeout
+                                                    else default_timeout)
+        rid = request_id or uuid.uuid4().hex
+        job = Job(op=op, request=req, ctx=OpContext(rid, timeout, self._emit), caller=caller)
+        with self._lock:
+            if rid in self._queued or (self._running is not None and self._running.request_id == rid):
+                raise GtsdkError(ErrorCode.INVALID_DATA, "duplicate request id", field="requestId")
+            self._queued[rid] = job
+        self._scheduler.at(job.ctx.deadline, lambda: self._expire(job))
+        self._queue.put(job)
+        return job
+
+    def cancel(self, request_id: str) -> bool:
+        with self._lock:
+            job = self._queued.pop(request_id, None)
+            running = self._running if self._running is not None and self._running.request_id == request_id else None
+        target = job or running
+        if target is None:
+            return False
+        target.ctx.cancel(ErrorCode.CANCELED)
+        _fail(target.future, GtsdkError(ErrorCode.CANCELED, "canceled by request"))
+        if running is not None:
+            self._scheduler.at(time.monotonic() + HANG_GRACE, lambda: self._check_hung(running))
+        return True
+
+    def _expire(self, job: Job) -> None:
+        if job.future.done():
+            return
+        job.ctx.cancel(ErrorCode.TIME_OUT)
+        with self._lock:
+            self._queued.pop(job.request_id, None)
+        _fail(job.future, GtsdkError(ErrorCode.TIME_OUT, f"no result within {job.ctx.deadline - job.ctx.started:.3g} s"))
+        self._scheduler.at(time.monotonic() + HANG_GRACE, lambda: self._check_hung(job))
+
+    def _check_hung(self, job: Job) -> None:
+        with self._lock:
+            if self._running is not job:
+                return
+            self._running = None
+        log.warning("%s: driver did not return from %s; abandoning worker and reconnecting", self.spec.id, job.op)
+        self._set_state(DeviceState.HARDWARE_ERROR, f"driver did not return from {job.op}")
+        self.connected = False
+        self._spawn_worker()
+        self._queue.put(self._internal("__reconnect__"))
+
+    # ---- the worker -------------------------------------------------------
+    def _idle_wait(self) -> float | None:
+        drv = self.driver
+        if drv is None or self.config is None or not self.config.enabled:
+            return None
+        if not self.connected and (self.opened or self.spec.open_op is None):
+            return self.config.reconnect_interval
+        if self.connected and drv.poll_interval:
+            return drv.poll_interval
+        return None
+
+    def _work(self, gen: int) -> None:
+        while not self._stopping and gen == self._worker_gen:
+            try:
+                job = self._queue.get(timeout=self._idle_wait())
+            except queue.Empty:
+                self._idle(gen)
+                continue
+            if job is None or gen != self._worker_gen:
+                if job is not None:  # belongs to the replacement worker
+                    self._queue.put(job)
+                return
+            self._run(job, gen)
+
+    def _idle(self, gen: int) -> None:
+        drv = self.driver
+        if drv is None:
+            return
+        ctx = OpContext("internal-poll", 10.0, self._emit)
+        try:
+            if not self.connected:
+                self._connect()
+            else:
+                drv.poll(ctx)
+        except GtsdkError as e:
+            self._after_error(e)
+        except Exception as e:  # noqa: BLE001 - drivers must not kill the worker
+            log.exception("%s: poll failed", self.spec.id)
+            self._after_error(GtsdkError(ErrorCode.HARDWARE_ERROR, type(e).__name__))
+
+    def _connect(self) -> None:
+        assert self.driver is not None
+        self.driver.connect()
+        self.connected = True
+        try:
+            info = self.driver.device_info()
+            self._info = info.model_copy(update={"driver": info.driver or self._info.driver,
+                                                 "driver_version": info.driver_version or self._info.driver_version})
+        except Exception:
+            pass
+        if self.config is not None and (self.config.auto_open or self.opened):
+            self.opened = True
+        self._set_state(DeviceState.ONLINE, "")
+
+    def _after_error(self, e: GtsdkError) -> None:
+        if e.code in _CONNECT_ERRORS:
+            if self.connected and self.driver is not None:
+                try:
+                    self.driver.disconnect()
+                except Exception:
+                    pass
+            self.connected = False
+            self._set_state(DeviceState.NO_DEVICE if e.code == ErrorCode.NO_DEVICE else DeviceState.OFFLINE,
+                            e.detail or e.code)
+        elif e.code == ErrorCode.HARDWARE_ERROR:
+            self._set_state(DeviceState.HARDWARE_ERROR, e.detail or e.code)
+        elif e.code == ErrorCode.FRAUD_ATTEMPT:
+            self._set_state(DeviceState.FRAUD_ATTEMPT, e.detail or e.code)
+
+    def _run(self, job: Job, gen: int) -> None:
+        with self._lock:
+            self._queued.pop(job.request_id, None)
+            if job.future.done():  # timed out or cancelled while queued
+                return
+            self._running = job
+        job.started = time.monotonic()
+        code = ErrorCode.SUCCESS.value
+        try:
+            job.ctx.check()
+            result = self._dispatch(job)
+            if gen == self._worker_gen:
+                if self.state in (DeviceState.HARDWARE_ERROR, DeviceState.OFFLINE, DeviceState.NO_DEVICE,
+                                  DeviceState.STARTING) and self.connected:
+                    self._set_state(DeviceState.ONLINE, "")
+            _succeed(job.future, result)
+        except GtsdkError as e:
+            code = e.code
+            if gen == self._worker_gen:
+                self._after_error(e)
+            _fail(job.future, e)
+        except Exception as e:  # noqa: BLE001 - never leak driver exception text (may hold personal data)
+            log.error("%s.%s: driver raised %s", self.spec.id, job.op, type(e).__name__)
+            code = ErrorCode.INTERNAL_ERROR.value
+            _fail(job.future, GtsdkError(ErrorCode.INTERNAL_ERROR, f"driver raised {type(e).__name__}"))
+        finally:
+            with self._lock:
+                if self._running is job:
+                    self._running = None
+        if job.future.done() and job.future.exception() is not None:
+            exc = job.future.exception()
+            if isinstance(exc, GtsdkError):
+                code = exc.code
+        if not job.op.startswith("__"):
+            self._record(job, code)
+
+    def _record(self, job: Job, code: str) -> None:
+        ms = (time.monotonic() - (job.started or job.ctx.started)) * 1000.0
+        with self._lock:
+            s = self._stats
+            s.operations += 1
+            s.by_operation[job.op] = s.by_operation.get(job.op, 0) + 1
+            s.total_ms += ms
+            if code != ErrorCode.SUCCESS.value:
+                s.failures += 1
+                s.by_error[code] = s.by_error.get(code, 0) + 1
+                s.last_error = code
+                self._last_error = code
+        if self._on_complete is not None:
+            try:
+                self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, ms, job.caller,
+                                                  datetime.now(UTC)))
+            except Exception:
+                log.exception("completion listener failed")
+
+    def _dispatch(self, job: Job) -> Model:
+        drv = self.driver
+        assert drv is not None
+        op, spec = job.op, self.spec
+        if op in ("__connect__", "__reconnect__"):
+            if op == "__reconnect__":
+                try:
+                    drv.disconnect()
+                except Exception:
+                    pass
+            try:
+                self._connect()
+            except GtsdkError as e:
+                self._after_error(e)
+            return Empty()
+        if op == _HEALTH:
+            if not self.connected:
+                self._connect()
+            level = getattr(job.request, "level", HealthLevel.INTERNAL)
+            result: HealthResult = drv.health(level, job.ctx)
+            return result
+        if op == spec.open_op:
+            if not self.connected:
+                self._connect()
+            self.opened = True
+            method = getattr(drv, op, None)
+            return self._call(method, job) if method is not None else Empty()
+        if op == spec.close_op:
+            method = getattr(drv, op, None)
+            out: Model = Empty()
+            if method is not None and self.connected:
+                out = self._call(method, job)
+            drv.disconnect()
+            self.connected = False
+            self.opened = False
+            self._set_state(DeviceState.OFFLINE, "closed by application")
+            return out
+        ospec = spec.operation(op)
+        if spec.open_op is not None and ospec.needs_open and not self.opened:
+            raise GtsdkError(ErrorCode.NOT_OPEN, f"call {spec.open_op} first")
+        if not self.connected:
+            self._connect()
+        return self._call(getattr(drv, op), job)
+
+    def _call(self, method: Any, job: Job) -> Model:
+        result = method(job.request, job.ctx)
+        if not isinstance(result, Model):
+            raise GtsdkError(ErrorCode.INTERNAL_ERROR, f"driver returned {type(result).__name__}, not a model")
+        return result
