@@ -143,6 +143,8 @@ class OperationSpec:
     #: needs the device to have been opened (modules with open/close operations)
     needs_open: bool = True
     default_timeout: float = 30.0
+    #: the result carries personal data (clause 9.3.2): sealed for the app's recipient key when one is set
+    personal_data: bool = False
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ SPEC = ModuleSpec(
     driver_class=CameraDriver,
     operations=operations(
         OperationSpec("init", InitRequest, Empty, summary="设备初始化", needs_open=False),
-        OperationSpec("capture", CaptureRequest, Photo, summary="照片获取"),
+        OperationSpec("capture", CaptureRequest, Photo, summary="照片获取", personal_data=True),
         OperationSpec("face_compare", FaceCompareRequest, FaceComparison, summary="人脸比对"),
         OperationSpec("liveness", LivenessRequest, Liveness, summary="活体检测"),
     ),

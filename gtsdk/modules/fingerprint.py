@@ -54,7 +54,7 @@ SPEC = ModuleSpec(
     operations=operations(
         OperationSpec("open", Request, Empty, summary="打开设备"),
         OperationSpec("close", Request, Empty, summary="关闭设备"),
-        OperationSpec("capture", CaptureRequest, Capture, summary="采集指纹", default_timeout=30),
+        OperationSpec("capture", CaptureRequest, Capture, summary="采集指纹", default_timeout=30, personal_data=True),
         OperationSpec("compare", CompareRequest, Comparison, summary="指纹比对", default_timeout=30),
     ),
     events=("fingerPlaced", "fingerRemoved"),

@@ -67,7 +67,7 @@ SPEC = ModuleSpec(
     operations=operations(
         OperationSpec("open", Request, Empty, summary="打开设备"),
         OperationSpec("close", Request, Empty, summary="关闭设备"),
-        OperationSpec("read", ReadRequest, IdCardData, summary="获取二代证信息"),
+        OperationSpec("read", ReadRequest, IdCardData, summary="获取二代证信息", personal_data=True),
     ),
     events=("cardInserted", "cardRemoved"),
     open_op="open",

@@ -60,7 +60,7 @@ SPEC = ModuleSpec(
     operations=operations(
         OperationSpec("open", Request, Empty, summary="打开设备"),
         OperationSpec("close", Request, Empty, summary="关闭设备"),
-        OperationSpec("read", ReadRequest, TravelDocData, summary="获取证件信息"),
+        OperationSpec("read", ReadRequest, TravelDocData, summary="获取证件信息", personal_data=True),
     ),
     events=("cardInserted", "cardRemoved"),
     open_op="open",
