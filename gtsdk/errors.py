@@ -74,8 +74,11 @@ _add(ErrorCode.UNSUPPORTED_DATA, "设备不支持该数据", "The device does no
 _add(ErrorCode.NO_MEDIA, "未检测到证件、卡片、手指或纸张", "No card, document, finger or paper present", True, 409)
 _add(ErrorCode.MEDIA_JAM, "卡纸或卡证", "Media jam", False, 503)
 _add(ErrorCode.MEDIA_REMOVED, "介质在操作中被移走", "The media was removed during the operation", True, 409)
-_add(ErrorCode.CONSUMABLE_EMPTY, "耗材用尽（纸张、墨粉等）", "A consumable is exhausted (paper, toner, ...)", False, 503)
-_add(ErrorCode.AUTHENTICATION_FAILED, "证件认证失败（如 MRZ 不匹配）", "Document authentication failed (e.g. wrong MRZ)", False, 400)
+_add(ErrorCode.CONSUMABLE_EMPTY, "耗材用尽（纸张、墨粉等）", "A consumable is exhausted (paper, toner, ...)",
+     False, 503)
+_add(ErrorCode.AUTHENTICATION_FAILED, "证件认证失败（如 MRZ 不匹配）",
+     "Document authentication failed (e.g. wrong MRZ)",
+     False, 400)
 _add(ErrorCode.HARDWARE_ERROR, "设备硬件故障", "Device hardware error", False, 503)
 _add(ErrorCode.COMMUNICATION_ERROR, "设备通信错误", "Communication with the device failed", True, 503)
 _add(ErrorCode.USER_ERROR, "用户操作有误，请重试", "User error; please try again", True, 409)

@@ -55,7 +55,8 @@ def devices(config: Path | None, simulate: bool, wait: float, as_json: bool) -> 
         rows = []
         for mod_id in MODULES:
             st = t.device(mod_id).status()
-            drv = t.devices[mod_id].config.driver if mod_id in t.devices and t.devices[mod_id].config else "-"
+            mc = t.devices[mod_id].config if mod_id in t.devices else None
+            drv = mc.driver if mc is not None else "-"
             rows.append({"module": mod_id, "clause": MODULES[mod_id].clause, "driver": drv,
                          "state": st.state.value, "reason": st.reason})
     if as_json:

@@ -39,7 +39,8 @@ SPEC = ModuleSpec(
     operations=operations(
         OperationSpec("open", Request, Empty, summary="打开设备"),
         OperationSpec("close", Request, Empty, summary="关闭设备"),
-        OperationSpec("get_signature", GetSignatureRequest, Signature, summary="获取签名信息", default_timeout=120, personal_data=True),
+        OperationSpec("get_signature", GetSignatureRequest, Signature, summary="获取签名信息", default_timeout=120,
+                      personal_data=True),
     ),
     events=("penDown", "signatureCompleted"),
     open_op="open",

@@ -304,7 +304,8 @@ class Device:
         job.ctx.cancel(ErrorCode.TIME_OUT)
         with self._lock:
             self._queued.pop(job.request_id, None)
-        _fail(job.future, GtsdkError(ErrorCode.TIME_OUT, f"no result within {job.ctx.deadline - job.ctx.started:.3g} s"))
+        limit = job.ctx.deadline - job.ctx.started
+        _fail(job.future, GtsdkError(ErrorCode.TIME_OUT, f"no result within {limit:.3g} s"))
         self._scheduler.at(time.monotonic() + HANG_GRACE, lambda: self._check_hung(job))
 
     def _check_hung(self, job: Job) -> None:
@@ -354,7 +355,7 @@ class Device:
                 drv.poll(ctx)
         except GtsdkError as e:
             self._after_error(e)
-        except Exception as e:  # noqa: BLE001 - drivers must not kill the worker
+        except Exception as e:
             log.exception("%s: poll failed", self.spec.id)
             self._after_error(GtsdkError(ErrorCode.HARDWARE_ERROR, type(e).__name__))
 
@@ -398,17 +399,17 @@ class Device:
         try:
             job.ctx.check()
             result = self._dispatch(job)
-            if gen == self._worker_gen:
-                if self.state in (DeviceState.HARDWARE_ERROR, DeviceState.OFFLINE, DeviceState.NO_DEVICE,
-                                  DeviceState.STARTING) and self.connected:
-                    self._set_state(DeviceState.ONLINE, "")
+            recovered = self.state in (DeviceState.HARDWARE_ERROR, DeviceState.OFFLINE, DeviceState.NO_DEVICE,
+                                       DeviceState.STARTING)
+            if gen == self._worker_gen and recovered and self.connected:
+                self._set_state(DeviceState.ONLINE, "")
             _succeed(job.future, result)
         except GtsdkError as e:
             code = e.code
             if gen == self._worker_gen:
                 self._after_error(e)
             _fail(job.future, e)
-        except Exception as e:  # noqa: BLE001 - never leak driver exception text (may hold personal data)
+        except Exception as e:
             log.error("%s.%s: driver raised %s", self.spec.id, job.op, type(e).__name__)
             code = ErrorCode.INTERNAL_ERROR.value
             _fail(job.future, GtsdkError(ErrorCode.INTERNAL_ERROR, f"driver raised {type(e).__name__}"))

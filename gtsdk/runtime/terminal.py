@@ -76,7 +76,7 @@ class Terminal:
         for mod_id in modules or list(MODULES):
             try:
                 sim = simulation.start(mod_id, base / mod_id)
-            except Exception as e:  # noqa: BLE001 - one broken simulator must not stop the others
+            except Exception as e:
                 reasons[mod_id] = f"simulator failed to start: {e}"
                 log.error("simulator %s: %s", mod_id, e)
                 continue

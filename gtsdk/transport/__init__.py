@@ -1,0 +1,1 @@
+"""Transports shared by drivers: serial (pyserial), and the others as drivers need them."""

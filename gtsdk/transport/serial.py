@@ -1,0 +1,165 @@
+"""A serial line with deadlines: every read and write honours the operation's
+:class:`~gtsdk.modules._base.OpContext` and maps failures to catalogue codes.
+
+- the port cannot be opened, or vanishes (EIO/ENXIO)  → ``noDevice``
+- the device does not answer within its answer timeout  → ``communicationError``
+- the operation deadline passes / it is cancelled       → ``timeOut`` / ``canceled``
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from typing import Any
+
+import serial
+
+from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.modules._base import DriverSettings, OpContext
+
+_GONE = {errno.EIO, errno.ENXIO, errno.ENODEV, errno.EBADF, errno.ENOENT}
+#: longest single blocking read, so cancel is noticed promptly
+_SLICE = 0.05
+
+
+class SerialSettings(DriverSettings):
+    """Settings every serial driver accepts (extend in the driver's own model)."""
+
+    port: str
+    baudrate: int = 115200
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: float = 1
+    answer_timeout: float = 1.0
+
+
+def bits_per_byte(bytesize: int = 8, parity: str = "N", stopbits: float = 1) -> float:
+    return 1 + bytesize + (0 if parity == "N" else 1) + stopbits
+
+
+class SerialLink:
+    def __init__(self, port: str, baudrate: int = 115200, *, bytesize: int = 8, parity: str = "N",
+                 stopbits: float = 1, answer_timeout: float = 1.0) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.bytesize = bytesize
+        self.parity = parity
+        self.stopbits = stopbits
+        self.answer_timeout = answer_timeout
+        self._ser: Any = None
+
+    @classmethod
+    def from_settings(cls, s: SerialSettings) -> SerialLink:
+        return cls(s.port, s.baudrate, bytesize=s.bytesize, parity=s.parity, stopbits=s.stopbits,
+                   answer_timeout=s.answer_timeout)
+
+    @property
+    def is_open(self) -> bool:
+        return self._ser is not None
+
+    def wire_time(self, nbytes: int) -> float:
+        """Seconds *nbytes* need on the wire at this line's settings."""
+        return nbytes * bits_per_byte(self.bytesize, self.parity, self.stopbits) / self.baudrate
+
+    def open(self) -> None:
+        self.close()
+        try:
+            self._ser = serial.Serial(self.port, self.baudrate, bytesize=self.bytesize, parity=self.parity,
+                                      stopbits=self.stopbits, timeout=_SLICE, write_timeout=self.answer_timeout)
+        except (serial.SerialException, OSError, ValueError) as e:
+            self._ser = None
+            raise GtsdkError(ErrorCode.NO_DEVICE, f"cannot open serial port {self.port}: {type(e).__name__}") from None
+
+    def close(self) -> None:
+        ser, self._ser = self._ser, None
+        if ser is not None:
+            try:
+                ser.close()
+            except Exception:
+                pass
+
+    def _lost(self, e: BaseException) -> GtsdkError:
+        err = getattr(e, "errno", None)
+        if err in _GONE or (isinstance(e, serial.SerialException) and not isinstance(e, serial.SerialTimeoutException)):
+            self.close()
+            return GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.port} lost")
+        return GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"serial I/O failed: {type(e).__name__}")
+
+    def _need(self) -> Any:
+        if self._ser is None:
+            raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.port} not open")
+        return self._ser
+
+    def reset_input(self) -> None:
+        ser = self._need()
+        try:
+            ser.reset_input_buffer()
+        except (serial.SerialException, OSError) as e:
+            raise self._lost(e) from None
+
+    def write(self, data: bytes, ctx: OpContext | None = None) -> None:
+        ser = self._need()
+        if ctx is not None:
+            ctx.check()
+        try:
+            ser.write(data)
+            ser.flush()
+        except (serial.SerialException, OSError) as e:
+            raise self._lost(e) from None
+
+    def read_available(self) -> bytes:
+        ser = self._need()
+        try:
+            n = ser.in_waiting
+            return bytes(ser.read(n)) if n else b""
+        except (serial.SerialException, OSError) as e:
+            raise self._lost(e) from None
+
+    def _read_some(self, n: int, ctx: OpContext | None, until: float) -> bytes:
+        ser = self._need()
+        if ctx is not None:
+            ctx.check()
+        left = until - time.monotonic()
+        if left <= 0:
+            return b""
+        try:
+            ser.timeout = min(_SLICE, left, ctx.remaining() if ctx is not None else left) or 0.001
+            return bytes(ser.read(n))
+        except (serial.SerialException, OSError) as e:
+            raise self._lost(e) from None
+
+    def read_exact(self, n: int, ctx: OpContext | None = None, *, timeout: float | None = None) -> bytes:
+        """Read exactly *n* bytes; ``communicationError`` if the device stops answering for *timeout* s.
+
+        The answer timeout restarts whenever bytes arrive, so a long frame at a
+        slow baud rate is not cut short.
+        """
+        gap = self.answer_timeout if timeout is None else timeout
+        buf = bytearray()
+        until = time.monotonic() + gap
+        while len(buf) < n:
+            chunk = self._read_some(n - len(buf), ctx, until)
+            if chunk:
+                buf += chunk
+                until = time.monotonic() + gap
+            elif time.monotonic() >= until:
+                raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"device sent {len(buf)} of {n} bytes, then stopped",
+                                 data={"received": len(buf)})
+        return bytes(buf)
+
+    def read_until(self, terminator: bytes, ctx: OpContext | None = None, *, max_len: int = 65536,
+                   timeout: float | None = None) -> bytes:
+        """Read up to and including *terminator* (``invalidData`` past *max_len*)."""
+        gap = self.answer_timeout if timeout is None else timeout
+        buf = bytearray()
+        until = time.monotonic() + gap
+        while not buf.endswith(terminator):
+            if len(buf) >= max_len:
+                raise GtsdkError(ErrorCode.INVALID_DATA, f"no terminator within {max_len} bytes")
+            chunk = self._read_some(1, ctx, until)
+            if chunk:
+                buf += chunk
+                until = time.monotonic() + gap
+            elif time.monotonic() >= until:
+                raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "device stopped answering mid-message")
+        return bytes(buf)
