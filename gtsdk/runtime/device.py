@@ -83,6 +83,8 @@ class OperationRecord:
     duration_ms: float
     caller: str | None
     time: datetime
+    #: the result model on success (kept in memory only; the audit log derives a masked subject from it)
+    result: Model | None = None
 
 
 @dataclass
@@ -396,6 +398,7 @@ class Device:
             self._running = job
         job.started = time.monotonic()
         code = ErrorCode.SUCCESS.value
+        result: Model | None = None
         try:
             job.ctx.check()
             result = self._dispatch(job)
@@ -422,9 +425,9 @@ class Device:
             if isinstance(exc, GtsdkError):
                 code = exc.code
         if not job.op.startswith("__"):
-            self._record(job, code)
+            self._record(job, code, result if code == ErrorCode.SUCCESS.value else None)
 
-    def _record(self, job: Job, code: str) -> None:
+    def _record(self, job: Job, code: str, result: Model | None = None) -> None:
         ms = (time.monotonic() - (job.started or job.ctx.started)) * 1000.0
         with self._lock:
             s = self._stats
@@ -439,7 +442,7 @@ class Device:
         if self._on_complete is not None:
             try:
                 self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, ms, job.caller,
-                                                  datetime.now(UTC)))
+                                                  datetime.now(UTC), result))
             except Exception:
                 log.exception("completion listener failed")
 
