@@ -1,0 +1,3 @@
+from hello_lights.driver import HelloLightsDriver
+
+__all__ = ["HelloLightsDriver"]

@@ -1,0 +1,172 @@
+"""Scaffold a vendor driver plugin package for one module contract.
+
+The generated package registers its driver in the ``gtsdk.drivers`` entry-point
+group, holds a driver class with every operation of the contract to fill in,
+and a test that runs it through the gtsdk runtime.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from pathlib import Path
+
+from gtsdk.modules import MODULES
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _camel(name: str) -> str:
+    return "".join(p.capitalize() for p in name.split("_"))
+
+
+def driver_methods(module: str) -> list[str]:
+    """Operations the vendor must implement (abstract methods of the contract's driver class)."""
+    cls = MODULES[module].driver_class
+    abstract: frozenset[str] = getattr(cls, "__abstractmethods__", frozenset())
+    return [op for op in MODULES[module].operations if op in abstract]
+
+
+def render(module: str, name: str) -> dict[str, str]:
+    """File path → content for a plugin package named ``gtsdk-<name>-<module>``."""
+    if module not in MODULES:
+        raise ValueError(f"unknown module {module!r}; known: {', '.join(MODULES)}")
+    if not _NAME.match(name) or keyword.iskeyword(name):
+        raise ValueError("driver name must be lower_snake_case, e.g. acme_reader")
+    spec = MODULES[module]
+    pkg = f"{name}_{module}"
+    cls_name = f"{_camel(name)}{_camel(module)}Driver"
+    base = spec.driver_class
+    imports = {"Request"} if any(spec.operations[o].request.__name__ == "Request" for o in driver_methods(module)) \
+        else set()
+    methods = []
+    for op in driver_methods(module):
+        o = spec.operations[op]
+        req = o.request.__name__
+        res = o.result.__name__
+        q_req = req if req in ("Request",) else f"{module}.{req}"
+        q_res = "Empty" if res == "Empty" else f"{module}.{res}"
+        if res == "Empty":
+            imports.add("Empty")
+        methods.append(
+            f"    def {op}(self, request: {q_req}, ctx: OpContext) -> {q_res}:\n"
+            f'        """{o.summary} (clause {spec.clause}).  Use ctx.remaining() as the I/O timeout."""\n'
+            f"        # TODO: talk to the device; raise GtsdkError with a catalogue code on failure.\n"
+            f'        raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, "{op} is not implemented yet")\n'
+        )
+    base_imports = ", ".join(sorted({"DriverSettings", "OpContext", *imports}))
+    driver_py = f'''"""{spec.title_en} driver "{name}" for gtsdk ({spec.clause} {spec.title_zh})."""
+
+from __future__ import annotations
+
+from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.modules import {module}
+from gtsdk.modules._base import {base_imports}
+
+
+class Settings(DriverSettings):
+    """The keys under [modules.{module}] in the terminal config (besides driver/timeout)."""
+
+    port: str = "/dev/ttyUSB0"
+
+
+class {cls_name}({module}.{base.__name__}):
+    name = "{name}"
+    version = "0.1.0"
+    settings_model = Settings
+
+    def connect(self) -> None:
+        """Open the transport and check the device answers; raise GtsdkError(ErrorCode.NO_DEVICE) if not."""
+
+    def disconnect(self) -> None:
+        """Release the transport; must not raise."""
+
+{chr(10).join(methods)}'''
+    test_py = f'''"""Runs the driver through the gtsdk runtime: contract shape, lifecycle, error codes."""
+
+from __future__ import annotations
+
+import pytest
+from {pkg}.driver import {cls_name}
+
+from gtsdk.errors import GtsdkError, info
+from gtsdk.modules import MODULES
+from gtsdk.runtime import Terminal, parse_config, registry
+
+
+def test_entry_point_is_registered() -> None:
+    assert registry.load("{module}", "{name}") is {cls_name}
+
+
+@pytest.mark.parametrize("op", {driver_methods(module)!r})
+def test_operation_returns_result_or_catalogue_error(op: str) -> None:
+    cfg = parse_config({{"modules": {{"{module}": {{"driver": "{name}"}}}}}})
+    with Terminal(cfg, strict=True) as t:
+        spec = MODULES["{module}"].operations[op]
+        caps = t.{module}.capabilities()
+        assert op in {{o.name for o in caps.operations}}
+        try:
+            request = spec.request.model_validate({{}})
+        except Exception:
+            pytest.skip(f"{{op}} needs request fields; add a sample request here")
+        try:
+            result = t.call("{module}", op, request, timeout=5)
+        except GtsdkError as e:
+            assert info(e.code).code == e.code  # a catalogue code, never a raw exception
+        else:
+            assert isinstance(result, spec.result)
+'''
+    pyproject = f'''[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "gtsdk-{name.replace("_", "-")}-{module.replace("_", "-")}"
+version = "0.1.0"
+description = "{spec.title_en} driver '{name}' for gtsdk"
+requires-python = ">=3.11"
+dependencies = ["gtsdk"]
+
+[project.entry-points."gtsdk.drivers"]
+"{module}.{name}" = "{pkg}.driver:{cls_name}"
+
+[tool.setuptools]
+packages = ["{pkg}"]
+'''
+    readme = f"""# gtsdk-{name}-{module}
+
+A gtsdk driver plugin for the {spec.title_en} ({spec.title_zh}, clause {spec.clause}).
+
+```sh
+pip install -e .
+gtsdk drivers            # lists {module}.{name}
+pytest                   # runs the driver through the gtsdk runtime
+```
+
+Terminal config:
+
+```toml
+[modules.{module}]
+driver = "{name}"
+port = "/dev/ttyUSB0"
+```
+"""
+    return {
+        "pyproject.toml": pyproject,
+        "README.md": readme,
+        f"{pkg}/__init__.py": f'from {pkg}.driver import {cls_name}\n\n__all__ = ["{cls_name}"]\n',
+        f"{pkg}/driver.py": driver_py,
+        "tests/test_driver.py": test_py,
+    }
+
+
+def write(module: str, name: str, out: Path) -> Path:
+    files = render(module, name)
+    root = out / f"gtsdk-{name.replace('_', '-')}-{module.replace('_', '-')}"
+    if root.exists():
+        raise FileExistsError(f"{root} exists")
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    return root
