@@ -1,0 +1,195 @@
+"""The compact envelope profile for the HTTPS API (clauses 7.1.3 e and 9.3.2 a).
+
+A JSON object with base64url (no padding) fields::
+
+    {
+      "v":   1,
+      "hdr": b64u(protected header, UTF-8 JSON),
+      "ek":  b64u(DER SM2Cipher of the 16-byte SM4 content key, for the recipient),
+      "iv":  b64u(12-byte GCM nonce),
+      "ct":  b64u(SM4-GCM ciphertext ‖ 16-byte tag; AAD = the protected header bytes),
+      "sig": b64u(DER SM2 signature)            -- only in signed envelopes
+    }
+
+The protected header is ``{"v": 1, "alg": "SM2-SM4GCM-SM3", "rcpt": <recipient key
+fingerprint>, "h": <caller header>, "spk": b64u(04‖x‖y of the signer)}`` (``spk`` only when
+signed).  The signature is SM2 with the default user ID over
+``"gtsdk-envelope-v1" 0x00 ‖ len‖hdr ‖ len‖iv ‖ len‖ek ‖ len‖ct`` (4-byte big-endian
+lengths), so every byte of the envelope is covered.  The content key and nonce are fresh
+per envelope (from the OS CSPRNG), so a GCM nonce is never reused under one key.
+
+Opening checks the structure strictly, verifies the signature *before* decrypting,
+then decrypts the key and the content.  Every failure raises the one
+``GtsdkError(invalidData, "cryptographic data rejected")``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from gtsdk.crypto import sm4
+from gtsdk.crypto._errors import bad_argument, rejected
+from gtsdk.crypto.sm2 import SM2PrivateKey, SM2PublicKey
+from gtsdk.errors import GtsdkError
+
+VERSION = 1
+ALG = "SM2-SM4GCM-SM3"
+_SIG_DOMAIN = b"gtsdk-envelope-v1\x00"
+_FIELDS = frozenset({"v", "hdr", "ek", "iv", "ct", "sig"})
+_REQUIRED = frozenset({"v", "hdr", "ek", "iv", "ct"})
+MAX_HEADER = 64 * 1024
+MAX_EK = 1024
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text: object) -> bytes:
+    """Strict base64url without padding: the canonical encoding only (no stray bits, no whitespace)."""
+    if not isinstance(text, str) or not text.isascii() or len(text) % 4 == 1:
+        raise rejected()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise rejected() from None
+    if b64u(raw) != text:
+        raise rejected()
+    return raw
+
+
+def _signed_message(hdr: bytes, iv: bytes, ek: bytes, ct: bytes) -> bytes:
+    parts = [_SIG_DOMAIN]
+    for p in (hdr, iv, ek, ct):
+        parts.append(struct.pack(">I", len(p)))
+        parts.append(p)
+    return b"".join(parts)
+
+
+def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError("duplicate key")
+        out[k] = v
+    return out
+
+
+@dataclass(frozen=True)
+class Opened:
+    """Result of :func:`open_envelope`."""
+
+    payload: bytes
+    header: dict[str, Any] = field(default_factory=dict)
+    signer: SM2PublicKey | None = None
+
+
+def seal_json(
+    payload: bytes,
+    recipient: SM2PublicKey,
+    *,
+    sign_key: SM2PrivateKey | None = None,
+    header: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Seal *payload* for *recipient*; sign it with *sign_key* if given.  Returns the JSON-ready dict."""
+    protected: dict[str, Any] = {"v": VERSION, "alg": ALG, "rcpt": recipient.fingerprint()[:32], "h": header or {}}
+    if sign_key is not None:
+        protected["spk"] = b64u(sign_key.public_key().point)
+    try:
+        hdr = json.dumps(protected, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError):
+        raise bad_argument("envelope header must be a JSON object") from None
+    if len(hdr) > MAX_HEADER:
+        raise bad_argument("envelope header is too large")
+    cek = os.urandom(sm4.KEY_SIZE)
+    iv = os.urandom(sm4.GCM_NONCE_SIZE)
+    ct = sm4.gcm_encrypt(cek, iv, bytes(payload), hdr)
+    ek = recipient.encrypt(cek)
+    env: dict[str, Any] = {"v": VERSION, "hdr": b64u(hdr), "ek": b64u(ek), "iv": b64u(iv), "ct": b64u(ct)}
+    if sign_key is not None:
+        env["sig"] = b64u(sign_key.sign(_signed_message(hdr, iv, ek, ct)))
+    return env
+
+
+def open_envelope(env: object, key: SM2PrivateKey, *, sender: SM2PublicKey | None = None) -> Opened:
+    """Open an envelope made by :func:`seal_json`.
+
+    If *sender* is given the envelope must be signed by that key.  An envelope that
+    carries a signature is always verified (against the signer key it names), so a
+    tampered signed envelope is rejected even when *sender* is not given.
+    """
+    try:
+        return _open(env, key, sender)
+    except GtsdkError:
+        raise rejected() from None
+    except (ValueError, TypeError, KeyError, UnicodeError, OverflowError, RecursionError):
+        raise rejected() from None
+
+
+def _open(env: object, key: SM2PrivateKey, sender: SM2PublicKey | None) -> Opened:
+    if not isinstance(env, dict) or not _REQUIRED <= env.keys() <= _FIELDS:
+        raise rejected()
+    v = env["v"]
+    if type(v) is not int or v != VERSION:
+        raise rejected()
+    hdr = b64u_decode(env["hdr"])
+    ek = b64u_decode(env["ek"])
+    iv = b64u_decode(env["iv"])
+    ct = b64u_decode(env["ct"])
+    sig = b64u_decode(env["sig"]) if "sig" in env else None
+    if len(hdr) > MAX_HEADER or len(ek) > MAX_EK or len(iv) != sm4.GCM_NONCE_SIZE or len(ct) < sm4.GCM_TAG_SIZE:
+        raise rejected()
+    prot = json.loads(hdr.decode("utf-8"), object_pairs_hook=_no_dupes)
+    if not isinstance(prot, dict) or not {"v", "alg", "rcpt", "h"} <= prot.keys() <= {"v", "alg", "rcpt", "h", "spk"}:
+        raise rejected()
+    pv = prot["v"]
+    if type(pv) is not int or pv != VERSION or prot["alg"] != ALG or not isinstance(prot["h"], dict):
+        raise rejected()
+    if not isinstance(prot["rcpt"], str) or not hmac.compare_digest(
+        prot["rcpt"].encode(), key.public_key().fingerprint()[:32].encode()
+    ):
+        raise rejected()
+    signer: SM2PublicKey | None = None
+    if ("spk" in prot) != (sig is not None):
+        raise rejected()
+    if sig is not None:
+        signer = SM2PublicKey(b64u_decode(prot["spk"]))
+        if sender is not None and signer != sender:
+            raise rejected()
+        if not signer.verify(sig, _signed_message(hdr, iv, ek, ct)):
+            raise rejected()
+    elif sender is not None:
+        raise rejected()
+    cek = key.decrypt(ek)
+    if len(cek) != sm4.KEY_SIZE:
+        raise rejected()
+    payload = sm4.gcm_decrypt(cek, iv, ct, hdr)
+    return Opened(payload, prot["h"], signer)
+
+
+def open_json(env: dict[str, Any], key: SM2PrivateKey, *, sender: SM2PublicKey | None = None) -> bytes:
+    """Open an envelope and return the payload (see :func:`open_envelope`)."""
+    return open_envelope(env, key, sender=sender).payload
+
+
+def dumps(env: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON of an envelope."""
+    return json.dumps(env, separators=(",", ":"), sort_keys=True).encode("ascii")
+
+
+def loads(data: bytes | str) -> dict[str, Any]:
+    """Parse envelope JSON text; malformed text raises the one ``invalidData`` error."""
+    try:
+        obj = json.loads(data, object_pairs_hook=_no_dupes)
+    except (ValueError, UnicodeError, RecursionError):
+        raise rejected() from None
+    if not isinstance(obj, dict):
+        raise rejected()
+    return obj
