@@ -1,0 +1,202 @@
+"""One Modbus RTU master on a serial line, two interchangeable back ends.
+
+- ``native`` (default): frames from :mod:`.codec` over :class:`gtsdk.transport.serial.SerialLink`;
+  every read honours the operation deadline exactly (the answer timeout is capped by
+  ``ctx.remaining()``) and the response length is computed from its header, so there is
+  no waiting for line silence.
+- ``pymodbus``: pymodbus' own ``ModbusSerialClient`` (RTU framer); the per-call timeout is
+  set to the same cap.  Useful when a board needs a pymodbus quirk, and as a cross-check.
+
+Both raise only catalogue errors: no answer → ``communicationError``; port gone →
+``noDevice``; Modbus exception responses via :data:`.codec.EXCEPTIONS`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Literal
+
+from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.modules._base import OpContext
+from gtsdk.transport.serial import SerialLink, SerialSettings
+
+from . import codec
+
+Backend = Literal["native", "pymodbus"]
+
+
+class ModbusSettings(SerialSettings):
+    """Serial + Modbus settings shared by the light and sensor drivers."""
+
+    baudrate: int = 9600
+    answer_timeout: float = 0.5
+    device: int = 1
+    backend: Backend = "native"
+    #: extra attempts after a CRC error or a silent board (per command)
+    retries: int = 1
+
+
+class ModbusLine:
+    def __init__(self, settings: ModbusSettings) -> None:
+        self.s = settings
+        self.link = SerialLink.from_settings(settings)
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self.frames_sent = 0
+        self.last_request = b""
+
+    # ---- lifecycle -------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._client is not None if self.s.backend == "pymodbus" else self.link.is_open
+
+    def open(self) -> None:
+        if self.s.backend == "native":
+            self.link.open()
+            return
+        from pymodbus import FramerType
+        from pymodbus.client import ModbusSerialClient
+
+        self.close()
+        client = ModbusSerialClient(self.s.port, framer=FramerType.RTU, baudrate=self.s.baudrate,
+                                    bytesize=self.s.bytesize, parity=self.s.parity, stopbits=int(self.s.stopbits),
+                                    timeout=self.s.answer_timeout, retries=0)
+        if not client.connect():
+            raise GtsdkError(ErrorCode.NO_DEVICE, f"cannot open serial port {self.s.port}")
+        self._client = client
+
+    def close(self) -> None:
+        self.link.close()
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
+
+    def wire_time(self, nbytes: int) -> float:
+        return self.link.wire_time(nbytes)
+
+    # ---- one transaction ------------------------------------------------------------
+    def transact(self, request: bytes, ctx: OpContext | None = None) -> codec.Response:
+        """Send *request* (a full RTU frame) and return the decoded answer."""
+        with self._lock:
+            last: GtsdkError | None = None
+            for _attempt in range(1 + max(0, self.s.retries)):
+                if ctx is not None:
+                    ctx.check()
+                try:
+                    if self.s.backend == "native":
+                        return self._native(request, ctx)
+                    return self._pymodbus(request, ctx)
+                except GtsdkError as e:
+                    if e.code != ErrorCode.COMMUNICATION_ERROR:
+                        raise
+                    last = e
+            assert last is not None
+            raise last
+
+    def _answer_timeout(self, ctx: OpContext | None) -> float:
+        t = self.s.answer_timeout
+        if ctx is not None:
+            t = min(t, max(ctx.remaining(), 0.001))
+        return t
+
+    def _native(self, request: bytes, ctx: OpContext | None) -> codec.Response:
+        link = self.link
+        if not link.is_open:
+            link.open()
+        link.reset_input()  # drop a late answer of an earlier, timed-out request
+        self.last_request = request
+        link.write(request, ctx)
+        self.frames_sent += 1
+        tmo = self._answer_timeout(ctx)
+        try:
+            head = link.read_exact(3, ctx, timeout=tmo)
+        except GtsdkError as e:
+            if e.code == ErrorCode.COMMUNICATION_ERROR:
+                raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"Modbus device {request[0]} does not answer",
+                                 data={"device": request[0]}) from None
+            raise
+        if head[0] != request[0] or head[1] & 0x7F != request[1]:
+            # not an answer to us: drain what follows so the next request starts clean
+            time.sleep(min(0.02, tmo))
+            link.read_available()
+            raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "unexpected bytes on the Modbus line")
+        total = codec.response_length(request, head)
+        rest = link.read_exact(total - 3, ctx, timeout=tmo)
+        return codec.decode_response(request, head + rest)
+
+    def _pymodbus(self, request: bytes, ctx: OpContext | None) -> codec.Response:
+        from pymodbus.exceptions import ModbusException
+
+        if self._client is None:
+            self.open()
+        client = self._client
+        client.comm_params.timeout_connect = self._answer_timeout(ctx)
+        dev, fc = request[0], request[1]
+        addr = int.from_bytes(request[2:4], "big")
+        val = int.from_bytes(request[4:6], "big")
+        self.last_request = request
+        self.frames_sent += 1
+        try:
+            if fc == codec.READ_COILS:
+                r = client.read_coils(addr, count=val, device_id=dev)
+            elif fc == codec.READ_DISCRETE_INPUTS:
+                r = client.read_discrete_inputs(addr, count=val, device_id=dev)
+            elif fc == codec.READ_HOLDING_REGISTERS:
+                r = client.read_holding_registers(addr, count=val, device_id=dev)
+            elif fc == codec.READ_INPUT_REGISTERS:
+                r = client.read_input_registers(addr, count=val, device_id=dev)
+            elif fc == codec.WRITE_SINGLE_COIL:
+                r = client.write_coil(addr, val == 0xFF00, device_id=dev)
+            elif fc == codec.WRITE_SINGLE_REGISTER:
+                r = client.write_register(addr, val, device_id=dev)
+            elif fc == codec.WRITE_MULTIPLE_COILS:
+                bits = codec.unpack_bits(request[7:-2], val)
+                r = client.write_coils(addr, bits, device_id=dev)
+            elif fc == codec.WRITE_MULTIPLE_REGISTERS:
+                regs = [int.from_bytes(request[7 + 2 * i:9 + 2 * i], "big") for i in range(val)]
+                r = client.write_registers(addr, regs, device_id=dev)
+            else:
+                raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, f"function {fc}")
+        except ModbusException as e:
+            text = str(e)
+            if "serial" in text.lower() and "open" in text.lower():
+                self.close()
+                raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.s.port} lost") from None
+            raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"Modbus device {dev} does not answer",
+                             data={"device": dev}) from None
+        except (OSError, ValueError) as e:
+            self.close()
+            raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.s.port} lost: {type(e).__name__}") from None
+        if r.isError():
+            exc = getattr(r, "exception_code", 0)
+            code, text = codec.EXCEPTIONS.get(exc, (ErrorCode.HARDWARE_ERROR, "unknown exception"))
+            raise GtsdkError(code, f"Modbus exception {exc}: {text}", data={"modbusException": exc})
+        if fc in (codec.READ_COILS, codec.READ_DISCRETE_INPUTS):
+            return codec.Response(dev, fc, bits=list(r.bits[:val]))
+        if fc in (codec.READ_HOLDING_REGISTERS, codec.READ_INPUT_REGISTERS):
+            return codec.Response(dev, fc, registers=list(r.registers))
+        return codec.Response(dev, fc)
+
+    # ---- conveniences ---------------------------------------------------------------
+    def read_bits(self, function: int, address: int, count: int, ctx: OpContext | None = None,
+                  device: int | None = None) -> list[bool]:
+        r = self.transact(codec.read_request(device or self.s.device, function, address, count), ctx)
+        assert r.bits is not None
+        return r.bits
+
+    def read_registers(self, function: int, address: int, count: int, ctx: OpContext | None = None,
+                       device: int | None = None) -> list[int]:
+        r = self.transact(codec.read_request(device or self.s.device, function, address, count), ctx)
+        assert r.registers is not None
+        return r.registers
+
+    def write_coil(self, address: int, on: bool, ctx: OpContext | None = None, device: int | None = None) -> None:
+        self.transact(codec.write_coil_request(device or self.s.device, address, on), ctx)
+
+    def write_register(self, address: int, value: int, ctx: OpContext | None = None,
+                       device: int | None = None) -> None:
+        self.transact(codec.write_register_request(device or self.s.device, address, value), ctx)
