@@ -55,10 +55,7 @@ def add(c: Curve, P: Point, Q: Point) -> Point:
     x2, y2 = Q
     if x1 == x2 and (y1 + y2) % c.p == 0:
         return None
-    if P == Q:
-        lam = (3 * x1 * x1 + c.a) * pow(2 * y1, -1, c.p) % c.p
-    else:
-        lam = (y2 - y1) * pow(x2 - x1, -1, c.p) % c.p
+    lam = (3 * x1 * x1 + c.a) * pow(2 * y1, -1, c.p) % c.p if P == Q else (y2 - y1) * pow(x2 - x1, -1, c.p) % c.p
     x3 = (lam * lam - x1 - x2) % c.p
     return x3, (lam * (x1 - x3) - y1) % c.p
 

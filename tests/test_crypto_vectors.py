@@ -7,11 +7,10 @@ GB/T 32918.2-2016 Annex A.
 
 from __future__ import annotations
 
+import _crypto_ref as ref
 import pytest
 
-import _crypto_ref as ref
-from gtsdk.crypto import DEFAULT_UID, SM2PrivateKey, SM2PublicKey, hmac_sm3, sm3
-from gtsdk.crypto import formats, sm4
+from gtsdk.crypto import DEFAULT_UID, SM2PrivateKey, SM2PublicKey, formats, hmac_sm3, sm3, sm4
 from gtsdk.crypto.hashing import SM3
 from gtsdk.errors import GtsdkError
 

@@ -281,7 +281,7 @@ class SM2PrivateKey:
     @classmethod
     def from_pem(cls, pem: bytes | str) -> SM2PrivateKey:
         data = pem.encode() if isinstance(pem, str) else pem
-        return cls.from_der(_unpem(data, ("PRIVATE KEY", "EC PRIVATE KEY"))[1])
+        return cls.from_der(_unpem(data, ("PRIVATE KEY", "EC PRIVATE KEY", "SM2 PRIVATE KEY"))[1])
 
     def private_bytes(self) -> bytes:
         """The 32-byte scalar.  Handle with care."""
@@ -327,7 +327,7 @@ class SM2PrivateKey:
 
 
 def load_private_pem(data: bytes | str) -> SM2PrivateKey:
-    """Read a PKCS#8 (``PRIVATE KEY``) or SEC1 (``EC PRIVATE KEY``) SM2 key from PEM text."""
+    """Read a PKCS#8 (``PRIVATE KEY``) or SEC1 (``EC PRIVATE KEY``, ``SM2 PRIVATE KEY``) SM2 key from PEM."""
     return SM2PrivateKey.from_pem(data)
 
 
