@@ -1,0 +1,113 @@
+"""The ``[service]`` table of the terminal config.
+
+```toml
+[service]
+port = 8801
+listen = ["127.0.0.1", "::1"]        # anything else is refused unless allow_remote = true (clause 8.3)
+origins = ["https://kiosk.example.gov.cn"]   # browser origins allowed for every app
+max_body_bytes = 8388608
+rate_limit = 50.0                    # requests per second per token
+rate_burst = 100
+
+[service.apps.counter]               # tokens made with `gtsdk token --app counter`
+origins = ["https://counter.example.gov.cn"]
+recipient_key = "keys/counter.pub.pem"   # SM2 public key: personal data is sealed for it
+rate_limit = 20.0
+```
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gtsdk.errors import ConfigError
+
+DEFAULT_PORT = 8801
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _origin(value: str) -> str:
+    v = value.strip().rstrip("/")
+    if v != "*" and not (v.startswith("https://") or v.startswith("http://")):
+        raise ValueError(f"origin must look like https://host[:port], got {value!r}")
+    if "*" in v and v != "*":
+        raise ValueError("wildcards inside an origin are not supported")
+    return v
+
+
+class AppConfig(_Strict):
+    origins: list[str] = Field(default_factory=list)
+    recipient_key: str | None = Field(None, description="SM2 public key (PEM) personal data is sealed for")
+    rate_limit: float | None = Field(None, gt=0)
+    rate_burst: int | None = Field(None, ge=1)
+
+    @field_validator("origins")
+    @classmethod
+    def _check(cls, v: list[str]) -> list[str]:
+        return [_origin(o) for o in v]
+
+
+class ServiceConfig(_Strict):
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    listen: list[str] = Field(default_factory=lambda: list(LOOPBACK))
+    allow_remote: bool = False
+    origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_string_chars: int = Field(1_000_000, ge=16)
+    rate_limit: float = Field(50.0, gt=0)
+    rate_burst: int = Field(100, ge=1)
+    event_queue: int = Field(1000, ge=10)
+    apps: dict[str, AppConfig] = Field(default_factory=dict)
+    #: directory relative paths (recipient_key) are resolved against
+    base_dir: str = "."
+
+    @field_validator("origins")
+    @classmethod
+    def _check(cls, v: list[str]) -> list[str]:
+        return [_origin(o) for o in v]
+
+    @field_validator("listen")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for a in v:
+            ipaddress.ip_address(a)  # raises ValueError naming the bad address
+        if not v:
+            raise ValueError("listen must name at least one address")
+        return v
+
+    def non_loopback(self) -> list[str]:
+        return [a for a in self.listen if not ipaddress.ip_address(a).is_loopback]
+
+    def app(self, name: str) -> AppConfig:
+        return self.apps.get(name) or AppConfig()
+
+    def recipient_path(self, app: str) -> Path | None:
+        rk = self.app(app).recipient_key
+        if not rk:
+            return None
+        p = Path(rk)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+def parse_service(table: dict[str, Any], base_dir: str | Path = ".") -> ServiceConfig:
+    data = dict(table)
+    data.setdefault("base_dir", str(base_dir))
+    try:
+        cfg = ServiceConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        raise ConfigError(f"service.{loc}" if loc else "service", err["msg"]) from None
+    bad = cfg.non_loopback()
+    if bad and not cfg.allow_remote:
+        raise ConfigError("service.listen", f"{bad} are not loopback addresses; clause 8.3 forbids access from other "
+                                            "computers: set allow_remote = true only if you really mean it")
+    return cfg
