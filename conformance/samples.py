@@ -1,0 +1,86 @@
+"""Sample requests (wire form) for every operation of the 14 contracts, and
+which operations wait for a person (card, finger, code, pen) — those are the
+ones the timeout and cancel checks use."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+
+def _png(w: int = 64, h: int = 48) -> str:
+    from PIL import Image
+
+    img = Image.new("RGB", (w, h), (200, 200, 200))
+    for x in range(10, 50):
+        for y in range(10, 30):
+            img.putpixel((x, y), (20, 20, 20))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _pdf() -> str:
+    # The smallest well-formed one-page PDF (PDF 1.4 structure: catalog, pages, page, xref, trailer).
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, o in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + o + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return base64.b64encode(bytes(out)).decode()
+
+
+# ICAO Doc 9303 part 4 specimen MRZ (TD3, "UTO" is the fictitious issuing state of the specimen).
+SPECIMEN_MRZ = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10"
+
+
+def sample(module: str, op: str) -> dict[str, Any]:
+    table: dict[tuple[str, str], Any] = {
+        ("travel_doc", "read"): lambda: {"mrz": SPECIMEN_MRZ},
+        ("fingerprint", "compare"): lambda: {"references": [base64.b64encode(bytes(512)).decode()]},
+        ("camera", "face_compare"): lambda: {"reference": _png()},
+        ("a4_printer", "print"): lambda: {"document": _pdf(), "format": "pdf"},
+        ("a4_printer", "job_status"): lambda: {"jobId": 1},
+        ("a4_printer", "cancel_job"): lambda: {"jobId": 1},
+        ("receipt_printer", "print"): lambda: {"elements": [{"type": "text", "text": "gtsdk 测试凭条"},
+                                                            {"type": "qr", "data": "GT-0001"}]},
+        ("microphone", "start_recording"): lambda: {"maxDurationMs": 1000},
+        ("lights", "on"): lambda: {"light": "idcard"},
+        ("lights", "flash"): lambda: {"light": "idcard", "periodMs": 500},
+        ("lights", "off"): lambda: {"light": "idcard"},
+        ("imaging", "crop"): lambda: {"image": _png(), "rect": {"x": 5, "y": 5, "width": 40, "height": 30}},
+        ("voice", "speak"): lambda: {"text": "请放置证件"},
+        ("keyboard", "show"): lambda: {"layout": "numeric"},
+    }
+    fn = table.get((module, op))
+    return dict(fn()) if fn else {}
+
+
+#: operations that wait for a person, with the simulator actions (first that exists) that take the medium away
+WAITING: dict[str, tuple[str, tuple[str, ...]]] = {
+    "idcard": ("read", ("remove_card", "remove", "card_remove")),
+    "travel_doc": ("read", ("remove_card", "remove", "card_remove")),
+    "qr_scanner": ("read", ()),
+    "fingerprint": ("capture", ("remove_finger", "lift_finger", "finger_off", "remove")),
+    "signature_pad": ("get_signature", ("idle", "no_pen", "pen_idle")),
+}
+
+#: simulator actions that unplug / replug a device (first that exists)
+UNPLUG = ("unplug", "disconnect", "vanish")
+REPLUG = ("replug", "plug", "reconnect", "plug_in")
+
+
+def find_action(actions: dict[str, str] | list[str], candidates: tuple[str, ...]) -> str | None:
+    names = list(actions)
+    for c in candidates:
+        if c in names:
+            return c
+    return None
