@@ -42,12 +42,14 @@ class IdCardData(Model):
     pass_number: str | None = Field(None, description="通行证号码 (HMT permits)")
     issue_count: int | None = None
     card_version: str | None = None
-    previous_id_number: str | None = None
+    previous_card_ref: str | None = Field(None, description="既往版本永居证号码关联项 (2023 foreigner cards)")
     appended_address: str | None = None
     photo_wlt: bytes | None = Field(None, description="raw WLT photo (base64 on the wire)")
     photo: bytes | None = Field(None, description="decoded photo (BMP/PNG) when a WLT decoder hook is configured")
-    photo_note: str = ""
-    fingerprints: bytes | None = None
+    photo_note: str = Field("", description="why photo is absent (e.g. no licensed WLT decoder configured)")
+    fingerprints: bytes | None = Field(None, description="raw fingerprint block (up to 2 x 512-byte templates)")
+    extra: dict[str, str] = Field(default_factory=dict,
+                                  description="non-blank slices whose meaning sources disagree on (raw text)")
 
 
 class IdCardDriver(Driver, abc.ABC):
