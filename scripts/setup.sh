@@ -30,8 +30,15 @@ fi
 stamp=.venv/.gtsdk-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   echo "==> installing gtsdk and its Python dependencies into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[all]"
+  log=.venv/pip-install.log
+  {
+    .venv/bin/python -m pip install --upgrade pip &&
+    .venv/bin/python -m pip install -c constraints.txt -e ".[all]" &&
+    if [ -s scripts/requirements-nodeps.txt ]; then
+      # packages whose declared dependencies clash with ours (e.g. they pull the GUI OpenCV build)
+      .venv/bin/python -m pip install --no-deps -c constraints.txt -r scripts/requirements-nodeps.txt
+    fi
+  } > "$log" 2>&1 || { tail -40 "$log"; echo "pip install failed; full log: $log" >&2; exit 1; }
   touch "$stamp"
 fi
 echo "==> set-up complete: .venv/bin/gtsdk"
