@@ -273,8 +273,11 @@ class AuditLog:
             if self._day is not None:
                 self._sign_head_locked(self._day)
 
-    def close(self) -> None:
-        self.sign_heads()
+    def close(self, *, sign: bool = True) -> None:
+        if sign:
+            self.sign_heads()
+        else:
+            self.flush()
         self._queue.put(None)
         self._thread.join(timeout=5)
         with self._lock:

@@ -101,6 +101,12 @@ def _check_strings(value: Any, limit: int, path: str = "") -> None:
             _check_strings(v, limit, f"{path}.{i}" if path else str(i))
 
 
+async def _disconnected(request: Request) -> None:
+    """Return when the client closes its connection (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 class _Call:
     """What a route handler gets: the request, its id, language and caller."""
 
@@ -452,12 +458,16 @@ class ServiceApp:
             token = call.token
             assert token is not None
             job = self.terminal.submit(mod_id, op, req, request_id=call.rid, caller=token.caller)
+            fut = asyncio.wrap_future(job.future)
+            gone = asyncio.ensure_future(_disconnected(call.request))
+            waiters: set[asyncio.Future[Any]] = {fut, gone}
             try:
-                out = await asyncio.shield(asyncio.wrap_future(job.future))
-            except asyncio.CancelledError:
-                # the caller went away: stop the device work it asked for
-                self.terminal.cancel(mod_id, call.rid)
-                raise
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not fut.done():  # the caller went away (or we are shutting down): stop its device work
+                    self.terminal.cancel(mod_id, call.rid)
+                gone.cancel()
+            out = await fut
             if personal and token.app in self._recipients:
                 return self.ok(call, self._seal(out, token.app, mod_id, op, call.rid))
             return self.ok(call, out)

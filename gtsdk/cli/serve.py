@@ -1,0 +1,65 @@
+"""``gtsdk serve``: the local HTTPS service on 127.0.0.1:8801 (clauses 8.1–8.3)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import click
+
+from gtsdk.errors import ConfigError
+from gtsdk.runtime import Terminal, load_config
+from gtsdk.runtime.config import TerminalConfig
+
+HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/share/gtsdk"
+
+
+@click.command()
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="terminal config (TOML)")
+@click.option("--simulate", is_flag=True, help="back every module with its simulator")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
+@click.option("--port", type=int, default=None, help="port (default: service.port of the config, else 8801)")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="simulator files (with --simulate)")
+@click.option("--no-audit", is_flag=True, help="do not write the audit log (tests only)")
+def command(config: Path | None, simulate: bool, home: Path | None, port: int | None, workdir: Path | None,
+            no_audit: bool) -> None:
+    """Serve every module over HTTPS + WebSocket on 127.0.0.1 (and ::1)."""
+    from gtsdk.server import tls
+    from gtsdk.server.config import parse_service
+    from gtsdk.server.home import home_dir
+    from gtsdk.server.run import build, serve_forever
+    from gtsdk.server.tokens import TokenStore
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(config) if config else TerminalConfig()
+        service = parse_service(cfg.service, base_dir=config.parent if config else Path.cwd())
+    except ConfigError as e:
+        raise click.ClickException(e.detail) from None
+    h = home_dir(home)
+    files = tls.ensure(h)
+    if service.non_loopback():
+        click.echo(f"WARNING: listening on {service.non_loopback()}: other computers can reach this service "
+                   "(clause 8.3 says they must not)", err=True)
+    if simulate:
+        wd = workdir or Path(tempfile.mkdtemp(prefix="gtsdk-sim-"))
+        terminal = Terminal.simulated(wd, config=cfg)
+    else:
+        terminal = Terminal(cfg)
+    try:
+        app = build(terminal, service, h, simulate=simulate, audit=not no_audit)
+    except ConfigError as e:
+        terminal.stop()
+        raise click.ClickException(e.detail) from None
+    p = port if port is not None else service.port
+    shown = [f"https://[{a}]:{p}" if ":" in a else f"https://{a}:{p}" for a in service.listen]
+    click.echo(f"gtsdk service: {' and '.join(shown)}")
+    click.echo(f"CA certificate: {files.ca_cert}  SHA-256 {tls.ca_fingerprint(h)}")
+    if not any(t.active() for t in TokenStore(h).list()):
+        click.echo(f"no tokens yet: create one with  gtsdk token --scope app --home {h}")
+    terminal.start()
+    try:
+        serve_forever(app, port=p)
+    finally:
+        terminal.stop()
