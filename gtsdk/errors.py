@@ -175,3 +175,15 @@ class ConfigError(GtsdkError):
     def __init__(self, key: str, problem: str) -> None:
         self.key = key
         super().__init__(ErrorCode.CONFIG_ERROR, f"{key}: {problem}", field=key)
+
+
+def markdown_table() -> str:
+    """The catalogue as the Markdown table in docs/errors.md (kept in sync by a test)."""
+    lines = ["| code | HTTP | retryable | 中文 | English |", "|---|---|---|---|---|"]
+    for i in catalogue():
+        lines.append(f"| `{i.code}` | {i.http_status} | {'yes' if i.retryable else 'no'} | {i.zh} | {i.en} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
