@@ -89,6 +89,7 @@ from __future__ import annotations
 import pytest
 from {pkg}.driver import {cls_name}
 
+from gtsdk.conformance.samples import sample
 from gtsdk.errors import GtsdkError, info
 from gtsdk.modules import MODULES
 from gtsdk.runtime import Terminal, parse_config, registry
@@ -105,10 +106,7 @@ def test_operation_returns_result_or_catalogue_error(op: str) -> None:
         spec = MODULES["{module}"].operations[op]
         caps = t.{module}.capabilities()
         assert op in {{o.name for o in caps.operations}}
-        try:
-            request = spec.request.model_validate({{}})
-        except Exception:
-            pytest.skip(f"{{op}} needs request fields; add a sample request here")
+        request = spec.request.model_validate(sample("{module}", op))  # a minimal valid request
         try:
             result = t.call("{module}", op, request, timeout=5)
         except GtsdkError as e:
@@ -157,6 +155,23 @@ port = "/dev/ttyUSB0"
         f"{pkg}/__init__.py": f'from {pkg}.driver import {cls_name}\n\n__all__ = ["{cls_name}"]\n',
         f"{pkg}/driver.py": driver_py,
         "tests/test_driver.py": test_py,
+        "tests/conftest.py": f'''"""Runs gtsdk's driver-tier conformance checks on this driver (one test per check)."""
+
+import pytest
+
+pytest_plugins = ["gtsdk.conformance.pytest_plugin"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("--gtsdk-driver"):
+        config.option.gtsdk_driver = "{module}.{name}"
+''',
+        "tests/test_certify.py": '''"""gtsdk conformance, driver tier: a failing check fails here with its reason."""
+
+from gtsdk.conformance.pytest_plugin import test_gtsdk_driver_check
+
+__all__ = ["test_gtsdk_driver_check"]
+''',
     }
 
 
