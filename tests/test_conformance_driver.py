@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from _runtime_fixtures import RecordingLights, register_all
 from click.testing import CliRunner
-from gtsdk.conformance import html, signing
-from gtsdk.conformance.driver_tier import certify_driver
-from gtsdk.conformance.model import Outcome, Report, Tier
 from pydantic import ConfigDict
 
 from gtsdk.cli import main
+from gtsdk.conformance import html, signing
+from gtsdk.conformance.driver_tier import certify_driver
+from gtsdk.conformance.model import Outcome, Report, Tier
 from gtsdk.crypto import SM2PrivateKey
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import lights
