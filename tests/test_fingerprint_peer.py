@@ -85,7 +85,7 @@ def test_pyfingerprint_wrong_password(sim: FingerprintSimulation) -> None:
     sim.control("set_password", {"value": 0x1234})
     f = pyfp.PyFingerprint(str(sim.link), 57600, 0xFFFFFFFF, 0x00000000)
     assert f.verifyPassword() is False
-    with pytest.raises(Exception, match="verif|0x21|password"):
+    with pytest.raises(Exception, match=r"verif|0x21|password"):
         f.getTemplateCount()
     del f
 

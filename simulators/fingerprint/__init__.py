@@ -12,10 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gtsdk.simulators.fingerprint.device import FingerprintModule
-
 from gtsdk import sim as simulation
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.simulators.fingerprint.device import FingerprintModule
 
 __all__ = ["FingerprintModule", "FingerprintSimulation", "start"]
 

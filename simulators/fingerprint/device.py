@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from gtsdk.drivers.zhiantec import codec as C
+from gtsdk.errors import GtsdkError
 from gtsdk.simulators._pty import PtyDevice
 from gtsdk.simulators.fingerprint import finger as F
-
-from gtsdk.errors import GtsdkError
 
 #: processing times of a real module (R307 data sheet: image < 0.5 s, search < 1 s), used when realistic
 PROCESSING = {C.Ins.GEN_IMG: 0.25, C.Ins.IMG2TZ: 0.3, C.Ins.SEARCH: 0.3, C.Ins.HIGH_SPEED_SEARCH: 0.15,
