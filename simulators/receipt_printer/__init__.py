@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gtsdk.simulators._pty import PtyDevice
-
 from gtsdk import sim as simulation
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.simulators._pty import PtyDevice
 
 from .engine import PrinterEngine
 
