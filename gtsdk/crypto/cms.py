@@ -72,6 +72,14 @@ def _alg(oid: str, param: bytes | None = None) -> bytes:
     return _der.seq(_der.oid(oid), param if param is not None else _der.null())
 
 
+def _alg_oid(t: _der.Tlv) -> str:
+    """OID of an AlgorithmIdentifier whose parameters must be absent or NULL."""
+    oid, param = _read_alg(t)
+    if param is not None:
+        raise rejected()
+    return oid
+
+
 def _read_alg(t: _der.Tlv) -> tuple[str, _der.Tlv | None]:
     items = _der.children(_der.expect(t, _der.SEQUENCE), min_n=1, max_n=2)
     oid = _der.as_oid(items[0])
@@ -213,7 +221,7 @@ def _open(blob: bytes, key: SM2PrivateKey, sender: SM2PublicKey | None, my_rid: 
         ris_t, eci_t = items[1], items[3]
         digests = _der.children(_der.expect(items[2], _der.SET), min_n=1, max_n=MAX_SIGNERS)
         for d in digests:
-            if _read_alg(d)[0] != OID_SM3:
+            if _alg_oid(d) != OID_SM3:
                 raise rejected()
         certs = []
         rest = items[4:]
@@ -233,7 +241,7 @@ def _open(blob: bytes, key: SM2PrivateKey, sender: SM2PublicKey | None, my_rid: 
     wrapped: list[bytes] = []
     for ri in ris:
         f = _der.children(_der.expect(ri, _der.SEQUENCE), 4)
-        if _der.as_int(f[0]) not in (0, 1) or _read_alg(f[2])[0] not in KEY_ENCRYPTION_ACCEPTED:
+        if _der.as_int(f[0]) not in (0, 1) or _alg_oid(f[2]) not in KEY_ENCRYPTION_ACCEPTED:
             raise rejected()
         _der.expect(f[1], _der.SEQUENCE)
         if f[1].raw == my_rid:
@@ -276,13 +284,13 @@ def _open(blob: bytes, key: SM2PrivateKey, sender: SM2PublicKey | None, my_rid: 
     ok_signer: SM2PublicKey | None = None
     for si in signer_infos:
         f = _der.children(_der.expect(si, _der.SEQUENCE), min_n=5, max_n=7)
-        if _der.as_int(f[0]) not in (0, 1) or _read_alg(f[2])[0] != OID_SM3:
+        if _der.as_int(f[0]) not in (0, 1) or _alg_oid(f[2]) != OID_SM3:
             raise rejected()
         _der.expect(f[1], _der.SEQUENCE)
         rest = f[3:]
         if rest[0].tag == 0xA0:
             raise rejected()  # authenticatedAttributes are not produced or accepted by this profile
-        if _read_alg(rest[0])[0] not in SIGNATURE_ACCEPTED:
+        if _alg_oid(rest[0]) not in SIGNATURE_ACCEPTED:
             raise rejected()
         sig = _der.as_octets(rest[1])
         if (len(rest) == 3 and rest[2].tag != 0xA1) or len(rest) > 3:
