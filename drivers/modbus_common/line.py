@@ -107,7 +107,9 @@ class ModbusLine:
         link = self.link
         if not link.is_open:
             link.open()
-        link.reset_input()  # drop a late answer of an earlier, timed-out request
+        # drop a late answer of an earlier, timed-out request (read_available, not reset_input:
+        # tcflush on a vanished pty raises termios.error, which is not an OSError)
+        link.read_available()
         self.last_request = request
         link.write(request, ctx)
         self.frames_sent += 1

@@ -14,7 +14,6 @@ Modbus relay boards are the documented pattern):
 from __future__ import annotations
 
 from gtsdk.drivers.modbus_common import codec as rtu
-
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules._base import Model
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
 from gtsdk.drivers.modbus_common import codec as rtu
-from pydantic import Field
-
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules._base import DeviceInfo, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.lights import FlashRequest, LightRequest, Lights, LightsDriver
@@ -30,7 +30,8 @@ DEFAULT_LIGHTS = {"idcard": 0, "receipt": 1, "a4": 2, "qr": 3, "fingerprint": 4,
 
 
 class LightsSettings(ModbusSettings):
-    lights: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LIGHTS),
+    lights: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)],
+                 Annotated[int, Field(ge=0, le=0xFFFF)]] = Field(default_factory=lambda: dict(DEFAULT_LIGHTS),
                                    description="logical light name → channel (coil / register offset)")
     board_flash: codec.BoardFlash | None = Field(None, description="set when the board flashes by itself")
 
@@ -84,12 +85,12 @@ class ModbusLightsDriver(LightsDriver):
             t.join(timeout=self.s.answer_timeout * (2 + self.s.retries) + 1)
         self.line.close()
 
-    def _probe(self, ctx: OpContext) -> None:
+    def _probe(self, ctx: OpContext) -> list[bool] | list[int]:
+        """Coils (relay board) or mode registers (flash board) of channels 0..max."""
         n = max(self.s.lights.values(), default=0) + 1
         if self.s.board_flash is None:
-            self.line.read_bits(rtu.READ_COILS, 0, n, ctx)
-        else:
-            self.line.read_registers(rtu.READ_HOLDING_REGISTERS, self.s.board_flash.mode_base, n, ctx)
+            return self.line.read_bits(rtu.READ_COILS, 0, n, ctx)
+        return self.line.read_registers(rtu.READ_HOLDING_REGISTERS, self.s.board_flash.mode_base, n, ctx)
 
     def device_info(self) -> DeviceInfo:
         return DeviceInfo(vendor="generic", model="Modbus RTU light board", driver=self.name,
@@ -109,7 +110,17 @@ class ModbusLightsDriver(LightsDriver):
         return HealthResult(level=level, ok=True, text="light board answers", checks={"modbus": True})
 
     def poll(self, ctx: OpContext) -> None:
-        self._probe(ctx)
+        """Check the board answers and still shows what was asked (a board that restarted
+        comes back dark): steady lights that differ are written again."""
+        seen = self._probe(ctx)
+        board = self.s.board_flash
+        for name, want in list(self._want.items()):
+            ch = self.s.lights[name]
+            if board is None:
+                if want.mode != "flash" and seen[ch] != (want.mode == "on"):
+                    self._apply(name, want, ctx)
+            elif seen[ch] != codec.MODES[want.mode]:
+                self._apply(name, want, ctx)
 
     # ---- operations -------------------------------------------------------------------
     def on(self, request: LightRequest, ctx: OpContext) -> Lights:

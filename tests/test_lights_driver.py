@@ -1,0 +1,130 @@
+"""Light-board driver against a real pymodbus RTU server on a pty (the simulator), both back ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from _peripherals_fixtures import terminal_for, wait_for
+from gtsdk.errors import GtsdkError
+from gtsdk.modules._base import DeviceState
+
+pytest.importorskip("pymodbus")
+from gtsdk.simulators import lights as lights_sim  # noqa: E402
+
+
+@pytest.fixture(params=["native", "pymodbus"])
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[object, lights_sim.LightsSimulation]]:
+    sim = lights_sim.start(tmp_path / "lights", baudrate=115200)
+    t = terminal_for("lights", "modbus_rtu", {**sim.settings, "backend": request.param}).start()
+    try:
+        yield t, sim
+    finally:
+        t.stop()
+        sim.stop()
+
+
+def test_steady_on_off_reaches_the_board(rig) -> None:  # type: ignore[no-untyped-def]
+    t, sim = rig
+    out = t.lights.on(light="idcard")
+    assert out.states["idcard"] == "on"
+    assert sim.state()["coils"][0] is True
+    t.lights.on(light="signature")
+    t.lights.off(light="idcard")
+    coils = sim.state()["coils"]
+    assert coils[0] is False and coils[6] is True
+    assert t.lights.status().detail["states"]["signature"] == "on"
+
+
+def test_driver_flashes_a_relay_board(rig) -> None:  # type: ignore[no-untyped-def]
+    t, sim = rig
+    t.lights.flash(light="qr", period_ms=200, duty=0.5)
+    wait_for(lambda: len(sim.toggles(3)) >= 6)
+    levels = [v for _, v in sim.toggles(3)]
+    assert all(a != b for a, b in zip(levels, levels[1:], strict=False))  # on, off, on, off ...
+    t.lights.off(light="qr")
+    n = len(sim.toggles(3))
+    wait_for(lambda: t.lights.status().detail["flashWrites"] >= 0)
+    assert sim.state()["coils"][3] is False
+    # no more toggles once off: the next write the board sees for channel 3 is none
+    t.lights.on(light="a4")
+    assert len(sim.toggles(3)) == n
+
+
+def test_bad_input_codes(rig) -> None:  # type: ignore[no-untyped-def]
+    t, _sim = rig
+    for call, kw, field in ((t.lights.on, {"light": "toaster"}, "light"),
+                            (t.lights.flash, {"light": "qr", "period_ms": -500}, "periodMs"),
+                            (t.lights.flash, {"light": "qr", "duty": 1.5}, "duty"),
+                            (t.lights.off, {"light": "Bad Name!"}, "light")):
+        with pytest.raises(GtsdkError) as e:
+            call(**kw)
+        assert e.value.code == "invalidData"
+        assert field.lower() in (e.value.field or "").lower().replace("_", "")
+
+
+def test_board_stops_answering_then_recovers(rig) -> None:  # type: ignore[no-untyped-def]
+    t, sim = rig
+    t.lights.on(light="receipt")
+    sim.control("stop_answering", {})
+    with pytest.raises(GtsdkError) as e:
+        t.lights.on(light="camera")
+    assert e.value.code == "communicationError"
+    assert t.lights.status().state in (DeviceState.OFFLINE, DeviceState.NO_DEVICE)
+    sim.control("power_cycle", {})  # the board also lost its relays meanwhile
+    sim.control("answer", {})
+    wait_for(lambda: t.lights.status().state == DeviceState.ONLINE)
+    wait_for(lambda: sim.state()["coils"][1] is True)  # reconnect re-applied what was asked for
+    t.lights.on(light="camera")
+    assert sim.state()["coils"][5] is True
+
+
+def test_poll_repairs_a_board_that_restarted(rig) -> None:  # type: ignore[no-untyped-def]
+    t, sim = rig
+    t.lights.on(light="fingerprint")
+    sim.control("power_cycle", {})
+    assert sim.state()["coils"][4] is False
+    wait_for(lambda: sim.state()["coils"][4] is True)
+
+
+def test_crc_error_is_retried(rig) -> None:  # type: ignore[no-untyped-def]
+    t, sim = rig
+    sim.control("garble", {})
+    t.lights.on(light="a4")  # first answer has a bad CRC, the retry succeeds
+    assert sim.state()["coils"][2] is True
+
+
+def test_board_with_flash_registers(tmp_path: Path) -> None:
+    sim = lights_sim.start(tmp_path / "lights", baudrate=115200, board_flash=True)
+    t = terminal_for("lights", "modbus_rtu", sim.settings).start()
+    try:
+        t.lights.flash(light="qr", period_ms=800, duty=0.25)
+        st = sim.state()
+        assert (st["modes"][3], st["periods"][3], st["duties"][3]) == (2, 800, 25)
+        assert st["toggles"] == 0  # the board flashes by itself: the driver writes no coils
+        t.lights.on(light="idcard")
+        assert sim.state()["modes"][0] == 1
+        assert t.lights.capabilities().features["flash"] == "board"
+    finally:
+        t.stop()
+        sim.stop()
+
+
+def test_unplugged_adapter_is_no_device_then_back(tmp_path: Path) -> None:
+    sim = lights_sim.start(tmp_path / "lights", baudrate=115200)
+    t = terminal_for("lights", "modbus_rtu", sim.settings).start()
+    try:
+        t.lights.on(light="idcard")
+        sim.control("unplug", {})
+        with pytest.raises(GtsdkError) as e:
+            t.lights.on(light="a4")
+        assert e.value.code in ("noDevice", "communicationError")
+        sim.control("replug", {})
+        wait_for(lambda: t.lights.status().state == DeviceState.ONLINE)
+        t.lights.on(light="a4")
+        assert sim.state()["coils"][2] is True
+    finally:
+        t.stop()
+        sim.stop()
