@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,7 +112,9 @@ class Svc:
     def client(self, token: str | None = None, **kw: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         headers.update(kw.pop("headers", {}))
-        return httpx.Client(base_url=self.url, verify=self.ca, headers=headers, timeout=10, **kw)
+        kw.setdefault("timeout", 10)
+        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=self.ca), headers=headers,
+                            **kw)
 
     def app(self, **kw: Any) -> httpx.Client:
         return self.client(self.app_token, **kw)

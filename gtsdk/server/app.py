@@ -243,19 +243,16 @@ class ServiceApp:
         method: str = scope["method"]
         path: str = scope["path"]
         extra: dict[str, str] = {}
-        if origin is not None and path != "/sdk/gtsdk.js":
-            if not self.origin_allowed(origin, None):
-                resp = self.error(GtsdkError(ErrorCode.FORBIDDEN, "origin not allowed", field="Origin"),
-                                  rid if _RID.match(rid) else uuid.uuid4().hex, lang)
-                await resp(scope, receive, send)
-                return
-            extra = {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
-                     "Access-Control-Expose-Headers": EXPOSE_HEADERS}
         try:
             if not _RID.match(rid):
                 rid = uuid.uuid4().hex
                 raise GtsdkError(ErrorCode.INVALID_DATA, "X-Request-Id must match " + wm.REQUEST_ID,
                                  field="X-Request-Id")
+            if origin is not None and path != "/sdk/gtsdk.js":
+                if not self.origin_allowed(origin, None):
+                    raise GtsdkError(ErrorCode.FORBIDDEN, "origin not allowed", field="Origin")
+                extra = {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                         "Access-Control-Expose-Headers": EXPOSE_HEADERS}
             if method == "OPTIONS":
                 resp = self._preflight(request, path, extra)
             else:
