@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from gtsdk.drivers.modbus_common import codec as rtu
 from pydantic import Field
 
+from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules._base import Model
 

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules._base import DeviceInfo, HealthLevel, HealthResult, OpContext, Request
 from gtsdk.modules.sensors import Reading, SensorsDriver, SensorValues
@@ -38,6 +38,14 @@ class SensorsSettings(ModbusSettings):
     state_dir: str | None = None
     #: seconds between idle samples (alarm detection latency)
     poll_every: float = Field(1.0, ge=0.05, le=3600)
+
+    @model_validator(mode="after")
+    def _rules_match_sensors(self) -> SensorsSettings:
+        try:
+            codec.check_rules(self.sensors, self.alarms)
+        except GtsdkError as e:
+            raise ValueError(e.detail) from None
+        return self
 
 
 def default_state_dir() -> Path:
@@ -90,7 +98,6 @@ class ModbusSensorsDriver(SensorsDriver):
     def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
         super().__init__(settings, emit, set_state)
         self.s: SensorsSettings = settings
-        codec.check_rules(self.s.sensors, self.s.alarms)
         self.poll_interval = self.s.poll_every  # type: ignore[misc]
         self.line = ModbusLine(self.s)
         self.reads = codec.plan_reads(self.s.sensors)
