@@ -125,9 +125,13 @@ class Svc:
 
 def start_service(home: Path, service: dict[str, Any] | None = None, terminal: Terminal | None = None) -> Svc:
     FakeIdCard.behaviour = {}
-    t = (terminal or make_terminal()).start()
     cfg = parse_service({"origins": [ORIGIN], **(service or {})}, base_dir=home)
-    app = build(t, cfg, home)
+    t = (terminal or make_terminal()).start()
+    try:
+        app = build(t, cfg, home)
+    except BaseException:
+        t.stop()
+        raise
     running = start_background(app, port=0, addresses=["127.0.0.1"])
     store = TokenStore(home)
     return Svc(running, home, t, store.create(["app"], app="kiosk"), store.create(["maintenance"]), store)
