@@ -47,7 +47,7 @@ def _box(a: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-def _thin(b: np.ndarray) -> np.ndarray:
+def thin(b: np.ndarray) -> np.ndarray:
     """Zhang–Suen thinning of a boolean image (vectorised)."""
     img = np.pad(b.astype(np.uint8), 1)
     for _ in range(60):
@@ -104,7 +104,7 @@ def extract(img: np.ndarray, max_minutiae: int = 60) -> list[Minutia]:
     inner = _box(mask.astype(np.float64), 10) > 0.999
     smooth = _box(f, 1)
     ridges = (smooth < _box(f, 6)) & mask
-    skel = _thin(ridges)
+    skel = thin(ridges)
     s = np.pad(skel.astype(np.int16), 1)
     ring = [s[:-2, 1:-1], s[:-2, 2:], s[1:-1, 2:], s[2:, 2:], s[2:, 1:-1], s[2:, :-2], s[1:-1, :-2], s[:-2, :-2]]
     cn = sum(np.abs(ring[i] - ring[(i + 1) % 8]) for i in range(8)) // 2

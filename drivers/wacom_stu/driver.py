@@ -1,0 +1,323 @@
+"""``signature_pad.wacom_stu``: Wacom STU signature pads over USB HID with pyusb (clause 8.4 c).
+
+pyusb reaches the pad through a backend: libusb by default, or any ``usb.backend.IBackend`` named
+by the setting ``backend = "module:factory"`` (the simulator's fake USB device, a USB/IP client...),
+so the same driver code runs against real and simulated pads.
+
+``get_signature`` clears the pad, shows the prompt and three buttons (清除/取消/确定, see
+:mod:`.render`), sets the writing area to the signing box, switches inking on and collects pen
+reports until the user taps OK or cancel (clear restarts) or the operation's deadline passes.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import Field
+
+from gtsdk.drivers.wacom_stu import codec as K
+from gtsdk.drivers.wacom_stu import render as R
+from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.modules._base import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.modules.signature_pad import GetSignatureRequest, Signature, SignaturePadDriver
+
+_GONE = {errno.ENODEV, errno.EIO, errno.ENOENT, errno.ENXIO, errno.ESHUTDOWN}
+_LIBUSB_NO_DEVICE = -4
+
+
+class WacomStuSettings(DriverSettings):
+    vendor_id: int = Field(K.VENDOR_ID, description="USB vendor id (Wacom 0x056A)")
+    product_id: int | None = Field(None, description="USB product id; None: the first known STU model")
+    backend: str | None = Field(None, description="'module:factory' returning a pyusb backend; None: libusb")
+    backend_arg: str | None = Field(None, description="argument passed to the backend factory")
+    interface: int = 0
+    font: str | None = Field(None, description="TrueType/OpenType font with CJK glyphs for the prompt")
+    timed_reports: bool = Field(True, description="ask for pen reports with the pad's own time stamps (mode 1)")
+    stuck_pen_seconds: float = Field(5.0, gt=0, description="tip down without moving this long → hardwareError")
+    tap_max_ms: int = Field(500, gt=0, description="a pen-down shorter than this on a button is a tap")
+    pen_min_width: float = Field(1.2, gt=0, description="PNG stroke width at zero pressure (px)")
+    pen_max_width: float = Field(4.5, gt=0, description="PNG stroke width at full pressure (px)")
+    output_scale: float = Field(1.0, gt=0, le=8, description="PNG pixels per pad screen pixel")
+    usb_timeout_ms: int = Field(1000, gt=0, description="timeout of one control transfer")
+
+
+def load_backend(spec: str, arg: str | None) -> Any:
+    mod, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(mod), attr)
+        return factory(arg) if arg is not None else factory()
+    except GtsdkError:
+        raise
+    except Exception as e:
+        raise ConfigError("backend", f"cannot load USB backend {spec!r}: {type(e).__name__}") from None
+
+
+def usb_error(e: BaseException, what: str) -> GtsdkError:
+    import usb.core
+
+    if isinstance(e, usb.core.USBTimeoutError):
+        return GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"{what}: USB timeout")
+    err = getattr(e, "errno", None)
+    code = getattr(e, "backend_error_code", None)
+    if err in _GONE or code == _LIBUSB_NO_DEVICE or isinstance(e, usb.core.NoBackendError):
+        return GtsdkError(ErrorCode.NO_DEVICE, f"{what}: signature pad is gone")
+    return GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"{what}: USB error")
+
+
+@dataclass
+class _Stroke:
+    samples: list[tuple[K.PenSample, float]] = field(default_factory=list)  # (sample, t ms)
+
+
+class WacomStuDriver(SignaturePadDriver):
+    name = "wacom_stu"
+    version = "1.0"
+    settings_model = WacomStuSettings
+
+    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+        super().__init__(settings, emit, set_state)
+        self.cfg: WacomStuSettings = settings
+        self.dev: Any = None
+        self.ep_in: Any = None
+        self.cap: K.Capability | None = None
+        self.info: K.Information | None = None
+        self.serial = ""
+        self.product_id = 0
+        self.screen: dict[str, Any] = {}
+
+    # ---- USB ----------------------------------------------------------------------------
+    def connect(self) -> None:
+        import usb.core
+        import usb.util
+
+        self.disconnect()
+        backend = load_backend(self.cfg.backend, self.cfg.backend_arg) if self.cfg.backend else None
+        pid = self.cfg.product_id
+        try:
+            dev = usb.core.find(
+                idVendor=self.cfg.vendor_id, backend=backend,
+                custom_match=lambda d: d.idProduct == pid if pid is not None else d.idProduct in K.MODELS)
+        except usb.core.NoBackendError:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "no USB backend (libusb) available") from None
+        except usb.core.USBError as e:
+            raise usb_error(e, "USB enumeration") from None
+        if dev is None:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "no Wacom STU signature pad found")
+        try:
+            dev.set_configuration()
+            intf = dev.get_active_configuration()[(self.cfg.interface, 0)]
+            self.ep_in = usb.util.find_descriptor(
+                intf, custom_match=lambda e: usb.util.endpoint_direction(e.bEndpointAddress) == usb.util.ENDPOINT_IN)
+            self.dev = dev
+            self.product_id = int(dev.idProduct)
+            self.cap = K.decode_capability(self.get_feature(K.CAPABILITY, 16))
+            self.info = K.decode_information(self.get_feature(K.INFORMATION, 16))
+            try:
+                self.serial = K.decode_serial(self.get_feature(K.SERIAL, 16))
+            except GtsdkError:
+                self.serial = ""
+        except usb.core.USBError as e:
+            self.disconnect()
+            raise usb_error(e, "pad set-up") from None
+        except GtsdkError:
+            self.disconnect()
+            raise
+        if self.ep_in is None:
+            self.disconnect()
+            raise GtsdkError(ErrorCode.HARDWARE_ERROR, "pad has no interrupt IN endpoint")
+
+    def disconnect(self) -> None:
+        dev, self.dev = self.dev, None
+        if dev is not None:
+            try:
+                import usb.util
+
+                usb.util.dispose_resources(dev)
+            except Exception:
+                pass
+
+    def _need(self) -> Any:
+        if self.dev is None:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "signature pad not connected")
+        return self.dev
+
+    def get_feature(self, rid: int, length: int) -> bytes:
+        import usb.core
+
+        dev = self._need()
+        try:
+            data = bytes(dev.ctrl_transfer(0xA1, K.HID_GET_REPORT, (K.FEATURE << 8) | rid, self.cfg.interface, length,
+                                           self.cfg.usb_timeout_ms))
+        except usb.core.USBError as e:
+            raise usb_error(e, f"get feature 0x{rid:02X}") from None
+        if not data or data[0] != rid:
+            raise K.ReportError(f"feature 0x{rid:02X}: unexpected answer")
+        return data
+
+    def set_feature(self, report: bytes) -> None:
+        import usb.core
+
+        dev = self._need()
+        try:
+            dev.ctrl_transfer(0x21, K.HID_SET_REPORT, (K.FEATURE << 8) | report[0], self.cfg.interface, report,
+                              self.cfg.usb_timeout_ms)
+        except usb.core.USBError as e:
+            raise usb_error(e, f"set feature 0x{report[0]:02X}") from None
+
+    def read_report(self, timeout_ms: int) -> bytes | None:
+        import usb.core
+
+        dev = self._need()
+        try:
+            return bytes(dev.read(self.ep_in.bEndpointAddress, 64, max(1, timeout_ms)))
+        except usb.core.USBTimeoutError:
+            return None
+        except usb.core.USBError as e:
+            raise usb_error(e, "pen report") from None
+
+    # ---- info -----------------------------------------------------------------------------
+    def device_info(self) -> DeviceInfo:
+        model = K.MODELS.get(self.product_id, ("STU", (0.0, 0.0)))[0]
+        return DeviceInfo(vendor="Wacom", model=self.info.model if self.info else model, serial=self.serial,
+                          firmware=self.info.firmware if self.info else "", driver=self.name,
+                          driver_version=self.version)
+
+    def features(self) -> dict[str, Any]:
+        c = self.cap
+        return {"screen": {"width": c.screen_width, "height": c.screen_height} if c else None,
+                "maxPressure": c.max_pressure if c else None, "reportRate": c.report_rate if c else None,
+                "iso19794_7": True, "buttons": list(R.BUTTONS)}
+
+    def health(self, level: HealthLevel, ctx: OpContext) -> HealthResult:
+        if level is HealthLevel.INTERACTIVE:
+            raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, "no interactive health check")
+        K.decode_capability(self.get_feature(K.CAPABILITY, 16))
+        return HealthResult(level=level, ok=True, text="pad answers feature reports", checks={"capability": True})
+
+    # ---- the operation ------------------------------------------------------------------------
+    def _show(self, layout: R.Layout, prompt: str) -> None:
+        self.set_feature(K.clear_screen())
+        self.set_feature(K.writing_mode(1 if self.cfg.timed_reports else 0))
+        self.set_feature(K.writing_area(*layout.box))
+        for rep in K.image_reports(R.to_bgr(R.prompt_image(layout, prompt, self.cfg.font))):
+            self.set_feature(rep)
+        self.set_feature(K.inking(True))
+
+    def _drain(self) -> None:
+        for _ in range(10_000):
+            if self.read_report(1) is None:
+                return
+
+    def get_signature(self, request: GetSignatureRequest, ctx: OpContext) -> Signature:
+        cap = self.cap
+        if cap is None:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "signature pad not connected")
+        layout = R.Layout.for_screen(cap.screen_width, cap.screen_height)
+        sx, sy = cap.screen_width / cap.tablet_max_x, cap.screen_height / cap.tablet_max_y
+        self._drain()
+        self._show(layout, request.prompt)
+        strokes: list[_Stroke] = []
+        iso_pts: list[tuple[K.PenSample, float]] = []
+        hover: list[tuple[K.PenSample, float]] = []
+        cur: _Stroke | None = None
+        clock = _Clock()
+        still_since: tuple[float, int, int] | None = None
+        stuck_ms = self.cfg.stuck_pen_seconds * 1000
+        still_tol = max(3, cap.tablet_max_x // 1000)
+        announced = False
+        outcome: str | None = None
+        while outcome is None:
+            ctx.check()
+            rep = self.read_report(int(min(50.0, max(1.0, ctx.remaining() * 1000))))
+            if rep is None:
+                continue
+            s = K.decode_pen(rep)
+            if s is None:
+                continue
+            t = clock.at(s.time)
+            if s.tip:
+                if cur is None:
+                    cur = _Stroke()
+                    if not announced:
+                        announced = True
+                        self.emit("penDown", {})
+                cur.samples.append((s, t))
+                if (still_since is None or abs(s.x - still_since[1]) > still_tol
+                        or abs(s.y - still_since[2]) > still_tol):
+                    still_since = (t, s.x, s.y)
+                elif t - still_since[0] >= stuck_ms:
+                    raise GtsdkError(ErrorCode.HARDWARE_ERROR, "pen tip reported down without moving (stuck pen)")
+                continue
+            still_since = None
+            if cur is not None:
+                first, last = cur.samples[0], cur.samples[-1]
+                moved = max(abs(a.x - first[0].x) + abs(a.y - first[0].y) for a, _ in cur.samples)
+                button = layout.button_at(first[0].x * sx, first[0].y * sy)
+                if button and last[1] - first[1] <= self.cfg.tap_max_ms and moved * sx <= 12:
+                    hover = []
+                    if button == "clear":
+                        strokes, iso_pts = [], []
+                        self.set_feature(K.clear_screen())
+                        self._show(layout, request.prompt)
+                    else:
+                        outcome = button
+                elif layout.in_box(first[0].x * sx, first[0].y * sy):
+                    strokes.append(cur)
+                    if iso_pts:
+                        iso_pts.extend(hover)
+                    iso_pts.extend(cur.samples)
+                    hover = []
+                cur = None
+            if s.proximity and strokes:
+                hover.append((s, t))
+        try:
+            self.set_feature(K.inking(False))
+            self.set_feature(K.clear_screen())
+        except GtsdkError:
+            pass
+        return self._result(outcome == "ok", strokes, iso_pts, cap, sx, sy)
+
+    def _result(self, completed: bool, strokes: list[_Stroke], iso_pts: list[tuple[K.PenSample, float]],
+                cap: K.Capability, sx: float, sy: float) -> Signature:
+        npts = sum(len(s.samples) for s in strokes)
+        if not completed:
+            return Signature(completed=False, points=npts, strokes=len(strokes),
+                             pen_ups=max(0, len(strokes) - 1))
+        k = self.cfg.output_scale
+        mp = max(1, cap.max_pressure)
+        png_strokes = [[(a.x * sx * k, a.y * sy * k, a.pressure / mp) for a, _ in st.samples] for st in strokes]
+        png = R.signature_png(png_strokes, min_width=self.cfg.pen_min_width * k, max_width=self.cfg.pen_max_width * k)
+        iso = None
+        duration = 0
+        if iso_pts:
+            t0 = iso_pts[0][1]
+            duration = round(strokes[-1].samples[-1][1] - strokes[0].samples[0][1])
+            mm = K.MODELS.get(self.product_id, ("", (cap.tablet_max_x / 100.0, cap.tablet_max_y / 100.0)))[1]
+            iso = K.encode_iso7([K.IsoPoint(a.x, a.y, round(t - t0), a.pressure, 1 if a.tip else 0)
+                                 for a, t in iso_pts],
+                                x_per_mm=cap.tablet_max_x / mm[0], y_per_mm=cap.tablet_max_y / mm[1],
+                                max_pressure=cap.max_pressure)
+        self.emit("signatureCompleted", {"points": npts, "strokes": len(strokes)})
+        return Signature(completed=True, image_png=png, iso19794_7=iso, points=npts, strokes=len(strokes),
+                         pen_ups=max(0, len(strokes) - 1), duration_ms=duration)
+
+
+class _Clock:
+    """Milliseconds for each report: the pad's u16 time stamp unwrapped, or the host clock."""
+
+    def __init__(self) -> None:
+        self.base = 0
+        self.last: int | None = None
+        self.start = time.monotonic()
+
+    def at(self, pad_ms: int | None) -> float:
+        if pad_ms is None:
+            return (time.monotonic() - self.start) * 1000.0
+        if self.last is not None and pad_ms < self.last:
+            self.base += 0x10000
+        self.last = pad_ms
+        return float(self.base + pad_ms)
