@@ -40,7 +40,8 @@ class SM2Unavailable(GtsdkError):
 
 
 def _load() -> ctypes.CDLL:
-    names = [os.environ.get("GTSDK_LIBCRYPTO", ""), "libcrypto.so.3", ctypes.util.find_library("crypto") or ""]
+    explicit = os.environ.get("GTSDK_LIBCRYPTO", "")
+    names = [explicit] if explicit else ["libcrypto.so.3", ctypes.util.find_library("crypto") or ""]
     last = ""
     for name in names:
         if not name:
