@@ -31,7 +31,8 @@ class IdCardSimulation:
     def __init__(self, workdir: Path, baudrate: int = 115200) -> None:
         self.cards = samples()
         self.device = SamReaderDevice(baudrate=baudrate, link=workdir / "ttySAM0").start()
-        self.settings: dict[str, Any] = {"port": str(workdir / "ttySAM0"), "baudrate": baudrate}
+        self.settings: dict[str, Any] = {"port": str(workdir / "ttySAM0"), "baudrate": baudrate,
+                                         "poll_interval": 0.25}
 
     def describe(self) -> str:
         d = self.device

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from gtsdk.drivers.sam_serial.cardtext import build_text
 from gtsdk.drivers.sam_serial.tables import id_check_char
-
 from gtsdk.modules.idcard import CardType
 
 

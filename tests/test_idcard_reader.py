@@ -1,0 +1,299 @@
+"""End to end: Terminal -> sam_serial driver -> pty -> simulated SAM reader (real pyserial on a real pty)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gtsdk.drivers.sam_serial import SamSerialDriver
+from gtsdk.drivers.sam_serial.tables import id_check_char
+from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.modules._base import OpContext
+from gtsdk.modules.idcard import CardType, ReadRequest
+from gtsdk.runtime.terminal import Terminal
+from gtsdk.simulators import idcard as idsim
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
+    t = Terminal.simulated(tmp_path_factory.mktemp("idcard"), modules=["idcard"])
+    with t:
+        yield t
+
+
+def wait_absent(t: Terminal, limit: float = 5.0) -> None:
+    end = time.monotonic() + limit
+    while t.idcard.status().detail.get("cardPresent") and time.monotonic() < end:
+        time.sleep(0.05)
+
+
+def present(t: Terminal, sim: idsim.IdCardSimulation, key: str) -> None:
+    """Take any card away, let the reader's poll see the empty field, then put *key* down
+    (a swap faster than the poll interval is one card to a polling reader)."""
+    sim.control("remove", {})
+    wait_absent(t)
+    sim.control("insert", {"card": key})
+
+
+@pytest.fixture
+def sim(term: Terminal) -> Iterator[idsim.IdCardSimulation]:
+    s = term.simulations["idcard"]
+    assert isinstance(s, idsim.IdCardSimulation)
+    s.control("clear", {})
+    s.control("remove", {})
+    wait_absent(term)
+    yield s
+    s.control("clear", {})
+    s.control("remove", {})
+
+
+def read(t: Terminal, timeout: int = 3000, **kw: Any) -> Any:
+    return t.idcard.read({"timeout": timeout, **kw})  # request timeout in ms
+
+
+def fails(t: Terminal, timeout: int = 3000, **kw: Any) -> GtsdkError:
+    with pytest.raises(GtsdkError) as e:
+        read(t, timeout, **kw)
+    return e.value
+
+
+def wait_event(t: Terminal, kind: str, after: int, limit: float = 5.0) -> bool:
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        events, _ = t.events.since(after, ["idcard"])
+        if any(e.type == kind for e in events):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("key,card_type", [
+    ("resident", CardType.RESIDENT), ("resident_longterm", CardType.RESIDENT), ("hmt", CardType.HMT_PERMIT),
+    ("foreigner2017", CardType.FOREIGNER_2017), ("foreigner2023", CardType.FOREIGNER_2023),
+])
+def test_reads_every_card_type(term: Terminal, sim: idsim.IdCardSimulation, key: str, card_type: CardType) -> None:
+    sim.control("insert", {"card": key})
+    d = read(term)
+    assert d.card_type is card_type
+    assert d.photo_wlt == sim.cards[key].photo and d.photo is None and "wlt_decoder" in d.photo_note
+    assert d.wire()["photoWlt"]  # base64 on the wire
+
+
+def test_fingerprint_and_appended_address(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    sim.control("insert", {"card": "resident"})
+    d = read(term, with_fingerprint=True, with_appended_address=True)
+    assert d.fingerprints == sim.cards["resident"].fingerprint and d.appended_address == "北京市西城区测试胡同2号"
+    present(term, sim, "hmt")
+    d = read(term, with_fingerprint=True, with_appended_address=True)
+    assert d.fingerprints is None and d.appended_address is None  # SW3 91: no such content
+
+
+def test_no_card_is_no_media(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    assert fails(term, 600).code == ErrorCode.NO_MEDIA
+
+
+def test_a_card_must_leave_before_it_is_read_again(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    sim.control("insert", {"card": "resident"})
+    assert read(term).name == "张示例"
+    err = fails(term, 800)
+    assert err.code == ErrorCode.NO_MEDIA
+    present(term, sim, "resident")
+    assert read(term).name == "张示例"
+
+
+def test_non_halting_reader_still_needs_removal(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    sim.control("halt", {"on": False})
+    try:
+        sim.control("insert", {"card": "hmt"})
+        assert read(term).card_type is CardType.HMT_PERMIT
+        assert fails(term, 1200).code == ErrorCode.NO_MEDIA  # same card still lying there
+        present(term, sim, "hmt")
+        assert read(term).card_type is CardType.HMT_PERMIT
+    finally:
+        sim.control("halt", {"on": True})
+
+
+def test_arrival_and_removal_events(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    wait_absent(term)
+    seq = term.events.last_seq
+    sim.control("insert", {"card": "foreigner2017"})
+    assert wait_event(term, "cardInserted", seq)
+    seq = term.events.last_seq
+    sim.control("remove", {})
+    assert wait_event(term, "cardRemoved", seq)
+
+
+@pytest.mark.parametrize("code,expected", [
+    ("41", ErrorCode.USER_ERROR), ("60", ErrorCode.HARDWARE_ERROR), ("66", ErrorCode.HARDWARE_ERROR),
+    ("31", ErrorCode.AUTHENTICATION_FAILED), ("40", ErrorCode.UNSUPPORTED_DATA),
+])
+def test_sw3_faults_then_recovery(term: Terminal, sim: idsim.IdCardSimulation, code: str,
+                                  expected: ErrorCode) -> None:
+    sim.control("insert", {"card": "resident"})
+    sim.control("fault", {"kind": "sw3", "code": code, "command": "read"})
+    err = fails(term)
+    assert err.code == expected and err.data.get("sw3") == code
+    assert read(term).card_type is CardType.RESIDENT
+
+
+def test_sam_status_failure_is_hardware_error(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    sim.control("insert", {"card": "resident"})
+    sim.control("fault", {"kind": "sam", "code": "60"})
+    assert fails(term).code == ErrorCode.HARDWARE_ERROR
+    sim.control("clear", {})
+    assert read(term).card_type is CardType.RESIDENT
+
+
+def test_sw3_10_and_11_are_resent(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    sim.control("insert", {"card": "hmt"})
+    sim.control("fault", {"kind": "sw3", "code": "10", "command": "read"})
+    sim.control("fault", {"kind": "sw3", "code": "11", "command": "select"})
+    before = len(sim.device.log)
+    assert read(term).card_type is CardType.HMT_PERMIT
+    log = sim.device.log[before:]
+    assert log.count("SELECT") == 2 and log.count("READ_BASE") == 2
+    present(term, sim, "hmt")
+    sim.control("fault", {"kind": "sw3", "code": "10", "command": "read", "count": 3})
+    assert fails(term).code == ErrorCode.COMMUNICATION_ERROR
+    assert read(term).card_type is CardType.HMT_PERMIT
+
+
+def test_wrong_checksum_is_retried_then_reported(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    sim.control("insert", {"card": "foreigner2023"})
+    sim.control("fault", {"kind": "checksum", "count": 1})
+    assert read(term).card_type is CardType.FOREIGNER_2023
+    present(term, sim, "foreigner2023")
+    sim.control("fault", {"kind": "checksum", "count": 3})
+    err = fails(term)
+    assert err.code == ErrorCode.COMMUNICATION_ERROR and "checksum" in err.detail
+    assert read(term).card_type is CardType.FOREIGNER_2023
+
+
+def test_mid_frame_cut_then_recovery(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    sim.control("insert", {"card": "resident"})
+    sim.control("fault", {"kind": "cut"})
+    assert fails(term).code == ErrorCode.COMMUNICATION_ERROR
+    assert read(term).card_type is CardType.RESIDENT
+
+
+def test_no_answer_then_recovery(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    sim.control("insert", {"card": "resident"})
+    sim.control("fault", {"kind": "mute"})
+    assert fails(term).code in (ErrorCode.COMMUNICATION_ERROR, ErrorCode.NO_DEVICE)
+    sim.control("clear", {})
+    assert read(term).card_type is CardType.RESIDENT
+
+
+def test_unplug_then_replug(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    sim.control("insert", {"card": "resident"})
+    sim.control("unplug", {})
+    try:
+        assert fails(term, 1500).code in (ErrorCode.NO_DEVICE, ErrorCode.COMMUNICATION_ERROR)
+    finally:
+        sim.control("replug", {})
+    assert read(term, 5000).card_type is CardType.RESIDENT
+
+
+def test_bad_check_digit_card_is_invalid_data(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    good = sim.cards["resident"]
+    n = good.fields["id_number"]
+    bad_digit = "0" if n[17] != "0" else "1"
+    fields = dict(good.fields, id_number=n[:17] + bad_digit)
+    sim.cards["badcheck"] = idsim.SampleCard("badcheck", CardType.RESIDENT, fields)
+    try:
+        sim.control("insert", {"card": "badcheck"})
+        err = fails(term)
+        assert err.code == ErrorCode.INVALID_DATA and err.field == "idNumber" and n[:17] not in str(err.to_dict())
+        present(term, sim, "resident")
+        assert read(term).card_type is CardType.RESIDENT
+    finally:
+        del sim.cards["badcheck"]
+
+
+def test_simulator_rejects_unknown_actions(sim: idsim.IdCardSimulation) -> None:
+    with pytest.raises(GtsdkError):
+        sim.control("explode", {})
+    with pytest.raises(GtsdkError):
+        sim.control("insert", {"card": "nope"})
+    assert "insert" in sim.actions() and "ttySAM0" in sim.describe()
+
+
+# ---- driver alone: other baud rates, noise on the line, the WLT ctypes hook -------------------------
+
+_WLT_C = r"""
+#include <string.h>
+/* stand-in for a licensed decoder: writes a 102x126 24-bit BMP whose blue channel is wlt[0] */
+int unpack(const unsigned char *wlt, unsigned char *out, int flag) {
+    int w = 102, h = 126, row = 308, size = 54 + row * h;
+    memset(out, 0, size);
+    out[0] = 'B'; out[1] = 'M';
+    out[2] = size & 255; out[3] = (size >> 8) & 255; out[4] = (size >> 16) & 255;
+    out[10] = 54; out[14] = 40; out[18] = w; out[22] = h; out[26] = 1; out[28] = 24;
+    for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) out[54 + y * row + 3 * x] = wlt[0];
+    return 1;
+}
+"""
+
+
+@pytest.fixture
+def device(tmp_path: Path) -> Iterator[idsim.SamReaderDevice]:
+    d = idsim.SamReaderDevice(baudrate=57600, link=tmp_path / "tty").start()
+    yield d
+    d.stop()
+
+
+def _driver(path: Path, **kw: Any) -> SamSerialDriver:
+    s = SamSerialDriver.settings_model.model_validate({"port": str(path), "baudrate": 57600, **kw})
+    drv = SamSerialDriver(s)
+    drv.connect()
+    return drv
+
+
+def test_wlt_decoder_hook_via_ctypes(tmp_path: Path, device: idsim.SamReaderDevice) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not available to build the stand-in WLT library")
+    src = tmp_path / "wlt.c"
+    src.write_text(_WLT_C)
+    lib = tmp_path / "libwltstub.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(src)], check=True)
+    drv = _driver(tmp_path / "tty", wlt_decoder=f"{lib}:unpack")
+    try:
+        device.insert(idsim.samples()["resident"])
+        d = drv.read(ReadRequest(), OpContext("t", 5.0))
+        assert d.photo is not None and d.photo[:8] == b"\x89PNG\r\n\x1a\n" and "decoded" in d.photo_note
+        from io import BytesIO
+
+        from PIL import Image
+
+        im = Image.open(BytesIO(d.photo))
+        assert im.size == (102, 126) and im.getpixel((0, 0))[2] == d.photo_wlt[0]  # type: ignore[index]
+    finally:
+        drv.disconnect()
+
+
+def test_bad_wlt_decoder_setting_is_config_error(tmp_path: Path) -> None:
+    s = SamSerialDriver.settings_model.model_validate({"port": "/dev/null", "wlt_decoder": "/nonexistent.so:unpack"})
+    with pytest.raises(GtsdkError) as e:
+        SamSerialDriver(s)
+    assert e.value.code == ErrorCode.CONFIG_ERROR
+
+
+def test_noise_before_a_reply_is_skipped(tmp_path: Path, device: idsim.SamReaderDevice) -> None:
+    drv = _driver(tmp_path / "tty")
+    try:
+        orig = device.send
+        device.send = lambda data: orig(b"\x01\x02\xaa\xaa\x55" + data)  # type: ignore[method-assign]
+        device.insert(idsim.samples()["foreigner2017"])
+        assert drv.read(ReadRequest(), OpContext("t", 5.0)).card_type is CardType.FOREIGNER_2017
+    finally:
+        drv.disconnect()
+
+
+def test_check_digit_helper_used_by_samples() -> None:
+    assert idsim.samples()["resident"].fields["id_number"][17] == id_check_char("11010119900307001")
