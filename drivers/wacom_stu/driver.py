@@ -19,6 +19,12 @@ from typing import Any
 
 from pydantic import Field
 
+try:  # the biometrics extra; imported here, once, because pyusb's package import is not thread-safe
+    import usb.core
+    import usb.util
+except ImportError:  # pragma: no cover - reported by connect()
+    usb = None  # type: ignore[assignment]
+
 from gtsdk.drivers.wacom_stu import codec as K
 from gtsdk.drivers.wacom_stu import render as R
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
@@ -57,8 +63,6 @@ def load_backend(spec: str, arg: str | None) -> Any:
 
 
 def usb_error(e: BaseException, what: str) -> GtsdkError:
-    import usb.core
-
     if isinstance(e, usb.core.USBTimeoutError):
         return GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"{what}: USB timeout")
     err = getattr(e, "errno", None)
@@ -91,9 +95,8 @@ class WacomStuDriver(SignaturePadDriver):
 
     # ---- USB ----------------------------------------------------------------------------
     def connect(self) -> None:
-        import usb.core
-        import usb.util
-
+        if usb is None:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "pyusb is not installed (pip install gtsdk[biometrics])")
         self.disconnect()
         backend = load_backend(self.cfg.backend, self.cfg.backend_arg) if self.cfg.backend else None
         pid = self.cfg.product_id
@@ -134,8 +137,6 @@ class WacomStuDriver(SignaturePadDriver):
         dev, self.dev = self.dev, None
         if dev is not None:
             try:
-                import usb.util
-
                 usb.util.dispose_resources(dev)
             except Exception:
                 pass
@@ -146,8 +147,6 @@ class WacomStuDriver(SignaturePadDriver):
         return self.dev
 
     def get_feature(self, rid: int, length: int) -> bytes:
-        import usb.core
-
         dev = self._need()
         try:
             data = bytes(dev.ctrl_transfer(0xA1, K.HID_GET_REPORT, (K.FEATURE << 8) | rid, self.cfg.interface, length,
@@ -159,8 +158,6 @@ class WacomStuDriver(SignaturePadDriver):
         return data
 
     def set_feature(self, report: bytes) -> None:
-        import usb.core
-
         dev = self._need()
         try:
             dev.ctrl_transfer(0x21, K.HID_SET_REPORT, (K.FEATURE << 8) | report[0], self.cfg.interface, report,
@@ -169,8 +166,6 @@ class WacomStuDriver(SignaturePadDriver):
             raise usb_error(e, f"set feature 0x{report[0]:02X}") from None
 
     def read_report(self, timeout_ms: int) -> bytes | None:
-        import usb.core
-
         dev = self._need()
         try:
             return bytes(dev.read(self.ep_in.bEndpointAddress, 64, max(1, timeout_ms)))

@@ -15,6 +15,7 @@ from typing import Any
 
 from gtsdk import sim as simulation
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.simulators.signature_pad.backend import PadBackend
 from gtsdk.simulators.signature_pad.pad import Pad
 
 __all__ = ["Pad", "SignaturePadSimulation", "backend", "start"]
@@ -36,8 +37,6 @@ _ACTIONS = {
 
 def backend(key: str | None = None) -> Any:
     """pyusb backend factory named by the driver setting ``backend``."""
-    from gtsdk.simulators.signature_pad.backend import PadBackend
-
     with _LOCK:
         if key is None:
             if not _REGISTRY:
