@@ -13,6 +13,8 @@ class SpeakRequest(Request):
     text: str | None = Field(None, max_length=500)
     prompt: str | None = Field(None, max_length=64, description="id from the prompt catalogue, e.g. placeCard")
     language: str = Field("zh", pattern=r"^(zh|en)$")
+    voice: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)?$",
+                              description="engine voice name (default: the configured voice for the language)")
     rate: int | None = Field(None, ge=50, le=400, description="words per minute")
     volume: int = Field(100, ge=0, le=200)
     elderly: bool = Field(False, description="slower, clearer (7.2 e)")
@@ -24,6 +26,8 @@ class Utterance(Model):
     utterance_id: str
     text: str
     duration_ms: int
+    queued: int = Field(0, description="utterances ahead of this one when it was queued")
+    played: bool = Field(False, description="playback finished (only with wait)")
 
 
 class VoiceDriver(Driver, abc.ABC):
