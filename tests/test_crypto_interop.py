@@ -223,3 +223,12 @@ def test_gmssl_sm3_and_sm4_cbc_agree() -> None:
     c = gm_sm4.CryptSM4()
     c.set_key(key, gm_sm4.SM4_ENCRYPT)
     assert bytes(c.crypt_cbc(iv, data)) == sm4.cbc_encrypt(key, iv, data)
+
+
+@needs_openssl
+def test_ecparam_generated_key_with_parameters_block(tmp_path: Path) -> None:
+    k = tmp_path / "k.pem"
+    ossl("ecparam", "-name", "SM2", "-genkey", "-out", str(k))
+    key = load_private_pem(k.read_bytes())  # the "SM2 PARAMETERS" block before the key is skipped
+    pub = ossl("pkey", "-in", str(k), "-pubout").stdout
+    assert load_public_pem(pub) == key.public_key()

@@ -244,3 +244,17 @@ def test_header_must_be_json_and_wrong_recipient_rejected() -> None:
     assert_rejected(open_json, env, SENDER)
     assert_rejected(open_der, seal_der(b"x", RECIPIENT.public_key()), SENDER)
     assert json.loads(dumps(env))["v"] == 1
+
+
+def test_keys_are_safe_to_share_between_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    msgs = [blob(100, i) for i in range(64)]
+
+    def job(m: bytes) -> bool:
+        sig = SENDER.sign(m)
+        ct = RECIPIENT.public_key().encrypt(m[:16])
+        return SENDER.public_key().verify(sig, m) and RECIPIENT.decrypt(ct) == m[:16]
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(job, msgs))
