@@ -82,6 +82,8 @@ class FingerprintModule(PtyDevice):
 
     # ---- the wire -------------------------------------------------------------------
     def on_bytes(self, data: bytes) -> None:
+        if self.baudrate:  # the host's bytes need their wire time to arrive, too (the pty delivers at once)
+            time.sleep(len(data) * self.bits_per_byte / self.baudrate)
         try:
             packets = self._parser.feed(data)
         except GtsdkError:
