@@ -41,6 +41,7 @@ class PrintRequest(Request):
     color: bool = True
     media: str = Field("A4", max_length=32)
     title: str = Field("gtsdk", max_length=100)
+    wait: bool = Field(False, description="wait until the job ends (or the printer reports a fault) before answering")
 
 
 class JobRequest(Request):
@@ -50,8 +51,9 @@ class JobRequest(Request):
 class Job(Model):
     job_id: int
     state: JobState
-    reasons: list[str] = Field(default_factory=list)
-    error: str | None = Field(None, description="catalogue code when the job failed")
+    reasons: list[str] = Field(default_factory=list, description="IPP job-state-reasons")
+    printer_reasons: list[str] = Field(default_factory=list, description="IPP printer-state-reasons seen for the job")
+    error: str | None = Field(None, description="catalogue code when the job failed or is held up by the printer")
 
 
 class A4PrinterDriver(Driver, abc.ABC):
@@ -78,5 +80,5 @@ SPEC = ModuleSpec(
         OperationSpec("job_status", JobRequest, Job, summary="获取打印任务状态", needs_open=False),
         OperationSpec("cancel_job", JobRequest, Job, summary="取消打印任务", needs_open=False),
     ),
-    events=("jobCompleted", "printerStatusChanged"),
+    events=("jobCompleted", "jobStateChanged", "printerStatusChanged"),
 )

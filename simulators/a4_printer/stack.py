@@ -1,0 +1,295 @@
+"""A real CUPS print path in temporary directories: cupsd → ipp backend → ippeveprinter.
+
+Following ``shared/reference/peers.md`` §3: ippeveprinter needs DNS-SD, so an
+avahi-daemon with a loopback-only configuration (``peers-scripts/avahi-lo.conf``)
+runs in a network namespace this stack creates, on the system D-Bus.
+ippeveprinter listens on every address (it has no bind option), so it and
+cupsd run inside that namespace too: nothing listens outside it.  pycups reaches
+cupsd through its Unix socket, which is a file and so crosses namespaces.
+
+Faults are injected the two ways peers.md §3 verified:
+- ippeveprinter's media web form: tray level 0 → ``media-empty`` (jobs wait until paper is loaded);
+  supplies form: toner level 0 → ``toner-empty``;
+- its ``-c`` print command reads a fault keyword and writes ``STATE: +media-jam-error`` etc.
+
+Every process is started here and stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+AVAHI_CONF = """[server]
+use-ipv4=yes
+use-ipv6=no
+allow-interfaces=lo
+[wide-area]
+enable-wide-area=no
+[publish]
+publish-hinfo=no
+publish-workstation=no
+publish-addresses=no
+[reflector]
+enable-reflector=no
+"""
+
+PRINT_COMMAND = """#!/bin/sh
+# ippeveprinter -c hook: $1 is the spooled document.  "STATE: +reason" lines on stderr set
+# printer-state-reasons (peers.md §3, peers-scripts/printcmd.sh).
+dir="{out}"
+n=$(ls "$dir" | grep -c '^doc-' )
+cp "$1" "$dir/doc-$n-$(basename "$1")" 2>/dev/null
+env | grep -E '^(IPP_|CONTENT_TYPE)' | sort > "$dir/env-$n.txt"
+fault=$(cat "{fault}" 2>/dev/null)
+if [ -n "$fault" ]; then
+  echo "STATE: +$fault" >&2
+  echo "ERROR: simulated $fault" >&2
+  sleep {fault_delay}
+  exit 1
+fi
+echo "STATE: -media-jam-error,door-open-error,media-empty-error" >&2
+sleep {delay}
+exit 0
+"""
+
+CUPSD_CONF = """LogLevel warn
+Listen {sock}
+Listen 127.0.0.1:{port}
+Browsing No
+WebInterface No
+DefaultAuthType None
+JobRetryInterval 1
+MaxJobTime 0
+<Location />
+  Order allow,deny
+  Allow all
+</Location>
+<Policy default>
+  <Limit All>
+    Order deny,allow
+  </Limit>
+</Policy>
+"""
+
+CUPS_FILES_CONF = """ServerRoot {root}/etc
+RequestRoot {root}/spool
+TempDir {root}/tmp
+CacheDir {root}/cache
+StateDir {root}/state
+ErrorLog {root}/log/error_log
+AccessLog {root}/log/access_log
+PageLog {root}/log/page_log
+SystemGroup root
+FileDevice No
+"""
+
+
+class StackError(RuntimeError):
+    """The print stack cannot start here (missing binary, no netns, ...): a reason to skip, not a bug."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(cmd: list[str], timeout: float = 15) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _stop(p: subprocess.Popen[bytes] | None) -> None:
+    if p is None or p.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        p.terminate()
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            p.kill()
+        p.wait(timeout=5)
+
+
+class CupsStack:
+    QUEUE = "kiosk"
+
+    def __init__(self, workdir: Path, *, print_delay: float = 0.2, fault_delay: float = 1.0) -> None:
+        self.workdir = workdir
+        self.print_delay = print_delay
+        self.fault_delay = fault_delay
+        # filters run as user lp: the CUPS tree must be reachable, so it lives under /tmp, not the workdir
+        self.root = Path(tempfile.mkdtemp(prefix="gtsdk-cups-"))
+        self.netns = f"gtsdk-a4-{uuid.uuid4().hex[:8]}"
+        self.sock = self.root / "cups.sock"
+        self.cups_port = free_port()
+        self.ipp_port = free_port()
+        self.out = workdir / "printed"
+        self.fault_file = workdir / "fault"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.dbus: subprocess.Popen[bytes] | None = None
+        self.avahi: subprocess.Popen[bytes] | None = None
+        self.ippeve: subprocess.Popen[bytes] | None = None
+        self.cupsd: subprocess.Popen[bytes] | None = None
+        self._netns_made = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> CupsStack:
+        for b in ("cupsd", "ippeveprinter", "avahi-daemon", "dbus-daemon", "lpadmin", "ip"):
+            if shutil.which(b) is None and not Path("/usr/sbin", b).exists():
+                raise StackError(f"{b} is not installed")
+        if os.geteuid() != 0:
+            raise StackError("needs root (network namespace, cupsd)")
+        try:
+            self._netns()
+            self._dbus()
+            self._avahi()
+            self._ippeveprinter()
+            self._cupsd()
+            self._queue()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _ns(self, cmd: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, *cmd]
+
+    def _netns(self) -> None:
+        r = _run(["ip", "netns", "add", self.netns])
+        if r.returncode != 0:
+            raise StackError(f"cannot create network namespace: {r.stderr.strip()}")
+        self._netns_made = True
+        _run(["ip", "-n", self.netns, "link", "set", "lo", "up"])
+
+    def _dbus(self) -> None:
+        bus = Path("/run/dbus/system_bus_socket")
+        if bus.exists():
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(str(bus))
+                    return  # a system bus is already running: share it
+                except OSError:
+                    pass
+        Path("/run/dbus").mkdir(parents=True, exist_ok=True)
+        for stale in (Path("/run/dbus/pid"), bus):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        self.dbus = subprocess.Popen(["dbus-daemon", "--system", "--nofork", "--nopidfile"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait(lambda: bus.exists(), "D-Bus system bus", 5)
+
+    def _avahi(self) -> None:
+        if _run(["avahi-daemon", "--check"]).returncode == 0:
+            return  # one avahi per machine (pid file); ippeveprinter only needs it on the bus
+        conf = self.root / "avahi-lo.conf"
+        conf.write_text(AVAHI_CONF)
+        self.avahi = subprocess.Popen(self._ns(["avahi-daemon", "-f", str(conf), "--no-drop-root", "--no-chroot",
+                                                "--no-rlimits", "--no-proc-title"]),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait(lambda: _run(["avahi-daemon", "--check"]).returncode == 0, "avahi-daemon", 8,
+                   proc=self.avahi)
+
+    def _ippeveprinter(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        spool = self.root / "ipp-spool"
+        spool.mkdir(exist_ok=True)
+        cmd = self.root / "printcmd.sh"
+        cmd.write_text(PRINT_COMMAND.format(out=self.out, fault=self.fault_file, delay=self.print_delay,
+                                            fault_delay=self.fault_delay))
+        cmd.chmod(0o755)
+        log = (self.root / "ippeveprinter.log").open("wb")
+        self.ippeve = subprocess.Popen(
+            self._ns(["ippeveprinter", "-n", "localhost", "-p", str(self.ipp_port), "-k", "-2", "-s", "20,10",
+                      "-d", str(spool), "-c", str(cmd), "-f", "application/pdf,image/jpeg,image/pwg-raster,image/urf",
+                      "-M", "gtsdk", "-m", "KioskA4", "-l", "kiosk", "KioskA4"]),
+            stdout=log, stderr=subprocess.STDOUT)
+        self._wait(lambda: self._ipp_up(), "ippeveprinter", 10, proc=self.ippeve)
+
+    def _ipp_up(self) -> bool:
+        try:
+            self.web("/")
+            return True
+        except OSError:
+            return False
+
+    def web(self, path: str) -> str:
+        """GET on ippeveprinter's web interface inside the namespace (its media/supplies forms)."""
+        r = _run(self._ns(["curl", "-sf", "-m", "3", f"http://localhost:{self.ipp_port}{path}"]), timeout=5)
+        if r.returncode != 0:
+            raise OSError(f"curl {path}: rc={r.returncode}")
+        return r.stdout
+
+    def _cupsd(self) -> None:
+        for d in ("etc/ppd", "spool/tmp", "tmp", "cache", "state", "log"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        (self.root / "etc" / "cupsd.conf").write_text(CUPSD_CONF.format(sock=self.sock, port=self.cups_port))
+        files = self.root / "etc" / "cups-files.conf"
+        files.write_text(CUPS_FILES_CONF.format(root=self.root))
+        self.cupsd = subprocess.Popen(self._ns(["cupsd", "-f", "-c", str(self.root / "etc" / "cupsd.conf"),
+                                                "-s", str(files)]),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait(lambda: self.sock.exists(), "cupsd", 10, proc=self.cupsd)
+
+    def _queue(self) -> None:
+        uri = f"ipp://localhost:{self.ipp_port}/ipp/print"
+        r = _run(["lpadmin", "-h", str(self.sock), "-p", self.QUEUE, "-E", "-v", uri, "-m", "everywhere"], 30)
+        if r.returncode != 0:
+            raise StackError(f"lpadmin failed: {r.stderr.strip()}")
+
+    def _wait(self, pred, what: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:  # type: ignore[no-untyped-def]
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return
+            if proc is not None and proc.poll() is not None:
+                raise StackError(f"{what} exited with {proc.returncode}")
+            time.sleep(0.05)
+        raise StackError(f"{what} did not come up within {timeout} s")
+
+    def stop(self) -> None:
+        for attr in ("cupsd", "ippeve", "avahi", "dbus"):
+            p = getattr(self, attr)
+            if p is not None:
+                _stop(p)
+                setattr(self, attr, None)
+        if self._netns_made:
+            _run(["ip", "netns", "del", self.netns])
+            self._netns_made = False
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # ---- faults --------------------------------------------------------------------------------------
+    def set_paper(self, sheets: int) -> None:
+        """Main tray level (0 = media-empty; jobs wait until paper is loaded) — ippeveprinter's media form."""
+        # this ippeveprinter's form has two trays (size1/type1/level1, size2/...); the second is left unused (-2)
+        self.web(f"/media?size1=iso_a4_210x297mm&type1=stationery&level1={sheets}&size2=&type2=&level2=-2")
+
+    def set_toner(self, percent: int) -> None:
+        self.web(f"/supplies?supply0={percent}&supply1={percent}")
+
+    def set_fault(self, reason: str | None) -> None:
+        """The next jobs fail at the printer with *reason* (e.g. ``media-jam-error``), or clear it."""
+        if reason:
+            self.fault_file.write_text(reason)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.fault_file.unlink()
+
+    def kill_printer(self) -> None:
+        """The printer vanishes (offline): CUPS keeps the job and retries."""
+        if self.ippeve is not None:
+            _stop(self.ippeve)
+            self.ippeve = None
+
+    def revive_printer(self) -> None:
+        if self.ippeve is None:
+            self._ippeveprinter()
