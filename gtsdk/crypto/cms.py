@@ -123,6 +123,14 @@ def _tbs(cert_der: bytes) -> list[_der.Tlv]:
     return tbs
 
 
+def _sm2_cert(cert_der: bytes) -> tuple[SM2PublicKey, bytes] | None:
+    """(key, IssuerAndSerialNumber) of an embedded certificate, or None if it is not an SM2 certificate."""
+    try:
+        return certificate_public_key(cert_der), certificate_identifier(cert_der)
+    except (GtsdkError, _der.DerError, IndexError):
+        return None
+
+
 @dataclass(frozen=True)
 class CmsOpened:
     """Result of :func:`open_der`."""
@@ -274,13 +282,14 @@ def _open(blob: bytes, key: SM2PrivateKey, sender: SM2PublicKey | None, my_rid: 
             raise rejected()
         return CmsOpened(payload, ctype, False, False)
     # (key, the SignerIdentifiers that may name it)
+    embedded = [kc for kc in (_sm2_cert(c) for c in certs) if kc is not None]  # other algorithms are skipped
     candidates: list[tuple[SM2PublicKey, set[bytes]]] = []
     if sender is not None:
         ids = {key_identifier(sender)}
-        ids.update(certificate_identifier(c) for c in certs if certificate_public_key(c) == sender)
+        ids.update(cid for k, cid in embedded if k == sender)
         candidates.append((sender, ids))
     else:
-        candidates = [(certificate_public_key(c), {certificate_identifier(c)}) for c in certs]
+        candidates = [(k, {cid}) for k, cid in embedded]
     ok_signer: SM2PublicKey | None = None
     for si in signer_infos:
         f = _der.children(_der.expect(si, _der.SEQUENCE), min_n=5, max_n=7)
