@@ -105,6 +105,6 @@ SPEC = ModuleSpec(
         OperationSpec("face_compare", FaceCompareRequest, FaceComparison, summary="人脸比对"),
         OperationSpec("liveness", LivenessRequest, Liveness, summary="活体检测"),
     ),
-    events=("faceDetected",),
+    events=("faceDetected", "livenessChallenge"),
     open_op="init",
 )
