@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from _peripherals_fixtures import terminal_for, wait_for
+
 from gtsdk.errors import GtsdkError
 from gtsdk.modules._base import DeviceState
 
 pytest.importorskip("pymodbus")
-from gtsdk.simulators import lights as lights_sim  # noqa: E402
+
+from gtsdk.simulators import lights as lights_sim
 
 
 @pytest.fixture(params=["native", "pymodbus"])
@@ -43,7 +45,7 @@ def test_driver_flashes_a_relay_board(rig) -> None:  # type: ignore[no-untyped-d
     t.lights.flash(light="qr", period_ms=200, duty=0.5)
     wait_for(lambda: len(sim.toggles(3)) >= 6)
     levels = [v for _, v in sim.toggles(3)]
-    assert all(a != b for a, b in zip(levels, levels[1:], strict=False))  # on, off, on, off ...
+    assert all(a != b for a, b in itertools.pairwise(levels))  # on, off, on, off ...
     t.lights.off(light="qr")
     n = len(sim.toggles(3))
     wait_for(lambda: t.lights.status().detail["flashWrites"] >= 0)

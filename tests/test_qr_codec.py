@@ -13,8 +13,8 @@ from gtsdk.errors import GtsdkError
 
 # ---- golden vectors ------------------------------------------------------------------
 def test_honeywell_golden() -> None:
-    assert c.HONEYWELL_TRIGGER == bytes.fromhex("16 54 0D")  # SYN T CR
-    assert c.HONEYWELL_UNTRIGGER == bytes.fromhex("16 55 0D")  # SYN U CR
+    assert bytes.fromhex("16 54 0D") == c.HONEYWELL_TRIGGER  # SYN T CR
+    assert bytes.fromhex("16 55 0D") == c.HONEYWELL_UNTRIGGER  # SYN U CR
     assert c.honeywell_menu("232BAD9", permanent=True) == b"\x16M\x0d232BAD9."  # N3680 guide example
     assert c.honeywell_menu("TRGMOD0") == b"\x16M\rTRGMOD0!"
     assert c.parse_honeywell_menu(b"\x16M\x0d232BAD9.") == (b"232BAD9", True)
@@ -35,8 +35,8 @@ def test_newland_golden() -> None:
 
 
 def test_gm65_golden() -> None:
-    assert c.GM65_TRIGGER == bytes.fromhex("7E 00 08 01 00 02 01 AB CD")
-    assert c.GM65_STOP == bytes.fromhex("7E 00 08 01 00 02 00 AB CD")
+    assert bytes.fromhex("7E 00 08 01 00 02 01 AB CD") == c.GM65_TRIGGER
+    assert bytes.fromhex("7E 00 08 01 00 02 00 AB CD") == c.GM65_STOP
     assert c.gm65_frame(c.GM65_WRITE, 0x002A, b"\x39\x01") == bytes.fromhex("7E 00 08 02 00 2A 39 01 A7 EA")
     assert c.gm65_frame(c.GM65_SAVE, 0x0000, b"\x00") == bytes.fromhex("7E 00 09 01 00 00 00 DE C8")
     assert c.gm65_reply() == bytes.fromhex("02 00 00 01 00 33 31")
@@ -107,7 +107,7 @@ def test_codes_survive_any_chunking(payloads: list[bytes], suffix: str, cuts: li
                 if item.kind == "code":
                     got.append(item.data)
             pos += n
-        expected = [x for x in payloads if not (x[:1] == b"\x02")]
+        expected = [x for x in payloads if x[:1] != b"\x02"]
         if all(x[:1] != b"\x02" for x in payloads):
             assert got == expected
 

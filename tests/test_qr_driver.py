@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _peripherals_fixtures import Recorder, terminal_for, wait_for
+
 from gtsdk.drivers.serial_scanner import codec
 from gtsdk.errors import GtsdkError
 from gtsdk.modules._base import DeviceState
 
 pytest.importorskip("cv2")
 pytest.importorskip("qrcode")
-from gtsdk.simulators import qr_scanner as qr_sim  # noqa: E402
+from gtsdk.simulators import qr_scanner as qr_sim
 
 
 def rig(tmp_path: Path, **kw: Any) -> tuple[Any, qr_sim.QrScannerSimulation]:

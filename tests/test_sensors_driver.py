@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from _peripherals_fixtures import Recorder, terminal_for, wait_for
+
 from gtsdk.errors import GtsdkError
 from gtsdk.modules._base import DeviceState
 
 pytest.importorskip("pymodbus")
-from gtsdk.simulators import sensors as sensors_sim  # noqa: E402
+from gtsdk.simulators import sensors as sensors_sim
 
 
 @pytest.fixture

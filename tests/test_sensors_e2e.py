@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from _peripherals_fixtures import Recorder, wait_for
+
 from gtsdk.errors import GtsdkError
 from gtsdk.modules._base import DeviceState
 from gtsdk.runtime import Terminal

@@ -81,7 +81,8 @@ class SerialScannerDriver(QrScannerDriver):
     def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
         super().__init__(settings, emit, set_state)
         self.s: ScannerSettings = settings
-        self.poll_interval = self.s.poll_every if self.s.mode == "continuous" else 1.0  # type: ignore[misc]
+        # continuous: poll again at once (poll itself blocks up to poll_every waiting for data)
+        self.poll_interval = 0.001 if self.s.mode == "continuous" else 1.0  # type: ignore[misc]
         self.link = SerialLink.from_settings(self.s)
         self.parser = codec.ScanParser(self.s.dialect, self.s.suffix, self.s.max_length, self.s.idle_gap)
         self.dedupe = codec.Deduper(self.s.duplicate_window)
@@ -213,16 +214,25 @@ class SerialScannerDriver(QrScannerDriver):
         self.emit("codeScanned", data)
         return scan
 
-    def _pump(self, ctx: OpContext | None = None) -> list[Scan | GtsdkError]:
+    def _pump(self, ctx: OpContext | None = None, first: bytes = b"") -> list[Scan | GtsdkError]:
         out: list[Scan | GtsdkError] = []
-        for item in self.parser.feed(self.link.read_available()) + self.parser.flush():
+        for item in self.parser.feed(first + self.link.read_available()) + self.parser.flush():
             r = self._handle(item)
             if r is not None:
                 out.append(r)
         return out
 
     def poll(self, ctx: OpContext) -> None:
-        self._pump(ctx)
+        """Continuous mode: wait up to ``poll_every`` for the first byte, so a code becomes an
+        event as soon as its suffix arrives (an operation submitted meanwhile waits at most that long)."""
+        first = b""
+        if self.s.mode == "continuous":
+            try:
+                first = self.link.read_exact(1, ctx, timeout=self.s.poll_every)
+            except GtsdkError as e:
+                if e.code != ErrorCode.COMMUNICATION_ERROR:
+                    raise
+        self._pump(ctx, first)
 
     def read(self, request: ReadRequest, ctx: OpContext) -> Scan:
         if self.s.mode == "continuous":

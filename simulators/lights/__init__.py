@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gtsdk.simulators._modbus import FAULT_ACTIONS, ModbusPtyServer
-
 from gtsdk.sim import unknown_action
+from gtsdk.simulators._modbus import FAULT_ACTIONS, ModbusPtyServer
 
 DEVICE = 1
 CHANNELS = 16

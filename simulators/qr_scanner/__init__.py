@@ -14,15 +14,15 @@ import collections
 import os
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from gtsdk.drivers.serial_scanner import codec
 from gtsdk.drivers.serial_scanner.codec import Dialect
-from gtsdk.simulators._pty import PtyDevice
-
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.sim import unknown_action
+from gtsdk.simulators._pty import PtyDevice
 
 SUFFIX = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n", "none": b""}
 
@@ -67,6 +67,28 @@ class ScannerDevice(PtyDevice):
         self.rx = bytearray()
         self.commands: list[bytes] = []
         self.lock = threading.Lock()
+
+    def send(self, data: bytes) -> None:
+        """Like :meth:`PtyDevice.send`, but each 4-byte slice leaves only when its wire time is
+        over, so the last byte of a code arrives one full wire time after the first."""
+        if self.mute or self.unplugged or not data:
+            return
+        if self.garble:
+            self.garble = False
+            i = len(data) // 2
+            data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+        with self._wlock:
+            if not self.baudrate:
+                self._write_all(data)
+                return
+            per_byte = self.bits_per_byte / self.baudrate
+            start = time.monotonic()
+            for i in range(0, len(data), 4):
+                chunk = data[i:i + 4]
+                pause = start + (i + len(chunk)) * per_byte - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                self._write_all(chunk)
 
     # ---- what the driver sends -------------------------------------------------------
     def on_bytes(self, data: bytes) -> None:

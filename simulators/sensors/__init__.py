@@ -14,10 +14,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from gtsdk.simulators._modbus import FAULT_ACTIONS, ModbusPtyServer
-
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.sim import unknown_action
+from gtsdk.simulators._modbus import FAULT_ACTIONS, ModbusPtyServer
 
 DEVICE = 1
 FIELDS = ("temperature", "humidity", "door", "tamper", "tilt", "vibration", "presence", "mains", "ups_battery",
