@@ -270,3 +270,27 @@ def test_sealer_rotates_after_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
     now[0] += 6
     c = sl.seal(b"c")
     assert a["ek"] == b["ek"] != c["ek"]
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_gbt35275_structures_parse_in_asn1crypto(signed: bool) -> None:
+    """An independent ASN.1 library (asn1crypto, PKCS#7/CMS schemas) reads our DER and re-encodes it
+    byte for byte, i.e. the structure is the PKCS#7 one and the encoding is canonical DER."""
+    acms = pytest.importorskip("asn1crypto.cms")
+    rcpt, signer = SM2PrivateKey.generate(), SM2PrivateKey.generate()
+    der = cms.seal_der(b"hello", rcpt.public_key(), sign_key=signer if signed else None)
+    top = _der.children(_der.parse(der, _der.SEQUENCE), 2)
+    body = _der.children(top[1], 1)[0].raw
+    cls = acms.SignedAndEnvelopedData if signed else acms.EnvelopedData
+    parsed = cls.load(body)
+    native = parsed.native
+    ri = native["recipient_infos"][0]
+    assert ri["key_encryption_algorithm"]["algorithm"] == cms.OID_SM2_ENCRYPT
+    assert rcpt.decrypt(ri["encrypted_key"])
+    eci = native["encrypted_content_info"]
+    assert eci["content_type"] == cms.OID_DATA
+    assert eci["content_encryption_algorithm"]["algorithm"] == cms.OID_SM4_CBC
+    if signed:
+        si = native["signer_infos"][0]
+        assert signer.public_key().verify(si["encrypted_digest"], b"hello")
+    assert parsed.dump(force=True) == body
