@@ -38,7 +38,8 @@ SPEC = ModuleSpec(
     operations=operations(
         OperationSpec("open", Request, Empty, summary="打开设备"),
         OperationSpec("close", Request, Empty, summary="关闭设备"),
-        OperationSpec("read", ReadRequest, Scan, summary="获取扫描值"),
+        # a code may be an electronic licence or a personal QR code (9.3.2): sealed like other personal data
+        OperationSpec("read", ReadRequest, Scan, summary="获取扫描值", personal_data=True),
     ),
     events=("codeScanned",),
     open_op="open",
