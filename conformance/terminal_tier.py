@@ -17,6 +17,7 @@ import statistics as stats
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,8 +230,10 @@ def security_tls(ctx: TerminalContext) -> dict[str, Any]:
     old.check_hostname = False
     old.verify_mode = ssl.CERT_NONE
     old.set_ciphers("DEFAULT:@SECLEVEL=0")
-    old.minimum_version = ssl.TLSVersion.TLSv1
-    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with warnings.catch_warnings():  # deliberately offering deprecated versions
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
     accepted = None
     try:
         with socket.create_connection((host, port), timeout=5) as s, old.wrap_socket(s) as t:
@@ -601,12 +604,14 @@ def _waiting(ctx: TerminalContext, m: str) -> str:
     return op
 
 
-@check("module.timeout", "A waiting operation ends with timeOut (504) at the requested deadline", "6.4.4 c",
+@check("module.timeout", "A waiting operation ends at the requested deadline (timeOut or noMedia)", "6.4.4 c",
        Tier.SILVER, per_module=True, modules=tuple(samples.WAITING))
 def module_timeout(ctx: TerminalContext, m: str) -> dict[str, Any]:
     op = _waiting(ctx, m)
     r = ctx.post(f"/v1/{m}/{op}", {**samples.sample(m, op), "timeout": 300}, timeout=20)
-    require(r.code == "timeOut" and r.status == 504, f"got HTTP {r.status} {r.code}", reply=r.evidence())
+    # timeOut is the catalogue's answer; a reader that reports "no card" at the deadline is accepted too
+    require((r.code, r.status) in (("timeOut", 504), ("noMedia", 409)), f"got HTTP {r.status} {r.code}",
+            reply=r.evidence())
     require(r.elapsed_ms < 1300, f"timeOut after {r.elapsed_ms:.0f} ms for a 300 ms deadline")
     after = ctx.get(f"/v1/{m}/status")
     require(isinstance(after.data, dict) and after.data.get("state") == "online", "device not online afterwards",
@@ -642,7 +647,8 @@ class _Events:
     def __init__(self, ctx: TerminalContext, modules: list[str], since: int | None = None) -> None:
         from websockets.sync.client import connect
 
-        self.ws = connect(_ws_url(ctx), ssl=ctx.ssl_context(), open_timeout=10)
+        self._cm = connect(_ws_url(ctx), ssl=ctx.ssl_context(), open_timeout=10)
+        self.ws = self._cm.__enter__()
         hello: dict[str, Any] = {"type": "auth", "token": ctx.token, "modules": modules}
         if since is not None:
             hello["since"] = since
@@ -661,7 +667,7 @@ class _Events:
         return None
 
     def close(self) -> None:
-        self.ws.close()
+        self._cm.__exit__(None, None, None)
 
 
 @check("module.events", "Events are delivered with sequence numbers and resumed after a reconnect", "8.1 / 10.2.2 d",
@@ -755,16 +761,12 @@ def discover(ctx: TerminalContext, wanted: list[str] | None) -> None:
     ctx.openapi = o.body if isinstance(o.body, dict) else {}
     if ctx.maintenance_token:
         s = ctx.get("/v1/sim", token=ctx.maintenance_token)
-        data = s.data if s.status == 200 else None
-        if isinstance(data, dict):
-            for mod, val in data.items():
-                acts = val.get("actions", val) if isinstance(val, dict) else {}
-                if isinstance(acts, dict):
-                    ctx.sim_actions[mod] = acts
-        elif isinstance(data, list):
-            for val in data:
-                if isinstance(val, dict) and isinstance(val.get("actions"), dict):
-                    ctx.sim_actions[str(val.get("module"))] = val["actions"]
+        listed = (s.data or {}).get("modules", []) if s.status == 200 and isinstance(s.data, dict) else []
+        for mod in listed:
+            info_ = ctx.get(f"/v1/sim/{mod}", token=ctx.maintenance_token)
+            acts = info_.data.get("actions") if isinstance(info_.data, dict) else None
+            if isinstance(acts, dict):
+                ctx.sim_actions[str(mod)] = acts
 
 
 def certify_terminal(target: str, token: str, *, maintenance_token: str | None = None, ca: Path | None = None,
