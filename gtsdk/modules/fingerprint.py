@@ -19,7 +19,8 @@ class Capture(Model):
     quality: int = Field(ge=0, le=100, description="image quality 0..100 (higher is better)")
     template: bytes = Field(description="device-format template")
     template_format: str
-    iso19794_2: bytes | None = Field(None, description="ISO/IEC 19794-2:2005 minutiae record, when available")
+    iso19794_2: bytes | None = Field(None, alias="iso19794_2",
+                                     description="ISO/IEC 19794-2:2005 minutiae record, when available")
     image_png: bytes | None = None
 
 
