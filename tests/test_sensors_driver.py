@@ -115,3 +115,30 @@ def test_scripted_history_and_bad_config(sim: sensors_sim.SensorsSimulation, tmp
         with pytest.raises(GtsdkError) as e:
             bad.sensors.read()
         assert e.value.code in ("noDevice", "configError")
+
+
+def test_alarms_reach_the_audit_log(sim: sensors_sim.SensorsSimulation, tmp_path: Path) -> None:
+    from gtsdk.audit import AuditLog
+    from gtsdk.modules.sensors import audit_alarms
+
+    home = tmp_path / "home"
+    home.mkdir()
+    log = AuditLog(home)
+    try:
+        t = terminal_for("sensors", "modbus_rtu", sim.settings)
+        audit_alarms(t.events, log)
+        with t:
+            rec = Recorder(t, "sensors")
+            sim.control("cut_power", {})
+            wait_for(lambda: rec.of("alarm"))
+            sim.control("restore_power", {})
+            wait_for(lambda: rec.of("alarmCleared"))
+        log.flush()
+        rows = log.query(module="sensors")
+        got = [(r["operation"], r["code"]) for r in rows]
+        assert ("alarm", "powerLost") in got and ("alarmCleared", "powerLost") in got
+        ids = {r["request_id"] for r in rows if r["code"] == "powerLost"}
+        assert len(ids) == 1  # raise and clear of one episode share the id
+        assert log.verify().ok
+    finally:
+        log.close(sign=False)
