@@ -18,6 +18,7 @@ the request id.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import ssl
@@ -107,7 +108,20 @@ def _body(request: Model | dict[str, Any] | None, timeout: int | None, fields: d
         body[_camel(k)] = v.model_dump(mode="json", by_alias=True) if isinstance(v, Model) else v
     if timeout is not None:
         body["timeout"] = timeout
-    return body
+    return {k: _wire(v) for k, v in body.items()}
+
+
+def _wire(v: Any) -> Any:
+    """bytes travel as base64 (as the models say); nested lists and dicts too."""
+    if isinstance(v, bytes | bytearray):
+        return base64.b64encode(bytes(v)).decode("ascii")
+    if isinstance(v, list | tuple):
+        return [_wire(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _wire(x) for k, x in v.items()}
+    if isinstance(v, Model):
+        return v.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return v
 
 
 def _camel(name: str) -> str:
