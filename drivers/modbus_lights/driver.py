@@ -58,7 +58,10 @@ class ModbusLightsDriver(LightsDriver):
         self.s: LightsSettings = settings
         self.line = ModbusLine(self.s)
         self._want: dict[str, _Want] = {n: _Want("off") for n in self.s.lights}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _want (short, never held during I/O)
+        #: orders light writes: an operation's write and the flasher's write never interleave, and the
+        #: flasher writes only while the state it flashes is still the one asked for
+        self._io = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._flasher: threading.Thread | None = None
@@ -139,9 +142,10 @@ class ModbusLightsDriver(LightsDriver):
 
     def _set(self, name: str, want: _Want, ctx: OpContext) -> Lights:
         codec.resolve(self.s.lights, name)
-        self._apply(name, want, ctx)
-        with self._lock:
-            self._want[name] = want
+        with self._io:
+            self._apply(name, want, ctx)
+            with self._lock:
+                self._want[name] = want
         self._wake.set()
         return Lights(states=self._states())
 
@@ -171,8 +175,13 @@ class ModbusLightsDriver(LightsDriver):
                 if level != w.level:
                     try:
                         ctx = OpContext("lights-flash", self.s.answer_timeout * (1 + self.s.retries) + 0.5)
-                        self.line.transact(codec.steady_frames(self.s.device, self.s.lights[name], level, None)[0],
-                                           ctx)
+                        frame = codec.steady_frames(self.s.device, self.s.lights[name], level, None)[0]
+                        with self._io:
+                            with self._lock:
+                                current = self._want.get(name) is w
+                            if not current:  # an operation changed this light meanwhile
+                                continue
+                            self.line.transact(frame, ctx)
                         w.level = level
                         self.flash_writes += 1
                     except GtsdkError:
