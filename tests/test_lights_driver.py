@@ -130,3 +130,16 @@ def test_unplugged_adapter_is_no_device_then_back(tmp_path: Path) -> None:
     finally:
         t.stop()
         sim.stop()
+
+
+def test_off_always_wins_over_the_flasher(rig) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    t, sim = rig
+    for _ in range(5):
+        t.lights.flash(light="camera", period_ms=100, duty=0.5)
+        wait_for(lambda: len(sim.toggles(5)) >= 1)
+        t.lights.off(light="camera")
+        time.sleep(0.25)  # two more flash periods: a stale flasher write would show up here
+        assert sim.state()["coils"][5] is False
+        assert t.lights.status().detail["states"]["camera"] == "off"
