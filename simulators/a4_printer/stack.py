@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -90,6 +91,10 @@ PageLog {root}/log/page_log
 SystemGroup root
 FileDevice No
 """
+
+
+# an HTTP GET run inside the namespace (ippeveprinter's web forms are only reachable there)
+_GET = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())"
 
 
 class StackError(RuntimeError):
@@ -213,6 +218,7 @@ class CupsStack:
                       "-M", "gtsdk", "-m", "KioskA4", "-l", "kiosk", "KioskA4"]),
             stdout=log, stderr=subprocess.STDOUT)
         self._wait(lambda: self._ipp_up(), "ippeveprinter", 10, proc=self.ippeve)
+        self.set_paper(250)  # A4 stationery in the main tray (ippeveprinter starts with US letter)
 
     def _ipp_up(self) -> bool:
         try:
@@ -223,9 +229,9 @@ class CupsStack:
 
     def web(self, path: str) -> str:
         """GET on ippeveprinter's web interface inside the namespace (its media/supplies forms)."""
-        r = _run(self._ns(["curl", "-sf", "-m", "3", f"http://localhost:{self.ipp_port}{path}"]), timeout=5)
+        r = _run(self._ns([sys.executable, "-c", _GET, f"http://localhost:{self.ipp_port}{path}"]), timeout=8)
         if r.returncode != 0:
-            raise OSError(f"curl {path}: rc={r.returncode}")
+            raise OSError(f"GET {path} failed: {r.stderr.strip()[-200:]}")
         return r.stdout
 
     def _cupsd(self) -> None:
