@@ -480,15 +480,16 @@ def module_schemas(ctx: TerminalContext, m: str) -> dict[str, Any]:
 
 def _prepare(ctx: TerminalContext, m: str, op: str) -> str:
     """Put the medium in place for a waiting operation (card, finger, code)."""
-    prep = {
-        "idcard": (("insert_card", "insert"), "Place an ID card on the reader, then confirm"),
-        "travel_doc": (("insert_card", "insert"), "Place the passport/permit on the reader, then confirm"),
-        "fingerprint": (("place_finger", "finger_on", "place"), "Put a finger on the sensor, then confirm"),
+    prep: tuple[tuple[str, ...], str, dict[str, Any]] | None = {
+        "idcard": (("insert_card", "insert"), "Place an ID card on the reader, then confirm", {}),
+        "travel_doc": (("insert_card", "insert"), "Place the passport/permit on the reader, then confirm", {}),
+        "fingerprint": (("place_finger", "finger_on", "place"), "Put a finger on the sensor, then confirm",
+                        {"person": "conformance"}),
     }.get(m)
     if prep is None or samples.WAITING.get(m, ("",))[0] != op:
         return ""
     try:
-        return ctx.world(m, prep[0], prep[1])
+        return ctx.world(m, prep[0], prep[1], prep[2])
     except NotRun:
         return ""
 

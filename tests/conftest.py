@@ -38,3 +38,6 @@ def artifacts() -> Path:
     """Where tests leave things a person may want to look at (screenshots, rendered receipts)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+from _simulated_service import sim_service  # noqa: E402,F401  (session fixture: the simulated terminal)
