@@ -168,3 +168,16 @@ def test_unplug_is_no_device_and_replug_recovers(tmp_path: Path, made: list[Any]
 def test_rendered_qr_bytes_come_from_the_decoder() -> None:
     assert qr_sim.render_and_decode("政务".encode("gb18030")) == "政务".encode("gb18030")
     assert qr_sim.render_and_decode("政务".encode()) == "政务".encode()
+
+
+def test_continuous_garbage_is_dropped_not_announced(tmp_path: Path, made: list[Any]) -> None:
+    t, sim = rig(tmp_path, mode="continuous", dialect="gm65")
+    made.append((t, sim))
+    t.start()
+    rec = Recorder(t, "qr_scanner")
+    wait_for(lambda: sim.state()["mode"] == "continuous")
+    sim.control("garbage", {"n": 64})
+    wait_for(lambda: t.qr_scanner.status().detail["garbage"] >= 1)
+    sim.present("AFTER-NOISE")
+    wait_for(lambda: rec.of("codeScanned"))
+    assert [e["text"] for e in rec.of("codeScanned")] == ["AFTER-NOISE"]
