@@ -93,3 +93,20 @@ def test_import_fails_clearly_without_sm2_capable_libcrypto(lib: str) -> None:
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode != 0
     assert "configError" in res.stderr and "libcrypto" in res.stderr
+
+
+def test_pooled_contexts_stay_correct_after_failures() -> None:
+    """Operation contexts are reused per key; a failed call must not poison later ones."""
+    k = SM2PrivateKey.generate()
+    pub = k.public_key()
+    sig = k.sign(b"m")
+    ct = pub.encrypt(b"secret")
+    bad = bytearray(ct)
+    bad[-1] ^= 1
+    for _ in range(3):
+        assert not pub.verify(sig, b"other")
+        assert pub.verify(sig, b"m")
+        with pytest.raises(GtsdkError):
+            k.decrypt(bytes(bad))
+        assert k.decrypt(ct) == b"secret"
+    assert all(len(p) <= 8 for p in k._handle.pools.values())  # type: ignore[attr-defined]
