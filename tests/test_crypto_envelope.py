@@ -139,6 +139,12 @@ def test_certificates_name_recipient_and_signer(tmp_path: Path) -> None:
     res = cms.open_der(der, rcpt, recipient_cert=certs["r"])
     assert res.payload == b"with certs" and res.verified and res.signer == signer.public_key()
     assert cms.open_der(der, rcpt, recipient_cert=certs["r"], sender=signer.public_key()).verified
+    # the CLI takes certificates wherever it takes a public key
+    pem = subprocess.run([OPENSSL, "x509", "-inform", "DER", "-in", str(tmp_path / "s.der")],
+                         check=True, capture_output=True, timeout=60).stdout
+    (tmp_path / "s.crt").write_bytes(pem)
+    (tmp_path / "sig").write_bytes(signer.sign(b"doc"))
+    assert run("verify", "--pub", str(tmp_path / "s.crt"), "--sig", str(tmp_path / "sig"), data=b"doc")[0] == 0
     with pytest.raises(GtsdkError):  # the RecipientInfo names the certificate, not the bare key
         cms.open_der(der, rcpt)
 

@@ -6,14 +6,18 @@ composes with the ``openssl`` command line (see docs/crypto.md for interop recip
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
 from gtsdk.errors import GtsdkError
+
+if TYPE_CHECKING:
+    from gtsdk.crypto import SM2PublicKey
 
 
 def _read(path: Path) -> bytes:
@@ -25,6 +29,24 @@ def _read(path: Path) -> bytes:
 
 def _fail(e: GtsdkError) -> click.ClickException:
     return click.ClickException(f"{e.code}: {e.detail}")
+
+
+def _public(path: Path) -> SM2PublicKey:
+    """A public key from PEM: SubjectPublicKeyInfo, an X.509 certificate, or a private key."""
+    from gtsdk.crypto import load_private_pem, load_public_pem
+    from gtsdk.crypto.cms import certificate_public_key
+
+    data = _read(path)
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        body = data.split(b"-----BEGIN CERTIFICATE-----")[1].split(b"-----END CERTIFICATE-----")[0]
+        try:
+            der = base64.b64decode(b"".join(body.split()), validate=True)
+        except ValueError:
+            raise click.ClickException(f"{path}: bad certificate PEM") from None
+        return certificate_public_key(der)
+    if b"PRIVATE KEY-----" in data:
+        return load_private_pem(data).public_key()
+    return load_public_pem(data)
 
 
 def _out() -> BinaryIO:
@@ -87,11 +109,8 @@ def sign(key_path: Path, uid: str, infile: BinaryIO) -> None:
 @_IN
 def verify(pub_path: Path, sig_path: Path, uid: str, infile: BinaryIO) -> None:
     """Verify a DER SM2 signature of IN; exit 0 if valid, 1 if not."""
-    from gtsdk.crypto import load_private_pem, load_public_pem
-
-    data = _read(pub_path)
     try:
-        pub = load_private_pem(data).public_key() if b"PRIVATE KEY" in data else load_public_pem(data)
+        pub = _public(pub_path)
     except GtsdkError as e:
         raise _fail(e) from None
     if pub.verify(_read(sig_path), infile.read(), uid=uid.encode()):
@@ -103,7 +122,7 @@ def verify(pub_path: Path, sig_path: Path, uid: str, infile: BinaryIO) -> None:
 
 @command.command()
 @click.option("--to", "to_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="recipient public key (PEM)")
+              help="recipient public key or certificate (PEM)")
 @click.option("--sign-key", "sign_path", type=click.Path(dir_okay=False, path_type=Path),
               help="also sign with this private key (SignedAndEnvelopedData)")
 @click.option("--format", "fmt", type=click.Choice(["der", "json"]), default="der", show_default=True,
@@ -113,12 +132,12 @@ def verify(pub_path: Path, sig_path: Path, uid: str, infile: BinaryIO) -> None:
 @_IN
 def seal(to_path: Path, sign_path: Path | None, fmt: str, compat: str, infile: BinaryIO) -> None:
     """Encrypt IN for a recipient (SM2 + SM4); write the envelope to stdout."""
-    from gtsdk.crypto import load_private_pem, load_public_pem
+    from gtsdk.crypto import load_private_pem
     from gtsdk.crypto.cms import seal_der
     from gtsdk.crypto.envelope import dumps, seal_json
 
     try:
-        to = load_public_pem(_read(to_path))
+        to = _public(to_path)
         signer = load_private_pem(_read(sign_path)) if sign_path else None
         data = infile.read()
         if fmt == "json":
@@ -132,17 +151,17 @@ def seal(to_path: Path, sign_path: Path | None, fmt: str, compat: str, infile: B
 @command.command(name="open")
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--from", "from_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="require a valid signature by this public key")
+              help="require a valid signature by this public key or certificate (PEM)")
 @click.argument("infile", metavar="[ENV]", type=click.File("rb"), default="-", required=False)
 def open_(key_path: Path, from_path: Path | None, infile: BinaryIO) -> None:
     """Open an envelope (GB/T 35275 DER or compact JSON); write the content to stdout."""
-    from gtsdk.crypto import load_private_pem, load_public_pem
+    from gtsdk.crypto import load_private_pem
     from gtsdk.crypto.cms import open_der
     from gtsdk.crypto.envelope import loads, open_envelope
 
     try:
         key = load_private_pem(_read(key_path))
-        sender = load_public_pem(_read(from_path)) if from_path else None
+        sender = _public(from_path) if from_path else None
         blob = infile.read()
         if blob.lstrip()[:1] == b"{":
             res = open_envelope(loads(blob), key, sender=sender)
