@@ -13,6 +13,7 @@ Both raise only catalogue errors: no answer → ``communicationError``; port gon
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, Literal
@@ -37,59 +38,127 @@ class ModbusSettings(SerialSettings):
     retries: int = 1
 
 
+class _Port:
+    """One physical RS-485 line, shared by every ModbusLine configured on the same port
+    (a light board and a sensor board with different device ids on one bus)."""
+
+    def __init__(self, settings: ModbusSettings) -> None:
+        self.settings = settings
+        self.link = SerialLink.from_settings(settings)
+        self.client: Any = None
+        self.lock = threading.RLock()  # one transaction at a time on the wire
+        self.users = 0
+
+    def signature(self) -> tuple[Any, ...]:
+        s = self.settings
+        return (s.backend, s.baudrate, s.bytesize, s.parity, s.stopbits)
+
+
+_PORTS: dict[str, _Port] = {}
+_PORTS_LOCK = threading.Lock()
+
+
+def _port_key(port: str) -> str:
+    return os.path.realpath(port) if os.path.exists(port) else port
+
+
 class ModbusLine:
     def __init__(self, settings: ModbusSettings) -> None:
         self.s = settings
-        self.link = SerialLink.from_settings(settings)
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._port: _Port | None = None
         self.frames_sent = 0
         self.last_request = b""
 
     # ---- lifecycle -------------------------------------------------------------
     @property
+    def port(self) -> _Port:
+        if self._port is None:
+            raise GtsdkError(ErrorCode.NO_DEVICE, f"Modbus line {self.s.port} not open")
+        return self._port
+
+    @property
+    def link(self) -> SerialLink:
+        return self.port.link
+
+    @property
     def is_open(self) -> bool:
-        return self._client is not None if self.s.backend == "pymodbus" else self.link.is_open
+        p = self._port
+        if p is None:
+            return False
+        return p.client is not None if self.s.backend == "pymodbus" else p.link.is_open
 
     def open(self) -> None:
+        if self._port is None:
+            key = _port_key(self.s.port)
+            with _PORTS_LOCK:
+                port = _PORTS.get(key)
+                if port is None:
+                    port = _PORTS[key] = _Port(self.s)
+                elif port.signature() != _Port(self.s).signature():
+                    raise GtsdkError(ErrorCode.CONFIG_ERROR, f"{self.s.port} is shared with different line settings "
+                                     "(backend, baudrate, bytesize, parity, stopbits must match)", field="port")
+                port.users += 1
+            self._port = port
+        with self._port.lock:
+            self._open_transport(self._port)
+
+    def _open_transport(self, port: _Port) -> None:
         if self.s.backend == "native":
-            self.link.open()
+            if not port.link.is_open:
+                port.link.open()
+            return
+        if port.client is not None:
             return
         from pymodbus import FramerType
         from pymodbus.client import ModbusSerialClient
 
-        self.close()
         client = ModbusSerialClient(self.s.port, framer=FramerType.RTU, baudrate=self.s.baudrate,
                                     bytesize=self.s.bytesize, parity=self.s.parity, stopbits=int(self.s.stopbits),
                                     timeout=self.s.answer_timeout, retries=0)
         if not client.connect():
             raise GtsdkError(ErrorCode.NO_DEVICE, f"cannot open serial port {self.s.port}")
-        self._client = client
+        port.client = client
 
-    def close(self) -> None:
-        self.link.close()
-        client, self._client = self._client, None
+    @staticmethod
+    def _close_transport(port: _Port) -> None:
+        port.link.close()
+        client, port.client = port.client, None
         if client is not None:
             try:
                 client.close()
             except Exception:
                 pass
 
+    def close(self) -> None:
+        """Release the line; the port closes when its last user releases it."""
+        port, self._port = self._port, None
+        if port is None:
+            return
+        with _PORTS_LOCK:
+            port.users -= 1
+            last = port.users <= 0
+            if last and _PORTS.get(_port_key(self.s.port)) is port:
+                del _PORTS[_port_key(self.s.port)]
+        if last:
+            with port.lock:
+                self._close_transport(port)
+
     def wire_time(self, nbytes: int) -> float:
-        return self.link.wire_time(nbytes)
+        return self.port.link.wire_time(nbytes)
 
     # ---- one transaction ------------------------------------------------------------
     def transact(self, request: bytes, ctx: OpContext | None = None) -> codec.Response:
         """Send *request* (a full RTU frame) and return the decoded answer."""
-        with self._lock:
+        port = self.port
+        with port.lock:
             last: GtsdkError | None = None
             for _attempt in range(1 + max(0, self.s.retries)):
                 if ctx is not None:
                     ctx.check()
                 try:
                     if self.s.backend == "native":
-                        return self._native(request, ctx)
-                    return self._pymodbus(request, ctx)
+                        return self._native(port, request, ctx)
+                    return self._pymodbus(port, request, ctx)
                 except GtsdkError as e:
                     if e.code != ErrorCode.COMMUNICATION_ERROR:
                         raise
@@ -103,9 +172,9 @@ class ModbusLine:
             t = min(t, max(ctx.remaining(), 0.001))
         return t
 
-    def _native(self, request: bytes, ctx: OpContext | None) -> codec.Response:
-        link = self.link
-        if not link.is_open:
+    def _native(self, port: _Port, request: bytes, ctx: OpContext | None) -> codec.Response:
+        link = port.link
+        if not link.is_open:  # another user of the line lost it, or it vanished before
             link.open()
         # drop a late answer of an earlier, timed-out request (read_available, not reset_input:
         # tcflush on a vanished pty raises termios.error, which is not an OSError)
@@ -130,12 +199,12 @@ class ModbusLine:
         rest = link.read_exact(total - 3, ctx, timeout=tmo)
         return codec.decode_response(request, head + rest)
 
-    def _pymodbus(self, request: bytes, ctx: OpContext | None) -> codec.Response:
+    def _pymodbus(self, port: _Port, request: bytes, ctx: OpContext | None) -> codec.Response:
         from pymodbus.exceptions import ModbusException
 
-        if self._client is None:
-            self.open()
-        client = self._client
+        if port.client is None:
+            self._open_transport(port)
+        client = port.client
         client.comm_params.timeout_connect = self._answer_timeout(ctx)
         dev, fc = request[0], request[1]
         addr = int.from_bytes(request[2:4], "big")
@@ -166,12 +235,12 @@ class ModbusLine:
         except ModbusException as e:
             text = str(e)
             if "serial" in text.lower() and "open" in text.lower():
-                self.close()
+                self._close_transport(port)
                 raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.s.port} lost") from None
             raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"Modbus device {dev} does not answer",
                              data={"device": dev}) from None
         except (OSError, ValueError) as e:
-            self.close()
+            self._close_transport(port)
             raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.s.port} lost: {type(e).__name__}") from None
         if r.isError():
             exc = getattr(r, "exception_code", 0)

@@ -45,10 +45,10 @@ class LightBoard:
                         self.holding[address + i] = int(v)
         return None
 
-    def sim_device(self) -> Any:
+    def sim_device(self, device: int = DEVICE) -> Any:
         from pymodbus.simulator import DataType, SimData, SimDevice
 
-        return SimDevice(id=DEVICE, action=self.action, simdata=(
+        return SimDevice(id=device, action=self.action, simdata=(
             [SimData(0, count=CHANNELS, values=False, datatype=DataType.BITS)],
             [SimData(0, count=CHANNELS, values=False, datatype=DataType.BITS)],
             [SimData(0, count=48, values=0, datatype=DataType.REGISTERS)],

@@ -63,10 +63,10 @@ class SensorBoard:
                     current_registers[j] = v
         return None
 
-    def sim_device(self) -> Any:
+    def sim_device(self, device: int = DEVICE) -> Any:
         from pymodbus.simulator import DataType, SimData, SimDevice
 
-        return SimDevice(id=DEVICE, action=self.action, simdata=(
+        return SimDevice(id=device, action=self.action, simdata=(
             [SimData(0, count=1, values=False, datatype=DataType.BITS)],
             [SimData(0, count=1, values=False, datatype=DataType.BITS)],
             [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
