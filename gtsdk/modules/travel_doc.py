@@ -37,8 +37,12 @@ class TravelDocData(Model):
     sex: str | None = None
     expiry_date: date
     mrz: str
-    photo: bytes | None = None
-    photo_format: str | None = None
+    photo: bytes | None = Field(None, description="DG2 face image decoded and re-encoded as PNG (base64 on the wire)")
+    photo_format: str | None = Field(None, description="format on the chip: jpeg or jpeg2000")
+    photo_original: bytes | None = Field(None, description="DG2 image bytes as stored on the chip")
+    photo_width: int | None = None
+    photo_height: int | None = None
+    photo_note: str = ""
     data_groups: list[str] = Field(default_factory=list)
     passive_auth: PassiveAuth | None = None
 

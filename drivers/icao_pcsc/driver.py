@@ -1,0 +1,292 @@
+"""Exit-entry document reader: ICAO 9303 eMRTD chips over PC/SC (clause 8.4 b).
+
+Device logic only: APDU exchange through pyscard/pcscd, waiting for the document, the
+BAC -> secure messaging -> EF.COM/DG1/DG2/EF.SOD sequence and passive authentication.
+Bytes and crypto live in :mod:`.codec`, :mod:`.mrz` and :mod:`.sod`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from typing import Any
+
+from pydantic import Field
+
+from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.modules._base import DeviceInfo, DriverSettings, OpContext
+from gtsdk.modules.travel_doc import PassiveAuth, ReadRequest, TravelDocData, TravelDocDriver
+
+from . import codec, mrz, sod
+
+log = logging.getLogger("gtsdk.drivers.icao_pcsc")
+
+SW_OK = 0x9000
+SW_NOT_FOUND = 0x6A82
+#: PC/SC codes meaning "the card went away" (pcsclite PCSC/pcsclite.h)
+_REMOVED = {0x80100069, 0x8010000C, 0x80100068, 0x80100067}
+
+
+class IcaoPcscSettings(DriverSettings):
+    reader: str = Field("", description="PC/SC reader name (or a unique part of it); empty: the first reader")
+    csca_store: str | None = Field(None, description="PEM/DER file or folder of CSCA certificates (chain check)")
+    read_chunk: int = Field(0xDF, ge=16, le=0xDF, description="bytes per READ BINARY under secure messaging")
+    wait_interval: float = Field(0.2, ge=0.02, description="s between card-presence checks while read() waits")
+    poll_interval: float = Field(1.0, ge=0.1, description="s between presence checks while idle (events)")
+
+
+class _Link:
+    """One card session: transmit with error mapping."""
+
+    def __init__(self, conn: Any, presence: Any) -> None:
+        self.conn = conn
+        self.presence = presence
+
+    def tx(self, apdu: bytes, ctx: OpContext) -> tuple[bytes, int]:
+        ctx.check()
+        from smartcard.Exceptions import CardConnectionException
+
+        try:
+            data, sw1, sw2 = self.conn.transmit(list(apdu))
+        except CardConnectionException as e:
+            hr = getattr(e, "hresult", 0) or 0
+            if (hr & 0xFFFFFFFF) in _REMOVED or self._gone(ctx):
+                raise GtsdkError(ErrorCode.NO_MEDIA, "the document left the reader during the read") from None
+            raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "card did not answer an APDU") from None
+        return bytes(data), (sw1 << 8) | sw2
+
+    def _gone(self, ctx: OpContext) -> bool:
+        end = time.monotonic() + min(1.5, ctx.remaining())
+        while time.monotonic() < end:
+            if self.presence() is False:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        _release(self.conn)
+
+
+def _release(conn: Any) -> None:
+    """Disconnect and release the PC/SC context now (pyscard would do it in __del__, maybe after pcscd is gone)."""
+    for step in ("disconnect", "release"):
+        try:
+            getattr(conn, step)()
+        except Exception:
+            pass
+
+
+class IcaoPcscDriver(TravelDocDriver):
+    name = "icao_pcsc"
+    version = "0.1"
+    settings_model = IcaoPcscSettings
+    settings: IcaoPcscSettings
+
+    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+        super().__init__(settings, emit, set_state)
+        self.poll_interval = self.settings.poll_interval  # type: ignore[misc]
+        self._reader: Any = None
+        self._hcontext: Any = None
+        self._present: bool | None = None
+        self._csca = sod.load_csca_store(self.settings.csca_store) if self.settings.csca_store else None
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def connect(self) -> None:
+        try:
+            from smartcard import scard
+            from smartcard.System import readers
+        except ImportError:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "pyscard is not installed (pip install gtsdk[iddocs])") from None
+        try:
+            found = readers()
+        except Exception:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC service (pcscd) not available") from None
+        want = self.settings.reader
+        match = [r for r in found if str(r) == want] or [r for r in found if want in str(r)]
+        if not match:
+            raise GtsdkError(ErrorCode.NO_DEVICE, f"PC/SC reader {want!r} not found")
+        self._reader = match[0]
+        hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hr != scard.SCARD_S_SUCCESS:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "cannot open a PC/SC context")
+        self._hcontext = ctx
+
+    def disconnect(self) -> None:
+        if self._hcontext is not None:
+            try:
+                from smartcard import scard
+
+                scard.SCardReleaseContext(self._hcontext)
+            except Exception:
+                pass
+        self._hcontext = None
+        self._reader = None
+        self._present = None
+
+    def device_info(self) -> DeviceInfo:
+        return DeviceInfo(model=str(self._reader or ""), driver=self.name, driver_version=self.version)
+
+    def features(self) -> dict[str, Any]:
+        return {"mrzTypes": ["TD3", "TD1", "CS", "CD", "CR", "CT"], "access": ["BAC"],
+                "dataGroups": [1, 2], "passiveAuth": True, "cscaStore": self._csca is not None}
+
+    def status_detail(self) -> dict[str, Any]:
+        return {"reader": str(self._reader or ""), "cardPresent": bool(self._present)}
+
+    # ---- presence ------------------------------------------------------------------------
+    def _card_present(self) -> bool | None:
+        if self._hcontext is None or self._reader is None:
+            return None
+        from smartcard import scard
+
+        hr, states = scard.SCardGetStatusChange(self._hcontext, 0, [(str(self._reader), scard.SCARD_STATE_UNAWARE)])
+        if hr not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT) or not states:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC reader status unavailable")
+        return bool(states[0][1] & scard.SCARD_STATE_PRESENT)
+
+    def poll(self, ctx: OpContext) -> None:
+        present = self._card_present()
+        if present is not None and present != self._present:
+            if self._present is not None or present:
+                self.emit("cardInserted" if present else "cardRemoved", {})
+            self._present = present
+
+    def _wait_card(self, ctx: OpContext) -> _Link:
+        from smartcard.Exceptions import CardConnectionException, NoCardException
+
+        margin = min(0.25, (ctx.deadline - ctx.started) / 4)
+        while True:
+            ctx.check()
+            conn = self._reader.createConnection()
+            try:
+                conn.connect()
+                if not self._present:
+                    self._present = True
+                    self.emit("cardInserted", {})
+                return _Link(conn, self._card_present)
+            except (NoCardException, CardConnectionException):
+                _release(conn)
+            except Exception:
+                _release(conn)
+                raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC reader not available") from None
+            if ctx.remaining() <= margin + self.settings.wait_interval:
+                raise GtsdkError(ErrorCode.NO_MEDIA, "no document presented before the deadline")
+            ctx.sleep(self.settings.wait_interval)
+
+    # ---- read --------------------------------------------------------------------------------
+    @staticmethod
+    def _key(request: ReadRequest) -> mrz.MrzData:
+        if request.mrz:
+            return mrz.parse(request.mrz)
+        if request.document_number and request.birth_date and request.expiry_date:
+            return mrz.from_fields(request.document_number, request.birth_date, request.expiry_date)
+        raise GtsdkError(ErrorCode.INVALID_DATA, "BAC needs the MRZ or documentNumber + birthDate + expiryDate",
+                         field="mrz")
+
+    def read(self, request: ReadRequest, ctx: OpContext) -> TravelDocData:
+        key = self._key(request)
+        link = self._wait_card(ctx)
+        try:
+            return self._read(link, key, request, ctx)
+        finally:
+            link.close()
+
+    def _bac(self, link: _Link, key: mrz.MrzData, ctx: OpContext) -> codec.SecureMessaging:
+        _, sw = link.tx(b"\x00\xa4\x04\x0c\x07" + codec.LDS1_AID, ctx)
+        if sw != SW_OK:
+            raise GtsdkError(ErrorCode.UNSUPPORTED_DATA, f"no ICAO LDS1 application on the chip (SW {sw:04X})")
+        rnd_ic, sw = link.tx(b"\x00\x84\x00\x00\x08", ctx)
+        if sw != SW_OK:
+            raise GtsdkError(ErrorCode.UNSUPPORTED_DATA, f"GET CHALLENGE refused (SW {sw:04X}); BAC unsupported")
+        bac = codec.BacSession(*codec.bac_keys(key.bac_key))
+        resp, sw = link.tx(b"\x00\x82\x00\x00\x28" + bac.authenticate_data(rnd_ic) + b"\x28", ctx)
+        if sw != SW_OK:
+            raise GtsdkError(ErrorCode.AUTHENTICATION_FAILED,
+                             f"BAC refused by the chip (SW {sw:04X}): the MRZ does not match this document")
+        return bac.finish(resp)
+
+    def _sm(self, link: _Link, sm: codec.SecureMessaging, ctx: OpContext, ins: int, p1: int, p2: int,
+            data: bytes = b"", le: int | None = None) -> tuple[bytes, int]:
+        resp, sw = link.tx(sm.protect(0x00, ins, p1, p2, data, le), ctx)
+        if sw in (0x6987, 0x6988):
+            raise GtsdkError(ErrorCode.INVALID_DATA, f"the chip rejected a secure-messaging command (SW {sw:04X})")
+        if not resp:
+            return b"", sw
+        return sm.unprotect(resp)
+
+    def _read_file(self, link: _Link, sm: codec.SecureMessaging, fid: int, ctx: OpContext) -> bytes | None:
+        _, sw = self._sm(link, sm, ctx, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big"))
+        if sw == SW_NOT_FOUND:
+            return None
+        if sw != SW_OK:
+            raise GtsdkError(ErrorCode.INVALID_DATA, f"cannot select file {fid:04X} (SW {sw:04X})")
+        head, sw = self._sm(link, sm, ctx, 0xB0, 0, 0, le=4)
+        if sw != SW_OK or len(head) < 2:
+            raise GtsdkError(ErrorCode.INVALID_DATA, f"cannot read file {fid:04X} (SW {sw:04X})")
+        total = codec.tlv_length(head)
+        if total > 0x7FFF:
+            raise GtsdkError(ErrorCode.INVALID_DATA, "LDS file too large for short READ BINARY")
+        buf = bytearray(head[:total])
+        while len(buf) < total:
+            off = len(buf)
+            part, sw = self._sm(link, sm, ctx, 0xB0, off >> 8, off & 0xFF,
+                                le=min(self.settings.read_chunk, total - off))
+            if sw != SW_OK or not part:
+                raise GtsdkError(ErrorCode.INVALID_DATA, f"READ BINARY failed at {off} of file {fid:04X}")
+            buf += part
+        return bytes(buf[:total])
+
+    def _read(self, link: _Link, key: mrz.MrzData, request: ReadRequest, ctx: OpContext) -> TravelDocData:
+        sm = self._bac(link, key, ctx)
+        com = self._read_file(link, sm, codec.EF_COM, ctx)
+        listed = codec.parse_com(com) if com else [1, 2]
+        groups: dict[int, bytes] = {}
+        dg1 = self._read_file(link, sm, codec.DG_FILES[1], ctx)
+        if dg1 is None:
+            raise GtsdkError(ErrorCode.INVALID_DATA, "the chip has no DG1")
+        groups[1] = dg1
+        chip_mrz = codec.parse_dg1(dg1)
+        if request.read_photo and 2 in listed:
+            dg2 = self._read_file(link, sm, codec.DG_FILES[2], ctx)
+            if dg2 is not None:
+                groups[2] = dg2
+        pa: PassiveAuth | None = None
+        if request.passive_auth:
+            raw_sod = self._read_file(link, sm, codec.EF_SOD, ctx)
+            if raw_sod is None:
+                pa = PassiveAuth(hashes_ok=False, detail="the chip has no EF.SOD")
+            else:
+                r = sod.verify(sod.parse(raw_sod), groups, self._csca)
+                pa = PassiveAuth(hashes_ok=r.hashes_ok, signature_ok=r.signature_ok, chain_ok=r.chain_ok,
+                                 detail=r.detail)
+        return self._result(chip_mrz, groups, listed, pa)
+
+    def _result(self, chip_mrz: str, groups: dict[int, bytes], listed: list[int],
+                pa: PassiveAuth | None) -> TravelDocData:
+        text = chip_mrz
+        if len(text) in (60, 88, 90):
+            n = 44 if len(text) == 88 else 30
+            text = "\n".join(text[i:i + n] for i in range(0, len(text), n))
+        m = mrz.parse(text)
+        out: dict[str, Any] = {
+            "document_type": m.document_type, "issuing_state": m.issuing_state, "document_number": m.document_number,
+            "surname": m.surname, "given_names": m.given_names, "nationality": m.nationality,
+            "birth_date": m.birth_date, "sex": m.sex, "expiry_date": m.expiry_date, "mrz": text,
+            "data_groups": [f"DG{n}" for n in listed], "passive_auth": pa,
+        }
+        if 2 in groups:
+            face = codec.parse_dg2(groups[2])
+            out["photo_format"] = face.format
+            out["photo_original"] = face.data
+            try:
+                from PIL import Image
+
+                with Image.open(io.BytesIO(face.data)) as im:
+                    buf = io.BytesIO()
+                    im.convert("RGB").save(buf, "PNG")
+                    out["photo"] = buf.getvalue()
+                    out["photo_width"], out["photo_height"] = im.size
+            except Exception:
+                out["photo_note"] = f"the {face.format} face image could not be decoded"
+        return TravelDocData.model_validate(out)

@@ -1,0 +1,117 @@
+"""Exit-entry document simulator: a virtual ICAO 9303 chip behind a real pcscd via vsmartcard-vpcd
+(``gtsdk sim travel_doc``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gtsdk.drivers.icao_pcsc import mrz
+from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.sim import unknown_action
+
+from .card import IcaoChip
+from .documents import SAMPLES, Document, make_document
+from .pcscd import Pcscd, PcscdUnavailable
+from .pki import TestPki, make_pki
+from .vpcd import VirtualCard
+
+__all__ = ["SAMPLES", "Pcscd", "PcscdUnavailable", "TravelDocSimulation", "start"]
+
+READER = "Virtual PCD 00 00"
+PORT = 35963
+
+
+class TravelDocSimulation:
+    module = "travel_doc"
+    driver = "icao_pcsc"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.pki: TestPki = make_pki()
+        self.csca_path = self.pki.write_csca(workdir / "csca.pem")
+        self.pcscd = Pcscd(workdir / "pcscd.log")
+        self.pcscd.start()
+        self.document: Document | None = None
+        self.chip: IcaoChip | None = None
+        self.card = VirtualCard(self._apdu, PORT, on_reset=self._reset)
+        self.settings: dict[str, Any] = {"reader": READER, "csca_store": str(self.csca_path)}
+
+    def _apdu(self, apdu: bytes) -> bytes:
+        if self.chip is None:
+            return b"\x6f\x00"
+        return self.chip.handle(apdu)
+
+    def _reset(self) -> None:
+        if self.chip is not None:
+            self.chip.reset()
+
+    def describe(self) -> str:
+        own = "started" if self.pcscd.owned else "already running"
+        doc = mrz.parse(self.document.mrz_text).document_type if self.document else "none"
+        return f"ICAO chip on PC/SC reader {READER!r} (pcscd {own}; vpcd TCP {PORT}); document: {doc}; " \
+               f"CSCA: {self.csca_path}"
+
+    def actions(self) -> dict[str, str]:
+        return {
+            "insert": f"put a document on the reader: doc={'|'.join(SAMPLES)} or mrz=<text>, "
+                      "photo=jpeg|jpeg2000, tamper=true (DG1 changed after signing)",
+            "remove": "take the document away",
+            "fault": "kind=pull (after=N APDUs the card leaves), mac (next SM reply has a bad MAC), "
+                     "delay (seconds per APDU), mute (APDUs unanswered)",
+            "clear": "clear faults",
+            "state": "show the simulator state",
+        }
+
+    def control(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        if action == "insert":
+            text = params.get("mrz")
+            if text is None:
+                key = str(params.get("doc", "passport"))
+                if key not in SAMPLES:
+                    raise GtsdkError(ErrorCode.INVALID_DATA, f"unknown document {key!r}", field="doc")
+                text = SAMPLES[key]
+            mrz.parse(str(text))
+            self.card.remove()
+            self.document = make_document(str(text), self.pki, str(params.get("photo", "jpeg")),
+                                          tamper_dg1=bool(params.get("tamper", False)))
+            self.chip = IcaoChip(self.document.bac_key, self.document.files)
+            self.card.insert()
+        elif action == "remove":
+            self.card.remove()
+        elif action == "fault":
+            kind = str(params.get("kind", ""))
+            if kind == "pull":
+                self.card.pull_after = int(params.get("after", 3))
+            elif kind == "mac":
+                if self.chip is not None:
+                    self.chip.corrupt_next_mac = True
+            elif kind == "delay":
+                self.card.delay = float(params.get("seconds", 0.5))
+            elif kind == "mute":
+                self.card.mute = bool(params.get("on", True))
+            else:
+                raise GtsdkError(ErrorCode.INVALID_DATA, f"unknown fault {kind!r}", field="kind")
+        elif action == "clear":
+            self.card.pull_after = None
+            self.card.delay = 0.0
+            self.card.mute = False
+            if self.chip is not None:
+                self.chip.corrupt_next_mac = False
+        elif action != "state":
+            raise unknown_action(self, action)
+        return {"reader": READER, "inserted": self.card.inserted,
+                "document": mrz.parse(self.document.mrz_text).document_type if self.document else None,
+                "apdus": self.chip.apdus if self.chip else 0}
+
+    def stop(self) -> None:
+        self.card.remove()
+        self.pcscd.stop()
+
+
+def start(workdir: Path) -> TravelDocSimulation:
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        return TravelDocSimulation(workdir)
+    except PcscdUnavailable as e:
+        raise GtsdkError(ErrorCode.NO_DEVICE, f"PC/SC simulator unavailable: {e}") from None

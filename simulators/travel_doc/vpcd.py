@@ -1,0 +1,100 @@
+"""The vpcd side of vsmartcard: a virtual card connects to pcscd's vpcd driver over TCP
+(peers.md 2: 2-byte big-endian length + payload; 1-byte payloads are control messages
+0 power off, 1 power on, 2 reset, 4 get ATR).  Connecting = inserting the card."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+ATR = bytes.fromhex("3B8880010000000000718100F9")
+
+
+class VirtualCard:
+    def __init__(self, handle: Callable[[bytes], bytes], port: int = 35963, host: str = "127.0.0.1",
+                 on_reset: Callable[[], None] | None = None) -> None:
+        self.handle = handle
+        self.port = port
+        self.host = host
+        self.on_reset = on_reset
+        self.delay = 0.0
+        #: pull the card after this many more APDUs (None: never)
+        self.pull_after: int | None = None
+        self.mute = False
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def inserted(self) -> bool:
+        return self._sock is not None
+
+    def insert(self, timeout: float = 5.0) -> None:
+        if self._sock is not None:
+            return
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                s = socket.create_connection((self.host, self.port), timeout=1.0)
+                break
+            except OSError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.05)
+        s.settimeout(None)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = s
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(s,), name="vpcd-card", daemon=True)
+        self._thread.start()
+
+    def remove(self) -> None:
+        s, self._sock = self._sock, None
+        self._stop.set()
+        if s is not None:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    def _recv(self, s: socket.socket, n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = s.recv(n - len(buf))
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+
+    def _loop(self, s: socket.socket) -> None:
+        try:
+            while not self._stop.is_set():
+                (n,) = struct.unpack(">H", self._recv(s, 2))
+                msg = self._recv(s, n)
+                if n == 1:
+                    if msg[0] == 4:
+                        s.sendall(struct.pack(">H", len(ATR)) + ATR)
+                    elif msg[0] in (0, 1, 2) and self.on_reset is not None:
+                        self.on_reset()
+                    continue
+                if self.pull_after is not None:
+                    if self.pull_after <= 0:
+                        self.pull_after = None
+                        threading.Thread(target=self.remove, daemon=True).start()
+                        return
+                    self.pull_after -= 1
+                if self.mute:
+                    continue
+                if self.delay:
+                    time.sleep(self.delay)
+                resp = self.handle(msg)
+                s.sendall(struct.pack(">H", len(resp)) + resp)
+        except (EOFError, OSError):
+            pass
