@@ -160,3 +160,9 @@ def test_deduper_window() -> None:
     assert not d.duplicate(b"x", 3.0)
     assert not d.duplicate(b"y", 3.0)
     assert not c.Deduper(0).duplicate(b"x", 0) and not c.Deduper(0).duplicate(b"x", 0)
+
+
+def test_honeywell_code_before_reply_is_kept() -> None:
+    p = ScanParser(Dialect.HONEYWELL, "auto", expect_reply=True)
+    items = p.feed(b"CODE-9\r\n" + b"TRGMOD0\x06!", now=0)
+    assert [(i.kind, i.data) for i in items] == [("code", b"CODE-9"), ("reply", b"TRGMOD0\x06!")]

@@ -287,7 +287,12 @@ class ScanParser:
             return b.startswith(GM65_REPLY_HEAD[: len(b)]) and len(b) >= 1 and b[0] == 0x02
         if self.dialect is Dialect.NEWLAND:
             return len(b) >= 1 and b[0] == 0x02 and NEWLAND_REPLY_PREFIX.startswith(b[: len(NEWLAND_REPLY_PREFIX)])
-        return self.expect_reply
+        if not self.expect_reply:
+            return False
+        # a code that arrives before the reply ends with its suffix first (an echo never holds CR/LF)
+        m = _HON_REPLY.search(self.buf)
+        ends = [i for i in (self.buf.find(b"\r"), self.buf.find(b"\n")) if i >= 0]
+        return not (ends and (m is None or min(ends) < m.start()))
 
     def _one(self) -> Item | None:
         buf = self.buf
