@@ -166,3 +166,31 @@ def test_honeywell_code_before_reply_is_kept() -> None:
     p = ScanParser(Dialect.HONEYWELL, "auto", expect_reply=True)
     items = p.feed(b"CODE-9\r\n" + b"TRGMOD0\x06!", now=0)
     assert [(i.kind, i.data) for i in items] == [("code", b"CODE-9"), ("reply", b"TRGMOD0\x06!")]
+
+
+@given(dialect=st.sampled_from(list(Dialect)), data=st.data())
+@settings(max_examples=200, deadline=None)
+def test_interleaved_replies_and_codes_any_chunking(dialect: Dialect, data: st.DataObject) -> None:
+    n = data.draw(st.integers(1, 6))
+    parts: list[tuple[str, bytes]] = []
+    for _ in range(n):
+        if data.draw(st.booleans()):
+            code = data.draw(st.binary(min_size=1, max_size=40).map(
+                lambda b: bytes(0x30 + x % 0x40 for x in b)))  # printable, never 0x02
+            parts.append(("code", code))
+        else:
+            cmd = data.draw(st.sampled_from([b"TRGMOD0", b"SCNMOD2", b"232BAD9"]))
+            reply = {Dialect.HONEYWELL: c.honeywell_reply(cmd), Dialect.NEWLAND: c.newland_reply(cmd),
+                     Dialect.GM65: c.gm65_reply(cmd[:1])}[dialect]
+            parts.append(("reply", reply))
+    if dialect is Dialect.HONEYWELL:  # a Honeywell reply is recognised only while one is due
+        parts = [p for p in parts if p[0] == "code"] or [("code", b"X")]
+    stream = b"".join(d + b"\r\n" if k == "code" else d for k, d in parts)
+    cuts = data.draw(st.lists(st.integers(1, 17), max_size=20))
+    p = ScanParser(dialect, "auto")
+    got: list[tuple[str, bytes]] = []
+    pos = 0
+    for k in [*cuts, len(stream)]:
+        got += [(i.kind, i.data) for i in p.feed(stream[pos:pos + k], now=0.0)]
+        pos += k
+    assert got == parts
