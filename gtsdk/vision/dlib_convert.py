@@ -17,7 +17,6 @@ inserts ``Pad`` before ``Add``.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +110,11 @@ def _find_layers(data: bytes) -> list[tuple[str, int]]:
 
 
 def read_dlib_resnet(path: Path) -> DlibResNet:
-    data = path.read_bytes()
+    return parse_dlib_resnet(path.read_bytes())
+
+
+def parse_dlib_resnet(data: bytes) -> DlibResNet:
+    """Parse the bytes of a dlib ResNet face model; any malformed input raises :class:`DlibFormatError`."""
     if not data.startswith(b"\x01\x01\x01\x0dloss_metric_"):
         raise DlibFormatError("not a dlib loss_metric network")
     layers = _find_layers(data)
@@ -126,10 +129,10 @@ def read_dlib_resnet(path: Path) -> DlibResNet:
             params = r.tensor()
             nf, nr, nc = r.int(), r.int(), r.int()
             sy, sx, py, px = r.int(), r.int(), r.int(), r.int()
-            if sy != sx or py != px or nr != nc or nf <= 0:
+            if sy != sx or py != px or nr != nc or nf <= 0 or nr <= 0 or sy <= 0 or py < 0:
                 raise DlibFormatError("unexpected convolution geometry")
             k = (params.size - nf) // (nf * nr * nc)
-            if k * nf * nr * nc + nf != params.size:
+            if k <= 0 or k * nf * nr * nc + nf != params.size:
                 raise DlibFormatError("convolution parameter size mismatch")
             w = params[: k * nf * nr * nc].reshape(nf, k, nr, nc)
             b = params[k * nf * nr * nc:]
@@ -150,7 +153,7 @@ def read_dlib_resnet(path: Path) -> DlibResNet:
             # fc_2: num_outputs, num_inputs, then the parameter tensor (num_inputs rows)
             n_out, n_in = r.int(), r.int()
             params = r.tensor()
-            if params.size != n_out * n_in:
+            if n_out <= 0 or n_in <= 0 or params.size != n_out * n_in:
                 raise DlibFormatError("fc parameter size mismatch (expected fc_no_bias)")
             fc = params.reshape(n_in, n_out)
     if fc is None or len(convs) != 29:
@@ -262,5 +265,5 @@ def convert(dat: Path, out: Path) -> None:
     tmp.replace(out)
 
 
-__all__ = ["DLIB_MEAN", "DLIB_SCALE", "DlibFormatError", "DlibResNet", "build_onnx", "convert", "read_dlib_resnet",
-           "struct"]
+__all__ = ["DLIB_MEAN", "DLIB_SCALE", "DlibFormatError", "DlibResNet", "build_onnx", "convert", "parse_dlib_resnet",
+           "read_dlib_resnet"]

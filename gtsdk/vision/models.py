@@ -70,7 +70,9 @@ class Manifest:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2, ensure_ascii=False)
+        data = dict(self.__dict__)
+        data["extra"] = {k: v for k, v in self.extra.items() if not k.startswith("_")}
+        return json.dumps(data, indent=2, ensure_ascii=False)
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -81,6 +83,7 @@ class Manifest:
             raise GtsdkError(ErrorCode.CONFIG_ERROR, f"bad model manifest {path.name}: {type(e).__name__}") from None
         if m.slot not in SLOTS:
             raise GtsdkError(ErrorCode.CONFIG_ERROR, f"manifest {path.name}: unknown slot {m.slot!r}")
+        m.extra["_dir"] = str(path.parent)  # the model file lives next to its manifest
         return m
 
 
@@ -250,9 +253,7 @@ def resolve(ref: str, directory: Path | None = None, *, lazy_build: bool = True)
                 man_path = build(ref, d)
             else:
                 raise GtsdkError(ErrorCode.CONFIG_ERROR, f"model {ref!r} not found in {d}")
-    m = Manifest.load(man_path)
-    m.extra.setdefault("_dir", str(man_path.parent))
-    return m
+    return Manifest.load(man_path)
 
 
 def model_path(m: Manifest) -> Path:

@@ -119,9 +119,25 @@ class CameraSimulation:
             else:
                 tmp.replace(path.with_name(path.stem + ".unplugged.avi"))
 
-    def set_scenario(self, scenario: str) -> None:
-        left, right = self.clip(scenario)
-        self.write(left, right)
+    def set_scenario(self, scenario: str, fresh: bool = False) -> None:
+        """Switch the scene; a scene already rendered for this photo is reused unless ``fresh``."""
+        cached = self.workdir / "cache" / scenario
+        if not fresh and (cached / "left.avi").exists():
+            for src, dst in ((cached / "left.avi", self.left), (cached / "right.avi", self.right)):
+                target = dst if self.plugged else dst.with_name(dst.stem + ".unplugged.avi")
+                tmp = dst.with_name(dst.stem + ".tmp.avi")
+                shutil.copyfile(src, tmp)
+                tmp.replace(target)
+        else:
+            # still scenes loop a short clip; scenes with motion need the whole 24-frame script
+            frames = 24 if scenario in ("live", "replay_blink") else 6
+            left, right = self.clip(scenario, frames)
+            self.write(left, right)
+            cached.mkdir(parents=True, exist_ok=True)
+            src_l = self.left if self.plugged else self.left.with_name(self.left.stem + ".unplugged.avi")
+            src_r = self.right if self.plugged else self.right.with_name(self.right.stem + ".unplugged.avi")
+            shutil.copyfile(src_l, cached / "left.avi")
+            shutil.copyfile(src_r, cached / "right.avi")
         self.scenario = scenario
 
     # ---- Simulation protocol -------------------------------------------------------
@@ -146,6 +162,7 @@ class CameraSimulation:
             if not p.exists():
                 raise GtsdkError(ErrorCode.INVALID_DATA, "photo not found", field="photo")
             self.photo, self._subject = p, None
+            shutil.rmtree(self.workdir / "cache", ignore_errors=True)
             self.set_scenario(self.scenario or "live")
         elif action == "unplug":
             if self.plugged:
@@ -167,6 +184,7 @@ class CameraSimulation:
     def stop(self) -> None:
         for p in self.workdir.glob("*.avi"):
             p.unlink(missing_ok=True)
+        shutil.rmtree(self.workdir / "cache", ignore_errors=True)
 
 
 def start(workdir: Path, **kw: Any) -> CameraSimulation:
@@ -203,7 +221,7 @@ def evaluate(workdir: Path, n: int = 20, photos: list[Path] | None = None) -> di
                         sim.subject()
                     except ValueError:
                         continue
-                sim.set_scenario(sp)
+                sim.set_scenario(sp, fresh=True)
                 drv.connect()
                 try:
                     res = drv.liveness(LivenessRequest(), OpContext(f"eval-{i}-{sp}", 60.0))
