@@ -18,8 +18,24 @@ from .vpcd import VirtualCard
 
 __all__ = ["SAMPLES", "Pcscd", "PcscdUnavailable", "TravelDocSimulation", "start"]
 
-READER = "Virtual PCD 00 00"
-PORT = 35963
+#: vpcd's two readers (/etc/reader.conf.d/vpcd): name and the TCP port its virtual card connects to
+SLOTS = (("Virtual PCD 00 00", 35963), ("Virtual PCD 00 01", 35964))
+
+
+def _claim_slot() -> tuple[str, int, Any]:
+    """Take a vpcd slot no other gtsdk simulator on this machine holds (flock on a file in /tmp)."""
+    import fcntl
+    import tempfile
+
+    for name, port in SLOTS:
+        f = open(Path(tempfile.gettempdir()) / f"gtsdk-vpcd-{port}.lock", "w")  # noqa: SIM115 - held while running
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        return name, port, f
+    raise PcscdUnavailable("both vpcd readers are in use by other simulators")
 
 
 class TravelDocSimulation:
@@ -30,12 +46,17 @@ class TravelDocSimulation:
         self.workdir = workdir
         self.pki: TestPki = make_pki()
         self.csca_path = self.pki.write_csca(workdir / "csca.pem")
+        self.reader, self.port, self._slot_lock = _claim_slot()
         self.pcscd = Pcscd(workdir / "pcscd.log")
-        self.pcscd.start()
+        try:
+            self.pcscd.start()
+        except PcscdUnavailable:
+            self._slot_lock.close()
+            raise
         self.document: Document | None = None
         self.chip: IcaoChip | None = None
-        self.card = VirtualCard(self._apdu, PORT, on_reset=self._reset)
-        self.settings: dict[str, Any] = {"reader": READER, "csca_store": str(self.csca_path)}
+        self.card = VirtualCard(self._apdu, self.port, on_reset=self._reset)
+        self.settings: dict[str, Any] = {"reader": self.reader, "csca_store": str(self.csca_path)}
 
     def _apdu(self, apdu: bytes) -> bytes:
         if self.chip is None:
@@ -49,7 +70,7 @@ class TravelDocSimulation:
     def describe(self) -> str:
         own = "started" if self.pcscd.owned else "already running"
         doc = mrz.parse(self.document.mrz_text).document_type if self.document else "none"
-        return f"ICAO chip on PC/SC reader {READER!r} (pcscd {own}; vpcd TCP {PORT}); document: {doc}; " \
+        return f"ICAO chip on PC/SC reader {self.reader!r} (pcscd {own}; vpcd TCP {self.port}); document: {doc}; " \
                f"CSCA: {self.csca_path}"
 
     def actions(self) -> dict[str, str]:
@@ -100,13 +121,14 @@ class TravelDocSimulation:
                 self.chip.corrupt_next_mac = False
         elif action != "state":
             raise unknown_action(self, action)
-        return {"reader": READER, "inserted": self.card.inserted,
+        return {"reader": self.reader, "inserted": self.card.inserted,
                 "document": mrz.parse(self.document.mrz_text).document_type if self.document else None,
                 "apdus": self.chip.apdus if self.chip else 0}
 
     def stop(self) -> None:
         self.card.remove()
         self.pcscd.stop()
+        self._slot_lock.close()
 
 
 def start(workdir: Path) -> TravelDocSimulation:
