@@ -126,9 +126,9 @@ class SamReaderDevice(PtyDevice):
             fp = None
             if cmd is Command.READ_BASE_FP:
                 fp = card.fingerprint or b""
+            with self._lock:  # before replying: the host may re-present the card as soon as the reply is in
+                self.halted = self.halt_after_read and self.card is card
             self.reply(SW3.OK, codec.build_read_payload(card.text, card.photo, fp))
-            with self._lock:
-                self.halted = self.halt_after_read
         elif cmd is Command.READ_ADDRESS:
             if card is None or not self.selected:
                 self.reply(SW3.READ_FAILED)
