@@ -133,11 +133,15 @@ class SerialScannerDriver(QrScannerDriver):
         until = time.monotonic() + min(self.s.answer_timeout, max(ctx.remaining(), 0.001))
         try:
             while True:
+                reply: codec.Reply | None = None
                 for item in self.parser.feed(self.link.read_available()):
-                    if item.kind == "reply" and item.reply is not None:
+                    if reply is None and item.kind == "reply" and item.reply is not None:
                         self.counters["replies"] += 1
-                        return item.reply
-                    self._handle(item)
+                        reply = item.reply
+                    else:
+                        self._handle(item)  # codes around the reply still become events
+                if reply is not None:
+                    return reply
                 if time.monotonic() >= until:
                     raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "scanner did not answer the command")
                 ctx.sleep(0.002)
