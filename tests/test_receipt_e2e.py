@@ -116,12 +116,12 @@ def test_paper_out_part_way_then_reload(term: Terminal) -> None:
     partial = Path(sim.control("receipts", {})["receipts"][-1])
     assert partial.stem.endswith("-partial")
     assert "[PAPER OUT]" in partial.with_suffix(".txt").read_text(encoding="utf-8")
-    # a new job is refused before a byte of it is sent (only the 12 status-request bytes go out)
-    before = sim.control("state", {})["bytesIn"]
+    # a new job is refused before a byte of it is sent (only DLE EOT status requests go out)
+    n_log = len(sim.engine.log)
     with pytest.raises(GtsdkError) as e:
         term.receipt_printer.print(elements=[{"type": "text", "text": "never printed"}])
     assert e.value.code == ErrorCode.NO_MEDIA
-    assert sim.control("state", {})["bytesIn"] - before == 12
+    assert set(sim.engine.log[n_log:]) == {"DLE EOT"}
     # paper loaded: the next job prints, and only its own lines
     sim.control("load_paper", {})
     n = len(sim.control("receipts", {})["receipts"])
@@ -182,12 +182,22 @@ def test_silent_printer_honours_the_deadline(term: Terminal) -> None:
     sim.control("mute", {"on": False})
 
 
+def test_garbled_status_is_a_communication_error(term: Terminal) -> None:
+    sim = _sim(term)
+    sim.control("garble", {})
+    with pytest.raises(GtsdkError) as e:
+        term.receipt_printer.print(elements=[{"type": "text", "text": "garbled"}])
+    assert e.value.code == ErrorCode.COMMUNICATION_ERROR  # a reply outside the 0xx1xx10 pattern
+    _wait(lambda: term.receipt_printer.status().state == DeviceState.ONLINE, "reconnect")
+    term.receipt_printer.print(elements=[{"type": "text", "text": "clean again"}])
+
+
 def test_bad_documents_are_refused_before_printing(term: Terminal) -> None:
     sim = _sim(term)
-    before = sim.control("state", {})["bytesIn"]
+    n_log = len(sim.engine.log)
     for el in ({"type": "barcode", "data": "12", "symbology": "EAN13"}, {"type": "image", "data": "bm90IGFuIGltYWdl"},
                {"type": "text", "text": "bad\x1b@"}):
         with pytest.raises(GtsdkError) as e:
             term.receipt_printer.print(elements=[el])
         assert e.value.code == ErrorCode.INVALID_DATA
-    assert sim.control("state", {})["bytesIn"] == before
+    assert set(sim.engine.log[n_log:]) <= {"DLE EOT"}  # at most the idle status poll

@@ -111,6 +111,11 @@ class UsbTransport:
         if dev is None:
             raise GtsdkError(ErrorCode.NO_DEVICE, f"no USB printer {self.vid:04x}:{self.pid:04x}")
         try:
+            try:  # on Linux the usblp kernel driver usually owns a printer interface
+                if dev.is_kernel_driver_active(0):
+                    dev.detach_kernel_driver(0)
+            except (NotImplementedError, usb.core.USBError):
+                pass
             dev.set_configuration()
             intf = dev.get_active_configuration()[(0, 0)]
             out_dir, in_dir = usb.util.ENDPOINT_OUT, usb.util.ENDPOINT_IN

@@ -26,7 +26,7 @@ _ACTIONS = {
     "toner_ok": "toner at 80 %",
     "jam": "the next jobs jam at the printer (media-jam-error, job fails)",
     "door_open": "the next jobs stop with the door open (door-open-error, job fails)",
-    "clear_fault": "clear jam/door faults",
+    "clear_fault": "clear jam/door faults (the printer power-cycles, as after clearing a jam)",
     "offline": "the printer vanishes (ippeveprinter stopped)",
     "online": "the printer comes back",
     "state": "printer-state and printer-state-reasons as the printer itself reports them",

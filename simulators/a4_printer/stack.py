@@ -68,6 +68,8 @@ Browsing No
 WebInterface No
 DefaultAuthType None
 JobRetryInterval 1
+PreserveJobFiles No
+PreserveJobHistory Yes
 MaxJobTime 0
 <Location />
   Order allow,deny
@@ -283,12 +285,20 @@ class CupsStack:
         self.web(f"/supplies?supply0={percent}&supply1={percent}")
 
     def set_fault(self, reason: str | None) -> None:
-        """The next jobs fail at the printer with *reason* (e.g. ``media-jam-error``), or clear it."""
+        """The next jobs fail at the printer with *reason* (e.g. ``media-jam-error``), or clear it.
+
+        Clearing power-cycles ippeveprinter: its reasons otherwise keep the fault until the
+        print command of the next job runs, which is not what a cleared jam looks like.
+        """
         if reason:
             self.fault_file.write_text(reason)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                self.fault_file.unlink()
+            return
+        had = self.fault_file.exists()
+        with contextlib.suppress(FileNotFoundError):
+            self.fault_file.unlink()
+        if had and self.ippeve is not None:
+            self.kill_printer()
+            self.revive_printer()
 
     def kill_printer(self) -> None:
         """The printer vanishes (offline): CUPS keeps the job and retries."""

@@ -46,6 +46,7 @@ _ACTIONS = {
     "cutter_error": "the autocutter jams",
     "clear_cutter": "the cutter jam is cleared",
     "mute": "stop answering status requests (params: on=true/false)",
+    "garble": "flip one bit of the next reply (an invalid status byte)",
     "unplug": "the device vanishes",
     "replug": "the device comes back",
     "state": "sensor state and counters",
@@ -113,6 +114,11 @@ class ReceiptPrinterSimulation:
                 self.pty.mute = on
             if self.usb is not None:
                 self.usb.mute = on
+        elif action == "garble":
+            if self.pty is not None:
+                self.pty.garble = True
+            if self.usb is not None:
+                self.usb.garble = True
         elif action == "unplug":
             if self.pty is not None:
                 self.pty.unplug()

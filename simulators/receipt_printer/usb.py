@@ -48,6 +48,7 @@ class FakeUsbBackend(usb.backend.IBackend):  # type: ignore[misc]
         self.inq: collections.deque[bytes] = collections.deque()
         self.unplugged = False
         self.mute = False
+        self.garble = False
         with _lock:
             self.key = f"usb{next(_ids)}"
             _REGISTRY[self.key] = self
@@ -127,6 +128,10 @@ class FakeUsbBackend(usb.backend.IBackend):  # type: ignore[misc]
         if self.unplugged:
             raise _gone()
         reply = self.engine.feed(bytes(data))
+        if reply and self.garble:
+            self.garble = False
+            i = len(reply) // 2
+            reply = reply[:i] + bytes([reply[i] ^ 0x01]) + reply[i + 1:]
         if reply and not self.mute:
             self.inq.append(reply)
         return len(data)
