@@ -76,12 +76,20 @@ def landmark_disparities(left_img: U8, right_img: U8, left: Face, right: Face | 
     are correlated with the face shape, block matching measures the image itself.  Returns (disparity, ok)."""
     import cv2
 
-    gl, gr = _gray(left_img), _gray(right_img)
     w = max(left.detection.width, 1.0)
     pts = left.landmarks[idx, :2].astype(np.float64)
     d0 = float(np.median(pts[:, 0] - right.landmarks[idx, 0].astype(np.float64))) if right is not None else 0.0
     p = max(4, int(0.08 * w))
     srch = max(4, int(0.06 * w))
+    # grey only the region the matching touches (both views, same rows)
+    h_full, w_full = left_img.shape[:2]
+    margin = p + srch + 2
+    ox = max(0, int(min(pts[:, 0].min(), pts[:, 0].min() - d0)) - margin)
+    oy = max(0, int(pts[:, 1].min()) - margin)
+    ex = min(w_full, int(max(pts[:, 0].max(), pts[:, 0].max() - d0)) + margin + 1)
+    ey = min(h_full, int(pts[:, 1].max()) + margin + 1)
+    gl, gr = _gray(left_img[oy:ey, ox:ex]), _gray(right_img[oy:ey, ox:ex])
+    pts = pts - np.array([ox, oy])
     h_img, w_img = gl.shape[:2]
     disp = np.zeros(len(idx))
     ok = np.zeros(len(idx))
@@ -94,11 +102,9 @@ def landmark_disparities(left_img: U8, right_img: U8, left: Face, right: Face | 
             continue
         tpl = gl[yi - p:yi + p + 1, xi - p:xi + p + 1]
         strip = gr[yi - p:yi + p + 1, xr - srch - p:xr + srch + p + 1]
-        if float(tpl.std()) < 2.0:
-            continue
         res = cv2.matchTemplate(strip, tpl, cv2.TM_CCOEFF_NORMED)[0]
-        j = int(np.argmax(res))
-        if res[j] < 0.6 or j == 0 or j == len(res) - 1:
+        j = int(res.argmax())
+        if res[j] < 0.6 or j == 0 or j == len(res) - 1 or float(tpl.std()) < 2.0:
             continue
         a, b, c = float(res[j - 1]), float(res[j]), float(res[j + 1])
         den = a - 2 * b + c
@@ -150,7 +156,7 @@ def nir_check(nir: U8, rgb_face: Face, nir_face: Face | None, *, max_shift: floa
     if nir_face is None:
         return (CheckResult("nir_presence", 0.0, thr, "no face in the NIR frame"),
                 CheckResult("nir_glint", 0.0, gthr, "no face in the NIR frame"))
-    gray = nir if nir.ndim == 2 else nir.mean(axis=2)
+    gray = nir if nir.ndim == 2 else nir[:, :, 1]  # a NIR camera's BGR output has equal channels
     rb, nb = rgb_face.detection.box, nir_face.detection.box
     w = max(rgb_face.detection.width, 1.0)
     dx = abs(float((nb[0] + nb[2]) - (rb[0] + rb[2])) / 2) / w

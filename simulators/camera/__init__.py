@@ -208,6 +208,7 @@ def evaluate(workdir: Path, n: int = 20, photos: list[Path] | None = None) -> di
     sim = start(workdir)
     drv = UvcPairDriver(UvcPairSettings(**sim.settings))
     outcome: dict[str, dict[str, list[bool]]] = {}
+    scores: dict[tuple[str, str], list[float]] = {}
     species = ("live", *render.SPECIES)
     k = 0
     try:
@@ -218,8 +219,10 @@ def evaluate(workdir: Path, n: int = 20, photos: list[Path] | None = None) -> di
                 if photo is not None:
                     sim.photo, sim._subject = photo, None
                     try:
-                        sim.subject()
+                        sub = sim.subject()
                     except ValueError:
+                        continue
+                    if len(sim.engine().faces(sub.frame)) != 1:  # one presenter per presentation
                         continue
                 sim.set_scenario(sp, fresh=True)
                 drv.connect()
@@ -235,6 +238,7 @@ def evaluate(workdir: Path, n: int = 20, photos: list[Path] | None = None) -> di
                 rec.setdefault("combined", []).append(res.suggested_live)
                 for c in res.checks:
                     rec.setdefault(c.name, []).append(c.passed)
+                    scores.setdefault((sp, c.name), []).append(c.score)
     finally:
         sim.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -253,4 +257,10 @@ def evaluate(workdir: Path, n: int = 20, photos: list[Path] | None = None) -> di
         acq = rec.get("acquired", [])
         lines.append(f"liveness {metric} [{sp}] over {len(rec.get('combined', []))} presentations "
                      f"({acq.count(False)} not acquired): " + ", ".join(parts))
-    return {"outcome": outcome, "lines": lines}
+    for name in ("stereo_relief", "nir_presence", "nir_glint"):
+        live = scores.get(("live", name), [])
+        worst = max((max(v) for (sp, n), v in scores.items() if n == name and sp != "live" and v), default=None)
+        if live and worst is not None:
+            lines.append(f"liveness scores [{name}]: bona fide min {min(live):.3f} median "
+                         f"{float(np.median(live)):.3f}; best attack {worst:.3f}")
+    return {"outcome": outcome, "lines": lines, "scores": scores}
