@@ -195,8 +195,22 @@ def test_unplug_is_no_device_and_replug_recovers(term: Terminal) -> None:
 
 
 def test_deadline_while_waiting_for_finger(term: Terminal) -> None:
+    """Without a finger wait shorter than the deadline, waiting for a person ends with timeOut (6.4.4 c)."""
     e = error_of(term.fingerprint.capture, timeout=0.8)
-    assert e.code in (ErrorCode.NO_MEDIA, ErrorCode.TIME_OUT)
+    assert e.code == ErrorCode.TIME_OUT
+    sim(term).control("place_finger", {"person": "x"})
+    assert len(term.fingerprint.capture(with_image=False).template) == 512  # usable right after
+
+
+def test_cancel_while_waiting_for_finger(term: Terminal) -> None:
+    job = term.submit("fingerprint", "capture", {}, timeout=20, request_id="fp-cancel")
+    time.sleep(0.3)
+    assert term.cancel("fingerprint", "fp-cancel")
+    with pytest.raises(GtsdkError) as e:
+        job.future.result(timeout=3)
+    assert e.value.code == ErrorCode.CANCELED
+    sim(term).control("place_finger", {"person": "x"})
+    assert len(term.fingerprint.capture(with_image=False).template) == 512
 
 
 def test_errors_carry_no_personal_data(term: Terminal) -> None:

@@ -40,7 +40,8 @@ class ZhiantecSettings(SerialSettings):
     address: int = Field(C.DEFAULT_ADDRESS, ge=0, le=0xFFFFFFFF, description="module address (default FFFFFFFF)")
     password: int = Field(0, ge=0, le=0xFFFFFFFF, description="module password (default 0)")
     threshold: int = Field(50, ge=0, description="compare: match score at or above which fingers match")
-    finger_wait: float = Field(10.0, gt=0, description="seconds capture/compare wait for a finger by default")
+    finger_wait: float | None = Field(None, gt=0, description="seconds capture/compare wait for a finger before "
+                                      "noMedia; None: until the operation's deadline (then timeOut)")
     poll_period: float = Field(0.1, gt=0, description="seconds between GenImg polls while waiting")
     iso_template: bool = Field(True, description="also return an ISO/IEC 19794-2:2005 record (needs the image)")
     upload_image: bool = Field(True, description="upload the image even when withImage is false (quality, ISO)")
@@ -242,23 +243,27 @@ class ZhiantecDriver(FingerprintDriver):
                             checks={"password": True, "sysPara": True})
 
     # ---- operations -----------------------------------------------------------------------
-    def _wait_finger(self, ctx: OpContext, wait_ms: int | None, reserve: float) -> None:
-        """GenImg until a finger is imaged; ``noMedia`` when none came within the wait."""
+    def _wait_finger(self, ctx: OpContext, wait_ms: int | None) -> None:
+        """GenImg until a finger is imaged.
+
+        With a finger wait (request ``waitMs`` or setting ``finger_wait``) shorter than the operation's
+        deadline, an empty sensor ends with ``noMedia`` (the app prompts and retries); otherwise the
+        wait lasts until the deadline and ends with ``timeOut`` like every operation waiting for a person.
+        """
         wait = wait_ms / 1000.0 if wait_ms is not None else self.cfg.finger_wait
-        until = min(time.monotonic() + wait, ctx.deadline - reserve)
+        until = time.monotonic() + wait if wait is not None else None
         while True:
             if self.session.gen_img(ctx) == C.Confirm.OK:
                 self.emit("fingerPlaced", {})
                 return
-            if time.monotonic() + self.cfg.poll_period >= until:
+            if until is not None and until < ctx.deadline and time.monotonic() + self.cfg.poll_period >= until:
                 raise GtsdkError(ErrorCode.NO_MEDIA, "no finger on the sensor; ask the user to place a finger",
                                  data={"confirmation": C.Confirm.NO_FINGER})
             ctx.sleep(self.cfg.poll_period)
 
     def capture(self, request: CaptureRequest, ctx: OpContext) -> Capture:
         need_image = request.with_image or self.cfg.upload_image
-        reserve = (self.link.wire_time(self.session.image_wire_bytes()) + 1.0) if need_image else 1.0
-        self._wait_finger(ctx, getattr(request, "wait_ms", None), reserve)
+        self._wait_finger(ctx, request.wait_ms)
         img = self.session.up_image(ctx) if need_image else None
         self.session.img2tz(1, ctx)
         template = self.session.up_char(1, ctx)
@@ -279,7 +284,7 @@ class ZhiantecDriver(FingerprintDriver):
                 raise GtsdkError(ErrorCode.INVALID_DATA, f"reference is {len(ref)} bytes, the module takes "
                                  f"{C.CHAR_SIZE}", field=f"references.{i}")
         if request.probe is None:
-            self._wait_finger(ctx, getattr(request, "wait_ms", None), 1.0)
+            self._wait_finger(ctx, request.wait_ms)
             self.session.img2tz(1, ctx)
         else:
             if len(request.probe) != C.CHAR_SIZE:
