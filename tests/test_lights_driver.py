@@ -143,3 +143,24 @@ def test_off_always_wins_over_the_flasher(rig) -> None:  # type: ignore[no-untyp
         time.sleep(0.25)  # two more flash periods: a stale flasher write would show up here
         assert sim.state()["coils"][5] is False
         assert t.lights.status().detail["states"]["camera"] == "off"
+
+
+def test_operation_deadline_caps_the_answer_wait(tmp_path: Path) -> None:
+    sim = lights_sim.start(tmp_path / "lights", baudrate=115200)
+    t = terminal_for("lights", "modbus_rtu", {**sim.settings, "answer_timeout": 5.0, "retries": 3}).start()
+    try:
+        wait_for(lambda: t.lights.status().state == DeviceState.ONLINE)
+        sim.control("stop_answering", {})
+        job = t.submit("lights", "on", {"light": "a4", "timeout": 200})
+        with pytest.raises(GtsdkError) as e:
+            job.future.result(timeout=10)  # 4 attempts × 5 s would be 20 s without the deadline cap
+        assert e.value.code in ("timeOut", "communicationError")
+        states: list[str] = []
+        t.events.subscribe(lambda ev: states.append(ev.data.get("reason", "")), ["lights"])
+        sim.control("answer", {})
+        t.lights.on(light="idcard", timeout=4)  # the worker is free again long before 4 × 5 s
+        assert sim.state()["coils"][0] is True
+        assert not any("did not return" in r for r in states)  # never abandoned as hung
+    finally:
+        t.stop()
+        sim.stop()
