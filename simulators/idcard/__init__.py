@@ -18,10 +18,12 @@ _FAULTS = "mute (no answer), checksum (wrong CHK on the next N replies), sw3 (co
 
 
 def _int(v: Any) -> int:
-    if isinstance(v, int):
-        return v
-    s = str(v)
-    return int(s, 16) if not s.isdigit() or len(s) == 2 else int(s)
+    """SW3 codes are written in hex as in the protocol tables ("41", "0x41"); a number is read as hex digits too
+    (the CLI turns ``code=41`` into the integer 41)."""
+    try:
+        return int(str(v), 16)
+    except ValueError:
+        raise GtsdkError(ErrorCode.INVALID_DATA, f"not a hex status byte: {v!r}", field="code") from None
 
 
 class IdCardSimulation:
