@@ -21,7 +21,9 @@ PKCS#7 v1.5 syntax with the Chinese OIDs (GB/T 35275 §6, GM/T 0006 / GB/T 33560
 Choices (see docs/crypto.md):
 
 * key encryption OID: emits ``1.2.156.10197.1.301.3`` (SM2-3, GM/T 0006); accepts ``.301.2``
-  (what GmSSL 3.1 writes) and ``.301``; ``compat="gmssl"`` emits ``.301.2``;
+  (what GmSSL 3.1 writes) and ``.301``; ``compat="gmssl"`` emits ``.301.2``, omits NULL
+  algorithm parameters and names the signature ``1.2.156.10197.1.501``, which is what GmSSL 3.1's
+  parser requires (checked with its ``cmsdecrypt``/``cmsparse``);
 * content: SM4-CBC (``1.2.156.10197.1.104.2``, parameter = 16-byte IV) with PKCS#7 padding,
   a fresh 16-byte key per message; encryptedKey is the DER SM2Cipher of that key;
 * signature (SignedAndEnvelopedData): SM2 with ZA (default user ID) over the content octets,
@@ -68,8 +70,10 @@ MAX_SIGNERS = 8
 Compat = Literal["standard", "gmssl"]
 
 
-def _alg(oid: str, param: bytes | None = None) -> bytes:
-    return _der.seq(_der.oid(oid), param if param is not None else _der.null())
+def _alg(oid: str, param: bytes | None = None, *, null: bool = True) -> bytes:
+    if param is None:
+        return _der.seq(_der.oid(oid), _der.null()) if null else _der.seq(_der.oid(oid))
+    return _der.seq(_der.oid(oid), param)
 
 
 def _alg_oid(t: _der.Tlv) -> str:
@@ -159,12 +163,13 @@ def seal_der(
     if len(certs) != len(rcpts):
         raise bad_argument("recipient_certs must match recipients")
     kek_oid = OID_SM2_GMSSL_ENCRYPT if compat == "gmssl" else OID_SM2_ENCRYPT
+    null = compat != "gmssl"  # GmSSL 3.1 refuses NULL parameters
     cek = os.urandom(sm4.KEY_SIZE)
     iv = os.urandom(sm4.BLOCK_SIZE)
     infos = []
     for pub, cert in zip(rcpts, certs, strict=True):
         rid = certificate_identifier(cert) if cert else key_identifier(pub)
-        infos.append(_der.seq(_der.integer(1), rid, _alg(kek_oid), _der.octets(pub.encrypt(cek))))
+        infos.append(_der.seq(_der.integer(1), rid, _alg(kek_oid, null=null), _der.octets(pub.encrypt(cek))))
     eci = _der.seq(
         _der.oid(OID_DATA),
         _alg(OID_SM4_CBC, _der.octets(iv)),
@@ -178,11 +183,11 @@ def seal_der(
     signer = _der.seq(
         _der.integer(1),
         sid,
-        _alg(OID_SM3),
-        _alg(OID_SM2_SIGN),
+        _alg(OID_SM3, null=null),
+        _alg(OID_SM2_WITH_SM3 if compat == "gmssl" else OID_SM2_SIGN, null=null),
         _der.octets(sign_key.sign(bytes(payload))),
     )
-    parts = [_der.integer(1), ris, _der.set_of(_alg(OID_SM3)), eci]
+    parts = [_der.integer(1), ris, _der.set_of(_alg(OID_SM3, null=null)), eci]
     if signer_cert:
         parts.append(_der.implicit_cons(0, signer_cert))
     parts.append(_der.set_of(signer))

@@ -16,8 +16,9 @@ import base64
 import binascii
 import hmac
 import re
+from typing import Literal
 
-from gtsdk.crypto import _der
+from gtsdk.crypto import _der, pkcs8
 from gtsdk.crypto._errors import bad_argument, rejected
 from gtsdk.crypto.backend import SM2Backend, get_backend
 from gtsdk.crypto.formats import (
@@ -78,8 +79,6 @@ def _unpem(data: bytes, labels: tuple[str, ...]) -> tuple[str, bytes]:
                 return label, base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
             except (binascii.Error, ValueError):
                 raise rejected() from None
-    if b"ENCRYPTED PRIVATE KEY" in data:
-        raise bad_argument("encrypted PKCS#8 keys are not supported; decrypt with openssl pkey first")
     raise rejected()
 
 
@@ -279,25 +278,40 @@ class SM2PrivateKey:
         return d, pub
 
     @classmethod
-    def from_pem(cls, pem: bytes | str) -> SM2PrivateKey:
+    def from_pem(cls, pem: bytes | str, password: bytes | str | None = None) -> SM2PrivateKey:
+        """PKCS#8, SEC1, or password-protected PKCS#8 (``ENCRYPTED PRIVATE KEY``, e.g. from GmSSL)."""
         data = pem.encode() if isinstance(pem, str) else pem
-        return cls.from_der(_unpem(data, ("PRIVATE KEY", "EC PRIVATE KEY", "SM2 PRIVATE KEY"))[1])
+        label, der = _unpem(data, ("PRIVATE KEY", "EC PRIVATE KEY", "SM2 PRIVATE KEY", "ENCRYPTED PRIVATE KEY"))
+        if label == "ENCRYPTED PRIVATE KEY":
+            if password is None:
+                raise bad_argument("the private key is encrypted: a password is needed")
+            der = pkcs8.decrypt(der, password)
+        return cls.from_der(der)
 
     def private_bytes(self) -> bytes:
         """The 32-byte scalar.  Handle with care."""
         return self._backend.private_scalar(self._handle)
 
-    def to_der(self) -> bytes:
-        """PKCS#8 PrivateKeyInfo, the same layout ``openssl genpkey -algorithm SM2`` writes."""
-        sec1 = _der.seq(
-            _der.integer(1),
-            _der.octets(self.private_bytes()),
-            _der.explicit(1, _der.bit_string(self._public.point)),
-        )
+    def to_der(self, *, curve_in_sec1: bool = False) -> bytes:
+        """PKCS#8 PrivateKeyInfo, the same layout ``openssl genpkey -algorithm SM2`` writes.
+
+        *curve_in_sec1* also states the curve inside the SEC1 structure (``[0] parameters``),
+        which GmSSL 3.1 requires.
+        """
+        parts = [_der.integer(1), _der.octets(self.private_bytes())]
+        if curve_in_sec1:
+            parts.append(_der.explicit(0, _der.oid(OID_SM2)))
+        parts.append(_der.explicit(1, _der.bit_string(self._public.point)))
+        sec1 = _der.seq(*parts)
         return _der.seq(_der.integer(0), _der.seq(_der.oid(OID_EC_PUBLIC_KEY), _der.oid(OID_SM2)), _der.octets(sec1))
 
-    def to_pem(self) -> bytes:
-        return _pem("PRIVATE KEY", self.to_der())
+    def to_pem(self, password: bytes | str | None = None, *, prf: Literal["sm3", "sha256"] = "sm3") -> bytes:
+        """PKCS#8 PEM; with *password*, ``ENCRYPTED PRIVATE KEY`` (PBES2: PBKDF2-HMAC-SM3 and SM4-CBC,
+        the GmSSL form; ``prf="sha256"`` for a form OpenSSL 3.0 reads)."""
+        if password is None:
+            return _pem("PRIVATE KEY", self.to_der())
+        inner = self.to_der(curve_in_sec1=True)
+        return _pem("ENCRYPTED PRIVATE KEY", pkcs8.encrypt(inner, password, prf=prf))
 
     def public_key(self) -> SM2PublicKey:
         return self._public
@@ -326,9 +340,10 @@ class SM2PrivateKey:
         return out
 
 
-def load_private_pem(data: bytes | str) -> SM2PrivateKey:
-    """Read a PKCS#8 (``PRIVATE KEY``) or SEC1 (``EC PRIVATE KEY``, ``SM2 PRIVATE KEY``) SM2 key from PEM."""
-    return SM2PrivateKey.from_pem(data)
+def load_private_pem(data: bytes | str, password: bytes | str | None = None) -> SM2PrivateKey:
+    """Read an SM2 private key from PEM: PKCS#8 (``PRIVATE KEY``), SEC1 (``EC PRIVATE KEY``,
+    ``SM2 PRIVATE KEY``) or, with *password*, ``ENCRYPTED PRIVATE KEY``."""
+    return SM2PrivateKey.from_pem(data, password)
 
 
 def load_public_pem(data: bytes | str) -> SM2PublicKey:
