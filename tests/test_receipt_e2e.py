@@ -161,6 +161,22 @@ def test_near_end_cover_and_cutter(term: Terminal) -> None:
     assert "[CUT partial]" in Path(sim.control("receipts", {})["receipts"][-1]).with_suffix(".txt").read_text()
 
 
+def test_status_events_while_idle(term: Terminal) -> None:
+    sim = _sim(term)
+    drv = term.devices["receipt_printer"].driver
+    assert drv is not None
+    drv.poll_interval = 0.2  # the idle status read (status_poll, 2 s by default)
+    seq = term.events.last_seq
+    sim.control("paper_out", {})
+    _wait(lambda: "paperOut" in _events(term, seq), "paperOut event without a job")
+    assert term.receipt_printer.status().detail["paper"] == "out"
+    seq = term.events.last_seq
+    sim.control("load_paper", {})
+    _wait(lambda: any(e.type == "printerStatusChanged" and e.data["paper"] == "ok"
+                      for e in term.events.since(seq)[0]), "paper loaded event")
+    assert term.receipt_printer.status().detail["paper"] == "ok"
+
+
 def test_unplug_and_come_back(term: Terminal) -> None:
     sim = _sim(term)
     sim.control("unplug", {})

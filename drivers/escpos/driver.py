@@ -36,6 +36,7 @@ class EscposSettings(DriverSettings):
     chinese: bool = True
     code_table: int = 0
     chunk_size: int = 1024
+    status_poll: float = 2.0  # seconds between status reads while idle (events without a job)
     model: str = ""
 
     @model_validator(mode="after")
@@ -61,6 +62,7 @@ class EscposDriver(ReceiptPrinterDriver):
     def __init__(self, settings: EscposSettings, emit: Any = None, set_state: Any = None) -> None:  # type: ignore[override]
         super().__init__(settings, emit, set_state)
         self.s: EscposSettings = settings
+        self.poll_interval = settings.status_poll
         self.t: Transport | None = None
         self.chinese = settings.chinese
         self._status: codec.PrinterStatus | None = None
