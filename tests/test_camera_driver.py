@@ -181,3 +181,76 @@ def test_source_specs() -> None:
     for bad in ("", -1):
         with pytest.raises(GtsdkError):
             parse_source(bad)
+
+
+def _tiny_pad_model(dest: Path) -> Path:
+    """A vendor-style passive anti-spoof slot: our own 2-class ONNX model (mean colour → softmax), just to
+    prove the slot contract (crop, size, colour order, output index) end to end — not a PAD claim."""
+    import hashlib
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.array([[0.0, 0.02], [0.0, 0.01], [0.0, 0.01]], np.float32), "w")
+    nodes = [helper.make_node("GlobalAveragePool", ["input"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("MatMul", ["f", "w"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["prob"], axis=1)]
+    graph = helper.make_graph(nodes, "tiny_pad", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                                [1, 3, 80, 80])],
+                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 2])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    dest.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(dest / "tiny_pad.onnx"))
+    manifest = {
+        "name": "tiny_pad", "slot": "pad_rgb", "file": "tiny_pad.onnx",
+        "sha256": hashlib.sha256((dest / "tiny_pad.onnx").read_bytes()).hexdigest(),
+        "licence": "Apache-2.0", "source": "tests",
+        "input": {"name": "input", "layout": "NCHW", "size": [80, 80], "colour": "BGR", "mean": [0, 0, 0],
+                  "std": [1, 1, 1]},
+        "crop": {"method": "box_scale", "scale": 2.7},
+        "output": {"format": "probabilities", "live": 1, "softmax": False, "meaning": "index 1 = live"},
+        "metric": "probability", "threshold": 0.5,
+    }
+    (dest / "tiny_pad.json").write_text(json.dumps(manifest))
+    return dest / "tiny_pad.json"
+
+
+def test_passive_model_slot(sim: Any, tmp_path: Path) -> None:
+    from gtsdk.drivers.uvc_pair import UvcPairDriver, UvcPairSettings
+    from gtsdk.modules.camera import LivenessRequest
+
+    sim.control("plug", {})
+    sim.control("scenario", {"name": "live"})
+    man = _tiny_pad_model(tmp_path / "vendor")
+    d = UvcPairDriver(UvcPairSettings(**{**sim.settings, "models": {"pad_rgb": str(man)}}))
+    d.connect()
+    try:
+        assert "pad_rgb" in d.features()["checks"]
+        r = d.liveness(LivenessRequest(checks=["pad_rgb"]), ctx())
+        assert [c.name for c in r.checks] == ["pad_rgb"]
+        assert 0.5 < r.checks[0].score < 1.0 and r.checks[0].threshold == 0.5 and "tiny_pad" in r.checks[0].detail
+    finally:
+        d.disconnect()
+
+
+def test_through_the_terminal_runtime(model_dir: Path, pairs: Path, tmp_path: Path) -> None:
+    """Terminal.simulated wires the real driver to the simulator; ops go through the runtime queue."""
+    from gtsdk.modules.camera import CaptureRequest, FaceCompareRequest, LivenessRequest
+    from gtsdk.runtime.terminal import Terminal
+
+    t = Terminal.simulated(tmp_path, modules=["camera"]).start()
+    try:
+        ph = t.call("camera", "capture", CaptureRequest(require_face=True), timeout=60)
+        assert ph.width == 640
+        cmp_ = t.call("camera", "face_compare", FaceCompareRequest(reference=(pairs / "img1.jpg").read_bytes()),
+                      timeout=60)
+        assert cmp_.suggested_match
+        live = t.call("camera", "liveness", LivenessRequest(), timeout=60)
+        assert live.suggested_live
+        t.simulations["camera"].control("scenario", {"name": "flat_print"})
+        assert not t.call("camera", "liveness", LivenessRequest(), timeout=60).suggested_live
+    finally:
+        t.stop()

@@ -67,6 +67,7 @@ class _Source:
         self.spec = codec.parse_source(spec)
         self.settings = s
         self.cap: Any = None
+        self.stamp: tuple[int, int] | None = None
 
     @property
     def path(self) -> Path | None:
@@ -96,6 +97,18 @@ class _Source:
             if self.settings.auto_exposure_lock:
                 cap.set(cv2.CAP_PROP_AUTO_EXPOSURE, 0.25)  # V4L2: manual exposure
         self.cap = cap
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        """Identity of a regular file source: a replaced file (new scene of a test clip) is reopened."""
+        p = self.path
+        if p is None or str(p).startswith("/dev/"):
+            return None
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
 
     def close(self) -> None:
         if self.cap is not None:
@@ -108,6 +121,8 @@ class _Source:
     def grab(self) -> bool:
         if self.cap is None or not self.present():
             return False
+        if self.stamp is not None and self._stamp() != self.stamp:
+            self.open()
         if self.cap.grab():
             return True
         if self.settings.loop and self.path is not None:
