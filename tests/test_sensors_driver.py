@@ -142,3 +142,14 @@ def test_alarms_reach_the_audit_log(sim: sensors_sim.SensorsSimulation, tmp_path
         assert log.verify().ok
     finally:
         log.close(sign=False)
+
+
+def test_unwritable_state_dir_still_raises_the_alarm(sim: sensors_sim.SensorsSimulation, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with terminal_for("sensors", "modbus_rtu", {**sim.settings, "state_dir": str(blocker / "state")}) as t:
+        rec = Recorder(t, "sensors")
+        sim.control("open_door", {})
+        wait_for(lambda: rec.of("alarm"))
+        assert "tamperOpen" in t.sensors.read().alarms
+        assert "stateFileError" in t.sensors.status().detail

@@ -106,6 +106,7 @@ class ModbusSensorsDriver(SensorsDriver):
         self.store.load()
         self.last: dict[str, float | bool] = {}
         self.last_time: datetime | None = None
+        self.persist_error: str | None = None
 
     # ---- lifecycle ----------------------------------------------------------------
     def connect(self) -> None:
@@ -125,8 +126,11 @@ class ModbusSensorsDriver(SensorsDriver):
                 "pollEvery": self.s.poll_every}
 
     def status_detail(self) -> dict[str, Any]:
-        return {"alarms": sorted(self.store.active), "values": dict(self.last),
-                "time": self.last_time.isoformat() if self.last_time else None}
+        out: dict[str, Any] = {"alarms": sorted(self.store.active), "values": dict(self.last),
+                               "time": self.last_time.isoformat() if self.last_time else None}
+        if self.persist_error:
+            out["stateFileError"] = self.persist_error
+        return out
 
     def health(self, level: HealthLevel, ctx: OpContext) -> HealthResult:
         if level is HealthLevel.INTERACTIVE:
@@ -174,7 +178,12 @@ class ModbusSensorsDriver(SensorsDriver):
             active[name] = {"since": when.isoformat(), "sensor": rule.sensor, "value": values[rule.sensor],
                             "level": rule.level}
         gone = {name: active.pop(name) for name in cleared}
-        self.store.save()  # persist before announcing: an event never precedes its record
+        try:
+            self.store.save()  # persist before announcing: an event never precedes its record
+            self.persist_error = None
+        except GtsdkError as e:  # an unwritable state dir must not silence the alarm itself
+            self.persist_error = e.detail
+            log.error("sensors: %s", e.detail)
         for name in restored:
             self.emit("alarm", {**active[name], "alarm": name, "restored": True})
         for name in raised:
