@@ -300,3 +300,22 @@ def test_gbt35275_structures_parse_in_asn1crypto(signed: bool) -> None:
         si = native["signer_infos"][0]
         assert signer.public_key().verify(si["signature"], b"hello")
     assert parsed.dump(force=True) == body
+
+
+def test_cli_encrypted_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIOSK_KEY_PASS", "s3cret")
+    k, p = tmp_path / "k.pem", tmp_path / "p.pem"
+    assert run("keygen", "--out", str(k), "--pub", str(p), "--pass-env", "KIOSK_KEY_PASS")[0] == 0
+    assert b"ENCRYPTED PRIVATE KEY" in k.read_bytes()
+    code, _, err = run("sign", "--key", str(k), data=b"m")
+    assert code != 0 and "password" in err
+    code, sig, _ = run("sign", "--key", str(k), "--pass-env", "KIOSK_KEY_PASS", data=b"m")
+    assert code == 0
+    (tmp_path / "s").write_bytes(sig)
+    assert run("verify", "--pub", str(p), "--sig", str(tmp_path / "s"), data=b"m")[0] == 0
+    code, env, _ = run("seal", "--to", str(p), "--sign-key", str(k), "--pass-env", "KIOSK_KEY_PASS", data=b"x")
+    (tmp_path / "e").write_bytes(env)
+    code, out, _ = run("open", "--key", str(k), "--pass-env", "KIOSK_KEY_PASS", "--from", str(p), str(tmp_path / "e"))
+    assert (code, out) == (0, b"x")
+    monkeypatch.setenv("KIOSK_KEY_PASS", "wrong")
+    assert run("open", "--key", str(k), "--pass-env", "KIOSK_KEY_PASS", str(tmp_path / "e"))[0] != 0

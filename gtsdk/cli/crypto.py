@@ -17,7 +17,7 @@ import click
 from gtsdk.errors import GtsdkError
 
 if TYPE_CHECKING:
-    from gtsdk.crypto import SM2PublicKey
+    from gtsdk.crypto import SM2PrivateKey, SM2PublicKey
 
 
 def _read(path: Path) -> bytes:
@@ -54,6 +54,25 @@ def _out() -> BinaryIO:
 
 
 _IN = click.argument("infile", metavar="[IN]", type=click.File("rb"), default="-", required=False)
+_PASS = click.option("--pass-env", "pass_env", metavar="VAR",
+                     help="password of an encrypted private key, read from environment variable VAR")
+
+
+def _password(pass_env: str | None) -> str | None:
+    if pass_env is None:
+        return None
+    value = os.environ.get(pass_env)
+    if value is None:
+        raise click.ClickException(f"environment variable {pass_env} is not set")
+    return value
+
+
+def _private(path: Path, pass_env: str | None) -> SM2PrivateKey:
+    from gtsdk.crypto import load_private_pem
+
+    return load_private_pem(_read(path), _password(pass_env))
+
+
 _ID = click.option("--id", "uid", default="1234567812345678", show_default=True, help="SM2 user ID (distid)")
 
 
@@ -66,7 +85,9 @@ def command() -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="private key (PEM)")
 @click.option("--pub", "pub", type=click.Path(dir_okay=False, path_type=Path), help="also write the public key (PEM)")
 @click.option("--force", is_flag=True, help="overwrite existing files")
-def keygen(out: Path, pub: Path | None, force: bool) -> None:
+@click.option("--pass-env", "pass_env", metavar="VAR",
+              help="encrypt the key (PBKDF2-HMAC-SM3 + SM4-CBC, GmSSL-compatible) with the password in VAR")
+def keygen(out: Path, pub: Path | None, force: bool, pass_env: str | None) -> None:
     """Generate an SM2 key pair (PKCS#8 / SubjectPublicKeyInfo PEM, readable by `openssl pkey`)."""
     from gtsdk.crypto import SM2PrivateKey
 
@@ -80,7 +101,7 @@ def keygen(out: Path, pub: Path | None, force: bool) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     fd = os.open(out, flags, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.to_pem())
+        f.write(key.to_pem(_password(pass_env)))
     os.chmod(out, 0o600)
     if pub is not None:
         pub.write_bytes(key.public_key().to_pem())
@@ -89,14 +110,13 @@ def keygen(out: Path, pub: Path | None, force: bool) -> None:
 
 @command.command()
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_PASS
 @_ID
 @_IN
-def sign(key_path: Path, uid: str, infile: BinaryIO) -> None:
+def sign(key_path: Path, pass_env: str | None, uid: str, infile: BinaryIO) -> None:
     """Sign IN with SM2/SM3 (ZA over --id); write the DER signature to stdout."""
-    from gtsdk.crypto import load_private_pem
-
     try:
-        key = load_private_pem(_read(key_path))
+        key = _private(key_path, pass_env)
         _out().write(key.sign(infile.read(), uid=uid.encode()))
     except GtsdkError as e:
         raise _fail(e) from None
@@ -129,16 +149,16 @@ def verify(pub_path: Path, sig_path: Path, uid: str, infile: BinaryIO) -> None:
               help="der: GB/T 35275 ContentInfo; json: the compact gtsdk envelope")
 @click.option("--compat", type=click.Choice(["standard", "gmssl"]), default="standard", show_default=True,
               help="gmssl: key-encryption OID 1.2.156.10197.1.301.2 (what GmSSL 3.1 accepts)")
+@_PASS
 @_IN
-def seal(to_path: Path, sign_path: Path | None, fmt: str, compat: str, infile: BinaryIO) -> None:
+def seal(to_path: Path, sign_path: Path | None, fmt: str, compat: str, pass_env: str | None, infile: BinaryIO) -> None:
     """Encrypt IN for a recipient (SM2 + SM4); write the envelope to stdout."""
-    from gtsdk.crypto import load_private_pem
     from gtsdk.crypto.cms import seal_der
     from gtsdk.crypto.envelope import dumps, seal_json
 
     try:
         to = _public(to_path)
-        signer = load_private_pem(_read(sign_path)) if sign_path else None
+        signer = _private(sign_path, pass_env) if sign_path else None
         data = infile.read()
         if fmt == "json":
             _out().write(dumps(seal_json(data, to, sign_key=signer)) + b"\n")
@@ -153,14 +173,14 @@ def seal(to_path: Path, sign_path: Path | None, fmt: str, compat: str, infile: B
 @click.option("--from", "from_path", type=click.Path(dir_okay=False, path_type=Path),
               help="require a valid signature by this public key or certificate (PEM)")
 @click.argument("infile", metavar="[ENV]", type=click.File("rb"), default="-", required=False)
-def open_(key_path: Path, from_path: Path | None, infile: BinaryIO) -> None:
+@_PASS
+def open_(key_path: Path, from_path: Path | None, pass_env: str | None, infile: BinaryIO) -> None:
     """Open an envelope (GB/T 35275 DER or compact JSON); write the content to stdout."""
-    from gtsdk.crypto import load_private_pem
     from gtsdk.crypto.cms import open_der
     from gtsdk.crypto.envelope import loads, open_envelope
 
     try:
-        key = load_private_pem(_read(key_path))
+        key = _private(key_path, pass_env)
         sender = _public(from_path) if from_path else None
         blob = infile.read()
         if blob.lstrip()[:1] == b"{":
