@@ -6,9 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from gtsdk.simulators import receipt_printer as simmod
+from gtsdk.simulators.receipt_printer.engine import PrinterEngine
 
 escpos_printer = pytest.importorskip("escpos.printer")
 
@@ -92,3 +95,14 @@ def test_cli_runs_the_simulator(tmp_path: Path) -> None:
     assert "ESC/POS receipt printer on pty /dev/pts/" in res.output
     assert '"paperOut": true' in res.output
     assert "error: invalidData" in res.output
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=400))
+def test_engine_survives_any_bytes(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    """Random/garbled streams never crash the simulated printer, and it still answers DLE EOT correctly."""
+    eng = PrinterEngine(tmp_path_factory.mktemp("fuzz"))
+    eng.feed(data)
+    eng.parser.buf.clear()  # a command left incomplete by the random tail
+    reply = eng.feed(b"\x10\x04\x01\x10\x04\x04")
+    assert len(reply) == 2 and all((b & 0x93) == 0x12 for b in reply)
