@@ -16,6 +16,7 @@ class Layout(StrEnum):
     PHONE = "phone"
     FULL = "full"
     PINYIN = "pinyin"
+    LARGE = "large"  # the full keyboard with large keys (7.2 a 敬老: large icons)
 
 
 class ShowRequest(Request):
@@ -28,6 +29,7 @@ class KeyboardState(Model):
     visible: bool
     layout: Layout | None = None
     field: str | None = None
+    large: bool = False
 
 
 class KeyboardDriver(Driver, abc.ABC):
