@@ -197,7 +197,7 @@ def body_length(header: bytes) -> int:
     """Bytes that follow a 7-byte header (``FrameError`` if it is no header)."""
     if len(header) != 7 or header[:5] != PREAMBLE:
         raise FrameError("not a frame header")
-    n = struct.unpack(">H", header[5:7])[0]
+    n: int = struct.unpack(">H", header[5:7])[0]
     if n < 3 or n > MAX_LEN:
         raise FrameError(f"frame length field {n} out of range")
     return n

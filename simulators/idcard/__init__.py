@@ -32,7 +32,8 @@ class IdCardSimulation:
 
     def __init__(self, workdir: Path, baudrate: int = 115200) -> None:
         self.cards = samples()
-        self.device = SamReaderDevice(baudrate=baudrate, link=workdir / "ttySAM0").start()
+        self.device = SamReaderDevice(baudrate=baudrate, link=workdir / "ttySAM0")
+        self.device.start()
         self.settings: dict[str, Any] = {"port": str(workdir / "ttySAM0"), "baudrate": baudrate,
                                          "poll_interval": 0.25}
 
@@ -102,7 +103,7 @@ class IdCardSimulation:
             pass
         else:
             raise unknown_action(self, action)
-        return d.state()
+        return dict(d.state())
 
     def stop(self) -> None:
         self.device.stop()

@@ -21,7 +21,7 @@ def _opaque(seed: str, n: int) -> bytes:
 
 
 def _id(first17: str) -> str:
-    return first17 + id_check_char(first17)
+    return first17 + str(id_check_char(first17))
 
 
 @dataclass
@@ -40,7 +40,7 @@ class SampleCard:
 
     @property
     def text(self) -> bytes:
-        return build_text(self.fields, self.card_type)
+        return bytes(build_text(self.fields, self.card_type))
 
 
 def samples() -> dict[str, SampleCard]:

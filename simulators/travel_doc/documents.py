@@ -47,7 +47,7 @@ class Document:
 
     @property
     def bac_key(self) -> str:
-        return mrz.parse(self.mrz_text).bac_key
+        return str(mrz.parse(self.mrz_text).bac_key)
 
 
 def make_document(mrz_text: str, pki: TestPki, photo_format: str = "jpeg", photo: bytes | None = None,
