@@ -258,3 +258,53 @@ def test_keys_are_safe_to_share_between_threads() -> None:
 
     with ThreadPoolExecutor(4) as ex:
         assert all(ex.map(job, msgs))
+
+
+# ---------------------------------------------------------------------------- the DER codec itself
+
+from gtsdk.crypto import _der  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=200))
+def test_der_reader_raises_only_der_error(data: bytes) -> None:
+    try:
+        for t in _der.read_all(data):
+            if t.tag == _der.INTEGER:
+                _der.as_int(t, nonneg=False)
+            elif t.tag == _der.OID:
+                _der.as_oid(t)
+            elif t.tag & 0x20:
+                _der.read_all(t.value)
+    except _der.DerError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(v=st.integers(min_value=-(2**300), max_value=2**300))
+def test_der_integer_round_trip_is_minimal(v: int) -> None:
+    enc = _der.integer(v)
+    assert _der.as_int(_der.parse(enc, _der.INTEGER), nonneg=False) == v
+    assert enc == _der.integer(_der.as_int(_der.parse(enc, _der.INTEGER), nonneg=False))
+    padded = bytes([enc[0], enc[1] + 1, 0xFF if v < 0 else 0x00]) + enc[2:]
+    if enc[1] < 0x7F:
+        with pytest.raises(_der.DerError):  # a redundant leading byte is not DER
+            _der.as_int(_der.parse(padded, _der.INTEGER), nonneg=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=st.integers(0, 2), second=st.integers(0, 39), rest=st.lists(st.integers(0, 2**64), max_size=8))
+def test_der_oid_round_trip(first: int, second: int, rest: list[int]) -> None:
+    dotted = ".".join(str(a) for a in [first, second, *rest])
+    assert _der.as_oid(_der.parse(_der.oid(dotted), _der.OID)) == dotted
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(0, 70_000))
+def test_der_lengths_are_minimal(n: int) -> None:
+    enc = _der.octets(b"\0" * n)
+    assert _der.parse(enc, _der.OCTET_STRING).value == b"\0" * n
+    if n < 0x80:
+        long_form = bytes([0x04, 0x81, n]) + b"\0" * n
+        with pytest.raises(_der.DerError):
+            _der.parse(long_form, _der.OCTET_STRING)
