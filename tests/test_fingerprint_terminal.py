@@ -242,3 +242,32 @@ def test_image_pixels_are_the_module_image(term: Terminal) -> None:
     assert s.device.image is not None
     expected = ((s.device.image.astype(np.uint16) + 8) // 17).clip(0, 15).astype(np.uint8) * 17
     assert (ours == expected).all()
+
+
+def test_presence_events_while_idle(tmp_path: Path) -> None:
+    from gtsdk.runtime import parse_config
+    from gtsdk.simulators.fingerprint import start
+
+    s = start(tmp_path / "sim")
+    cfg = parse_config({"modules": {"fingerprint": {"driver": "zhiantec", "port": str(s.link),
+                                                    "presence_events": True, "presence_period": 0.05}}})
+    try:
+        with Terminal(cfg) as t:
+            t.fingerprint.open()
+
+            def seen(kind: str) -> bool:
+                end = time.monotonic() + 5
+                while time.monotonic() < end:
+                    if kind in [e.type for e in t.events.since(0)[0]]:
+                        return True
+                    time.sleep(0.05)
+                return False
+
+            time.sleep(0.2)
+            s.control("place_finger", {"person": "x"})
+            assert seen("fingerPlaced")
+            assert t.fingerprint.status().detail.get("finger") is True
+            s.control("remove_finger", {})
+            assert seen("fingerRemoved")
+    finally:
+        s.stop()

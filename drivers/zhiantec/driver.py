@@ -46,6 +46,8 @@ class ZhiantecSettings(SerialSettings):
     iso_template: bool = Field(True, description="also return an ISO/IEC 19794-2:2005 record (needs the image)")
     upload_image: bool = Field(True, description="upload the image even when withImage is false (quality, ISO)")
     retries: int = Field(1, ge=0, le=5, description="resends of a command whose answer was corrupted")
+    presence_events: bool = Field(False, description="poll GenImg while idle and emit fingerPlaced/fingerRemoved")
+    presence_period: float = Field(0.5, gt=0, description="seconds between idle presence polls")
     answer_timeout: float = 2.0
 
 
@@ -204,6 +206,9 @@ class ZhiantecDriver(FingerprintDriver):
         self.link = SerialLink.from_settings(self.cfg)
         self.session = Session(self.link, self.cfg.address, self.cfg.retries)
         self._detail: dict[str, Any] = {}
+        self._finger: bool | None = None
+        # the runtime calls poll() this often while idle (None: never)
+        self.poll_interval = self.cfg.presence_period if self.cfg.presence_events else None  # type: ignore[misc]
 
     # ---- lifecycle ------------------------------------------------------------------------
     def connect(self) -> None:
@@ -220,6 +225,17 @@ class ZhiantecDriver(FingerprintDriver):
 
     def disconnect(self) -> None:
         self.link.close()
+        self._finger = None
+
+    def poll(self, ctx: OpContext) -> None:
+        """Idle presence check (setting ``presence_events``): one GenImg, events on change."""
+        if not self.cfg.presence_events:
+            return
+        present = self.session.gen_img(ctx) == C.Confirm.OK
+        if self._finger is not None and present != self._finger:
+            self.emit("fingerPlaced" if present else "fingerRemoved", {})
+        self._finger = present
+        self._detail["finger"] = present
 
     def device_info(self) -> DeviceInfo:
         sid = self.session.sys.system_id if self.session.sys else 0
@@ -254,7 +270,9 @@ class ZhiantecDriver(FingerprintDriver):
         until = time.monotonic() + wait if wait is not None else None
         while True:
             if self.session.gen_img(ctx) == C.Confirm.OK:
-                self.emit("fingerPlaced", {})
+                if not self._finger:
+                    self.emit("fingerPlaced", {})
+                self._finger = True
                 return
             if until is not None and until < ctx.deadline and time.monotonic() + self.cfg.poll_period >= until:
                 raise GtsdkError(ErrorCode.NO_MEDIA, "no finger on the sensor; ask the user to place a finger",

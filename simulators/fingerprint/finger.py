@@ -10,7 +10,7 @@ The simulated module's template ("char file", 512 bytes, its own format — real
 undocumented one) holds the minutiae it "extracted": the visible true minutiae with jitter, a few
 missed and a few spurious ones.  Its matcher aligns two such sets (rotation + translation
 hypotheses from minutia pairs) and scores the share of paired minutiae, like R30x scores
-(genuine pairs typically 100-200, impostors below 20).
+(genuine pairs typically 150-200, impostors below 25).
 """
 
 from __future__ import annotations
@@ -169,4 +169,5 @@ def score(a: bytes, b: bytes, *, tol: float = 10.0, angle_tol: float = 22.0, max
     ang = np.abs((fa[None, :, None, 2] + d[ii, jj][:, None, None] - fb[None, None, :, 2] + 90.0) % 180.0 - 90.0)
     paired = ((dist <= tol) & (ang <= angle_tol)).any(axis=2).sum(axis=1)
     best = int(paired.max())
-    return round(300.0 * best * best / (len(fa) * len(fb)))
+    share = best * best / (len(fa) * len(fb))  # paired share of both sets
+    return round(300.0 * share**1.5)
