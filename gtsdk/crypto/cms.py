@@ -1,6 +1,6 @@
 """GB/T 35275-2017 (= GM/T 0010-2012) EnvelopedData and SignedAndEnvelopedData in DER.
 
-PKCS#7 v1.5 syntax with the Chinese OIDs (GB/T 35275 §6, GM/T 0006 / GB/T 33560)::
+PKCS#7 v1.5 syntax with the Chinese OIDs (GB/T 35275; OIDs from GM/T 0006 / GB/T 33560)::
 
     ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ... }
     EnvelopedData ::= SEQUENCE { version INTEGER, recipientInfos SET OF RecipientInfo,

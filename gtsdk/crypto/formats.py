@@ -2,7 +2,7 @@
 
 Canonical forms (what gtsdk emits and expects):
 
-* signature: DER ``SM2Signature ::= SEQUENCE { r INTEGER, s INTEGER }`` (GM/T 0009-2012 §7.3);
+* signature: DER ``SM2Signature ::= SEQUENCE { r INTEGER, s INTEGER }`` (GM/T 0009-2012);
 * ciphertext: DER ``SM2Cipher ::= SEQUENCE { XCoordinate INTEGER, YCoordinate INTEGER,
   HASH OCTET STRING (SIZE(32)), CipherText OCTET STRING }`` (GM/T 0009-2012 §7.2), i.e. C1C3C2.
 

@@ -1,8 +1,8 @@
 """SM2 keys, signatures (GB/T 32918.2) and public-key encryption (GB/T 32918.4).
 
 Signing computes ``e = SM3(ZA ‖ M)`` with ``ZA = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)``
-(GB/T 32918.2-2016 §5.5); ZA is cached per key and user ID.  The default user ID
-``1234567812345678`` is the one of GM/T 0009-2012 §10.  The private-key operations run
+(GB/T 32918.2-2016); ZA is cached per key and user ID.  The default user ID
+``1234567812345678`` is the one of GM/T 0009-2012.  The private-key operations run
 in the configured backend (system OpenSSL by default, see :mod:`gtsdk.crypto.backend`).
 
 Keys are PKCS#8 (private) and SubjectPublicKeyInfo (public) in DER or PEM, with
@@ -211,7 +211,7 @@ class SM2PrivateKey:
 
     @classmethod
     def from_bytes(cls, d: bytes) -> SM2PrivateKey:
-        """From the 32-byte big-endian scalar; 1 <= d <= n-2 (GB/T 32918.1 §6.1)."""
+        """From the 32-byte big-endian scalar; 1 <= d <= n-2 (GB/T 32918.1)."""
         if len(d) != 32:
             raise rejected()
         v = int.from_bytes(d, "big")
