@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gtsdk.drivers.sam_serial import SamSerialDriver
+from gtsdk.drivers.sam_serial import codec as codec_mod
 from gtsdk.drivers.sam_serial.tables import id_check_char
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules._base import OpContext
@@ -297,3 +300,42 @@ def test_noise_before_a_reply_is_skipped(tmp_path: Path, device: idsim.SamReader
 
 def test_check_digit_helper_used_by_samples() -> None:
     assert idsim.samples()["resident"].fields["id_number"][17] == id_check_char("11010119900307001")
+
+
+class _Babbler(idsim.SamReaderDevice):
+    """Answers every command with whatever bytes the test hands it."""
+
+    replies: list[bytes]
+
+    def handle(self, req: Any) -> None:
+        self.send(self.replies.pop(0) if self.replies else b"")
+
+
+@pytest.fixture(scope="module")
+def babbler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_Babbler, SamSerialDriver]]:
+    path = tmp_path_factory.mktemp("babble") / "tty"
+    dev = _Babbler(baudrate=None, link=path)
+    dev.replies = []
+    dev.start()
+    s = SamSerialDriver.settings_model.model_validate({"port": str(path), "answer_timeout": 0.05,
+                                                       "read_answer_timeout": 0.05, "retries": 1})
+    drv = SamSerialDriver(s)
+    drv.link.open()
+    yield dev, drv
+    drv.disconnect()
+    dev.stop()
+
+
+@given(st.lists(st.binary(max_size=64) | st.builds(lambda d, cut: codec_mod.build_response(0x90, d)[:cut],
+                                                   st.binary(max_size=40), st.integers(0, 60)), max_size=8))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_garbage_from_the_reader_only_raises_documented_errors(babbler: tuple[_Babbler, SamSerialDriver],
+                                                                replies: list[bytes]) -> None:
+    dev, drv = babbler
+    dev.replies = [codec_mod.build_response(0x9F, bytes(4)), codec_mod.build_response(0x90, bytes(8)), *replies]
+    try:
+        drv.read(ReadRequest(), OpContext("t", 1.0))
+    except GtsdkError as e:
+        assert e.code in (ErrorCode.COMMUNICATION_ERROR, ErrorCode.INVALID_DATA, ErrorCode.NO_MEDIA,
+                          ErrorCode.USER_ERROR, ErrorCode.HARDWARE_ERROR, ErrorCode.AUTHENTICATION_FAILED,
+                          ErrorCode.UNSUPPORTED_DATA, ErrorCode.TIME_OUT)

@@ -134,3 +134,12 @@ def _wait(t: Terminal, kind: str, after: int, limit: float = 8.0) -> None:
             return
         time.sleep(0.05)
     pytest.fail(f"no {kind} event")
+
+
+def test_silent_chip_times_out_then_recovers(term: Terminal, sim: TravelDocSimulation) -> None:
+    sim.control("insert", {"doc": "cs"})
+    sim.control("fault", {"kind": "mute"})
+    assert fails(term, 2000, mrz=SAMPLES["cs"]).code == ErrorCode.TIME_OUT
+    sim.control("clear", {})
+    sim.control("insert", {"doc": "cs"})  # re-present the document
+    assert read(term, mrz=SAMPLES["cs"], read_photo=False).document_type == "CS"
