@@ -254,3 +254,29 @@ def test_through_the_terminal_runtime(model_dir: Path, pairs: Path, tmp_path: Pa
         assert not t.call("camera", "liveness", LivenessRequest(), timeout=60).suggested_live
     finally:
         t.stop()
+
+
+def test_calibrated_pair_is_rectified_before_the_stereo_check(sim: Any, tmp_path: Path) -> None:
+    import json
+
+    from gtsdk.drivers.uvc_pair import UvcPairDriver, UvcPairSettings
+    from gtsdk.modules.camera import LivenessRequest
+
+    sim.control("plug", {})
+    sim.control("scenario", {"name": "live"})
+    # the simulator's geometry: f = 600 px, principal point at the centre, right camera 40 mm to the right
+    calib = {"image_size": [640, 480], "K1": [[600, 0, 320], [0, 600, 240], [0, 0, 1]], "D1": [0, 0, 0, 0, 0],
+             "K2": [[600, 0, 320], [0, 600, 240], [0, 0, 1]], "D2": [0, 0, 0, 0, 0],
+             "R": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "T": [-40.0, 0, 0]}
+    path = tmp_path / "calib.json"
+    path.write_text(json.dumps(calib))
+    d = UvcPairDriver(UvcPairSettings(**{**sim.settings, "calibration": str(path)}))
+    d.connect()
+    try:
+        r = d.liveness(LivenessRequest(checks=["stereo_relief"]), ctx())
+        assert r.suggested_live
+    finally:
+        d.disconnect()
+    with pytest.raises(GtsdkError) as ei:
+        UvcPairDriver(UvcPairSettings(**{**sim.settings, "calibration": str(tmp_path / "missing.json")}))
+    assert ei.value.code == ErrorCode.CONFIG_ERROR

@@ -60,6 +60,9 @@ class UvcPairSettings(DriverSettings):
     nir_max_shift: float = Field(0.6, gt=0, description="NIR face offset tolerated, in face widths")
     jpeg_quality: int = Field(92, ge=30, le=100)
     seed: int | None = Field(None, description="challenge randomisation seed (tests only)")
+    calibration: dict[str, Any] | str | None = Field(
+        None, description="stereo calibration (gtsdk.vision.calibrate.calibrate_stereo output) or its JSON file; "
+                          "None: the views are already rectified")
 
 
 class _Source:
@@ -149,6 +152,20 @@ class UvcPairDriver(CameraDriver):
         self._left = _Source(settings.left, settings)
         self._right = _Source(settings.right, settings)
         self._rng = random.Random(settings.seed)
+        self._rectify: Any = None
+        if settings.calibration is not None:
+            from gtsdk.vision.calibrate import Rectifier
+
+            cal = settings.calibration
+            if isinstance(cal, str):
+                import json
+
+                try:
+                    cal = json.loads(Path(cal).read_text())
+                except (OSError, ValueError):
+                    raise GtsdkError(ErrorCode.CONFIG_ERROR, "calibration file unreadable",
+                                     field="calibration") from None
+            self._rectify = Rectifier(cal)
         self._frames = 0
         self._last_face = 0.0
         for k in settings.challenge_kinds:
@@ -312,6 +329,8 @@ class UvcPairDriver(CameraDriver):
             for _ in range(self.s.frames):
                 ctx.check()
                 left, right = self._read_pair()
+                if self._rectify is not None:
+                    left, right = self._rectify(left, right)
                 face = eng.single_face(left, live=True)
                 frames += 1
                 rfaces = eng.faces(right, max_faces=2)
