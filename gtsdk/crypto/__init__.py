@@ -1,6 +1,6 @@
 """国密 cryptography for gtsdk: SM2, SM3, SM4 and data envelopes.
 
-Clauses 7.1.3 e, 9.3.2 a/b and 9.3.3 b of the standard draft: personal data is
+Clauses 7.1.3 e), 9.3.2 a) b) and 9.3.3 b) of the standard draft: personal data is
 protected with SM2/SM4 in transit and at rest, and SM3 protects integrity.
 
 * :func:`sm3`, :func:`hmac_sm3` — hashing (``cryptography``/OpenSSL).

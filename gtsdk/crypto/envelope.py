@@ -1,4 +1,4 @@
-"""The compact envelope profile for the HTTPS API (clauses 7.1.3 e and 9.3.2 a).
+"""The compact envelope profile for the HTTPS API (clauses 7.1.3 e) and 9.3.2 a)).
 
 A JSON object with base64url (no padding) fields::
 
