@@ -1,4 +1,4 @@
-"""Encryption at rest for personal data kept on disk (clause 9.3.2 a): SM2/SM4 for personal data at rest).
+"""Encryption at rest for personal data kept on disk (clause 9.3.2 a), storage with SM2/SM4).
 
 A random 16-byte data key (DEK) encrypts records with SM4-GCM; the DEK itself is stored only
 SM2-encrypted to a key-encryption key (the terminal's or the operator's SM2 key).  Two ways to
