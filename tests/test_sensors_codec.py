@@ -53,7 +53,7 @@ def test_bad_rules_are_config_errors(rule: sc.AlarmRule) -> None:
 
 @given(limit=st.floats(-50, 100), hyst=st.floats(0, 20),
        series=st.lists(st.floats(-100, 200, allow_nan=False), min_size=1, max_size=60))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_alarm_state_machine_never_flaps_inside_the_band(limit: float, hyst: float, series: list[float]) -> None:
     rules = {"hot": sc.AlarmRule(sensor="t", above=limit, hysteresis=hyst)}
     active: set[str] = set()
