@@ -15,8 +15,9 @@ The protected header is ``{"v": 1, "alg": "SM2-SM4GCM-SM3", "rcpt": <recipient k
 fingerprint>, "h": <caller header>, "spk": b64u(04‖x‖y of the signer)}`` (``spk`` only when
 signed).  The signature is SM2 with the default user ID over
 ``"gtsdk-envelope-v1" 0x00 ‖ len‖hdr ‖ len‖iv ‖ len‖ek ‖ len‖ct`` (4-byte big-endian
-lengths), so every byte of the envelope is covered.  The content key and nonce are fresh
-per envelope (from the OS CSPRNG), so a GCM nonce is never reused under one key.
+lengths), so every byte of the envelope is covered.  :func:`seal_json` draws a fresh content
+key and nonce per envelope from the OS CSPRNG, so a GCM nonce is never reused under one key;
+the opt-in :class:`Sealer` reuses a content key a bounded number of times with random nonces.
 
 Opening checks the structure strictly, verifies the signature *before* decrypting,
 then decrypts the key and the content.  Every failure raises the one
