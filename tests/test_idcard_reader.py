@@ -97,15 +97,15 @@ def test_fingerprint_and_appended_address(term: Terminal, sim: idsim.IdCardSimul
     assert d.fingerprints is None and d.appended_address is None  # SW3 91: no such content
 
 
-def test_no_card_is_no_media(term: Terminal, sim: idsim.IdCardSimulation) -> None:
-    assert fails(term, 600).code == ErrorCode.NO_MEDIA
+def test_no_card_until_the_deadline_is_time_out(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    assert fails(term, 600).code == ErrorCode.TIME_OUT
 
 
 def test_a_card_must_leave_before_it_is_read_again(term: Terminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "resident"})
     assert read(term).name == "张示例"
     err = fails(term, 800)
-    assert err.code == ErrorCode.NO_MEDIA
+    assert err.code == ErrorCode.TIME_OUT
     present(term, sim, "resident")
     assert read(term).name == "张示例"
 
@@ -115,7 +115,7 @@ def test_non_halting_reader_still_needs_removal(term: Terminal, sim: idsim.IdCar
     try:
         sim.control("insert", {"card": "hmt"})
         assert read(term).card_type is CardType.HMT_PERMIT
-        assert fails(term, 1200).code == ErrorCode.NO_MEDIA  # same card still lying there
+        assert fails(term, 1200).code == ErrorCode.TIME_OUT  # same card still lying there
         present(term, sim, "hmt")
         assert read(term).card_type is CardType.HMT_PERMIT
     finally:

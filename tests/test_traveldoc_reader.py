@@ -86,9 +86,9 @@ def test_missing_mrz_is_invalid_data(term: Terminal, sim: TravelDocSimulation) -
     assert err.code == ErrorCode.INVALID_DATA and err.field == "mrz"
 
 
-def test_no_document_is_no_media(term: Terminal, sim: TravelDocSimulation) -> None:
+def test_no_document_until_the_deadline_is_time_out(term: Terminal, sim: TravelDocSimulation) -> None:
     sim.control("remove", {})
-    assert fails(term, 1500, mrz=SAMPLES["passport"]).code == ErrorCode.NO_MEDIA
+    assert fails(term, 1500, mrz=SAMPLES["passport"]).code == ErrorCode.TIME_OUT
 
 
 def test_card_pulled_mid_read_is_no_media(term: Terminal, sim: TravelDocSimulation) -> None:

@@ -155,10 +155,14 @@ class IcaoPcscDriver(TravelDocDriver):
     def _wait_card(self, ctx: OpContext) -> _Link:
         from smartcard.Exceptions import CardConnectionException, NoCardException
 
-        margin = min(0.25, (ctx.deadline - ctx.started) / 4)
         while True:
             ctx.check()
-            conn = self._reader.createConnection()
+            if self._reader is None:
+                raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC reader not connected")
+            try:
+                conn = self._reader.createConnection()
+            except Exception:  # no PC/SC context: pcscd went away
+                raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC service (pcscd) not available") from None
             try:
                 conn.connect()
                 if not self._present:
@@ -170,9 +174,12 @@ class IcaoPcscDriver(TravelDocDriver):
             except Exception:
                 _release(conn)
                 raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC reader not available") from None
-            if ctx.remaining() <= margin + self.settings.wait_interval:
-                raise GtsdkError(ErrorCode.NO_MEDIA, "no document presented before the deadline")
-            ctx.sleep(self.settings.wait_interval)
+            try:
+                ctx.sleep(self.settings.wait_interval)
+            except GtsdkError as e:  # waiting for a person ends with timeOut (conformance 6.4.4 c)
+                if e.code == ErrorCode.TIME_OUT:
+                    raise GtsdkError(ErrorCode.TIME_OUT, "no document presented before the deadline") from None
+                raise
 
     # ---- read --------------------------------------------------------------------------------
     @staticmethod

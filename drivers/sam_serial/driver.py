@@ -166,7 +166,7 @@ class SamSerialDriver(IdCardDriver):
 
     # ---- read -------------------------------------------------------------------------------
     def read(self, request: ReadRequest, ctx: OpContext) -> IdCardData:
-        margin = min(0.25, (ctx.deadline - ctx.started) / 4)
+        # waits for a person: the deadline ends it with timeOut (conformance 6.4.4 c), like cancel ends it
         while True:
             ctx.check()
             interval = self.settings.find_interval
@@ -181,10 +181,13 @@ class SamSerialDriver(IdCardDriver):
                     interval = max(interval, self.settings.poll_interval)
                 elif sel.sw3 != SW3.SELECT_FAILED:
                     raise codec.sw3_error(sel.sw3)
-            if ctx.remaining() <= margin + interval:
-                raise GtsdkError(ErrorCode.NO_MEDIA, "no card presented before the deadline"
-                                 + (" (the last card read must leave the reader first)" if self._consumed else ""))
-            ctx.sleep(interval)
+            try:
+                ctx.sleep(interval)
+            except GtsdkError as e:
+                if e.code == ErrorCode.TIME_OUT:
+                    raise GtsdkError(ErrorCode.TIME_OUT, "no card presented before the deadline" + (
+                        " (the last card read must leave the reader first)" if self._consumed else "")) from None
+                raise
 
     def _read_selected(self, request: ReadRequest, ctx: OpContext) -> tuple[IdCardData, str]:
         fp = request.with_fingerprint

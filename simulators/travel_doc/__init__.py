@@ -55,6 +55,7 @@ class TravelDocSimulation:
             raise
         self.document: Document | None = None
         self.chip: IcaoChip | None = None
+        self._unplugged = False
         self.card = VirtualCard(self._apdu, self.port, on_reset=self._reset)
         self.settings: dict[str, Any] = {"reader": self.reader, "csca_store": str(self.csca_path)}
 
@@ -81,6 +82,8 @@ class TravelDocSimulation:
             "fault": "kind=pull (after=N APDUs the card leaves), mac (next SM reply has a bad MAC), "
                      "delay (seconds per APDU), mute (APDUs unanswered)",
             "clear": "clear faults",
+            "unplug": "the PC/SC service goes away (pcscd stopped; only when this simulator started it)",
+            "replug": "pcscd comes back (the document, if any, is put back)",
             "state": "show the simulator state",
         }
 
@@ -119,6 +122,21 @@ class TravelDocSimulation:
             self.card.mute = False
             if self.chip is not None:
                 self.chip.corrupt_next_mac = False
+        elif action == "unplug":
+            if not self.pcscd.owned:
+                raise GtsdkError(ErrorCode.INVALID_STATE, "pcscd was started by someone else; not stopping it")
+            self.card.remove()
+            self.pcscd.stop()
+            self._unplugged = True
+        elif action == "replug":
+            if self._unplugged:
+                try:
+                    self.pcscd.start()
+                except PcscdUnavailable as e:
+                    raise GtsdkError(ErrorCode.NO_DEVICE, f"pcscd did not come back: {e}") from None
+                self._unplugged = False
+                if self.chip is not None:
+                    self.card.insert()
         elif action != "state":
             raise unknown_action(self, action)
         return {"reader": self.reader, "inserted": self.card.inserted,
