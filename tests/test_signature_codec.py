@@ -117,3 +117,10 @@ def test_iso7_roundtrip(pts: list[tuple[int, int, int, int, int]]) -> None:
     rec = K.encode_iso7([K.IsoPoint(*p) for p in pts], x_per_mm=100, y_per_mm=100, max_pressure=1023)
     back = K.decode_iso7(rec)
     assert [(q[15], q[14], q[8], q[6], q[5]) for q in back.points] == pts
+
+
+def test_pad_clock_unwraps_u16_time_stamps() -> None:
+    from gtsdk.drivers.wacom_stu.driver import _Clock
+
+    c = _Clock()
+    assert [c.at(t) for t in (65530, 65535, 3, 8)] == [65530.0, 65535.0, 65539.0, 65544.0]

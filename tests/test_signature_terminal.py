@@ -197,3 +197,21 @@ def test_bad_backend_setting_is_config_error() -> None:
     with pytest.raises(GtsdkError) as e:
         drv.connect()
     assert e.value.code == ErrorCode.CONFIG_ERROR
+
+
+def test_untimed_reports_use_the_host_clock(tmp_path: Path) -> None:
+    from gtsdk.runtime import parse_config
+    from gtsdk.simulators.signature_pad import start
+
+    s = start(tmp_path / "sim", speed=4)
+    cfg = parse_config({"modules": {"signature_pad": {"driver": "wacom_stu", **s.settings, "timed_reports": False}}})
+    try:
+        with Terminal(cfg) as t:
+            t.signature_pad.open()
+            s.control("sign", {"what": "scribble"})
+            sig = t.signature_pad.get_signature(timeout=30)
+            assert sig.completed and sig.strokes == 1
+            assert s.pad.mode == 0  # plain 0x01 pen reports, no pad time stamps
+            assert 50 < sig.duration_ms < 5000  # measured on arrival (4× faster than real time)
+    finally:
+        s.stop()

@@ -202,8 +202,11 @@ class WacomStuDriver(SignaturePadDriver):
             self.set_feature(rep)
         self.set_feature(K.inking(True))
 
-    def _drain(self) -> None:
-        for _ in range(10_000):
+    def _drain(self, ctx: OpContext) -> None:
+        """Drop pen reports queued before this operation (at most 1 s of them)."""
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            ctx.check()
             if self.read_report(1) is None:
                 return
 
@@ -213,7 +216,7 @@ class WacomStuDriver(SignaturePadDriver):
             raise GtsdkError(ErrorCode.NO_DEVICE, "signature pad not connected")
         layout = R.Layout.for_screen(cap.screen_width, cap.screen_height)
         sx, sy = cap.screen_width / cap.tablet_max_x, cap.screen_height / cap.tablet_max_y
-        self._drain()
+        self._drain(ctx)
         self._show(layout, request.prompt)
         strokes: list[_Stroke] = []
         iso_pts: list[tuple[K.PenSample, float]] = []

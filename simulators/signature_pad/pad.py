@@ -188,7 +188,8 @@ class Pad:
         self.display_gen = 0
         self.displayed = False
         self._image = bytearray()
-        self._inq: collections.deque[bytes] = collections.deque()
+        # like a host's HID input buffer: when nobody reads, the oldest reports are dropped
+        self._inq: collections.deque[bytes] = collections.deque(maxlen=256)
         self._cv = threading.Condition()
         self._steps: collections.deque[tuple[str, Any]] = collections.deque()
         self._pad_ms = int(self.rng.integers(0, 60000))
@@ -267,12 +268,12 @@ class Pad:
             self._cv.notify_all()
         self._thread.join(timeout=2)
 
-    def _push(self, samples: list[Sample]) -> None:
+    def _push(self, samples: list[Sample], stuck: bool = False) -> None:
         cap = self.model.cap
         kx, ky = cap.tablet_max_x / cap.screen_width, cap.tablet_max_y / cap.screen_height
         owed = 0.0
         for dt, prox, tip, x, y, f in samples:
-            if self._stop.is_set() or self.unplugged:
+            if self._stop.is_set() or self.unplugged or (stuck and not self.stuck_pen):
                 return
             self._pad_ms += dt
             self._seq += 1
@@ -300,7 +301,7 @@ class Pad:
                 step = self._steps.popleft() if (self._steps and self.displayed and self.display_gen >= need_gen
                                                  and not self.stuck_pen) else None
             if self.stuck_pen:
-                self._push([(REPORT_MS, True, True, 300.0, 250.0, 0.6)] * 20)
+                self._push([(REPORT_MS, True, True, 300.0, 250.0, 0.6)] * 20, stuck=True)
                 continue
             if step is None:
                 continue
