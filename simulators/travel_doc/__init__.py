@@ -82,9 +82,11 @@ class TravelDocSimulation:
             "fault": "kind=pull (after=N APDUs the card leaves), mac (next SM reply has a bad MAC), "
                      "delay (seconds per APDU), mute (APDUs unanswered)",
             "clear": "clear faults",
-            "unplug": "the PC/SC service goes away (pcscd stopped; only when this simulator started it)",
-            "replug": "pcscd comes back (the document, if any, is put back)",
             "state": "show the simulator state",
+            # the service can only vanish if this simulator started pcscd (another user's pcscd is left alone)
+            **({"unplug": "the PC/SC service goes away (pcscd stopped)",
+                "replug": "pcscd comes back (the document, if any, is put back)"}
+               if self.pcscd.owned or self._unplugged else {}),
         }
 
     def control(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
