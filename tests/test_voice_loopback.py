@@ -27,7 +27,7 @@ def test_speak_then_record(tmp_path: Path) -> None:
         wait_for(lambda: all(t.module(m).status().state == "online"
                              for m in ("voice", "microphone", "keyboard", "imaging")))
         t.simulations["voice"].control("captured", {})
-        u = t.voice.speak(prompt="welcome", language="zh", wait=True, elderly=True)
+        u = t.voice.speak(prompt="placeCard", language="zh", wait=True)
         played = t.simulations["voice"].control("captured", {"wav": True})
         assert played["rmsDbfs"] > -35 and played["seconds"] >= u.duration_ms / 1000
         t.simulations["microphone"].control("feed", {"wav": played["wav"], "silence_after": 2})

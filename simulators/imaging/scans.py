@@ -4,7 +4,6 @@ driver finds against the geometry used here."""
 
 from __future__ import annotations
 
-import io
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -117,9 +116,12 @@ def encode(img: Any, fmt: str = "jpeg", quality: int = 92) -> bytes:
 
 
 def png_bytes(size: tuple[int, int]) -> bytes:
-    """A tiny PNG that claims *size* (for decompression-bomb tests: header only matters)."""
-    from PIL import Image
+    """A PNG header that claims *size* with no pixel data behind it (decompression-bomb tests)."""
+    import struct
+    import zlib
 
-    buf = io.BytesIO()
-    Image.new("1", size).save(buf, format="PNG")
-    return buf.getvalue()
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", size[0], size[1], 1, 0, 0, 0, 0)  # 1-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
