@@ -195,10 +195,10 @@ def latency(model_dir: Path, n: int = 30) -> dict[str, float]:
         if faces:
             e = eng.embed(fr, faces[0])
             eng.compare_embeddings(e, e)
-            rf = eng.faces(right, max_faces=1)
-            if rf:
-                liveness.stereo_relief(faces[0], rf[0])
-                liveness.nir_check(right, faces[0], rf[0])
+            rf = liveness.second_view(faces[0], eng.detector(right))
+            if rf is not None:
+                liveness.stereo_relief(fr, right, faces[0], rf)
+                liveness.nir_check(right, faces[0], rf)
         t_live.append((time.perf_counter() - t0) * 1000)
     dl = Dlib()
     t_dlib: list[float] = []

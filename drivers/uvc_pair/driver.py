@@ -333,8 +333,7 @@ class UvcPairDriver(CameraDriver):
                     left, right = self._rectify(left, right)
                 face = eng.single_face(left, live=True)
                 frames += 1
-                rfaces = eng.faces(right, max_faces=2)
-                rface = max(rfaces, key=lambda f: f.detection.width) if rfaces else None
+                rface = lv.second_view(face, eng.detector(right))
                 if "stereo_relief" in wanted:
                     scores.setdefault("stereo_relief", []).append(
                         lv.stereo_relief(left, right, face, rface, thr.get("stereo_relief")))

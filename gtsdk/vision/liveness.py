@@ -142,6 +142,22 @@ def stereo_relief(left_img: U8, right_img: U8, left: Face, right: Face | None,
                        {"disparity": float(np.median(disp)), "points": float(sel.sum()), "residual_rms": rms})
 
 
+def second_view(left: Face, dets: list[Any]) -> Face | None:
+    """The face in the second (right/NIR) view from its detection alone.
+
+    The detection nearest the left face's row is taken; its keypoints (eyes, nose, mouth) give the coarse
+    disparity and the left landmarks shifted by it stand in for the second view's landmarks (the views are
+    rectified, so a point stays on its row).  Saves running the landmark model twice per frame pair."""
+    if not dets:
+        return None
+    cy = float(left.detection.box[1] + left.detection.box[3]) / 2
+    det = min(dets, key=lambda d: abs(float(d.box[1] + d.box[3]) / 2 - cy))
+    d0 = float(np.median(left.detection.keypoints[:4, 0] - det.keypoints[:4, 0]))
+    lm = left.landmarks.copy()
+    lm[:, 0] -= d0
+    return Face(det, lm, 1.0)
+
+
 def _eye_centre(face: Face, eye: tuple[int, ...]) -> F64:
     c: F64 = face.landmarks[list(eye), :2].astype(np.float64).mean(axis=0)
     return c
