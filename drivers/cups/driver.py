@@ -170,8 +170,10 @@ class CupsDriver(A4PrinterDriver):
             pmessage = str(self._printer.get("message", ""))
         error: str | None = None
         held = codec.reasons_code(preasons, None, pmessage)  # -report reasons are history, not a hold
-        if state in (JobState.PROCESSING, JobState.PENDING, JobState.STOPPED) and held is not None:
-            error = held.value  # held up by the printer: no paper, jam, toner, offline
+        if state in (JobState.PROCESSING, JobState.STOPPED) and held is not None:
+            # held up by the printer (no paper, jam, toner, offline); a pending job waits for others, so the
+            # printer's reasons are about the job in front of it
+            error = held.value
         elif state in (JobState.ABORTED, JobState.CANCELED):
             # the job failed: blame what the printer reported while it was running, else a generic code
             last = codec.reasons_code(preasons, None, pmessage, severities=("", "error", "warning", "report"))

@@ -2,7 +2,9 @@
 
 Following ``shared/reference/peers.md`` §3: ippeveprinter needs DNS-SD, so an
 avahi-daemon with a loopback-only configuration (``peers-scripts/avahi-lo.conf``)
-runs in a network namespace this stack creates, on the system D-Bus.
+runs in a network namespace this stack creates.  It and ippeveprinter talk over a
+private D-Bus started for the stack (ippeveprinter aborts when its avahi goes
+away, so stacks never share one).
 ippeveprinter listens on every address (it has no bind option), so it and
 cupsd run inside that namespace too: nothing listens outside it.  pycups reaches
 cupsd through its Unix socket, which is a file and so crosses namespaces.
@@ -99,6 +101,28 @@ FileDevice No
 _GET = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())"
 
 
+DBUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={bus}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_type="method_return"/>
+    <allow send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="signal"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+  </policy>
+</busconfig>
+"""
+
+
 class StackError(RuntimeError):
     """The print stack cannot start here (missing binary, no netns, ...): a reason to skip, not a bug."""
 
@@ -137,6 +161,7 @@ class CupsStack:
         self.root = Path(tempfile.mkdtemp(prefix="gtsdk-cups-"))
         self.netns = f"gtsdk-a4-{uuid.uuid4().hex[:8]}"
         self.sock = self.root / "cups.sock"
+        self.bus = self.root / "system_bus_socket"
         self.cups_port = free_port()
         self.ipp_port = free_port()
         self.out = workdir / "printed"
@@ -150,12 +175,14 @@ class CupsStack:
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> CupsStack:
-        for b in ("cupsd", "ippeveprinter", "avahi-daemon", "dbus-daemon", "lpadmin", "ip"):
+        for b in ("cupsd", "ippeveprinter", "avahi-daemon", "dbus-daemon", "dbus-send", "lpadmin", "ip", "unshare",
+                  "ipptool"):
             if shutil.which(b) is None and not Path("/usr/sbin", b).exists():
                 raise StackError(f"{b} is not installed")
         if os.geteuid() != 0:
             raise StackError("needs root (network namespace, cupsd)")
         try:
+            self.root.chmod(0o755)
             self._netns()
             self._dbus()
             self._avahi()
@@ -177,33 +204,37 @@ class CupsStack:
         self._netns_made = True
         _run(["ip", "-n", self.netns, "link", "set", "lo", "up"])
 
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={self.bus}"}
+
     def _dbus(self) -> None:
-        bus = Path("/run/dbus/system_bus_socket")
-        if bus.exists():
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(str(bus))
-                    return  # a system bus is already running: share it
-                except OSError:
-                    pass
-        Path("/run/dbus").mkdir(parents=True, exist_ok=True)
-        for stale in (Path("/run/dbus/pid"), bus):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-        self.dbus = subprocess.Popen(["dbus-daemon", "--system", "--nofork", "--nopidfile"],
+        """A private D-Bus "system" bus for this stack (the machine's /run/dbus is left alone)."""
+        conf = self.root / "dbus.conf"
+        conf.write_text(DBUS_CONF.format(bus=self.bus))
+        self.dbus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._wait(lambda: bus.exists(), "D-Bus system bus", 5)
+        self._wait(lambda: self.bus.exists(), "private D-Bus", 5, proc=self.dbus)
+
+    def _avahi_up(self) -> bool:
+        r = _run(["dbus-send", f"--bus=unix:path={self.bus}", "--print-reply", "--dest=org.freedesktop.DBus",
+                  "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.Avahi"], 5)
+        return "boolean true" in r.stdout
 
     def _avahi(self) -> None:
-        if _run(["avahi-daemon", "--check"]).returncode == 0:
-            return  # one avahi per machine (pid file); ippeveprinter only needs it on the bus
+        """avahi-daemon with a loopback-only configuration, inside the namespace, on the private bus.
+
+        Its pid file path is fixed (/run/avahi-daemon/pid), so it runs in a private mount namespace
+        with a tmpfs there: several stacks (parallel test runs) never share or stop each other's avahi.
+        """
         conf = self.root / "avahi-lo.conf"
         conf.write_text(AVAHI_CONF)
-        self.avahi = subprocess.Popen(self._ns(["avahi-daemon", "-f", str(conf), "--no-drop-root", "--no-chroot",
-                                                "--no-rlimits", "--no-proc-title"]),
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._wait(lambda: _run(["avahi-daemon", "--check"]).returncode == 0, "avahi-daemon", 8,
-                   proc=self.avahi)
+        Path("/run/avahi-daemon").mkdir(parents=True, exist_ok=True)
+        script = ("mount -t tmpfs -o size=1m gtsdk-avahi /run/avahi-daemon && exec avahi-daemon -f \"$0\" "
+                  "--no-drop-root --no-chroot --no-rlimits --no-proc-title")
+        self.avahi = subprocess.Popen(
+            self._ns(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(conf)]),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env())
+        self._wait(self._avahi_up, "avahi-daemon", 8, proc=self.avahi)
 
     def _ippeveprinter(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +249,7 @@ class CupsStack:
             self._ns(["ippeveprinter", "-n", "localhost", "-p", str(self.ipp_port), "-k", "-2", "-s", "20,10",
                       "-d", str(spool), "-c", str(cmd), "-f", "application/pdf,image/jpeg,image/pwg-raster,image/urf",
                       "-M", "gtsdk", "-m", "KioskA4", "-l", "kiosk", "KioskA4"]),
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, env=self._env())
         self._wait(lambda: self._ipp_up(), "ippeveprinter", 10, proc=self.ippeve)
         self.set_paper(250)  # A4 stationery in the main tray (ippeveprinter starts with US letter)
 
