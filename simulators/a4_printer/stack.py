@@ -19,6 +19,7 @@ Every process is started here and stopped by its PID.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -181,6 +182,7 @@ class CupsStack:
                 raise StackError(f"{b} is not installed")
         if os.geteuid() != 0:
             raise StackError("needs root (network namespace, cupsd)")
+        atexit.register(self.stop)  # a test run that ends without stop() leaves no daemons or netns behind
         try:
             self.root.chmod(0o755)
             self._netns()
@@ -296,6 +298,7 @@ class CupsStack:
         raise StackError(f"{what} did not come up within {timeout} s")
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         for attr in ("cupsd", "ippeve", "avahi", "dbus"):
             p = getattr(self, attr)
             if p is not None:
