@@ -110,7 +110,7 @@ class CameraSimulation:
         for path, frames in ((self.left, left), (self.right, right)):
             tmp = path.with_name(path.stem + ".tmp.avi")
             h, w = frames[0].shape[:2]
-            vw = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (w, h))
+            vw = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), 15.0, (w, h))
             for f in frames:
                 vw.write(f if f.ndim == 3 else cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
             vw.release()

@@ -50,7 +50,8 @@ def compose(photo: Any, engine: FaceEngine, face_px: float = 180.0, rng: np.rand
     c = (f.detection.box[:2] + f.detection.box[2:]) / 2
     jitter = rng.uniform(-30, 30, 2) if rng is not None else np.zeros(2)
     a = np.array([[s, 0, W / 2 + jitter[0] - s * c[0]], [0, s, H / 2 + jitter[1] - s * c[1]]])
-    frame = cv2.warpAffine(photo, a, (W, H), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+    frame = np.asarray(cv2.warpAffine(photo, a, (W, H), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT),
+                       dtype=np.uint8)
     faces = engine.faces(frame)
     if not faces:
         raise ValueError("no face after composing")
@@ -67,8 +68,8 @@ def relief_map(lm: Any) -> tuple[Any, Any]:
         if 0 <= xi < W and 0 <= yi < H:
             acc[yi, xi] += z
             wts[yi, xi] += 1
-    acc = cv2.GaussianBlur(acc, (0, 0), 6)
-    wts = cv2.GaussianBlur(wts, (0, 0), 6)
+    acc = np.asarray(cv2.GaussianBlur(acc, (0, 0), 6), dtype=np.float32)
+    wts = np.asarray(cv2.GaussianBlur(wts, (0, 0), 6), dtype=np.float32)
     z = np.where(wts > 1e-6, acc / np.maximum(wts, 1e-6), 0).astype(np.float32)
     mask = np.zeros((H, W), np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(lm[FACE_OVAL, :2].astype(np.int32)), 255)
