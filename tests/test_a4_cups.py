@@ -137,6 +137,26 @@ def test_offline_printer_then_back(term: Terminal) -> None:
     _until(lambda: term.a4_printer.job_status(job_id=job_id).state == JobState.COMPLETED, "held job completes")
 
 
+def test_print_server_gone_and_back(term: Terminal) -> None:
+    from gtsdk.modules._base import DeviceState
+
+    sim = term.simulations["a4_printer"]
+    drv = term.devices["a4_printer"].driver
+    assert drv is not None
+    drv.poll_interval = 0.2  # type: ignore[misc]
+    seq = term.events.last_seq
+    sim.control("unplug", {})
+    _until(lambda: term.a4_printer.status().state in (DeviceState.NO_DEVICE, DeviceState.OFFLINE), "noDevice")
+    assert any(e.type == "statusChanged" for e in term.events.since(seq)[0])
+    with pytest.raises(GtsdkError) as e:
+        term.a4_printer.print(document=_pdf(1), timeout=10)
+    assert e.value.code == ErrorCode.NO_DEVICE
+    sim.control("replug", {})
+    _until(lambda: term.a4_printer.status().state == DeviceState.ONLINE, "reconnected")
+    job = term.a4_printer.print(document=_pdf(1), wait=True, timeout=30)
+    assert job.state == JobState.COMPLETED
+
+
 def test_cancel_and_bad_documents(term: Terminal) -> None:
     sim = term.simulations["a4_printer"]
     sim.control("paper_out", {})

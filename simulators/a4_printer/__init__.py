@@ -27,8 +27,10 @@ _ACTIONS = {
     "jam": "the next jobs jam at the printer (media-jam-error, job fails)",
     "door_open": "the next jobs stop with the door open (door-open-error, job fails)",
     "clear_fault": "clear jam/door faults (the printer power-cycles, as after clearing a jam)",
-    "offline": "the printer vanishes (ippeveprinter stopped)",
+    "offline": "the printer vanishes (ippeveprinter stopped; CUPS holds jobs and retries)",
     "online": "the printer comes back",
+    "unplug": "the print server vanishes (cupsd stopped): the driver loses its connection",
+    "replug": "the print server comes back with its queue",
     "state": "printer-state and printer-state-reasons as the printer itself reports them",
     "printed": "documents the printer received (paths)",
 }
@@ -105,6 +107,10 @@ class A4PrinterSimulation:
                 s.kill_printer()
             elif action == "online":
                 s.revive_printer()
+            elif action == "unplug":
+                s.stop_cupsd()
+            elif action == "replug":
+                s.start_cupsd()
             elif action == "printed":
                 return {"printed": sorted(str(p) for p in s.out.glob("doc-*"))}
             elif action != "state":

@@ -340,6 +340,19 @@ class CupsStack:
             _stop(self.ippeve)
             self.ippeve = None
 
+    def stop_cupsd(self) -> None:
+        """The print server vanishes (the driver's connection fails)."""
+        if self.cupsd is not None:
+            _stop(self.cupsd)
+            self.cupsd = None
+
+    def start_cupsd(self) -> None:
+        """The print server comes back with its queues (cupsd saved printers.conf when it stopped)."""
+        if self.cupsd is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.sock.unlink()
+            self._cupsd()
+
     def revive_printer(self) -> None:
         if self.ippeve is None:
             self._ippeveprinter()
