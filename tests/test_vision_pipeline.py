@@ -147,3 +147,15 @@ def test_compare_semantics() -> None:
     b[0] = 0.61
     assert not compare(a, b, "l2", 0.6).suggested_match
     assert compare(a, a, "l2", 0.6).similarity == 1.0
+
+
+def test_jpeg2000_portrait_as_in_dg2(engine: Any, pairs: Path) -> None:
+    """ICAO 9303 DG2 portraits are often JPEG 2000: the reference may be given as such."""
+    import cv2
+
+    img = cv2.resize(decode((pairs / "img20.jpg").read_bytes()), (0, 0), fx=0.5, fy=0.5)
+    ok, jp2 = cv2.imencode(".jp2", img)
+    assert ok and jp2.tobytes()[4:8] == b"jP  "
+    ref = decode(jp2.tobytes(), "reference")
+    c = engine.compare_embeddings(engine.embed(ref, engine.single_face(ref)), _emb(engine, pairs / "img21.jpg"))
+    assert c.suggested_match
