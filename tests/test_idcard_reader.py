@@ -339,3 +339,14 @@ def test_garbage_from_the_reader_only_raises_documented_errors(babbler: tuple[_B
         assert e.code in (ErrorCode.COMMUNICATION_ERROR, ErrorCode.INVALID_DATA, ErrorCode.NO_MEDIA,
                           ErrorCode.USER_ERROR, ErrorCode.HARDWARE_ERROR, ErrorCode.AUTHENTICATION_FAILED,
                           ErrorCode.UNSUPPORTED_DATA, ErrorCode.TIME_OUT)
+
+
+def test_slow_line_pacing_still_reads(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+    """At 9600 bd the 1295-byte reply takes 1.35 s on the wire: longer than the 0.5 s answer timeout, which
+    restarts with every byte received, so the read completes."""
+    sim.control("baud", {"rate": 9600})
+    try:
+        sim.control("insert", {"card": "foreigner2017"})
+        assert read(term, 6000).card_type is CardType.FOREIGNER_2017
+    finally:
+        sim.control("baud", {"rate": 115200})

@@ -291,7 +291,7 @@ class IcaoPcscDriver(TravelDocDriver):
 
                 with Image.open(io.BytesIO(face.data)) as im:
                     buf = io.BytesIO()
-                    im.convert("RGB").save(buf, "PNG")
+                    im.convert("RGB").save(buf, "PNG", compress_level=1)
                     out["photo"] = buf.getvalue()
                     out["photo_width"], out["photo_height"] = im.size
             except Exception:
