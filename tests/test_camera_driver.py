@@ -280,3 +280,14 @@ def test_calibrated_pair_is_rectified_before_the_stereo_check(sim: Any, tmp_path
     with pytest.raises(GtsdkError) as ei:
         UvcPairDriver(UvcPairSettings(**{**sim.settings, "calibration": str(tmp_path / "missing.json")}))
     assert ei.value.code == ErrorCode.CONFIG_ERROR
+
+
+def test_health(drv: Any, sim: Any) -> None:
+    from gtsdk.modules._base import HealthLevel
+
+    h = drv.health(HealthLevel.EXTERNAL, ctx())
+    assert h.ok and h.checks == {"frames": True, "models": True}
+    sim.control("unplug", {})
+    h = drv.health(HealthLevel.INTERNAL, ctx())
+    assert not h.ok and h.checks == {"frames": False}
+    sim.control("plug", {})

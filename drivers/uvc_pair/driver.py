@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceState, DriverSettings, Empty, OpContext
+from gtsdk.modules._base import DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.camera import (
     CameraDriver,
     CaptureRequest,
@@ -185,6 +185,24 @@ class UvcPairDriver(CameraDriver):
     def disconnect(self) -> None:
         self._left.close()
         self._right.close()
+
+    def health(self, level: HealthLevel, ctx: OpContext) -> HealthResult:
+        """Both cameras deliver a frame pair; external level also runs the face models once."""
+        if level is HealthLevel.INTERACTIVE:
+            raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, "no interactive health check")
+        checks: dict[str, bool] = {}
+        try:
+            left, _ = self._read_pair()
+            checks["frames"] = True
+        except GtsdkError:
+            return HealthResult(level=level, ok=False, text="cameras deliver no frames", checks={"frames": False})
+        if level is HealthLevel.EXTERNAL:
+            try:
+                self.engine().faces(left, max_faces=1)
+                checks["models"] = True
+            except GtsdkError:
+                checks["models"] = False
+        return HealthResult(level=level, ok=all(checks.values()), text="camera pair answers", checks=checks)
 
     def features(self) -> dict[str, Any]:
         checks = ["stereo_relief", "challenge"]
