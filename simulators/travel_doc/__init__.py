@@ -22,12 +22,32 @@ __all__ = ["SAMPLES", "Pcscd", "PcscdUnavailable", "TravelDocSimulation", "start
 SLOTS = (("Virtual PCD 00 00", 35963), ("Virtual PCD 00 01", 35964))
 
 
+def _card_in(reader: str) -> bool:
+    """Whether some other virtual card already sits in *reader* (then its slot is in use)."""
+    try:
+        from smartcard import scard
+
+        hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hr != scard.SCARD_S_SUCCESS:
+            return False
+        try:
+            hr, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+            return hr == scard.SCARD_S_SUCCESS and bool(states) and bool(states[0][1] & scard.SCARD_STATE_PRESENT)
+        finally:
+            scard.SCardReleaseContext(ctx)
+    except Exception:
+        return False
+
+
 def _claim_slot() -> tuple[str, int, Any]:
-    """Take a vpcd slot no other gtsdk simulator on this machine holds (flock on a file in /tmp)."""
+    """Take a vpcd slot no other simulator on this machine uses: no other gtsdk simulator holds its lock
+    (flock on a file in /tmp) and no card sits in its reader."""
     import fcntl
     import tempfile
 
     for name, port in SLOTS:
+        if _card_in(name):
+            continue
         f = open(Path(tempfile.gettempdir()) / f"gtsdk-vpcd-{port}.lock", "w")  # noqa: SIM115 - held while running
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -46,12 +66,12 @@ class TravelDocSimulation:
         self.workdir = workdir
         self.pki: TestPki = make_pki()
         self.csca_path = self.pki.write_csca(workdir / "csca.pem")
-        self.reader, self.port, self._slot_lock = _claim_slot()
         self.pcscd = Pcscd(workdir / "pcscd.log")
+        self.pcscd.start()
         try:
-            self.pcscd.start()
+            self.reader, self.port, self._slot_lock = _claim_slot()
         except PcscdUnavailable:
-            self._slot_lock.close()
+            self.pcscd.stop()
             raise
         self.document: Document | None = None
         self.chip: IcaoChip | None = None
