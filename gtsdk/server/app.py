@@ -182,6 +182,9 @@ class ServiceApp:
             for op, ospec in spec.operations.items():
                 r[("POST", f"{base}/{op}")] = ("app", self._op_handler(mod_id, ospec))
                 r[("GET", f"/v1/schemas/{mod_id}/{op}")] = ("any", self._schema_handler(mod_id, ospec))
+        from gtsdk.server import pages  # /demo/, /ops/, /v1/ops/*, /metrics (examples, issue 11)
+
+        pages.add_routes(self)
         self._paths: dict[str, list[str]] = {}
         for method, path in r:
             self._paths.setdefault(path, []).append(method)
