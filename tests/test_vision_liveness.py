@@ -9,6 +9,8 @@ from typing import Any
 import _vision_fixtures as _vf
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gtsdk.vision import liveness as lv
 from gtsdk.vision.pipeline import LEFT_EYE, NOSE_TIP, RIGHT_EYE
@@ -92,3 +94,23 @@ def test_combine_rule() -> None:
     ok, score = lv.combine([a, b])
     assert not ok and score == 0.25
     assert lv.combine([]) == (False, 0.0)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dx=st.floats(-2000, 2000), dy=st.floats(-2000, 2000), scale=st.floats(0.01, 3.0), seed=st.integers(0, 2**16),
+       gray=st.booleans())
+def test_checks_never_raise_on_odd_geometry(face: Any, dx: float, dy: float, scale: float, seed: int,
+                                             gray: bool) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (240, 320) if gray else (240, 320, 3)
+    left = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    right = rng.integers(0, 256, shape, dtype=np.uint8)
+    moved = copy.deepcopy(face)
+    moved.landmarks[:, :2] = moved.landmarks[:, :2] * scale + np.array([dx, dy], np.float32)
+    moved.detection.box = moved.detection.box * scale + np.array([dx, dy, dx, dy], np.float32)
+    moved.detection.keypoints = moved.detection.keypoints * scale + np.array([dx, dy], np.float32)
+    second = lv.second_view(face, [moved.detection])
+    r = lv.stereo_relief(left, right if right.ndim == 3 else np.dstack([right] * 3), face, second)
+    assert np.isfinite(r.score)
+    p, g = lv.nir_check(right, face, second)
+    assert 0.0 <= p.score <= 1.0 and 0.0 <= g.score <= 1.0
