@@ -22,8 +22,9 @@ HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/sha
 @click.option("--port", type=int, default=None, help="port (default: service.port of the config, else 8801)")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="simulator files (with --simulate)")
 @click.option("--no-audit", is_flag=True, help="do not write the audit log (tests only)")
+@click.option("--demo", is_flag=True, help="serve the example pages /demo/ and /ops/ (docs/examples.md)")
 def command(config: Path | None, simulate: bool, home: Path | None, port: int | None, workdir: Path | None,
-            no_audit: bool) -> None:
+            no_audit: bool, demo: bool = False) -> None:
     """Serve every module over HTTPS + WebSocket on 127.0.0.1 (and ::1)."""
     from gtsdk.server import tls
     from gtsdk.server.config import parse_service
@@ -37,6 +38,8 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
         service = parse_service(cfg.service, base_dir=config.parent if config else Path.cwd())
     except ConfigError as e:
         raise click.ClickException(e.detail) from None
+    if demo:
+        service = service.model_copy(update={"demo": True})
     h = home_dir(home)
     files = tls.ensure(h)
     if service.non_loopback():

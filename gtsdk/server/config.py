@@ -66,6 +66,11 @@ class ServiceConfig(_Strict):
     rate_burst: int = Field(100, ge=1)
     event_queue: int = Field(1000, ge=10)
     apps: dict[str, AppConfig] = Field(default_factory=dict)
+    #: example pages /demo/ and /ops/ (gtsdk/server/pages.py, docs/examples.md)
+    demo: bool = False
+    demo_dir: str | None = Field(None, description="folder holding demo/ and ops/ (default: examples/web)")
+    metrics_token_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
+                                             description="SHA-256 hex of a bearer token allowed to read /metrics")
     #: directory relative paths (recipient_key) are resolved against
     base_dir: str = "."
 
