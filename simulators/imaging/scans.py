@@ -22,6 +22,9 @@ SPECIMEN_MRZ = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO74
 FORM_LINES = ["政务服务事项申请表", "申请人：张三  ABC-123", "办理事项：居住证签注", "联系电话：13800138000",
               "申请日期：2026年11月27日"]
 
+A4_LINES = FORM_LINES + ["一、申请材料：居民身份证原件及复印件一份。", "二、办理时限：自受理之日起五个工作日内办结。",
+                         "三、收费标准：不收费。Service fee: none.", "四、咨询电话：12345"] * 3
+
 
 def font_path(kind: str = "cjk") -> str | None:
     for p in CJK_FONTS if kind == "cjk" else MONO_FONTS:
@@ -93,9 +96,7 @@ def a4_scan(dpi: int = 300, *, seed: int = 3) -> Any:
     """A full A4 page at *dpi* (2480×3508 at 300 dpi) with a title, form lines and paragraphs."""
     w, h = round(210 / 25.4 * dpi), round(297 / 25.4 * dpi)
     px = max(12, dpi * 14 // 72)  # 14-point type
-    body = FORM_LINES + ["一、申请材料：居民身份证原件及复印件一份。", "二、办理时限：自受理之日起五个工作日内办结。",
-                         "三、收费标准：不收费。Service fee: none.", "四、咨询电话：12345"] * 3
-    return render_page(body, (w, h), font_px=px, margin=dpi * 2 // 3, line_gap=2.2)
+    return render_page(A4_LINES, (w, h), font_px=px, margin=dpi * 2 // 3, line_gap=2.2)
 
 
 def passport_page(*, mrz: tuple[str, str] = SPECIMEN_MRZ, width: int = 1250) -> Any:
