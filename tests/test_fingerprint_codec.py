@@ -206,3 +206,21 @@ def test_iso_decode_random_input(data: bytes) -> None:
             iso.decode(blob)
         except GtsdkError as e:
             assert e.code == ErrorCode.INVALID_DATA
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=120))
+def test_simulated_module_answers_garbage_with_valid_frames(data: bytes) -> None:
+    """Whatever arrives on its line, the simulated module answers only well-formed acknowledges."""
+    from gtsdk.simulators.fingerprint.device import FingerprintModule
+
+    dev = FingerprintModule()
+    sent: list[bytes] = []
+    dev.send = sent.append  # type: ignore[method-assign]
+    dev.on_bytes(data)
+    dev.on_bytes(C.gen_img())
+    dev.reset_line()  # the inter-byte timeout ends any half-received packet
+    dev.on_bytes(C.gen_img())  # and it works again
+    out = C.Parser().feed(b"".join(sent))
+    assert out and all(p.pid in (C.Pid.ACK, C.Pid.DATA, C.Pid.END) for p in out)
+    assert out[-1].pid == C.Pid.ACK and out[-1].code == C.Confirm.NO_FINGER

@@ -154,6 +154,14 @@ def test_one_corrupted_answer_is_retried(term: Terminal) -> None:
     assert s.device.garble is False  # the fault fired
 
 
+def test_answer_cut_half_way_is_retried(term: Terminal) -> None:
+    s = sim(term)
+    s.control("place_finger", {"person": "x"})
+    s.control("cut", {})
+    assert len(term.fingerprint.capture(with_image=False).template) == 512
+    assert s.device.cut is False
+
+
 def test_persistent_bad_checksum_is_communication_error(term: Terminal) -> None:
     s = sim(term)
     s.control("place_finger", {"person": "x"})

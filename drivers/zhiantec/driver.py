@@ -66,7 +66,12 @@ class Session:
     # ---- packets ------------------------------------------------------------------------
     def read_packet(self, ctx: OpContext | None, parser: C.Parser) -> C.Packet:
         while True:
-            data = self.link.read_exact(parser.need(), ctx)
+            try:
+                data = self.link.read_exact(parser.need(), ctx)
+            except GtsdkError as e:
+                if e.code == ErrorCode.COMMUNICATION_ERROR and (parser.buf or e.data.get("received")):
+                    raise C.FrameError("answer stopped in the middle of a packet") from None
+                raise
             self.wire_bytes += len(data)
             packets = parser.feed(data)  # FrameError (communicationError) on a bad checksum
             if packets:

@@ -24,6 +24,7 @@ _ACTIONS = {
     "enroll": "store a template of person=NAME [finger=N] at page=N in the module's library",
     "mute": "on=true|false: the module stops answering (no answer)",
     "garble": "corrupt the next answer (bad checksum); always=true keeps corrupting",
+    "cut": "the next answer stops half-way (the module resets mid-frame)",
     "sensor_error": "on=true|false: the sensor fails (GenImg 03, UpImage 0F)",
     "set_password": "value=N: the module's password (different from the driver's → wrong password)",
     "pace": "baudrate=N (0: unpaced) [realistic=true: module processing times]",
@@ -76,6 +77,8 @@ class FingerprintSimulation:
         elif action == "garble":
             d.garble = True
             d.garble_always = bool(params.get("always", False))
+        elif action == "cut":
+            d.cut = True
         elif action == "sensor_error":
             d.sensor_error = bool(params.get("on", True))
         elif action == "set_password":

@@ -28,6 +28,10 @@ PROCESSING = {C.Ins.GEN_IMG: 0.25, C.Ins.IMG2TZ: 0.3, C.Ins.SEARCH: 0.3, C.Ins.H
               C.Ins.MATCH: 0.05, C.Ins.REG_MODEL: 0.1, C.Ins.STORE: 0.05}
 
 
+#: a pause this long inside a packet makes the module drop the partial packet
+FRAME_GAP = 0.3
+
+
 class FingerprintModule(PtyDevice):
     def __init__(self, baudrate: int | None = None, link: Path | None = None, *, password: int = 0,
                  address: int = C.DEFAULT_ADDRESS, capacity: int = 1000, packet_size: int = 128,
@@ -53,6 +57,7 @@ class FingerprintModule(PtyDevice):
         self.rng = np.random.default_rng(7)
         self.counts: dict[str, int] = {}
         self._parser = C.Parser()
+        self._last_rx = 0.0
         self._receiving: int | None = None  # char buffer a DownChar is filling
         self._incoming = bytearray()
         self.lock = threading.RLock()
@@ -81,9 +86,17 @@ class FingerprintModule(PtyDevice):
                 8.0)
 
     # ---- the wire -------------------------------------------------------------------
+    def reset_line(self) -> None:
+        """Forget a half-received packet (what the module's inter-byte timeout does)."""
+        self._parser = C.Parser()
+
     def on_bytes(self, data: bytes) -> None:
         if self.baudrate:  # the host's bytes need their wire time to arrive, too (the pty delivers at once)
             time.sleep(len(data) * self.bits_per_byte / self.baudrate)
+        now = time.monotonic()
+        if now - self._last_rx > FRAME_GAP:
+            self.reset_line()
+        self._last_rx = now
         try:
             packets = self._parser.feed(data)
         except GtsdkError:
