@@ -70,12 +70,24 @@ WAITING: dict[str, tuple[str, tuple[str, ...]]] = {
     "travel_doc": ("read", ("remove_card", "remove", "card_remove")),
     "qr_scanner": ("read", ()),
     "fingerprint": ("capture", ("remove_finger", "lift_finger", "finger_off", "remove")),
-    "signature_pad": ("get_signature", ("idle", "no_pen", "pen_idle")),
+    "signature_pad": ("get_signature", ()),  # nobody signs unless told to
 }
 
 #: simulator actions that unplug / replug a device (first that exists)
 UNPLUG = ("unplug", "disconnect", "vanish")
 REPLUG = ("replug", "plug", "reconnect", "plug_in")
+
+
+def touch(module: str) -> tuple[str, dict[str, Any]]:
+    """A short operation that talks to the device, so a vanished device is noticed at once."""
+    waiting = WAITING.get(module)
+    if waiting is not None:
+        return waiting[0], {**sample(module, waiting[0]), "timeout": 500}
+    from gtsdk.modules import MODULES
+
+    spec = MODULES[module]
+    op = next(o for o in spec.operations if o not in (spec.open_op, spec.close_op))
+    return op, {**sample(module, op), "timeout": 3000}
 
 
 def find_action(actions: dict[str, str] | list[str], candidates: tuple[str, ...]) -> str | None:

@@ -598,9 +598,7 @@ def _waiting(ctx: TerminalContext, m: str) -> str:
     if entry is None:
         raise NotRun(f"{m} has no operation that waits for a person")
     op, remove = entry
-    if remove and ctx.sim_action(m, remove) is not None:
-        ctx.world(m, remove, "")
-    elif remove:
+    if remove:
         ctx.world(m, remove, f"Make sure nothing is on the {m} reader, then confirm")
     return op
 
@@ -682,6 +680,8 @@ def module_events(ctx: TerminalContext, m: str) -> dict[str, Any]:
     try:
         require(ev.first.get("type") == "hello", "no hello message on /v1/events", first=ev.first)
         ctx.world(m, samples.UNPLUG, f"Unplug the {m} device, then confirm")
+        op, body = samples.touch(m)
+        ctx.post(f"/v1/{m}/{op}", body, timeout=15)  # the service notices the device is gone when it uses it
         e1 = ev.next_event(10)
         require(e1 is not None, "no event after the device was unplugged")
         assert e1 is not None
