@@ -28,7 +28,6 @@ import io
 import math
 import os
 import select
-import struct
 import threading
 import time
 import wave
@@ -94,12 +93,14 @@ def raw_to_wav(raw: bytes, rate: int = RATE) -> bytes:
 
 def measure(raw: bytes, rate: int = RATE) -> dict[str, float]:
     """Duration (s), RMS and peak (dBFS) of raw S16_LE mono."""
+    import numpy as np
+
     n = len(raw) // 2
     if n == 0:
         return {"seconds": 0.0, "rmsDbfs": -120.0, "peakDbfs": -120.0}
-    samples = struct.unpack(f"<{n}h", raw[: n * 2])
-    rms = math.sqrt(sum(s * s for s in samples) / n)
-    peak = max(abs(s) for s in samples)
+    a = np.frombuffer(raw[: n * 2], dtype="<i2").astype(np.float64)
+    rms = float(np.sqrt(np.mean(a * a)))
+    peak = float(np.max(np.abs(a)))
     return {"seconds": n / rate, "rmsDbfs": 20 * math.log10(max(rms, 1e-6) / 32768.0),
             "peakDbfs": 20 * math.log10(max(peak, 1e-6) / 32768.0)}
 

@@ -25,7 +25,16 @@ from typing import Any, Literal
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, DriverSettings, Empty, HealthLevel, HealthResult, OpContext, Request
+from gtsdk.modules._base import (
+    DeviceInfo,
+    DeviceState,
+    DriverSettings,
+    Empty,
+    HealthLevel,
+    HealthResult,
+    OpContext,
+    Request,
+)
 from gtsdk.modules.voice import SpeakRequest, Utterance, VoiceDriver
 
 from . import codec
@@ -246,7 +255,7 @@ class EspeakVoiceDriver(VoiceDriver):
                     return
                 self._proc = subprocess.Popen([self.s.aplay, "-q", "-D", self.s.device, str(path)],
                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.PIPE, env=self._env())
+                                              stderr=subprocess.DEVNULL, env=self._env())
             proc = self._proc
             limit = time.monotonic() + item.seconds + 10.0
             while proc.poll() is None:
@@ -254,15 +263,9 @@ class EspeakVoiceDriver(VoiceDriver):
                     proc.kill()
                     raise GtsdkError(ErrorCode.HARDWARE_ERROR, "audio output hung")
                 time.sleep(0.01)
-            err = proc.stderr.read() if proc.stderr else b""
             if proc.returncode != 0 and not item.interrupted:
-                self.set_state_safe(err)
+                self.set_state(DeviceState.NO_DEVICE, "audio output failed")
                 raise GtsdkError(ErrorCode.NO_DEVICE, "audio output failed")
         finally:
             with contextlib.suppress(OSError):
                 path.unlink()
-
-    def set_state_safe(self, err: bytes) -> None:
-        from gtsdk.modules._base import DeviceState
-
-        self.set_state(DeviceState.NO_DEVICE, "audio output failed")

@@ -121,8 +121,7 @@ class OpenCvImagingDriver(ImagingDriver):
 
     # ---- operations -----------------------------------------------------------------
     def crop(self, request: CropRequest, ctx: OpContext) -> ImageResult:
-        chosen = sum(x is not None and x is not False for x in (request.rect, request.corners,
-                                                                request.auto_document or None))
+        chosen = (request.rect is not None) + (request.corners is not None) + bool(request.auto_document)
         if chosen != 1:
             raise GtsdkError(ErrorCode.INVALID_DATA, "give exactly one of rect, corners and autoDocument",
                              field="rect")
