@@ -224,6 +224,9 @@ class Device:
             return
         self._spawn_worker()
         if self.config is not None and self.config.enabled and (self.config.auto_open or self.spec.open_op is None):
+            # opened is the application's intent: a device absent at start is reconnected, and its
+            # operations answer noDevice (not notOpen) until it comes back
+            self.opened = self.spec.open_op is not None
             self._queue.put(self._internal("__connect__"))
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import errno
+import termios
 import time
 from typing import Any
 
@@ -96,6 +97,9 @@ class SerialLink:
             ser.reset_input_buffer()
         except (serial.SerialException, OSError) as e:
             raise self._lost(e) from None
+        except termios.error:  # tcflush on a vanished pty: not an OSError
+            self.close()
+            raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.port} lost") from None
 
     def write(self, data: bytes, ctx: OpContext | None = None) -> None:
         ser = self._need()
