@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip", default="", help="comma list of: accuracy,latency,liveness")
     ap.add_argument("--presentations", type=int, default=20, help="presentations per species (liveness)")
-    args = ap.parse_args(argv)
+    args = ap.parse_args(argv if argv is not None else [])  # the `python -m benchmarks` runner passes none
     skip = set(filter(None, args.skip.split(",")))
     import cv2 as _cv2
 
@@ -262,4 +262,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
