@@ -72,6 +72,8 @@ def test_capture_without_image(term: Terminal) -> None:
     sim(term).control("place_finger", {"person": "a"})
     c = term.fingerprint.capture(with_image=False)
     assert c.image_png is None and len(c.template) == 512
+    term.fingerprint.capture(with_image=False)
+    assert [e.type for e in term.events.since(0)[0]].count("fingerPlaced") == 2  # one per captured finger
 
 
 def test_compare_live_finger_against_references(term: Terminal) -> None:

@@ -275,7 +275,7 @@ class ZhiantecDriver(FingerprintDriver):
         until = time.monotonic() + wait if wait is not None else None
         while True:
             if self.session.gen_img(ctx) == C.Confirm.OK:
-                if not self._finger:
+                if not (self.cfg.presence_events and self._finger):  # with presence polling: on change only
                     self.emit("fingerPlaced", {})
                 self._finger = True
                 return
