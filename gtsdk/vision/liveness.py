@@ -74,7 +74,6 @@ def landmark_disparities(left_img: U8, right_img: U8, left: Face, right: Face | 
 
     The right view's own landmarks only give the coarse shift; re-detected landmarks carry errors that
     are correlated with the face shape, block matching measures the image itself.  Returns (disparity, ok)."""
-    import cv2
 
     w = max(left.detection.width, 1.0)
     pts = left.landmarks[idx, :2].astype(np.float64)
@@ -93,25 +92,44 @@ def landmark_disparities(left_img: U8, right_img: U8, left: Face, right: Face | 
     h_img, w_img = gl.shape[:2]
     disp = np.zeros(len(idx))
     ok = np.zeros(len(idx))
-    for i, (x, y) in enumerate(pts):
-        xi, yi = round(x), round(y)
-        xr = round(x - d0)
-        if yi - p < 0 or yi + p + 1 > h_img or xi - p < 0 or xi + p + 1 > w_img:
-            continue
-        if xr - srch - p < 0 or xr + srch + p + 1 > w_img:
-            continue
-        tpl = gl[yi - p:yi + p + 1, xi - p:xi + p + 1]
-        strip = gr[yi - p:yi + p + 1, xr - srch - p:xr + srch + p + 1]
-        res = cv2.matchTemplate(strip, tpl, cv2.TM_CCOEFF_NORMED)[0]
-        j = int(res.argmax())
-        if res[j] < 0.6 or j == 0 or j == len(res) - 1 or float(tpl.std()) < 2.0:
-            continue
-        a, b, c = float(res[j - 1]), float(res[j]), float(res[j + 1])
-        den = a - 2 * b + c
-        sub = 0.5 * (a - c) / den if den != 0 else 0.0
-        # right-view position of the point = xr - srch + j + sub (strip origin at xr - srch - p, template centre p)
-        disp[i] = x - (xr - srch + j + sub)
-        ok[i] = 1.0
+    xi = np.rint(pts[:, 0]).astype(np.int64)
+    yi = np.rint(pts[:, 1]).astype(np.int64)
+    xr = np.rint(pts[:, 0] - d0).astype(np.int64)
+    inside = ((yi - p >= 0) & (yi + p + 1 <= h_img) & (xi - p >= 0) & (xi + p + 1 <= w_img)
+              & (xr - srch - p >= 0) & (xr + srch + p + 1 <= w_img))
+    k = np.nonzero(inside)[0]
+    if k.size == 0:
+        return disp, ok
+    # TM_CCOEFF_NORMED of every landmark patch at every shift along its row, in a few array operations:
+    # numerator = Σ (T − mean T)·W (one batched matrix product), window variance from running sums
+    n, size, shifts = k.size, 2 * p + 1, 2 * srch + 1
+    span = np.arange(-p, p + 1)
+    rows = (yi[k, None] + span[None, :])[:, :, None]
+    tpl = gl[rows, (xi[k, None] + span[None, :])[:, None, :]]
+    strip = gr[rows, (xr[k] - srch - p)[:, None, None] + np.arange(size + shifts - 1)[None, None, :]]
+    tc = (tpl - tpl.mean(axis=(1, 2), keepdims=True)).reshape(n, size * size, 1)
+    win = np.lib.stride_tricks.sliding_window_view(strip, size, axis=2)  # (n, P, shifts, P)
+    mats = np.ascontiguousarray(win.transpose(0, 2, 1, 3)).reshape(n, shifts, size * size)
+    num = np.matmul(mats, tc)[:, :, 0]
+    c1 = np.concatenate([np.zeros((n, 1), np.float64), np.cumsum(strip.sum(axis=1), axis=1, dtype=np.float64)], 1)
+    c2 = np.concatenate([np.zeros((n, 1), np.float64),
+                         np.cumsum((strip.astype(np.float64) ** 2).sum(axis=1), axis=1)], 1)
+    s1, s2 = c1[:, size:] - c1[:, :-size], c2[:, size:] - c2[:, :-size]
+    var_w = np.maximum(s2 - s1 * s1 / (size * size), 0.0)
+    var_t = (tc[:, :, 0].astype(np.float64) ** 2).sum(axis=1)
+    res = num / np.maximum(np.sqrt(var_t[:, None] * var_w), 1e-6)
+    j = res.argmax(axis=1)
+    r_ = np.arange(n)
+    best = res[r_, j]
+    tstd = np.sqrt(var_t / (size * size))
+    good = (best >= 0.6) & (j > 0) & (j < shifts - 1) & (tstd >= 2.0)
+    jj = np.clip(j, 1, shifts - 2)
+    a, b, c = res[r_, jj - 1], res[r_, jj], res[r_, jj + 1]
+    den = a - 2 * b + c
+    sub = np.where(den != 0, 0.5 * (a - c) / np.where(den != 0, den, 1.0), 0.0)
+    # right-view position of the point = xr − srch + j + sub
+    disp[k] = np.where(good, pts[k, 0] - (xr[k] - srch + j + sub), 0.0)
+    ok[k] = good.astype(np.float64)
     return disp, ok
 
 
