@@ -384,7 +384,6 @@ class UvcPairDriver(CameraDriver):
         kind = self._rng.choice(self.s.challenge_kinds)
         ch = lv.Challenge(kind, threshold)
         self.emit("livenessChallenge", {"kind": kind, "seconds": self.s.challenge_seconds})
-        ctx.emit("livenessChallenge", {"kind": kind, "seconds": self.s.challenge_seconds})
         budget = int(self.s.challenge_seconds * self.s.fps)  # frames a real camera delivers in the time limit
         end = time.monotonic() + self.s.challenge_seconds
         for _ in range(budget):
