@@ -215,3 +215,25 @@ def test_untimed_reports_use_the_host_clock(tmp_path: Path) -> None:
             assert 50 < sig.duration_ms < 5000  # measured on arrival (4× faster than real time)
     finally:
         s.stop()
+
+
+def test_stu430_small_screen_without_timed_reports(tmp_path: Path) -> None:
+    """The driver follows the pad's capability report: 320×200 screen, 0x01 reports only (host clock)."""
+    from gtsdk.runtime import parse_config
+    from gtsdk.simulators.signature_pad import start
+
+    s = start(tmp_path / "sim", speed=4, model="STU-430")
+    cfg = parse_config({"modules": {"signature_pad": {"driver": "wacom_stu", **s.settings}}})
+    try:
+        with Terminal(cfg) as t:
+            t.signature_pad.open()
+            caps = t.signature_pad.capabilities()
+            assert caps.device.model == "STU-430" and caps.features["screen"] == {"width": 320, "height": 200}
+            s.control("sign", {"what": "李"})
+            sig = t.signature_pad.get_signature(timeout=30)
+            assert sig.completed and sig.strokes >= 3 and sig.iso19794_7 is not None
+            rec = K.decode_iso7(sig.iso19794_7)
+            assert abs(rec.attributes[K.CH_X][7] - 100.0) < 0.1  # 9600 units over 96 mm
+            assert s.pad.area == R.Layout.for_screen(320, 200).box
+    finally:
+        s.stop()

@@ -16,7 +16,7 @@ from typing import Any
 from gtsdk import sim as simulation
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.simulators.signature_pad.backend import PadBackend
-from gtsdk.simulators.signature_pad.pad import Pad
+from gtsdk.simulators.signature_pad.pad import MODELS, Pad
 
 __all__ = ["Pad", "SignaturePadSimulation", "backend", "start"]
 
@@ -54,10 +54,12 @@ class SignaturePadSimulation:
     module = "signature_pad"
     driver = "wacom_stu"
 
-    def __init__(self, workdir: Path, *, speed: float = 1.0, seed: int = 1) -> None:
+    def __init__(self, workdir: Path, *, speed: float = 1.0, seed: int = 1, model: str = "STU-540") -> None:
+        if model not in MODELS:
+            raise GtsdkError(ErrorCode.INVALID_DATA, f"model must be one of {sorted(MODELS)}", field="model")
         self.workdir = workdir
         self.key = f"pad{next(_IDS)}"
-        self.pad = Pad(speed=speed, seed=seed)
+        self.pad = Pad(MODELS[model], speed=speed, seed=seed)
         self.settings: dict[str, Any] = {"backend": "gtsdk.simulators.signature_pad:backend", "backend_arg": self.key}
         with _LOCK:
             _REGISTRY[self.key] = self

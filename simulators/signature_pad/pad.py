@@ -37,6 +37,15 @@ class Model:
     firmware: str = "1.2.3.4"
     serial: str = "SIM0000001"
     cap: K.Capability = field(default_factory=lambda: K.Capability(10800, 6480, 1023, 800, 480, 200))
+    timed_reports: bool = True  # answers writing mode 1 with 0x34 reports
+
+
+#: simulated models (screen and tablet sizes: InkPlatform STU430.cs, WebHID wacomstu540.js)
+MODELS = {
+    "STU-540": Model(),
+    "STU-430": Model(0x00A4, "STU-430", "1.0.2.0", "SIM0000430", K.Capability(9600, 6000, 1023, 320, 200, 200),
+                     timed_reports=False),
+}
 
 
 def _trace(skel: np.ndarray) -> list[list[tuple[int, int]]]:
@@ -283,7 +292,8 @@ class Pad:
                 owed = 0.0
             s = K.PenSample(prox, tip, int(f * cap.max_pressure), max(0, min(cap.tablet_max_x, int(x * kx))),
                             max(0, min(cap.tablet_max_y, int(y * ky))),
-                            self._pad_ms & 0xFFFF if self.mode == 1 else None, self._seq & 0xFFFF)
+                            self._pad_ms & 0xFFFF if self.mode == 1 and self.model.timed_reports else None,
+                            self._seq & 0xFFFF)
             with self._cv:
                 self._inq.append(K.encode_pen(s))
                 self._cv.notify_all()
