@@ -57,6 +57,8 @@ class EspeakSettings(DriverSettings):
     device: str = Field("default", description="ALSA PCM to play on")
     alsa_config: str | None = Field(None, description="ALSA_CONFIG_PATH for the player (simulator)")
     max_queue: int = Field(16, ge=1, le=256)
+    probe_when_idle: bool = Field(True, description="before queueing on an idle speaker, play 5 ms of silence so a "
+                                                    "missing output is reported by speak itself")
     prompts: dict[str, dict[str, str]] = Field(default_factory=dict, description="extra or replaced prompts")
 
 
@@ -100,23 +102,27 @@ class EspeakVoiceDriver(VoiceDriver):
     def connect(self) -> None:
         engine = load_engine(self.s.engine, self.s.engine_options, self.s.espeak)
         engine.check()
-        if self.s.player == "aplay":
-            exe = shutil.which(self.s.aplay)
-            if exe is None:
-                raise GtsdkError(ErrorCode.NO_DEVICE, "aplay not found (alsa-utils)")
-            # the output device must accept a short silence
-            try:
-                r = subprocess.run([exe, "-q", "-D", self.s.device, "-"], input=codec.silence_wav(5),
-                                   capture_output=True, timeout=5, env=self._env())
-            except (OSError, subprocess.SubprocessError):
-                raise GtsdkError(ErrorCode.NO_DEVICE, "audio output does not answer") from None
-            if r.returncode != 0:
-                raise GtsdkError(ErrorCode.NO_DEVICE, f"audio output {self.s.device!r} not available")
+        self._probe()
         self.engine = engine
         self._tmp = tempfile.TemporaryDirectory(prefix="gtsdk-voice-")
         self._queue = queue.Queue()
         self._thread = threading.Thread(target=self._player, name="gtsdk-voice-player", daemon=True)
         self._thread.start()
+
+    def _probe(self) -> None:
+        """The output device must accept a short silence."""
+        if self.s.player != "aplay":
+            return
+        exe = shutil.which(self.s.aplay)
+        if exe is None:
+            raise GtsdkError(ErrorCode.NO_DEVICE, "aplay not found (alsa-utils)")
+        try:
+            r = subprocess.run([exe, "-q", "-D", self.s.device, "-"], input=codec.silence_wav(5),
+                               capture_output=True, timeout=5, env=self._env())
+        except (OSError, subprocess.SubprocessError):
+            raise GtsdkError(ErrorCode.NO_DEVICE, "audio output does not answer") from None
+        if r.returncode != 0:
+            raise GtsdkError(ErrorCode.NO_DEVICE, f"audio output {self.s.device!r} not available")
 
     def disconnect(self) -> None:
         self._flush(interrupted=True)
@@ -174,6 +180,8 @@ class EspeakVoiceDriver(VoiceDriver):
         ctx.check()
         if request.interrupt:
             self._flush(interrupted=True)
+        if self.s.probe_when_idle and self._current is None and self._queue.empty():
+            self._probe()
         ahead = self._queue.qsize() + (1 if self._current is not None else 0)
         if self._queue.qsize() >= self.s.max_queue:
             raise GtsdkError(ErrorCode.DEVICE_BUSY, f"{self.s.max_queue} prompts already queued")

@@ -41,6 +41,7 @@ class MicrophoneSimulation:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.mic = workdir / "mic.raw"
+        self.unplugged = workdir / "mic.raw.unplugged"
         self.fed_len = 0
         self.feed_raw(b"")
         self.asoundrc = _alsa.write_asoundrc(workdir, mic=self.mic)
@@ -77,10 +78,14 @@ class MicrophoneSimulation:
             if params.get("raw"):
                 out["raw"] = base64.b64encode(raw).decode()
             return out
-        if action == "unplug":
+        if action == "unplug":  # the PCM leaves the configuration and its file goes away
             self.asoundrc.write_text("</usr/share/alsa/alsa.conf>\n", encoding="ascii")
+            if self.mic.exists():
+                self.mic.rename(self.unplugged)
             return {"ok": True}
         if action == "replug":
+            if self.unplugged.exists():
+                self.unplugged.rename(self.mic)
             _alsa.write_asoundrc(self.workdir, mic=self.mic)
             return {"ok": True}
         raise unknown_action(self, action)
