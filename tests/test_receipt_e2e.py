@@ -59,6 +59,9 @@ def term(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Terminal]:
         t = _usb_terminal(tmp_path)
     with t:
         t.receipt_printer.init()
+        sim = t.simulations["receipt_printer"]
+        assert isinstance(sim, simmod.ReceiptPrinterSimulation)
+        _wait(lambda: "FS &" in sim.engine.log, "init processed")  # ESC @ FS & went out unanswered
         yield t
 
 
@@ -74,15 +77,15 @@ def _events(t: Terminal, since: int) -> list[str]:
 
 def test_chinese_receipt_with_qr_decodes_back(term: Terminal, tmp_path: Path) -> None:
     sim = _sim(term)
-    _wait(lambda: sim.engine.log[-1:] == ["FS &"], "init processed")  # init's ESC @ FS & went out unanswered
     log_start = len(sim.engine.log)
     res = term.receipt_printer.print(elements=RECEIPT, cut=True)
     assert res.bytes_sent > 100 and not res.paper_near_end
     png = Path(sim.control("receipts", {})["receipts"][-1])
     # status was read before the job (before ESC @) and after it (after the cut)
     names = sim.engine.log[log_start:]
-    assert names[:4] == ["DLE EOT"] * 4 and names.index("ESC @") > 3
-    assert names[-4:] == ["DLE EOT"] * 4 and "GS V" in names[-6:]
+    start, cut = names.index("ESC @"), len(names) - 1 - names[::-1].index("GS V")
+    assert names[start - 4:start] == ["DLE EOT"] * 4           # DLE EOT 1..4 before the job
+    assert names[cut + 1:cut + 5] == ["DLE EOT"] * 4           # and after it (the idle poll may add more)
     lines = png.with_suffix(".txt").read_text(encoding="utf-8").splitlines()
     for want in ("政务服务一体机", "业务：社会保障卡补领", "受理编号：GT2026-000123", "请凭此凭条到3号窗口领取",
                  f"[QR M] {QR_TEXT}", "[BARCODE CODE128] GT2026000123", "[CUT full]"):

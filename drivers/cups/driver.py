@@ -45,7 +45,7 @@ class CupsDriver(A4PrinterDriver):
     settings_model = CupsSettings
     poll_interval: ClassVar[float | None] = 1.0
 
-    def __init__(self, settings: CupsSettings, emit: Any = None, set_state: Any = None) -> None:  # type: ignore[override]
+    def __init__(self, settings: CupsSettings, emit: Any = None, set_state: Any = None) -> None:
         super().__init__(settings, emit, set_state)
         self.s: CupsSettings = settings
         self.conn: Any = None
@@ -121,7 +121,7 @@ class CupsDriver(A4PrinterDriver):
                 "colorSupported": bool(a.get("color-supported", False)),
                 "duplexSupported": any(str(x).startswith("two-sided") for x in (a.get("sides-supported") or [])),
                 "warnings": codec.warnings(reasons)}
-        code = codec.status_code(reasons, int(a.get("printer-state", 3)), info["message"])
+        code = codec.status_code(reasons, int(a.get("printer-state", 3)), str(info["message"]))
         info["code"] = code.value if code else None
         with self._lock:
             changed = {k: v for k, v in info.items() if k in ("printerState", "reasons", "code")} != \

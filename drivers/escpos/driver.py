@@ -59,10 +59,10 @@ class EscposDriver(ReceiptPrinterDriver):
     settings_model = EscposSettings
     poll_interval = 2.0
 
-    def __init__(self, settings: EscposSettings, emit: Any = None, set_state: Any = None) -> None:  # type: ignore[override]
+    def __init__(self, settings: EscposSettings, emit: Any = None, set_state: Any = None) -> None:
         super().__init__(settings, emit, set_state)
         self.s: EscposSettings = settings
-        self.poll_interval = settings.status_poll
+        self.poll_interval = settings.status_poll  # type: ignore[misc]  # per-instance from the settings
         self.t: Transport | None = None
         self.chinese = settings.chinese
         self._status: codec.PrinterStatus | None = None
