@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import itertools
 import json
 import logging
 import re
@@ -24,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response as StarletteResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -107,16 +108,53 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
+class Response(StarletteResponse):
+    """A complete response sent in two ASGI messages; headers in a plain dict (the hot path stays light)."""
+
+    def __init__(self, content: bytes, status_code: int = 200, *, media_type: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.body = content
+        self.status_code = status_code
+        self.media_type = media_type
+        self.background = None
+        self.raw_headers = []
+        self.extra: dict[str, str] = dict(headers) if headers else {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.extra.items()]
+        raw += self.raw_headers
+        if self.media_type:
+            raw.append((b"content-type", self.media_type.encode("latin-1")))
+        raw.append((b"content-length", str(len(self.body)).encode()))
+        await send({"type": "http.response.start", "status": self.status_code, "headers": raw})
+        await send({"type": "http.response.body", "body": bytes(self.body)})
+
+
+class _RequestIds:
+    """Unique request ids without a syscall per request: a random per-process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count):08x}"
+
+
+new_request_id = _RequestIds()
+
+
 class _Call:
-    """What a route handler gets: the request, its id, language and caller."""
+    """What a route handler gets: the request, its headers, id, language and caller."""
 
-    __slots__ = ("lang", "request", "rid", "token")
+    __slots__ = ("headers", "lang", "request", "rid", "token")
 
-    def __init__(self, request: Request, rid: str, lang: str, token: TokenInfo | None) -> None:
-        self.request, self.rid, self.lang, self.token = request, rid, lang, token
+    def __init__(self, request: Request, headers: dict[str, str], rid: str, lang: str,
+                 token: TokenInfo | None) -> None:
+        self.request, self.headers, self.rid, self.lang, self.token = request, headers, rid, lang, token
 
 
-Handler = Callable[[_Call], Awaitable[Response]]
+Handler = Callable[[_Call], Awaitable[StarletteResponse]]
 
 
 class ServiceApp:
@@ -239,16 +277,17 @@ class ServiceApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        headers = request.headers
-        rid = headers.get("x-request-id") or uuid.uuid4().hex
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        rid = headers.get("x-request-id") or new_request_id()
         lang = pick_lang(headers.get("accept-language"))
         origin = headers.get("origin")
         method: str = scope["method"]
         path: str = scope["path"]
         extra: dict[str, str] = {}
+        resp: StarletteResponse
         try:
             if not _RID.match(rid):
-                rid = uuid.uuid4().hex
+                rid = new_request_id()
                 raise GtsdkError(ErrorCode.INVALID_DATA, "X-Request-Id must match " + wm.REQUEST_ID,
                                  field="X-Request-Id")
             if origin is not None and path != "/sdk/gtsdk.js":
@@ -257,24 +296,26 @@ class ServiceApp:
                 extra = {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
                          "Access-Control-Expose-Headers": EXPOSE_HEADERS}
             if method == "OPTIONS":
-                resp = self._preflight(request, path, extra)
+                resp = self._preflight(headers, path, extra)
             else:
-                resp = await self._dispatch(request, method, path, rid, lang, origin)
+                resp = await self._dispatch(_Call(request, headers, rid, lang, None), method, path, origin)
         except GtsdkError as e:
             hdrs = {"Retry-After": e.data["retryAfter"]} if e.code == ErrorCode.RATE_LIMITED and e.data else None
             resp = self.error(e, rid, lang, hdrs)
-        except Exception as e:
+        except Exception as e:  # every failure gets an envelope, never a traceback
             log.exception("unexpected error on %s %s", method, path)
             resp = self.error(GtsdkError(ErrorCode.INTERNAL_ERROR, type(e).__name__), rid, lang)
-        rh = resp.headers
-        rh["X-Request-Id"] = rid
-        rh["Cache-Control"] = "no-store"
-        rh["X-Content-Type-Options"] = "nosniff"
-        for k, v in extra.items():
-            rh[k] = v
+        extra["X-Request-Id"] = rid
+        extra["Cache-Control"] = "no-store"
+        extra["X-Content-Type-Options"] = "nosniff"
+        if isinstance(resp, Response):
+            resp.extra.update(extra)
+        else:
+            for k, v in extra.items():
+                resp.headers[k] = v
         await resp(scope, receive, send)
 
-    def _preflight(self, request: Request, path: str, extra: dict[str, str]) -> Response:
+    def _preflight(self, headers: dict[str, str], path: str, extra: dict[str, str]) -> Response:
         if "Access-Control-Allow-Origin" not in extra:
             raise GtsdkError(ErrorCode.FORBIDDEN, "preflight without an allowed Origin", field="Origin")
         methods = self._paths.get(path)
@@ -283,16 +324,15 @@ class ServiceApp:
         h = {"Access-Control-Allow-Methods": ", ".join(sorted(methods)),
              "Access-Control-Allow-Headers": ALLOW_HEADERS, "Access-Control-Max-Age": "600"}
         # Private Network Access: a public page may reach the local service only if it says so
-        if request.headers.get("access-control-request-private-network", "").lower() == "true":
+        if headers.get("access-control-request-private-network", "").lower() == "true":
             h["Access-Control-Allow-Private-Network"] = "true"
         return Response(b"", 204, headers=h)
 
-    async def _dispatch(self, request: Request, method: str, path: str, rid: str, lang: str,
-                        origin: str | None) -> Response:
+    async def _dispatch(self, call: _Call, method: str, path: str, origin: str | None) -> StarletteResponse:
         route = self._routes.get((method, path))
         if route is not None and route[0] is None:
-            return await route[1](_Call(request, rid, lang, None))
-        token = self._authenticate(request.headers.get("authorization"))
+            return await route[1](call)
+        token = call.token = self._authenticate(call.headers.get("authorization"))
         if origin is not None and not self.origin_allowed(origin, token):
             raise GtsdkError(ErrorCode.FORBIDDEN, "origin not allowed for this app", field="Origin")
         self._rate_limit(token)
@@ -304,7 +344,7 @@ class ServiceApp:
         scope, handler = route
         if scope != "any" and scope not in token.scopes:
             raise GtsdkError(ErrorCode.FORBIDDEN, f"needs a token with scope {scope!r}")
-        return await handler(_Call(request, rid, lang, token))
+        return await handler(call)
 
     def _unknown(self, path: str) -> GtsdkError:
         parts = path.strip("/").split("/")
@@ -331,9 +371,10 @@ class ServiceApp:
         if wait > 0:
             raise GtsdkError(ErrorCode.RATE_LIMITED, f"limit {rate:g}/s", data={"retryAfter": retry_after(wait)})
 
-    async def _json_body(self, request: Request) -> bytes:
+    async def _json_body(self, call: _Call) -> bytes:
+        request = call.request
         limit = self.config.max_body_bytes
-        cl = request.headers.get("content-length")
+        cl = call.headers.get("content-length")
         if cl is not None:
             if not cl.isdigit():
                 raise GtsdkError(ErrorCode.INVALID_DATA, "bad Content-Length", field="Content-Length")
@@ -349,7 +390,7 @@ class ServiceApp:
         raw = b"".join(chunks)
         if not raw.strip():
             return b"{}"
-        ctype = request.headers.get("content-type", "")
+        ctype = call.headers.get("content-type", "")
         mime, _, params = ctype.partition(";")
         if mime.strip().lower() != JSON:
             raise GtsdkError(ErrorCode.INVALID_DATA, "Content-Type must be application/json", field="Content-Type")
@@ -370,8 +411,8 @@ class ServiceApp:
         _check_strings(obj, self.config.max_string_chars)
         return raw
 
-    async def _parse(self, request: Request, model: type[Model]) -> Model:
-        raw = await self._json_body(request)
+    async def _parse(self, call: _Call, model: type[Model]) -> Model:
+        raw = await self._json_body(call)
         try:
             return model.model_validate_json(raw, strict=True)
         except ValidationError as e:
@@ -426,7 +467,7 @@ class ServiceApp:
 
     def _health_handler(self, mod_id: str) -> Handler:
         async def handler(call: _Call) -> Response:
-            req = await self._parse(call.request, HealthRequest)
+            req = await self._parse(call, HealthRequest)
             caller = call.token.caller if call.token else None
             out = await self.terminal.acall(mod_id, "health", req, request_id=call.rid, caller=caller)
             return self.ok(call, out)
@@ -434,7 +475,7 @@ class ServiceApp:
 
     def _cancel_handler(self, mod_id: str) -> Handler:
         async def handler(call: _Call) -> Response:
-            req = await self._parse(call.request, wm.CancelRequest)
+            req = await self._parse(call, wm.CancelRequest)
             assert isinstance(req, wm.CancelRequest)
             if not self.terminal.cancel(mod_id, req.request_id):
                 raise GtsdkError(ErrorCode.NOT_FOUND, "no queued or running request with that id", field="requestId")
@@ -454,7 +495,7 @@ class ServiceApp:
         personal = ospec.personal_data
 
         async def handler(call: _Call) -> Response:
-            req = await self._parse(call.request, model)
+            req = await self._parse(call, model)
             token = call.token
             assert token is not None
             job = self.terminal.submit(mod_id, op, req, request_id=call.rid, caller=token.caller)
@@ -510,7 +551,7 @@ class ServiceApp:
     def _sim_handler(self, mod_id: str) -> Handler:
         async def handler(call: _Call) -> Response:
             sim = self._simulation(mod_id)
-            req = await self._parse(call.request, wm.SimControl)
+            req = await self._parse(call, wm.SimControl)
             assert isinstance(req, wm.SimControl)
             try:
                 out = await asyncio.to_thread(sim.control, req.action, req.params)

@@ -1,0 +1,173 @@
+"""The local service under load: requests/s and p50/p99 latency over TLS with keep-alive.
+
+Routes, at 1 and 32 concurrent connections (wrk, one thread):
+
+* ``GET /hello`` — a bare ASGI route mounted on the same uvicorn server with the same TLS settings (baseline);
+* ``GET /v1/idcard/status`` — the envelope, bearer-token check, rate limiter and device status;
+* ``POST /v1/lights/on`` — a full operation through the per-device queue (in-process fake light board);
+* ``POST /v1/idcard/read`` — an ID card read against the idcard simulator (real driver, pty wire protocol),
+  when that simulator is installed.
+
+Goal (issue 3): status throughput >= 0.7x the bare route.  Run: ``.venv/bin/python -m benchmarks.server``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DURATION = int(os.environ.get("GTSDK_BENCH_SECONDS", "5"))
+
+
+def _serve(home: Path, port: int) -> None:
+    """Child process: the service with a fake light board and (if available) the idcard simulator."""
+    import asyncio
+
+    import uvicorn
+
+    from gtsdk import sim
+    from gtsdk.modules import lights
+    from gtsdk.modules._base import OpContext
+    from gtsdk.runtime import Terminal, parse_config
+    from gtsdk.runtime.registry import register
+    from gtsdk.server.config import parse_service
+    from gtsdk.server.run import bind, build, uvicorn_config
+
+    class BenchLights(lights.LightsDriver):
+        name = "bench"
+
+        def connect(self) -> None:
+            pass
+
+        def disconnect(self) -> None:
+            pass
+
+        def on(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
+            return lights.Lights(states={request.light: "on"})
+
+        def flash(self, request: lights.FlashRequest, ctx: OpContext) -> lights.Lights:
+            return lights.Lights(states={request.light: "flash"})
+
+        def off(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
+            return lights.Lights(states={request.light: "off"})
+
+    register("lights", "bench", BenchLights)
+    cfg = parse_config({"modules": {"lights": {"driver": "bench"}}})
+    if sim.available("idcard"):
+        t = Terminal.simulated(home / "sim", config=cfg, modules=["idcard"])
+    else:
+        t = Terminal(cfg)
+    t.start()
+    if "idcard" in t.simulations:
+        deadline = time.monotonic() + 20
+        while t.device("idcard").status().state.value != "online" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t.simulations["idcard"].control("halt", {"on": False})  # the card stays readable: one read per request
+        t.simulations["idcard"].control("insert", {})
+    svc = build(t, parse_service({"rate_limit": 1e9, "rate_burst": 1_000_000_000}), home)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/hello":
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": b'{"hello":"world"}'})
+            return
+        await svc(scope, receive, send)
+
+    config = uvicorn_config(app, home)
+    socks = bind(["127.0.0.1"], port)
+    server = uvicorn.Server(config)
+    print(f"READY {socks[0].getsockname()[1]} {'sim' if 'idcard' in t.simulations else 'nosim'}", flush=True)
+    try:
+        asyncio.run(server.serve(sockets=socks))
+    finally:
+        t.stop()
+
+
+_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert m, text
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def wrk(url: str, token: str, conns: int, *, post: str | None = None) -> dict[str, float]:
+    script = None
+    args = ["wrk", "-t1", f"-c{conns}", f"-d{DURATION}s", "--latency", "-H", f"Authorization: Bearer {token}"]
+    if post is not None:
+        fd, script = tempfile.mkstemp(suffix=".lua")
+        with os.fdopen(fd, "w") as f:
+            f.write(f'wrk.method = "POST"\nwrk.body = \'{post}\'\nwrk.headers["Content-Type"] = "application/json"\n')
+        args += ["-s", script]
+    try:
+        out = subprocess.run([*args, url], capture_output=True, text=True, check=True, timeout=DURATION + 60).stdout
+    finally:
+        if script:
+            os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": int(bad.group(1)) if bad else 0, "total": total}
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        print("benchmarks.server: needs wrk (apt-get install wrk); skipped")
+        return
+    from gtsdk.server.tokens import TokenStore
+
+    home = Path(tempfile.mkdtemp(prefix="gtsdk-bench-"))
+    child = subprocess.Popen([sys.executable, "-m", "benchmarks.server", "--serve", str(home)],
+                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline().split()
+        if not line or line[0] != "READY":
+            raise SystemExit("service did not start")
+        port, simulated = int(line[1]), line[2] == "sim"
+        token = TokenStore(home).create(["app"], app="bench")
+        base = f"https://127.0.0.1:{port}"
+        routes: list[tuple[str, str, str | None]] = [
+            ("bare ASGI GET /hello (baseline)", "/hello", None),
+            ("GET /v1/idcard/status", "/v1/idcard/status", None),
+            ("POST /v1/lights/on (fake driver)", "/v1/lights/on", '{"light":"hall"}'),
+        ]
+        if simulated:
+            routes.append(("POST /v1/idcard/read (simulator)", "/v1/idcard/read", "{}"))
+        wrk(base + "/hello", token, 4)  # warm-up
+        results: dict[tuple[str, int], dict[str, float]] = {}
+        print(f"TLS 1.2+/keep-alive, wrk -t1, {DURATION}s per run, server = uvicorn (1 process)")
+        print(f"{'route':<36}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'vs bare':>9}")
+        for conns in (1, 32):
+            for label, path, body in routes:
+                r = wrk(base + path, token, conns, post=body)
+                results[(label, conns)] = r
+                base_rps = results[(routes[0][0], conns)]["rps"]
+                print(f"{label:<36}{conns:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
+                      f"{int(r['errors']):>9}{r['rps'] / base_rps:>8.2f}x", flush=True)
+        for conns in (1, 32):
+            ratio = results[("GET /v1/idcard/status", conns)]["rps"] / results[(routes[0][0], conns)]["rps"]
+            print(f"status/bare throughput at {conns} conns: {ratio:.2f}x (goal >= 0.70x): "
+                  f"{'met' if ratio >= 0.7 else 'NOT met'}")
+    finally:
+        child.terminate()
+        child.wait(15)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "--serve":
+        _serve(Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    else:
+        main()
