@@ -45,7 +45,8 @@ SPECIMEN_MRZ = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO74081
 def sample(module: str, op: str) -> dict[str, Any]:
     table: dict[tuple[str, str], Any] = {
         ("travel_doc", "read"): lambda: {"mrz": SPECIMEN_MRZ},
-        ("fingerprint", "compare"): lambda: {"references": [base64.b64encode(bytes(512)).decode()]},
+        ("fingerprint", "compare"): lambda: {"probe": base64.b64encode(bytes(512)).decode(),
+                                             "references": [base64.b64encode(bytes(512)).decode()]},
         ("camera", "face_compare"): lambda: {"reference": _png()},
         ("a4_printer", "print"): lambda: {"document": _pdf(), "format": "pdf"},
         ("a4_printer", "job_status"): lambda: {"jobId": 1},
@@ -61,7 +62,36 @@ def sample(module: str, op: str) -> dict[str, Any]:
         ("keyboard", "show"): lambda: {"layout": "numeric"},
     }
     fn = table.get((module, op))
-    return dict(fn()) if fn else {}
+    return dict(fn()) if fn else _from_schema(module, op)
+
+
+def _from_schema(module: str, op: str) -> dict[str, Any]:
+    """A minimal request for an operation this table does not know (e.g. a vendor's extra one):
+    every required field filled from its JSON Schema."""
+    from gtsdk.modules import MODULES
+
+    spec = MODULES.get(module)
+    if spec is None or op not in spec.operations:
+        return {}
+    schema = spec.operations[op].request.model_json_schema(by_alias=True)
+    props = schema.get("properties", {})
+    out: dict[str, Any] = {}
+    for name in schema.get("required", []):
+        p = props.get(name, {})
+        kind = p.get("type")
+        if p.get("format") == "base64url" or p.get("format") == "binary" or "base64" in str(p.get("format", "")):
+            out[name] = _png()
+        elif kind == "string":
+            out[name] = "idcard" if "pattern" in p else "gtsdk"
+        elif kind == "integer":
+            out[name] = max(1, int(p.get("minimum", 1)))
+        elif kind == "number":
+            out[name] = float(p.get("exclusiveMinimum", 0)) + 1.0
+        elif kind == "boolean":
+            out[name] = False
+        elif kind == "array":
+            out[name] = []
+    return out
 
 
 #: operations that wait for a person, with the simulator actions (first that exists) that take the medium away

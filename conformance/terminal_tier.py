@@ -76,6 +76,7 @@ class TerminalContext:
     services: list[dict[str, Any]] = field(default_factory=list)
     openapi: dict[str, Any] = field(default_factory=dict)
     sim_actions: dict[str, dict[str, str]] = field(default_factory=dict)
+    respect_rate_limit: bool = True
     _client: httpx.Client | None = None
 
     # ---- HTTP ------------------------------------------------------------------------------------
@@ -100,6 +101,12 @@ class TerminalContext:
             h.setdefault("Content-Type", "application/json")
         t0 = time.perf_counter()
         r = self.client.request(method, path, content=content, headers=h, timeout=timeout)
+        for _ in range(5):  # a conformant service rate-limits us too: honour Retry-After (checked on its own)
+            if r.status_code != 429 or not self.respect_rate_limit:
+                break
+            time.sleep(min(float(r.headers.get("retry-after", "1") or 1), 5.0))
+            t0 = time.perf_counter()
+            r = self.client.request(method, path, content=content, headers=h, timeout=timeout)
         ms = (time.perf_counter() - t0) * 1000
         try:
             payload: Any = r.json()

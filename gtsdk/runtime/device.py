@@ -396,9 +396,14 @@ class Device:
     def _run(self, job: Job, gen: int) -> None:
         with self._lock:
             self._queued.pop(job.request_id, None)
-            if job.future.done():  # timed out or cancelled while queued
-                return
-            self._running = job
+            expired = job.future.done()
+            if not expired:
+                self._running = job
+        if expired:  # timed out or cancelled while queued: counted, never run
+            exc = job.future.exception()
+            if not job.op.startswith("__"):
+                self._record(job, exc.code if isinstance(exc, GtsdkError) else ErrorCode.CANCELED.value)
+            return
         job.started = time.monotonic()
         code = ErrorCode.SUCCESS.value
         result: Model | None = None
