@@ -100,6 +100,11 @@ def test_deskew_straightens_the_scan(term: Terminal, deg: float) -> None:
     assert abs(geometry.skew_angle(_img(r.image))) <= 0.3  # measured again on the output
 
 
+def test_text_direction_tells_quarter_turns() -> None:
+    assert [geometry.text_axis_vertical(geometry.rotate_bound(PAGE, d)) for d in (0, 90, 180, 270)] == [
+        False, True, False, True]
+
+
 def test_fixed_rotation(term: Terminal) -> None:
     r = term.imaging.enhance(image=scans.encode(PAGE, "png"), mode="grayscale", rotate="90", deskew=False)
     assert (r.width, r.height, r.rotation) == (877, 620, 90)

@@ -171,6 +171,12 @@ def test_other_events_are_ignored(kiosk: tuple[Terminal, Any]) -> None:
     assert not _visible(page)
     with pytest.raises(Exception, match="unknown keyboard layout"):
         page.evaluate("GtsdkKeyboard.show({layout: 'klingon'})")
+    # connect(sdk) subscribes through the gtsdk.js client's events() for the keyboard module only
+    modules = page.evaluate("""() => { let seen = null; GtsdkKeyboard.connect({ events: (o) => {
+        seen = o.modules; window._onEvent = o.onEvent; return {}; } }); return seen; }""")
+    assert modules == ["keyboard"]
+    page.evaluate("window._onEvent({seq: 1, module: 'keyboard', event: 'keyboardShown', data: {layout: 'phone'}})")
+    assert page.evaluate("GtsdkKeyboard.state().layout") == "phone" and _visible(page)
 
 
 @pytest.mark.parametrize("req,code,field", [
