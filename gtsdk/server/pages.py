@@ -476,10 +476,29 @@ class Pages:
     async def card_photo_route(self, call: _Call) -> Response:
         if self.card_photo is None:
             raise GtsdkError(ErrorCode.NOT_FOUND, "no simulated card holder photo (only with --simulate)")
-        data = await asyncio.to_thread(self.card_photo.read_bytes)
+        data = await asyncio.to_thread(_card_sized, self.card_photo)
         return self.app.ok(call, {"image": base64.b64encode(data).decode(), "format": "jpeg",
                                   "note": "simulated card holder (stands in for the WLT photo a licensed decoder "
                                           "would give)"})
+
+
+async def _no_icon(call: _Call) -> Response:
+    return Response(b"", 204)
+
+
+def _card_sized(path: Path, box: int = 480) -> bytes:
+    """The photo as a JPEG no larger than *box* pixels (a decoded card photo is small; requests have a size cap)."""
+    data = path.read_bytes()
+    try:
+        from PIL import Image
+    except ImportError:
+        return data
+    with Image.open(io.BytesIO(data)) as im:
+        rgb = im.convert("RGB")
+        rgb.thumbnail((box, box))
+        out = io.BytesIO()
+        rgb.save(out, "JPEG", quality=90)
+    return out.getvalue()
 
 
 def add_routes(app: ServiceApp) -> None:
@@ -511,6 +530,7 @@ def add_routes(app: ServiceApp) -> None:
         if kb.is_file():
             r[("GET", "/sdk/keyboard.js")] = (None, p.file_handler(kb))
     r[("GET", "/v1/demo/card-photo")] = ("app", p.card_photo_route)
+    r.setdefault(("GET", "/favicon.ico"), (None, _no_icon))
     # pages served by the service itself are allowed to call it (their origin is the service's own one)
     base_allowed = app.origin_allowed
 

@@ -160,7 +160,7 @@ function errorView(kind, err, { retry, skip } = {}) {
     h("div", { class: "big-icon", "aria-hidden": "true" }, "⚠️"),
     h("h2", { id: "error-title" }, t(title)),
     h("p", { class: "todo" }, t(todo)),
-    err && err.code ? h("p", { class: "code" }, `${t("errCode")}: ${err.code}`) : null,
+    err && err.code ? h("p", { class: "code" }, `${t("errCode")}: ${err.code}${err.field ? ` (${err.field})` : ""}`) : null,
     state.txn && kind === "paper" ? h("p", { class: "txn" }, `${t("txn")}: ${state.txn}`) : null,
     h("div", { class: "actions" },
       retry ? button(t("retry"), retry, { autofocus: true, id: "btn-retry" }) : null,
@@ -215,7 +215,8 @@ function scoreRow(name, value, thr, ok, id) {
 
 async function faceStep() {
   const card = state.card;
-  show("stepFace", h("p", { class: "who" }, `${t("cardRead")}: ${card.name} ${maskId(card.idNumber)}`),
+  const who = () => h("p", { class: "who" }, `${t("cardRead")}: ${card.name} ${maskId(card.idNumber)}`);
+  show("stepFace", who(),
     h("div", { class: "big-icon", "aria-hidden": "true" }, "🙂"), h("h2", {}, t("lookCamera")),
     h("p", { class: "hint" }, t("lookCameraHint")), h("div", { class: "spinner", role: "status" }, "…"));
   speak(t("lookCamera"));
@@ -238,10 +239,11 @@ async function faceStep() {
       show("stepFace", errorView(liveOk ? "face" : "live", null, { retry: faceStep }), table);
       return;
     }
-    show("stepFace", h("h2", {}, t("faceOk")), table,
+    show("stepFace", who(), h("h2", {}, t("faceOk")), table,
       h("div", { class: "actions" }, button(t("start"), signStep, { autofocus: true, id: "btn-next" })));
     setTimeout(() => { if (state.step === "stepFace") signStep(); }, state.elderly ? 2500 : 1500);
   } catch (e) {
+    console.warn("face step", e.code, e.field, e.detail);
     if (state.step !== "stepFace") return;
     show("stepFace", errorView("other", e, { retry: faceStep }));
   }

@@ -1,0 +1,180 @@
+"""The kiosk demo page (examples/web/demo) in headless Chromium against the simulated terminal: the whole
+实名认证 flow, its three error paths (no card, face does not match, paper out), elderly mode (7.2 a–e), the
+English interface, and keyboard/label accessibility.  Screenshots go to artifacts/."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _demo_fixtures import DemoService, browser, demo_service, page  # noqa: F401
+
+pytestmark = pytest.mark.peer
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces" / "pairs"
+
+
+def wait_busy(svc: DemoService, module: str, timeout: float = 30.0) -> None:
+    """Until *module* runs an operation (the page is waiting for the user)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        env = svc.request("GET", f"/v1/{module}/status")
+        if env["data"].get("busy"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{module} never became busy")
+
+
+@pytest.fixture(autouse=True)
+def world(demo_service: DemoService) -> Iterator[None]:
+    """Each test starts with a card on the reader, the card holder in front of the camera and paper loaded."""
+    if demo_service.running.app.pages.card_photo is None:  # type: ignore[attr-defined]
+        pytest.skip("simulated camera has no face photo (shared test data missing)")
+    demo_service.sim_control("idcard", "insert", card="resident")
+    demo_service.sim_control("receipt_printer", "load_paper")
+    yield
+    demo_service.sim_control("camera", "person", photo=str(demo_service.running.app.pages.card_photo))  # type: ignore[attr-defined]
+    demo_service.sim_control("receipt_printer", "load_paper")
+
+
+def open_demo(page: Any, svc: DemoService, query: str = "") -> None:
+    page.goto(f"{svc.url}/demo/{query}")
+    page.wait_for_selector(".service")
+
+
+def shot(page: Any, artifacts: Path, name: str) -> None:
+    page.screenshot(path=str(artifacts / f"demo-{name}.png"), full_page=True)
+
+
+def sign_when_asked(page: Any, svc: DemoService) -> None:
+    page.wait_for_selector("text=请在签字板上签名", timeout=60_000)
+    wait_busy(svc, "signature_pad")
+    svc.sim_control("signature_pad", "sign", what="张三", then="ok")
+
+
+def test_full_flow(page: Any, demo_service: DemoService, artifacts: Path) -> None:
+    svc = demo_service
+    open_demo(page, svc)
+    assert page.locator("#consult-phone").inner_text() == "12345"  # 7.1.1 e
+    assert "投诉渠道" in page.locator("footer").inner_text()
+    shot(page, artifacts, "1-home")
+    page.click("[data-service=social]")
+    page.wait_for_selector("#scores", timeout=60_000)  # card read, liveness and comparison done
+    assert "已读取身份证" in page.inner_text("#view")
+    assert "******" in page.inner_text(".who")  # the ID number is shown masked
+    row = page.inner_text("#row-compare")
+    assert "通过" in row and "未通过" not in row
+    shot(page, artifacts, "2-face")
+    sign_when_asked(page, svc)
+    page.wait_for_selector("#btn-finger", timeout=30_000)
+    assert page.locator("img.sig").count() == 1
+    shot(page, artifacts, "3-signed")
+    page.click("#btn-finger")
+    wait_busy(svc, "fingerprint")
+    svc.sim_control("fingerprint", "place_finger", person="zhangsan")
+    page.wait_for_selector("#printed", timeout=30_000)  # receipt printed and cut
+    page.click("[data-rating='5']")
+    page.focus("#phone")
+    page.wait_for_function("() => GtsdkKeyboard.state().visible", timeout=10_000)  # soft keyboard (8.4 n)
+    shot(page, artifacts, "4-rate")
+    page.click("#btn-submit")
+    page.wait_for_selector("#done")
+    txn = page.evaluate("() => gtsdkDemo.state.txn")
+    assert txn.startswith("GT") and txn in page.inner_text("#view")
+    shot(page, artifacts, "5-done")
+    rows = svc.running.app.audit.query(module="receipt_printer")  # type: ignore[union-attr]
+    assert [r["operation"] for r in rows if r["code"] == "success"][-2:] == ["print", "cut"]
+    ops = {(r["module"], r["operation"]) for r in svc.running.app.audit.query(code="success")}  # type: ignore[union-attr]
+    for need in [("idcard", "read"), ("lights", "flash"), ("voice", "speak"), ("camera", "liveness"),
+                 ("camera", "face_compare"), ("signature_pad", "get_signature"), ("fingerprint", "capture"),
+                 ("keyboard", "show")]:
+        assert need in ops, need
+    assert page.js_errors == []
+
+
+def test_no_card(page: Any, demo_service: DemoService, artifacts: Path) -> None:
+    demo_service.sim_control("idcard", "remove")
+    open_demo(page, demo_service, "?cardTimeout=1500&voice=0")
+    page.click("[data-service=residence]")
+    page.wait_for_selector("#error[data-kind=noCard]", timeout=30_000)
+    text = page.inner_text("#error")
+    assert "没有检测到身份证" in text and "重试" in text and "人工窗口" in text
+    shot(page, artifacts, "error-no-card")
+    demo_service.sim_control("idcard", "insert", card="resident")  # the user places the card and retries
+    page.click("#btn-retry")
+    page.wait_for_selector("#scores", timeout=60_000)
+
+
+def test_face_mismatch(page: Any, demo_service: DemoService, artifacts: Path) -> None:
+    other = (SHARED / "img20.jpg").resolve()  # a different person than img1 (master.csv: img20,img1,No)
+    if not other.exists():
+        pytest.skip("shared face pairs missing")
+    demo_service.sim_control("camera", "person", photo=str(other))
+    open_demo(page, demo_service, "?voice=0")
+    page.click("[data-service=social]")
+    page.wait_for_selector("#error[data-kind=face]", timeout=60_000)
+    text = page.inner_text("#view")
+    assert "人脸与身份证照片不一致" in text and "未通过" in page.inner_text("#row-compare")
+    shot(page, artifacts, "error-face")
+
+
+def test_elderly_paper_out(page: Any, demo_service: DemoService, artifacts: Path) -> None:
+    """Elderly mode: large type, solid background, help button, 5 steps (no fingerprint); paper runs out."""
+    svc = demo_service
+    open_demo(page, svc, "?elderly=1")
+    assert page.evaluate("() => document.body.classList.contains('elderly')")
+    assert page.locator(".service").count() == 2
+    size = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.service')).fontSize)")
+    assert size >= 30
+    bg = page.evaluate("() => getComputedStyle(document.body).backgroundImage")
+    assert bg == "none"  # solid background
+    page.click("#btn-help")  # one tap
+    assert page.is_visible("#help-panel") and "12345" in page.inner_text("#help-panel")
+    shot(page, artifacts, "elderly-help")
+    page.click("#btn-help-close")
+    shot(page, artifacts, "elderly-home")
+    svc.sim_control("receipt_printer", "paper_out")
+    page.click("[data-service=social]")
+    assert page.locator("#steps li").count() == 5
+    sign_when_asked(page, svc)
+    page.wait_for_selector("#error[data-kind=paper]", timeout=60_000)
+    text = page.inner_text("#error")
+    assert "凭条打印机缺纸" in text and "工作人员" in text and "GT" in text
+    shot(page, artifacts, "error-paper-out")
+    svc.sim_control("receipt_printer", "load_paper")
+    page.click("#btn-retry")
+    page.wait_for_selector("#printed", timeout=30_000)
+    assert page.locator("#phone").count() == 0  # no typing needed in elderly mode
+
+
+def test_english(page: Any, demo_service: DemoService, artifacts: Path) -> None:
+    open_demo(page, demo_service, "?lang=en")
+    assert page.evaluate("() => document.documentElement.lang") == "en"
+    assert "Please choose a service" in page.inner_text("#view")
+    assert "Consultation phone" in page.inner_text("footer")
+    shot(page, artifacts, "english")
+    page.click("#btn-lang")
+    assert "请选择要办理的业务" in page.inner_text("#view")
+
+
+def test_keyboard_and_labels(page: Any, demo_service: DemoService) -> None:
+    open_demo(page, demo_service, "?voice=0")
+    controls = page.evaluate("""() => [...document.querySelectorAll('button, a[href], input, select')]
+        .filter(e => e.offsetParent !== null)
+        .map(e => ({id: e.id || e.dataset.service || e.textContent.trim(),
+                    name: (e.getAttribute('aria-label') || e.textContent || (e.labels && e.labels[0] &&
+                           e.labels[0].textContent) || '').trim()}))""")
+    assert controls and all(c["name"] for c in controls), controls
+    reached = set()
+    for _ in range(len(controls) + 4):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("() => { const e = document.activeElement; "
+                                  "return e.id || e.dataset.service || e.textContent.trim(); }"))
+    missing = [c["id"] for c in controls if c["id"] not in reached]
+    assert not missing, missing
+    page.focus("[data-service=tax]")
+    page.keyboard.press("Enter")  # a service starts from the keyboard alone
+    page.wait_for_selector("#steps li.current")
