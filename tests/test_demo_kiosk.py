@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from _demo_fixtures are parameters here)
 """The kiosk demo page (examples/web/demo) in headless Chromium against the simulated terminal: the whole
 实名认证 flow, its three error paths (no card, face does not match, paper out), elderly mode (7.2 a–e), the
 English interface, and keyboard/label accessibility.  Screenshots go to artifacts/."""
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _demo_fixtures import DemoService, browser, demo_service, page  # noqa: F401
+from _demo_fixtures import DemoService, browser, demo_service, page  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.peer
 
