@@ -36,8 +36,8 @@ CHINESE_ON = FS + b"&"
 #: FS . — leave Chinese character mode [SP]
 CHINESE_OFF = FS + b"."
 #: DLE DC4 fn=8 — real-time "clear buffers" (receive and print buffer); Epson ESC/POS command reference,
-#: "DLE DC4 (fn = 8)": 10 14 08 01 03 14 01 06 02 08.  Used after a mid-job paper end so nothing
-#: of the failed job prints when paper is loaded.
+#: "DLE DC4 (fn = 8)": 10 14 08 01 03 14 01 06 02 08; the printer answers 37 25 00 when done.  Used after a
+#: mid-job paper end so nothing of the failed job prints when paper is loaded.
 CLEAR_BUFFERS = DLE + b"\x14\x08\x01\x03\x14\x01\x06\x02\x08"
 
 _ALIGN = {Align.LEFT: 0, Align.CENTER: 1, Align.RIGHT: 2}

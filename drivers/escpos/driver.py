@@ -107,6 +107,7 @@ class EscposDriver(ReceiptPrinterDriver):
         """Send DLE EOT n for each n and read one reply byte per request."""
         t = self._need()
         timeout = self.s.answer_timeout if ctx is None else max(0.001, min(self.s.answer_timeout, ctx.remaining()))
+        t.discard_input()  # e.g. the 37 25 00 an Epson sends when DLE DC4 fn=8 has cleared its buffers
         t.write(b"".join(codec.status_request(n) for n in functions), ctx)
         reply = t.read(len(functions), ctx, timeout=timeout)
         return codec.parse_status(dict(zip(functions, reply, strict=True)))

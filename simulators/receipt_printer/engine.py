@@ -173,9 +173,10 @@ class PrinterEngine:
                 if cmd.name == "DLE EOT":
                     out.append(self.status_byte(cmd.raw[2]))
                 elif cmd.name == "DLE DC4":
-                    if cmd.raw[2] == 8:  # clear receive and print buffers
+                    if cmd.raw[2] == 8:  # clear receive and print buffers; Epson answers 37 25 00 when done
                         self.pending.clear()
                         self.line = []
+                        out += b"\x37\x25\x00"
                 elif cmd.name == "DLE ENQ":
                     if cmd.raw[2] == 2:  # recover after clearing buffers
                         self.pending.clear()
