@@ -40,6 +40,8 @@ class CameraSimulation:
         self.workdir = workdir
         self.pair = pair
         self.rng = np.random.default_rng(seed)
+        if model_dir is None and not os.environ.get("GTSDK_HOME"):
+            model_dir = workdir / "models"  # keep a simulated terminal's files inside its workdir
         self.model_dir = model_dir
         self.photo = photo or default_photo()
         if self.photo is None:
@@ -185,6 +187,8 @@ class CameraSimulation:
         for p in self.workdir.glob("*.avi"):
             p.unlink(missing_ok=True)
         shutil.rmtree(self.workdir / "cache", ignore_errors=True)
+        if self.model_dir == self.workdir / "models":
+            shutil.rmtree(self.model_dir, ignore_errors=True)
 
 
 def start(workdir: Path, **kw: Any) -> CameraSimulation:
