@@ -106,3 +106,25 @@ def test_engine_survives_any_bytes(tmp_path_factory: pytest.TempPathFactory, dat
     eng.parser.buf.clear()  # a command left incomplete by the random tail
     reply = eng.feed(b"\x10\x04\x01\x10\x04\x04")
     assert len(reply) == 2 and all((b & 0x93) == 0x12 for b in reply)
+
+
+def test_python_escpos_over_the_fake_usb_bus(tmp_path: Path) -> None:
+    """python-escpos' own Usb printer class finds the simulated printer through the injected pyusb backend."""
+    from gtsdk.simulators.receipt_printer.usb import PID, VID
+
+    sim = simmod.start(tmp_path / "usb", "usb")
+    try:
+        p = escpos_printer.Usb(VID, PID, usb_args={"backend": sim.usb}, in_ep=0x81, out_ep=0x01,
+                               profile="TM-T88III")
+        p.text("USB RECEIPT\n")
+        p.qr("usb-qr", native=True, size=4)
+        assert p.paper_status() == 2
+        sim.control("paper_near_end", {})
+        assert p.paper_status() == 1
+        p.cut()
+        p.close()
+        png = Path(_wait_receipts(sim, 1)[0])
+        lines = png.with_suffix(".txt").read_text(encoding="utf-8").splitlines()
+        assert "USB RECEIPT" in lines and "[QR L] usb-qr" in lines and lines[-1] == "[CUT full]"
+    finally:
+        sim.stop()
