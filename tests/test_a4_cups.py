@@ -174,3 +174,22 @@ def test_cancel_and_bad_documents(term: Terminal) -> None:
     with pytest.raises(GtsdkError) as e:
         term.a4_printer.job_status(job_id=999_999)
     assert e.value.code == ErrorCode.NOT_FOUND
+
+
+def test_cups_own_lp_prints_to_the_simulator(term: Terminal, tmp_path: Path) -> None:
+    """CUPS' own client (lp) prints through the simulated queue: the simulator is a plain CUPS server."""
+    import shutil
+    import subprocess
+
+    if shutil.which("lp") is None:
+        pytest.skip("lp (cups-client) not installed")
+    sim = term.simulations["a4_printer"]
+    f = tmp_path / "lp.pdf"
+    f.write_bytes(_pdf(1))
+    r = subprocess.run(["lp", "-h", sim.settings["server"], "-d", "kiosk", "-o", "sides=two-sided-short-edge",
+                        str(f)], capture_output=True, text=True, timeout=20, check=False)
+    assert r.returncode == 0, r.stderr
+    job_id = int(re.search(r"kiosk-(\d+)", r.stdout).group(1))  # "request id is kiosk-1 (1 file(s))"
+    _until(lambda: term.a4_printer.job_status(job_id=job_id).state == JobState.COMPLETED, "lp job completes")
+    env = (Path(sim.control("printed", {})["printed"][0]).parent / "env-0.txt").read_text()
+    assert "IPP_SIDES=two-sided-short-edge" in env
