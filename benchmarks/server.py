@@ -6,7 +6,8 @@ Routes, at 1 and 32 concurrent connections (wrk, one thread):
 * ``GET /v1/idcard/status`` — the envelope, bearer-token check, rate limiter and device status;
 * ``POST /v1/lights/on`` — a full operation through the per-device queue (in-process fake light board);
 * ``POST /v1/idcard/read`` — an ID card read against the idcard simulator (real driver, pty wire protocol),
-  when that simulator is installed.
+  when that simulator is installed: one client, the card is taken away and presented again before each read
+  (a reader reads a card once per presentation), only the read request is timed.
 
 Goal (issue 3): status throughput >= 0.7x the bare route.  Run: ``.venv/bin/python -m benchmarks.server``.
 """
@@ -23,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-DURATION = int(os.environ.get("GTSDK_BENCH_SECONDS", "5"))
+DURATION = int(os.environ.get("GTSDK_BENCH_SECONDS", "4"))
+ROUNDS = int(os.environ.get("GTSDK_BENCH_ROUNDS", "2"))
 
 
 def _serve(home: Path, port: int) -> None:
@@ -60,17 +62,13 @@ def _serve(home: Path, port: int) -> None:
 
     register("lights", "bench", BenchLights)
     cfg = parse_config({"modules": {"lights": {"driver": "bench"}}})
-    if sim.available("idcard"):
-        t = Terminal.simulated(home / "sim", config=cfg, modules=["idcard"])
-    else:
-        t = Terminal(cfg)
+    simulated = sim.available("idcard")
+    t = Terminal.simulated(home / "sim", config=cfg, modules=["idcard"]) if simulated else Terminal(cfg)
     t.start()
     if "idcard" in t.simulations:
         deadline = time.monotonic() + 20
         while t.device("idcard").status().state.value != "online" and time.monotonic() < deadline:
             time.sleep(0.05)
-        t.simulations["idcard"].control("halt", {"on": False})  # the card stays readable: one read per request
-        t.simulations["idcard"].control("insert", {})
     svc = build(t, parse_service({"rate_limit": 1e9, "rate_burst": 1_000_000_000}), home)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -114,11 +112,37 @@ def wrk(url: str, token: str, conns: int, *, post: str | None = None) -> dict[st
         if script:
             os.unlink(script)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     return {"rps": rps, "p50": p50, "p99": p99, "errors": int(bad.group(1)) if bad else 0, "total": total}
+
+
+def read_bench(base: str, token: str, maint: str, ca: Path, n: int = 15) -> None:
+    import ssl
+
+    import httpx
+
+    ctx = ssl.create_default_context(cafile=str(ca))
+    lat: list[float] = []
+    with httpx.Client(base_url=base, verify=ctx, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c, \
+            httpx.Client(base_url=base, verify=ctx, headers={"Authorization": f"Bearer {maint}"}, timeout=30) as m:
+        c.post("/v1/idcard/open")
+        for _ in range(n):
+            m.post("/v1/sim/idcard", json={"action": "remove"})
+            time.sleep(0.6)  # the driver polls presence every 0.5 s
+            m.post("/v1/sim/idcard", json={"action": "insert"})
+            t0 = time.perf_counter()
+            r = c.post("/v1/idcard/read", json={"timeout": 10000})
+            lat.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200:
+                print(f"idcard read failed: {r.status_code} {r.json()['code']}")
+                return
+    lat.sort()
+    p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(f"{'POST /v1/idcard/read (simulator)':<36}{1:>6}{1000 / p50:>10.1f}{p50:>9.2f}{p99:>9.2f}{0:>9}"
+          f"   (sequential, {n} reads; req/s = 1/p50: the read itself, 115200 Bd pty)")
 
 
 def main() -> None:
@@ -143,16 +167,14 @@ def main() -> None:
             ("GET /v1/idcard/status", "/v1/idcard/status", None),
             ("POST /v1/lights/on (fake driver)", "/v1/lights/on", '{"light":"hall"}'),
         ]
-        if simulated:
-            routes.append(("POST /v1/idcard/read (simulator)", "/v1/idcard/read", "{}"))
         wrk(base + "/hello", token, 4)  # warm-up
         results: dict[tuple[str, int], dict[str, float]] = {}
-        print(f"TLS 1.2+/keep-alive, wrk -t1, {DURATION}s per run, server = uvicorn (1 process)")
+        print(f"TLS 1.2+/keep-alive, wrk -t1, best of {ROUNDS} x {DURATION}s per row, server = uvicorn (1 process)")
         print(f"{'route':<36}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'vs bare':>9}")
         for conns in (1, 32):
-            for label, path, body in routes:
-                r = wrk(base + path, token, conns, post=body)
-                results[(label, conns)] = r
+            for label, path, body in routes:  # best of ROUNDS interleaved runs: the machine is shared
+                runs = [wrk(base + path, token, conns, post=body) for _ in range(ROUNDS)]
+                results[(label, conns)] = r = max(runs, key=lambda x: x["rps"])
                 base_rps = results[(routes[0][0], conns)]["rps"]
                 print(f"{label:<36}{conns:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
                       f"{int(r['errors']):>9}{r['rps'] / base_rps:>8.2f}x", flush=True)
@@ -160,6 +182,8 @@ def main() -> None:
             ratio = results[("GET /v1/idcard/status", conns)]["rps"] / results[(routes[0][0], conns)]["rps"]
             print(f"status/bare throughput at {conns} conns: {ratio:.2f}x (goal >= 0.70x): "
                   f"{'met' if ratio >= 0.7 else 'NOT met'}")
+        if simulated:
+            read_bench(base, token, TokenStore(home).create(["maintenance"]), home / "ca.pem")
     finally:
         child.terminate()
         child.wait(15)

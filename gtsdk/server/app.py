@@ -147,11 +147,20 @@ new_request_id = _RequestIds()
 class _Call:
     """What a route handler gets: the request, its headers, id, language and caller."""
 
-    __slots__ = ("headers", "lang", "request", "rid", "token")
+    __slots__ = ("_receive", "_request", "_scope", "headers", "lang", "rid", "token")
 
-    def __init__(self, request: Request, headers: dict[str, str], rid: str, lang: str,
+    def __init__(self, scope: Scope, receive: Receive, headers: dict[str, str], rid: str, lang: str,
                  token: TokenInfo | None) -> None:
-        self.request, self.headers, self.rid, self.lang, self.token = request, headers, rid, lang, token
+        self._scope, self._receive = scope, receive
+        self._request: Request | None = None
+        self.headers, self.rid, self.lang, self.token = headers, rid, lang, token
+
+    @property
+    def request(self) -> Request:
+        """The Starlette request, made on first use (GET routes never need it)."""
+        if self._request is None:
+            self._request = Request(self._scope, self._receive)
+        return self._request
 
 
 Handler = Callable[[_Call], Awaitable[StarletteResponse]]
@@ -276,7 +285,6 @@ class ServiceApp:
         return origin in self.config.origins or origin in self.config.app(token.app).origins
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         rid = headers.get("x-request-id") or new_request_id()
         lang = pick_lang(headers.get("accept-language"))
@@ -298,7 +306,7 @@ class ServiceApp:
             if method == "OPTIONS":
                 resp = self._preflight(headers, path, extra)
             else:
-                resp = await self._dispatch(_Call(request, headers, rid, lang, None), method, path, origin)
+                resp = await self._dispatch(_Call(scope, receive, headers, rid, lang, None), method, path, origin)
         except GtsdkError as e:
             hdrs = {"Retry-After": e.data["retryAfter"]} if e.code == ErrorCode.RATE_LIMITED and e.data else None
             resp = self.error(e, rid, lang, hdrs)

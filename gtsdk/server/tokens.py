@@ -77,14 +77,31 @@ class TokenInfo:
         return True
 
 
+class _Shared:
+    """State of one tokens.json shared by every TokenStore of this process (in-process changes are immediate)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tokens: dict[str, TokenInfo] = {}
+        self.mtime: float | None = None
+        self.checked = -1e9
+        self.cache: dict[str, TokenInfo] = {}
+
+
+_SHARED: dict[Path, _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+#: seconds between checks of tokens.json for changes made by another process (``gtsdk token revoke``)
+RELOAD_EVERY = 0.5
+
+
 class TokenStore:
     def __init__(self, home: Path) -> None:
-        self.path = home / "tokens.json"
-        self._lock = threading.Lock()
-        self._tokens: dict[str, TokenInfo] = {}
-        self._mtime: float | None = None
-        self._cache: dict[str, TokenInfo] = {}
-        self._load()
+        self.path = (home / "tokens.json").resolve()
+        with _SHARED_LOCK:
+            self._s = _SHARED.setdefault(self.path, _Shared())
+        self._lock = self._s.lock
+        with self._lock:
+            self._load()
 
     # ---- persistence ----------------------------------------------------------
     def _stat(self) -> float | None:
@@ -95,6 +112,7 @@ class TokenStore:
         return st.st_mtime_ns + st.st_size * 1e-3
 
     def _load(self) -> None:
+        s = self._s
         m = self._stat()
         tokens: dict[str, TokenInfo] = {}
         if m is not None:
@@ -102,12 +120,25 @@ class TokenStore:
             for t in raw.get("tokens", []):
                 ti = TokenInfo(**t)
                 tokens[ti.id] = ti
-        self._tokens, self._mtime, self._cache = tokens, m, {}
+        s.tokens, s.mtime, s.cache, s.checked = tokens, m, {}, time.monotonic()
 
     def _refresh(self) -> None:
-        if self._stat() != self._mtime:
+        s = self._s
+        now = time.monotonic()
+        if now - s.checked < RELOAD_EVERY:
+            return
+        s.checked = now
+        if self._stat() != s.mtime:
             with self._lock:
                 self._load()
+
+    @property
+    def _tokens(self) -> dict[str, TokenInfo]:
+        return self._s.tokens
+
+    @property
+    def _cache(self) -> dict[str, TokenInfo]:
+        return self._s.cache
 
     def _save(self) -> None:
         data = {"version": 1, "tokens": [asdict(t) for t in self._tokens.values()]}
