@@ -31,6 +31,7 @@ class DemoService:
     running: Running
     home: Path
     maintenance_token: str
+    app_token: str
 
     @property
     def url(self) -> str:
@@ -63,7 +64,8 @@ def start_demo(sim_service: SimService, base: Path) -> Iterator[DemoService]:
     home = base / "home"
     app = build(sim_service.terminal, parse_service({"demo": True}, base_dir=base), home, simulate=True)
     running = start_background(app, port=0, addresses=["127.0.0.1"])
-    svc = DemoService(sim_service, running, home, TokenStore(home).create(["maintenance"]))
+    store = TokenStore(home)
+    svc = DemoService(sim_service, running, home, store.create(["maintenance"]), store.create(["app"], app="kiosk"))
     try:
         yield svc
     finally:

@@ -37,7 +37,6 @@ def world(demo_service: DemoService) -> Iterator[None]:
     demo_service.sim_control("idcard", "insert", card="resident")
     demo_service.sim_control("receipt_printer", "load_paper")
     yield
-    demo_service.sim_control("camera", "person", photo=str(demo_service.running.app.pages.card_photo))  # type: ignore[attr-defined]
     demo_service.sim_control("receipt_printer", "load_paper")
 
 
@@ -114,12 +113,16 @@ def test_face_mismatch(page: Any, demo_service: DemoService, artifacts: Path) ->
     if not other.exists():
         pytest.skip("shared face pairs missing")
     demo_service.sim_control("camera", "person", photo=str(other))
-    open_demo(page, demo_service, "?voice=0")
-    page.click("[data-service=social]")
-    page.wait_for_selector("#error[data-kind=face]", timeout=60_000)
-    text = page.inner_text("#view")
-    assert "人脸与身份证照片不一致" in text and "未通过" in page.inner_text("#row-compare")
-    shot(page, artifacts, "error-face")
+    try:
+        open_demo(page, demo_service, "?voice=0")
+        page.click("[data-service=social]")
+        page.wait_for_selector("#error[data-kind=face]", timeout=60_000)
+        text = page.inner_text("#view")
+        assert "人脸与身份证照片不一致" in text and "未通过" in page.inner_text("#row-compare")
+        shot(page, artifacts, "error-face")
+    finally:
+        card_holder = demo_service.running.app.pages.card_photo  # type: ignore[attr-defined]
+        demo_service.sim_control("camera", "person", photo=str(card_holder))
 
 
 def test_elderly_paper_out(page: Any, demo_service: DemoService, artifacts: Path) -> None:

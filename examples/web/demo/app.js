@@ -78,10 +78,10 @@ const TEXT = {
 };
 
 const SERVICES = [
-  { id: "social", key: "svcSocial", icon: "🪪" },
-  { id: "residence", key: "svcResidence", icon: "🏠" },
-  { id: "housing", key: "svcHousing", icon: "🏦" },
-  { id: "tax", key: "svcTax", icon: "🧾" },
+  { id: "social", key: "svcSocial", icon: "card" },
+  { id: "residence", key: "svcResidence", icon: "home" },
+  { id: "housing", key: "svcHousing", icon: "bank" },
+  { id: "tax", key: "svcTax", icon: "doc" },
 ];
 const RATINGS = [5, 4, 3, 2, 1];
 
@@ -107,6 +107,31 @@ function h(tag, attrs = {}, ...children) {
   for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
   return el;
 }
+// Line icons drawn inline (a kiosk may have no emoji font): 64×64 viewBox, stroke only.
+const ICONS = {
+  card: "M8 16h48v32H8z M14 24h14v16H14z M34 26h16 M34 33h16 M34 40h10",
+  home: "M10 30L32 12l22 18 M16 26v26h32V26 M27 52V38h10v14",
+  bank: "M8 24L32 10l24 14z M12 28v20 M22 28v20 M32 28v20 M42 28v20 M52 28v20 M8 52h48",
+  doc: "M16 8h24l10 10v38H16z M40 8v10h10 M22 28h20 M22 36h20 M22 44h12",
+  face: "M32 10a22 22 0 1 0 0.01 0z M24 28v2 M40 28v2 M23 40q9 8 18 0",
+  pen: "M12 52l6-16 26-26 10 10-26 26z M40 14l10 10 M10 56h44",
+  finger: "M22 54V24a10 10 0 0 1 20 0v30 M28 54V26a4 4 0 0 1 8 0v28 M16 46V30 M48 46V30",
+  receipt: "M16 6h32v52l-5-4-5 4-5-4-5 4-5-4-5 4-2-2z M22 18h20 M22 26h20 M22 34h12 M30 42h12v10H30z",
+  warn: "M32 8L58 54H6z M32 24v14 M32 44v3",
+  ok: "M32 8a24 24 0 1 0 0.01 0z M20 33l8 8 16-18",
+};
+function icon(name) {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 64 64");
+  svg.setAttribute("class", "ico");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute("d", ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+const bigIcon = (name) => h("div", { class: "big-icon", "aria-hidden": "true" }, icon(name));
 const button = (label, onclick, extra = {}) => h("button", { type: "button", onclick, ...extra }, label);
 
 function steps() {
@@ -157,7 +182,7 @@ function errorView(kind, err, { retry, skip } = {}) {
   const todo = { noCard: "errNoCardDo", face: "errFaceDo", live: "errFaceDo", paper: "errPaperDo" }[kind] || "errOtherDo";
   speak(t(title));
   const box = h("div", { class: "error", role: "alert", id: "error", "data-kind": kind },
-    h("div", { class: "big-icon", "aria-hidden": "true" }, "⚠️"),
+    bigIcon("warn"),
     h("h2", { id: "error-title" }, t(title)),
     h("p", { class: "todo" }, t(todo)),
     err && err.code ? h("p", { class: "code" }, `${t("errCode")}: ${err.code}${err.field ? ` (${err.field})` : ""}`) : null,
@@ -175,12 +200,12 @@ function home() {
   light("off", "idcard");
   const list = state.elderly ? SERVICES.slice(0, 2) : SERVICES;
   show("home", h("h2", {}, t("chooseService")), h("div", { class: "services" }, list.map((s) =>
-    button([h("span", { class: "icon", "aria-hidden": "true" }, s.icon), h("span", {}, t(s.key))],
+    button([h("span", { class: "icon", "aria-hidden": "true" }, icon(s.icon)), h("span", {}, t(s.key))],
       () => { state.service = s; cardStep(); }, { class: "service", "data-service": s.id }))));
 }
 
 async function cardStep() {
-  show("stepCard", h("div", { class: "big-icon", "aria-hidden": "true" }, "🪪"), h("h2", {}, t("placeCard")),
+  show("stepCard", bigIcon("card"), h("h2", {}, t("placeCard")),
     h("p", { class: "hint" }, t("placeCardHint")), h("div", { class: "spinner", role: "status" }, "…"),
     h("div", { class: "actions" }, button(t("home"), home, { id: "btn-home" })));
   speak(t("placeCard"));
@@ -217,7 +242,7 @@ async function faceStep() {
   const card = state.card;
   const who = () => h("p", { class: "who" }, `${t("cardRead")}: ${card.name} ${maskId(card.idNumber)}`);
   show("stepFace", who(),
-    h("div", { class: "big-icon", "aria-hidden": "true" }, "🙂"), h("h2", {}, t("lookCamera")),
+    bigIcon("face"), h("h2", {}, t("lookCamera")),
     h("p", { class: "hint" }, t("lookCameraHint")), h("div", { class: "spinner", role: "status" }, "…"));
   speak(t("lookCamera"));
   try {
@@ -251,7 +276,7 @@ async function faceStep() {
 
 async function signStep() {
   if (state.step === "stepSign") return;
-  show("stepSign", h("div", { class: "big-icon", "aria-hidden": "true" }, "✍️"), h("h2", {}, t("signNow")),
+  show("stepSign", bigIcon("pen"), h("h2", {}, t("signNow")),
     h("p", { class: "hint" }, t("signHint")), h("div", { class: "spinner", role: "status" }, "…"));
   speak(t("signNow"));
   try {
@@ -275,7 +300,7 @@ function fingerStep(sigImg) {
 }
 
 async function captureFinger() {
-  show("stepFinger", h("div", { class: "big-icon", "aria-hidden": "true" }, "👆"), h("h2", {}, t("fingerPlace")),
+  show("stepFinger", bigIcon("finger"), h("h2", {}, t("fingerPlace")),
     h("div", { class: "spinner", role: "status" }, "…"));
   speak(t("fingerPlace"));
   try {
@@ -301,7 +326,7 @@ function newTxn() {
 
 async function printStep() {
   state.txn = state.txn || newTxn();
-  show("stepPrint", h("div", { class: "big-icon", "aria-hidden": "true" }, "🧾"), h("h2", {}, t("printing")),
+  show("stepPrint", bigIcon("receipt"), h("h2", {}, t("printing")),
     h("p", { class: "txn" }, `${t("txn")}: ${state.txn}`));
   try {
     await ensureOpen("receipt_printer", "init", { chinese: true });
@@ -356,7 +381,7 @@ function rateStep(printed) {
 
 function finish(rating) {
   speak(t("thanks"));
-  show("done", h("div", { class: "big-icon", "aria-hidden": "true" }, "✅"), h("h2", { id: "done" }, t("done")),
+  show("done", bigIcon("ok"), h("h2", { id: "done" }, t("done")),
     h("p", {}, `${t("thanks")} (${t(`rate${rating}`)})`), h("p", { class: "txn" }, `${t("txn")}: ${state.txn}`),
     h("div", { class: "actions" }, button(t("home"), home, { autofocus: true, id: "btn-home" })));
 }

@@ -34,7 +34,7 @@ function svgBox(label, w = 520, hgt = 260) {
 }
 
 /** Bar chart: items = [{label, value}] */
-function bar(el, items, label, { target = null, fmt = (v) => String(v), max = null } = {}) {
+function bar(el, items, label, { target = null, fmt = (v) => String(v), max = null, color = null } = {}) {
   const W = 520, H = 260, L = 44, B = 70, T = 14;
   const svg = svgBox(label, W, H);
   const top = max ?? Math.max(1, ...items.map((i) => i.value));
@@ -45,10 +45,12 @@ function bar(el, items, label, { target = null, fmt = (v) => String(v), max = nu
   items.forEach((it, i) => {
     const hh = ((H - B - T) * it.value) / top;
     const x = L + i * bw + bw * 0.15;
-    const r = s("rect", { x, y: H - B - hh, width: bw * 0.7, height: Math.max(0, hh), fill: it.color || COLORS[i % COLORS.length],
+    const r = s("rect", { x, y: H - B - hh, width: bw * 0.7, height: Math.max(0, hh), fill: it.color || color || COLORS[i % COLORS.length],
       class: "bar", "data-value": it.value });
     r.append(s("title", {}, `${it.label}: ${fmt(it.value)}`));
     svg.append(r);
+    const every = Math.ceil(items.length / 16);
+    if (i % every && i !== items.length - 1) return;
     svg.append(s("text", { x: x + bw * 0.35, y: H - B + 12, transform: `rotate(45 ${x + bw * 0.35} ${H - B + 12})`, class: "tick" },
       it.label));
   });
@@ -130,8 +132,8 @@ function render(d) {
     color: a >= d.availability.target ? "#1b7a3a" : "#c8102e" }));
   bar($("#chart-availability"), av, `availability, overall ${pct(d.availability.overall)}`,
     { target: d.availability.target, fmt: (v) => `${(100 * v).toFixed(1)}%`, max: 1 });
-  bar($("#chart-daily"), d.daily.map((x) => ({ label: x.day.slice(5), value: x.count })), "daily usage");
-  bar($("#chart-monthly"), d.monthly.map((x) => ({ label: x.month, value: x.count })), "monthly usage");
+  bar($("#chart-daily"), d.daily.map((x) => ({ label: x.day.slice(5), value: x.count })), "daily usage", { color: "#0b5cad" });
+  bar($("#chart-monthly"), d.monthly.map((x) => ({ label: x.month, value: x.count })), "monthly usage", { color: "#00838f" });
   $("#faults tbody").replaceChildren(...(d.faults.length ? d.faults.map((f) => h("tr", { class: `level-${f.level}` },
     h("td", { text: String(f.level) }), h("td", { text: f.module }), h("td", { text: f.kind }), h("td", { text: f.reason }),
     h("td", { text: new Date(f.start).toLocaleString() }), h("td", { text: fmtDur(f.recoverySeconds) })))
