@@ -5,6 +5,7 @@ ID card reader that vanishes and comes back) plus audit rows spread over 0–24 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -133,7 +134,7 @@ def test_metrics(scripted_day: DemoService) -> None:
 
 def test_metrics_scrape_token(sim_service: Any, tmp_path: Path) -> None:
     """``[service] metrics_token_sha256``: a Prometheus server scrapes with its own token, nothing else."""
-    from starlette.testclient import TestClient
+    import httpx
 
     from gtsdk.server.app import ServiceApp
     from gtsdk.server.config import parse_service
@@ -141,14 +142,18 @@ def test_metrics_scrape_token(sim_service: Any, tmp_path: Path) -> None:
     secret = "scrape-" + uuid.uuid4().hex
     cfg = parse_service({"metrics_token_sha256": hashlib.sha256(secret.encode()).hexdigest()})
     app = ServiceApp(sim_service.terminal, cfg, tmp_path)
+
+    async def probe() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://127.0.0.1") as c:
+            return [(await c.get(path, headers={"Authorization": f"Bearer {tok}"})).status_code for path, tok in (
+                ("/metrics", secret), ("/metrics", "wrong"), ("/v1/ops/summary", secret), ("/demo/", secret))]
+
     try:
-        with TestClient(app, base_url="https://127.0.0.1") as c:
-            assert c.get("/metrics", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
-            assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-            assert c.get("/v1/ops/summary", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
-            assert c.get("/demo/").status_code in (401, 404)  # pages are off unless demo = true
+        ok, wrong, summary, demo = asyncio.run(probe())
     finally:
         app.pages.close()  # type: ignore[attr-defined]
+    assert (ok, wrong, summary) == (200, 401, 401)
+    assert demo in (401, 404)  # the pages are off unless demo = true
 
 
 def test_consumable_states() -> None:
