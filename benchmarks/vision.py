@@ -218,10 +218,54 @@ def liveness_rates(workdir: Path, n: int) -> dict[str, Any]:
     return evaluate(workdir, n)
 
 
+def fit_alignment(model_dir: Path, k: int = 8) -> list[dict[str, Any]]:
+    """Refit ``crop.from_mesh`` of the embedder manifest: each of dlib's 5 points (sp5 shape predictor on the
+    pair photos) as an affine-invariant weighted sum (weights sum to 1) of its k nearest FaceMesh points."""
+    import dlib
+
+    from gtsdk.vision.pipeline import FaceEngine
+
+    eng = FaceEngine(model_dir=model_dir)
+    d = _frm_dir()
+    det = dlib.get_frontal_face_detector()
+    sp5 = dlib.shape_predictor(str(d / "shape_predictor_5_face_landmarks.dat"))
+    xs, ys = [], []
+    for f in sorted(PAIRS.glob("*.jpg")):
+        img = load(f)
+        faces = eng.faces(img)
+        rgb = np.ascontiguousarray(img[:, :, ::-1])
+        dets = det(rgb, 1)
+        if not faces or not dets:
+            continue
+        face = max(faces, key=lambda x: x.detection.width)
+        sh = sp5(rgb, max(dets, key=lambda r: r.width()))
+        xs.append(face.landmarks[:, :2].astype(np.float64))
+        ys.append(np.array([[sh.part(i).x, sh.part(i).y] for i in range(5)], np.float64))
+    x, y = np.array(xs), np.array(ys)
+    iod = np.linalg.norm(y[:, 0] - y[:, 2], axis=1)
+    out = []
+    for p in range(5):
+        dist = np.linalg.norm(x - y[:, p][:, None, :], axis=2) / iod[:, None]
+        cand = np.argsort(dist.mean(axis=0))[:k]
+        a = np.concatenate([x[:, cand, 0], x[:, cand, 1]]) / np.concatenate([iod, iod])[:, None]
+        b = np.concatenate([y[:, p, 0], y[:, p, 1]]) / np.concatenate([iod, iod])
+        m = np.zeros((k + 1, k + 1))
+        m[:k, :k] = a.T @ a + 1e-3 * np.eye(k)
+        m[:k, k] = 1
+        m[k, :k] = 1
+        r = np.zeros(k + 1)
+        r[:k] = a.T @ b
+        r[k] = 1
+        w = np.linalg.solve(m, r)[:k]
+        out.append({"indices": [int(i) for i in cand], "weights": [round(float(v), 5) for v in w]})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip", default="", help="comma list of: accuracy,latency,liveness")
     ap.add_argument("--presentations", type=int, default=20, help="presentations per species (liveness)")
+    ap.add_argument("--fit-alignment", action="store_true", help="refit the mesh → dlib 5-point weights and exit")
     args = ap.parse_args(argv if argv is not None else [])  # the `python -m benchmarks` runner passes none
     skip = set(filter(None, args.skip.split(",")))
     import cv2 as _cv2
@@ -237,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
 
         models.build_all(model_dir)
         print(f"model build: {time.perf_counter() - t0:.1f} s")
+        if args.fit_alignment:
+            import json
+
+            print(json.dumps(fit_alignment(model_dir), indent=1))
+            return 0
         if "accuracy" not in skip:
             ours, base = Ours(model_dir), Dlib()
             BOXES.update(face_boxes(model_dir))
