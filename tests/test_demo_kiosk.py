@@ -79,6 +79,9 @@ def test_full_flow(page: Any, demo_service: DemoService, artifacts: Path) -> Non
     page.click("[data-rating='5']")
     page.focus("#phone")
     page.wait_for_function("() => GtsdkKeyboard.state().visible", timeout=10_000)  # soft keyboard (8.4 n)
+    for k in "13800138000":
+        page.locator(f"gtsdk-keyboard button[data-k='{k}']").click()
+    assert page.input_value("#phone") == "13800138000"
     shot(page, artifacts, "4-rate")
     page.click("#btn-submit")
     page.wait_for_selector("#done")
@@ -182,3 +185,42 @@ def test_keyboard_and_labels(page: Any, demo_service: DemoService) -> None:
     page.focus("[data-service=tax]")
     page.keyboard.press("Enter")  # a service starts from the keyboard alone
     page.wait_for_selector("#steps li.current")
+
+
+def test_demo_token_and_origins(demo_service: DemoService) -> None:
+    """The page's injected token is a short-lived app token of app ``demo``; only the service's own loopback origin
+    is added to the allowed origins (a rebinding Host header does not add a foreign one)."""
+    import json
+    import re
+    import urllib.request
+    from datetime import UTC, datetime, timedelta
+
+    from gtsdk.server.tokens import TokenStore
+
+    svc = demo_service
+    ctx = svc._ctx()
+
+    def fetch(path: str, headers: dict[str, str], body: bytes | None = None) -> tuple[int, bytes]:
+        req = urllib.request.Request(svc.url + path, data=body, headers=headers, method="POST" if body else "GET")
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    status, html = fetch("/demo/", {"Host": "evil.example"})
+    assert status == 200
+    m = re.search(rb'name="gtsdk-token" content="([^"]+)"', html)
+    assert m and not m.group(1).startswith(b"__")
+    token = m.group(1).decode()
+    info = TokenStore(svc.home).verify(token)
+    assert info is not None and info.scopes == ["app"] and info.app == "demo"
+    assert info.expires is not None
+    assert datetime.fromisoformat(str(info.expires)) < datetime.now(UTC) + timedelta(hours=9)
+    body = json.dumps({"light": "idcard"}).encode()
+    call = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    assert fetch("/v1/lights/off", {**call, "Origin": "https://evil.example"}, body)[0] == 403
+    assert fetch("/demo/", {})[0] == 200  # the page as the kiosk browser loads it
+    assert fetch("/v1/lights/off", {**call, "Origin": svc.url}, body)[0] == 200
+    assert fetch("/v1/lights/off", {**call, "Origin": "https://evil.example"}, body)[0] == 403
+    assert fetch("/v1/audit", {"Authorization": f"Bearer {token}"})[0] == 403  # app scope only

@@ -52,6 +52,7 @@ DOWN_STATES = {DeviceState.NO_DEVICE.value, DeviceState.POWER_OFF.value, DeviceS
                DeviceState.OFFLINE.value}
 PARTIAL_STATES = {DeviceState.USER_ERROR.value, DeviceState.FRAUD_ATTEMPT.value, DeviceState.POTENTIAL_FRAUD.value}
 DEMO_TOKEN_HOURS = 8
+DEMO_TOKEN_LABEL = "demo page (gtsdk serve --demo)"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
                  ".json": "application/json"}
@@ -448,7 +449,11 @@ class Pages:
         with self._token_lock:
             if self._demo_token is None or self._demo_token[1] - now < timedelta(hours=1):
                 exp = now + timedelta(hours=DEMO_TOKEN_HOURS)
-                tok = self.app.tokens.create(["app"], app="demo", label="demo page (gtsdk serve --demo)", expires=exp)
+                if self._demo_token is None:  # earlier runs' demo tokens: revoke, one demo token at a time
+                    for old in self.app.tokens.list():
+                        if old.app == "demo" and old.label == DEMO_TOKEN_LABEL and old.active():
+                            self.app.tokens.revoke(old.id)
+                tok = self.app.tokens.create(["app"], app="demo", label=DEMO_TOKEN_LABEL, expires=exp)
                 self._demo_token = (tok, exp)
             return self._demo_token[0]
 
