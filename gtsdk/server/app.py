@@ -578,11 +578,15 @@ class ServiceApp:
         for k in q:
             if k not in allowed:
                 raise GtsdkError(ErrorCode.INVALID_DATA, "unknown query parameter", field=k)
-        try:
-            limit = int(q.get("limit", "1000"))
-            after = int(q.get("afterId", "0"))
-        except ValueError:
-            raise GtsdkError(ErrorCode.INVALID_DATA, "must be an integer", field="limit") from None
+        ints: dict[str, int] = {}
+        for name, default in (("limit", "1000"), ("afterId", "0")):
+            try:
+                ints[name] = int(q.get(name, default))
+            except ValueError:
+                raise GtsdkError(ErrorCode.INVALID_DATA, "must be an integer", field=name) from None
+            if not 0 <= ints[name] < 2**63:
+                raise GtsdkError(ErrorCode.INVALID_DATA, "out of range", field=name)
+        limit, after = ints["limit"], ints["afterId"]
         audit = self.audit
         try:
             rows = await asyncio.to_thread(

@@ -105,6 +105,34 @@ def build(app: ServiceApp) -> dict[str, Any]:
             paths[f"/v1/schemas/{mod_id}/{op}"] = {"get": {
                 "operationId": f"{mod_id}_{op}_schema", "tags": ["schemas"], "parameters": params,
                 "responses": {"200": ok(ref(wm.Schemas)), **errors()}}}
+    maint = {"description": "needs a token with the maintenance scope"}
+    paths["/v1/sim"] = {"get": {"operationId": "simulators", "tags": ["maintenance"], "parameters": params,
+                                "description": maint["description"],
+                                "responses": {"200": ok({"type": "object"}), **errors()}}}
+    for mod_id in MODULES:
+        paths[f"/v1/sim/{mod_id}"] = {
+            "get": {"operationId": f"{mod_id}_sim_info", "tags": ["maintenance"], "parameters": params,
+                    "responses": {"200": ok(ref(wm.SimInfo)), **errors()}},
+            "post": {"operationId": f"{mod_id}_sim_control", "tags": ["maintenance"], "parameters": params,
+                     "summary": "change the simulated world (insert a card, paper out, unplug, garble, delay)",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": ref(wm.SimControl, "validation")}}},
+                     "responses": {"200": ok({"type": "object"}), **errors(503)}}}
+        paths[f"/v1/{mod_id}/statistics/reset"] = {"post": {
+            "operationId": f"{mod_id}_statistics_reset", "tags": ["maintenance"], "parameters": params,
+            "responses": {"200": ok(ref(Statistics)), **errors()}}}
+    audit_params = params + [{"name": n, "in": "query", "required": False, "schema": sch} for n, sch in (
+        ("since", {"type": "string", "description": "ISO date or time (UTC when no zone)"}),
+        ("until", {"type": "string"}), ("module", {"type": "string"}), ("operation", {"type": "string"}),
+        ("person", {"type": "string", "description": "full ID number or masked form 110101********1234"}),
+        ("code", {"type": "string"}), ("caller", {"type": "string"}),
+        ("limit", {"type": "integer", "minimum": 1, "maximum": 100000}), ("afterId", {"type": "integer"}))]
+    paths["/v1/audit"] = {"get": {"operationId": "audit_query", "tags": ["maintenance"], "parameters": audit_params,
+                                  "summary": "audit records by person, time and operation type (9.3.3 b)",
+                                  "responses": {"200": ok(ref(wm.AuditRows)), **errors()}}}
+    paths["/v1/audit/verify"] = {"get": {"operationId": "audit_verify", "tags": ["maintenance"],
+                                         "parameters": params,
+                                         "responses": {"200": ok(ref(wm.AuditVerify)), **errors()}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "gtsdk local terminal service", "version": gtsdk.__version__,
