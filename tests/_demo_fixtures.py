@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import ssl
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,17 @@ class DemoService:
         except urllib.error.HTTPError as e:
             payload = e.read()
             return (e.code, e.headers, payload) if raw else json.loads(payload)
+
+    def present_card(self, card: str = "resident") -> None:
+        """Lift the card and put it back: the reader driver reads a card again only after it saw it leave."""
+        bus = self.sim.terminal.events
+        seq = bus.last_seq
+        self.sim_control("idcard", "remove")
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and not any(
+                e.type == "cardRemoved" for e in bus.since(seq, ["idcard"])[0]):
+            time.sleep(0.02)
+        self.sim_control("idcard", "insert", card=card)
 
     def sim_control(self, module: str, action: str, **params: Any) -> Any:
         env = self.request("POST", f"/v1/sim/{module}", {"action": action, "params": params})

@@ -34,7 +34,7 @@ def world(demo_service: DemoService) -> Iterator[None]:
     """Each test starts with a card on the reader, the card holder in front of the camera and paper loaded."""
     if demo_service.running.app.pages.card_photo is None:  # type: ignore[attr-defined]
         pytest.skip("simulated camera has no face photo (shared test data missing)")
-    demo_service.sim_control("idcard", "insert", card="resident")
+    demo_service.present_card()
     demo_service.sim_control("receipt_printer", "load_paper")
     yield
     demo_service.sim_control("receipt_printer", "load_paper")
@@ -182,9 +182,19 @@ def test_keyboard_and_labels(page: Any, demo_service: DemoService) -> None:
                                   "return e.id || e.dataset.service || e.textContent.trim(); }"))
     missing = [c["id"] for c in controls if c["id"] not in reached]
     assert not missing, missing
+    demo_service.sim_control("idcard", "remove")
     page.focus("[data-service=tax]")
     page.keyboard.press("Enter")  # a service starts from the keyboard alone
     page.wait_for_selector("#steps li.current")
+    wait_busy(demo_service, "idcard")  # waiting for a card
+    page.keyboard.press("Tab")  # 返回首页 is the first control of the step
+    assert page.evaluate("() => document.activeElement.id") == "btn-home"
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".service")
+    end = time.monotonic() + 10  # going home cancelled the read on the device (gtsdk.js cancel on abort)
+    while demo_service.request("GET", "/v1/idcard/status")["data"]["busy"]:
+        assert time.monotonic() < end, "read not cancelled"
+        time.sleep(0.05)
 
 
 def test_demo_token_and_origins(demo_service: DemoService) -> None:

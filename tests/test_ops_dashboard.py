@@ -37,7 +37,7 @@ def scripted_day(demo_service: DemoService) -> DemoService:
     svc = demo_service
     call = lambda mod, op, body: svc.request("POST", f"/v1/{mod}/{op}", body, token=svc.app_token)  # noqa: E731
     # real operations now
-    svc.sim_control("idcard", "insert", card="resident")
+    svc.present_card()
     call("idcard", "open", {})
     assert call("idcard", "read", {"timeout": 10_000})["code"] == "success"
     for name in ("idcard", "receipt"):

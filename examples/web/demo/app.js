@@ -33,7 +33,7 @@ const TEXT = {
     rateAsk: "请对本次服务进行评价", rate5: "非常满意", rate4: "满意", rate3: "基本满意", rate2: "不满意",
     rate1: "非常不满意", phone: "手机号（选填，用于接收办理结果）", submit: "提交评价", thanks: "感谢您的评价！",
     done: "业务办理完成", home: "返回首页", retry: "重试", skip: "跳过打印", start: "开始",
-    errNoCard: "没有检测到身份证", errNoCardDo: "请将身份证平放在读卡区后点击“重试”；没有带身份证请到人工窗口办理。",
+    errNoCard: "没有检测到身份证", errNoCardDo: "请将身份证平放在读卡区后点击“重试”（已放好的请拿起后重新放置）；没有带身份证请到人工窗口办理。",
     errFace: "人脸与身份证照片不一致", errFaceDo: "请本人正对摄像头、摘下帽子和眼镜后点击“重试”；多次不通过请到人工窗口办理。",
     errLive: "未通过活体检测", errPaper: "凭条打印机缺纸",
     errPaperDo: "请联系工作人员添加打印纸后点击“重试”，或记下业务流水号后跳过打印。",
@@ -64,7 +64,7 @@ const TEXT = {
     submit: "Submit rating", thanks: "Thank you for your rating!", done: "All done", home: "Home", retry: "Try again",
     skip: "Skip printing", start: "Start",
     errNoCard: "No ID card detected",
-    errNoCardDo: "Place your ID card flat on the reader and press “Try again”; without a card please go to a staffed counter.",
+    errNoCardDo: "Place your ID card flat on the reader (lift it and put it back if it is already there) and press “Try again”; without a card please go to a staffed counter.",
     errFace: "Your face does not match the ID card photo",
     errFaceDo: "Face the camera yourself without hat or glasses and press “Try again”; if it keeps failing please go to a staffed counter.",
     errLive: "Liveness check failed", errPaper: "The receipt printer is out of paper",
@@ -89,7 +89,7 @@ const state = {
   lang: params.get("lang") === "en" ? "en" : "zh",
   elderly: params.get("elderly") === "1",
   voice: params.get("voice") !== "0",
-  step: "home", service: null, card: null, txn: null, opened: new Set(), reference: null,
+  step: "home", service: null, card: null, txn: null, opened: new Set(), reference: null, abort: null,
 };
 const t = (k) => TEXT[state.lang][k] ?? TEXT.zh[k] ?? k;
 const $ = (sel) => document.querySelector(sel);
@@ -196,6 +196,8 @@ function errorView(kind, err, { retry, skip } = {}) {
 
 // ---- the flow ---------------------------------------------------------------------------------------------
 function home() {
+  if (state.abort) state.abort.abort(); // stops the operation on the device too (gtsdk.js cancels it)
+  state.abort = new AbortController();
   state.service = null; state.card = null; state.txn = null;
   light("off", "idcard");
   const list = state.elderly ? SERVICES.slice(0, 2) : SERVICES;
@@ -212,7 +214,7 @@ async function cardStep() {
   try {
     await ensureOpen("idcard");
     light("flash", "idcard");
-    const card = await sdk.call("idcard", "read", { timeout: CARD_TIMEOUT });
+    const card = await sdk.call("idcard", "read", { timeout: CARD_TIMEOUT }, { signal: state.abort.signal });
     if (state.step !== "stepCard") return;
     state.card = card;
     light("off", "idcard");
@@ -247,8 +249,9 @@ async function faceStep() {
   speak(t("lookCamera"));
   try {
     await ensureOpen("camera", "init");
-    const live = await sdk.call("camera", "liveness", {});
-    const cmp = await sdk.call("camera", "face_compare", { reference: await reference() });
+    const signal = state.abort.signal;
+    const live = await sdk.call("camera", "liveness", {}, { signal });
+    const cmp = await sdk.call("camera", "face_compare", { reference: await reference() }, { signal });
     // the application decides (9.4.1 e): here it takes the driver's thresholds as they are
     const liveOk = live.suggestedLive;
     const match = cmp.distance <= cmp.threshold;
@@ -282,12 +285,13 @@ async function signStep() {
   try {
     await ensureOpen("signature_pad");
     const sig = await sdk.call("signature_pad", "get_signature", { prompt: state.lang === "en" ? "Please sign" : "请在此签名",
-      timeout: 120000 });
+      timeout: 120000 }, { signal: state.abort.signal });
     if (!sig.completed) { state.step = ""; return signStep(); }
     const img = sig.imagePng ? h("img", { src: `data:image/png;base64,${sig.imagePng}`, alt: t("signed"), class: "sig" }) : null;
     if (state.elderly) { show("stepSign", h("h2", {}, t("signed")), img); return printStep(); }
     fingerStep(img);
   } catch (e) {
+    if (state.step !== "stepSign") return;
     show("stepSign", errorView("other", e, { retry: () => { state.step = ""; signStep(); } }));
   }
 }
@@ -306,12 +310,14 @@ async function captureFinger() {
   try {
     await ensureOpen("fingerprint");
     await light("flash", "fingerprint");
-    const cap = await sdk.call("fingerprint", "capture", { withImage: false, timeout: 30000 });
+    const cap = await sdk.call("fingerprint", "capture", { withImage: false, timeout: 30000 },
+      { signal: state.abort.signal });
     light("off", "fingerprint");
     show("stepFinger", h("h2", {}, `${t("fingerOk")} (${cap.quality})`));
     printStep();
   } catch (e) {
     light("off", "fingerprint");
+    if (state.step !== "stepFinger") return;
     show("stepFinger", errorView("other", e, { retry: captureFinger, skip: printStep }));
   }
 }
