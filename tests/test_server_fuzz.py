@@ -25,6 +25,7 @@ from gtsdk.server.openapi import build  # noqa: E402
 DOC = build(SimpleNamespace(config=SimpleNamespace(port=8801)))  # type: ignore[arg-type]
 SCHEMA = schemathesis.openapi.from_dict(DOC)
 FULL = os.environ.get("GTSDK_FUZZ_ALL") == "1"
+EXAMPLES = int(os.environ.get("GTSDK_FUZZ_EXAMPLES", "12" if FULL else "5"))
 PICK = ("/v1/idcard/", "/v1/lights/", "/v1/camera/status", "/v1/camera/capture", "/v1/services", "/v1/health",
         "/v1/schemas/idcard/", "/v1/audit", "/v1/sim/idcard")
 ROUTES = [(path, method.upper()) for path, item in DOC["paths"].items() for method in item
@@ -54,6 +55,8 @@ def check(case: Any, s: Svc, auth: bool) -> None:
     assert resp.status_code < 500 or resp.status_code in (503, 504), (case.path, resp.status_code, resp.text[:300])
     if case.path == "/openapi.json" and resp.status_code == 200:
         return
+    if resp.status_code == 400 and resp.text == "Invalid HTTP request received.":
+        return  # bytes that are not HTTP at all (e.g. control characters in a header): uvicorn's parser refuses them
     body = resp.json()
     assert set(body) == {"code", "message", "requestId", "data"}, body
     assert body["code"] in CODES
@@ -74,7 +77,7 @@ def _runner(s: Svc, auth: bool) -> Any:
 @pytest.mark.parametrize(("path", "method"), ROUTES, ids=[f"{m} {p}" for p, m in ROUTES])
 def test_fuzz_route(fuzz_svc: Svc, path: str, method: str) -> None:
     op = SCHEMA[path][method]
-    cfg = settings(max_examples=12 if FULL else int(os.environ.get("GTSDK_FUZZ_EXAMPLES", "5")), deadline=None, database=None, phases=[Phase.generate],
+    cfg = settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
                    suppress_health_check=list(HealthCheck))
     for mode, auth in ((schemathesis.GenerationMode.POSITIVE, True), (schemathesis.GenerationMode.NEGATIVE, True),
                        (schemathesis.GenerationMode.NEGATIVE, False)):
