@@ -5,6 +5,7 @@ English interface, and keyboard/label accessibility.  Screenshots go to artifact
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +89,11 @@ def test_full_flow(page: Any, demo_service: DemoService, artifacts: Path) -> Non
     txn = page.evaluate("() => gtsdkDemo.state.txn")
     assert txn.startswith("GT") and txn in page.inner_text("#view")
     shot(page, artifacts, "5-done")
+    paper = Path(svc.sim_control("receipt_printer", "receipts")["receipts"][-1])  # the simulated paper roll
+    transcript = paper.with_suffix(".txt").read_text(encoding="utf-8")
+    assert "社保卡补办" in transcript
+    assert any("QR" in line and txn in line for line in transcript.splitlines())  # the QR code holds the txn id
+    shutil.copy(paper, artifacts / "demo-receipt.png")
     rows = svc.running.app.audit.query(module="receipt_printer")  # type: ignore[union-attr]
     assert [r["operation"] for r in rows if r["code"] == "success"][-2:] == ["print", "cut"]
     ops = {(r["module"], r["operation"]) for r in svc.running.app.audit.query(code="success")}  # type: ignore[union-attr]
