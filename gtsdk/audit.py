@@ -55,7 +55,7 @@ def mask_id(value: str) -> str:
 def _crypto() -> Any | None:
     try:
         return importlib.import_module("gtsdk.crypto")
-    except ImportError:
+    except Exception:  # not installed, or libcrypto without SM2 (gtsdk.crypto raises configError at import)
         return None
 
 

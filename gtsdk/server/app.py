@@ -197,7 +197,7 @@ class ServiceApp:
             try:
                 crypto = importlib.import_module("gtsdk.crypto")
                 importlib.import_module("gtsdk.crypto.envelope")
-            except ImportError:
+            except Exception:  # not installed, or no SM2 in libcrypto
                 raise ConfigError(key, "sealing personal data needs gtsdk.crypto (SM2/SM4), which is not "
                                        "installed; refusing to send personal data in clear") from None
             try:

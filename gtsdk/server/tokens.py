@@ -34,7 +34,7 @@ def sm3_function() -> Callable[[bytes], bytes] | None:
     """``gtsdk.crypto.sm3`` when that package is installed."""
     try:
         mod = importlib.import_module("gtsdk.crypto")
-    except ImportError:
+    except Exception:  # not installed, or libcrypto without SM2 (gtsdk.crypto raises configError at import)
         return None
     fn = getattr(mod, "sm3", None)
     return fn if callable(fn) else None
