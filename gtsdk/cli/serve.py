@@ -64,5 +64,7 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     terminal.start()
     try:
         serve_forever(app, port=p)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on port {p}: {e.strerror or e}") from None
     finally:
         terminal.stop()
