@@ -137,11 +137,13 @@ def test_silent_scanner_then_answers(tmp_path: Path, made: list[Any]) -> None:
     assert "answer" in t.qr_scanner.status().reason
     with pytest.raises(GtsdkError) as e:
         t.qr_scanner.read(timeout=1.5)
-    assert e.value.code == "notOpen"  # the automatic open at start failed: the application opens
+    # the automatic open at start failed; the open intent stays, so operations say why the device is unusable
+    assert e.value.code == "communicationError"
     with pytest.raises(GtsdkError) as e:
         t.qr_scanner.open(timeout=3)
     assert e.value.code == "communicationError"
     sim.control("answer", {})
+    wait_for(lambda: t.qr_scanner.status().state == DeviceState.ONLINE)  # reconnected by the runtime
     t.qr_scanner.open(timeout=3)
     assert t.qr_scanner.status().state == DeviceState.ONLINE
     th = present_later(sim, "BACK")

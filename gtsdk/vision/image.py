@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import numpy.typing as npt
@@ -34,12 +35,15 @@ def decode(data: bytes, field: str = "image") -> U8Image:
     if len(data) > MAX_BYTES:
         raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"image larger than {MAX_BYTES} bytes", field=field)
     # read the header first so a decompression bomb is refused before decoding
-    try:
-        from PIL import Image
+    from PIL import Image
 
-        Image.MAX_IMAGE_PIXELS = None
-        with Image.open(io.BytesIO(data)) as im:
-            w, h = im.size
+    try:
+        with warnings.catch_warnings():  # Pillow's bomb warning: our own size check follows
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+    except Image.DecompressionBombError:  # never change Pillow's process-wide guard: other modules rely on it
+        raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, "image announces too many pixels", field=field) from None
     except Exception:  # PIL raises many types for garbage; all mean "not an image"
         raise GtsdkError(ErrorCode.INVALID_DATA, "image cannot be decoded", field=field) from None
     check_size(w, h, field)
