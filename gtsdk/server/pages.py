@@ -218,43 +218,63 @@ def _label(v: str) -> str:
 
 # ---- audit aggregation ------------------------------------------------------------------------------------
 def audit_stats(path: Path, days: int, now: datetime) -> dict[str, Any]:
-    """Clause 10.1.2 statistics from the audit database (read-only connection; the writer keeps its own)."""
+    """Clause 10.1.2 statistics from the audit database (read-only connection; the writer keeps its own).
+
+    Two grouped scans (the window by module/operation/code/UTC hour; the last year by UTC hour); local hours,
+    days and months are computed from the hour buckets, so the terminal's time zone applies."""
     since = (now - timedelta(days=days)).astimezone(UTC).isoformat(timespec="milliseconds")
     year = (now - timedelta(days=366)).astimezone(UTC).isoformat(timespec="milliseconds")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
-        per_module = {m: {"operations": n, "failures": f or 0} for m, n, f in db.execute(
-            "SELECT module, count(*), sum(code != 'success') FROM records WHERE time >= ? GROUP BY module "
-            "ORDER BY module", (since,))}
-        share = [{"service": s, "count": n} for s, n in db.execute(
-            "SELECT module || '.' || operation, count(*) FROM records WHERE time >= ? GROUP BY 1 ORDER BY 2 DESC, 1",
-            (since,))]
-        hourly = [0] * 24
-        for h, n in db.execute("SELECT CAST(strftime('%H', time, 'localtime') AS INTEGER), count(*) FROM records "
-                               "WHERE time >= ? GROUP BY 1", (since,)):
-            if h is not None and 0 <= h < 24:
-                hourly[h] = n
-        daily = dict(db.execute("SELECT strftime('%Y-%m-%d', time, 'localtime'), count(*) FROM records "
-                                "WHERE time >= ? GROUP BY 1", (since,)).fetchall())
-        monthly = dict(db.execute("SELECT strftime('%Y-%m', time, 'localtime'), count(*) FROM records "
-                                  "WHERE time >= ? GROUP BY 1", (year,)).fetchall())
-        errors = dict(db.execute("SELECT code, count(*) FROM records WHERE time >= ? AND code != 'success' "
-                                 "GROUP BY code ORDER BY 2 DESC", (since,)).fetchall())
+        window = db.execute("SELECT module, operation, code, substr(time, 1, 13), count(*) FROM records "
+                            "WHERE time >= ? GROUP BY 1, 2, 3, 4", (since,)).fetchall()
+        yearly = db.execute("SELECT substr(time, 1, 13), count(*) FROM records WHERE time >= ? GROUP BY 1",
+                            (year,)).fetchall()
     finally:
         db.close()
-    total = sum(s["count"] for s in share) or 1
-    for s in share:
-        s["share"] = round(s["count"] / total, 4)
-    local = now.astimezone()
-    day_keys = [(local - timedelta(days=i)).strftime("%Y-%m-%d") for i in range(min(days, 31) - 1, -1, -1)]
+    local_of: dict[str, datetime] = {}
+
+    def local(bucket: str) -> datetime:
+        t = local_of.get(bucket)
+        if t is None:
+            t = local_of[bucket] = datetime.fromisoformat(bucket + ":00:00+00:00").astimezone()
+        return t
+
+    per_module: dict[str, dict[str, int]] = {}
+    services: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    hourly = [0] * 24
+    daily: dict[str, int] = {}
+    for mod, op, code, bucket, n in window:
+        pm = per_module.setdefault(mod, {"operations": 0, "failures": 0})
+        pm["operations"] += n
+        if code != "success":
+            pm["failures"] += n
+            errors[code] = errors.get(code, 0) + n
+        key = f"{mod}.{op}"
+        services[key] = services.get(key, 0) + n
+        t = local(bucket)
+        hourly[t.hour] += n
+        d = t.strftime("%Y-%m-%d")
+        daily[d] = daily.get(d, 0) + n
+    monthly: dict[str, int] = {}
+    for bucket, n in yearly:
+        m = local(bucket).strftime("%Y-%m")
+        monthly[m] = monthly.get(m, 0) + n
+    total = sum(services.values()) or 1
+    share = [{"service": k, "count": n, "share": round(n / total, 4)}
+             for k, n in sorted(services.items(), key=lambda kv: (-kv[1], kv[0]))]
+    loc = now.astimezone()
+    day_keys = [(loc - timedelta(days=i)).strftime("%Y-%m-%d") for i in range(min(days, 31) - 1, -1, -1)]
     month_keys: list[str] = []
-    y, m = local.year, local.month
+    y, mo = loc.year, loc.month
     for _ in range(12):
-        month_keys.insert(0, f"{y:04d}-{m:02d}")
-        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
-    return {"operationsPerModule": per_module, "share": share, "hourly": hourly, "errors": errors,
-            "daily": [{"day": d, "count": int(daily.get(d, 0))} for d in day_keys],
-            "monthly": [{"month": k, "count": int(monthly.get(k, 0))} for k in month_keys]}
+        month_keys.insert(0, f"{y:04d}-{mo:02d}")
+        y, mo = (y, mo - 1) if mo > 1 else (y - 1, 12)
+    return {"operationsPerModule": dict(sorted(per_module.items())), "share": share, "hourly": hourly,
+            "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])),
+            "daily": [{"day": d, "count": daily.get(d, 0)} for d in day_keys],
+            "monthly": [{"month": k, "count": monthly.get(k, 0)} for k in month_keys]}
 
 
 def summary_csv(s: dict[str, Any], table: str | None) -> str:

@@ -16,7 +16,7 @@ const sdk = new Gtsdk({ baseUrl: location.origin, token, lang: "zh" });
 
 const TEXT = {
   zh: {
-    title: "政务服务自助终端", switchLang: "English", elderly: "长辈版", elderlyOff: "标准版", voiceOn: "语音：开",
+    colon: "：", title: "政务服务自助终端", switchLang: "English", elderly: "长辈版", elderlyOff: "标准版", voiceOn: "语音：开",
     voiceOff: "语音：关", help: "一键求助", helpTitle: "已为您呼叫工作人员",
     helpText: "请在原地稍候，工作人员马上就到。您也可以拨打咨询电话。", consult: "咨询电话", close: "关闭",
     complaint: "投诉渠道", complaintWays: "12345 热线 · 政务服务“好差评”",
@@ -42,7 +42,7 @@ const TEXT = {
     noToken: "未获得访问令牌：请用 gtsdk serve --demo 启动，或在地址后加 ?token=…",
   },
   en: {
-    title: "Government Services Kiosk", switchLang: "中文", elderly: "Senior mode", elderlyOff: "Standard mode",
+    colon: ": ", title: "Government Services Kiosk", switchLang: "中文", elderly: "Senior mode", elderlyOff: "Standard mode",
     voiceOn: "Voice: on", voiceOff: "Voice: off", help: "Call for help", helpTitle: "Staff are on their way",
     helpText: "Please wait here, a member of staff is coming. You can also call the consultation line.",
     consult: "Consultation phone", close: "Close", complaint: "Complaints",
