@@ -66,6 +66,7 @@ class ModbusLine:
     def __init__(self, settings: ModbusSettings) -> None:
         self.s = settings
         self._port: _Port | None = None
+        self._key = ""
         self.frames_sent = 0
         self.last_request = b""
 
@@ -89,10 +90,10 @@ class ModbusLine:
 
     def open(self) -> None:
         if self._port is None:
-            key = _port_key(self.s.port)
+            key = self._key = _port_key(self.s.port)
             with _PORTS_LOCK:
                 port = _PORTS.get(key)
-                if port is None:
+                if port is None or port.users <= 0:  # a device path reused after its last user left
                     port = _PORTS[key] = _Port(self.s)
                 elif port.signature() != _Port(self.s).signature():
                     raise GtsdkError(ErrorCode.CONFIG_ERROR, f"{self.s.port} is shared with different line settings "
@@ -137,8 +138,9 @@ class ModbusLine:
         with _PORTS_LOCK:
             port.users -= 1
             last = port.users <= 0
-            if last and _PORTS.get(_port_key(self.s.port)) is port:
-                del _PORTS[_port_key(self.s.port)]
+            # the key of open(): the path may point elsewhere (or nowhere) by now
+            if last and _PORTS.get(self._key) is port:
+                del _PORTS[self._key]
         if last:
             with port.lock:
                 self._close_transport(port)
