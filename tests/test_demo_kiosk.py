@@ -240,3 +240,21 @@ def test_demo_token_and_origins(demo_service: DemoService) -> None:
     assert fetch("/v1/lights/off", {**call, "Origin": svc.url}, body)[0] == 200
     assert fetch("/v1/lights/off", {**call, "Origin": "https://evil.example"}, body)[0] == 403
     assert fetch("/v1/audit", {"Authorization": f"Bearer {token}"})[0] == 403  # app scope only
+
+
+def test_voice_switch(page: Any, demo_service: DemoService) -> None:
+    """7.2 e: the voice guidance (slow in elderly mode) can be switched off with one button."""
+    svc = demo_service
+    audit = svc.running.app.audit  # type: ignore[union-attr]
+
+    def spoken() -> int:
+        return len(audit.query(module="voice", operation="speak", limit=100_000))
+
+    open_demo(page, svc, "?elderly=1")
+    assert page.get_attribute("#btn-voice", "aria-pressed") == "true"
+    page.click("#btn-voice")
+    assert page.get_attribute("#btn-voice", "aria-pressed") == "false"
+    before = spoken()
+    page.click("[data-service=social]")
+    page.wait_for_selector("#scores", timeout=60_000)  # card read and face checked without a word
+    assert spoken() == before

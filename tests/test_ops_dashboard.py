@@ -186,4 +186,11 @@ def test_dashboard(page: Any, scripted_day: DemoService, artifacts: Path) -> Non
     labelled = page.evaluate("""() => [...document.querySelectorAll('button, input, select')].every(e =>
         (e.getAttribute('aria-label') || e.textContent.trim() || (e.labels && e.labels.length)))""")
     assert labelled
+    ids = page.evaluate("() => [...document.querySelectorAll('button, input, select')].map(e => e.id || e.textContent)")
+    reached = set()
+    page.focus("body")
+    for _ in range(len(ids) + 2):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("() => document.activeElement.id || document.activeElement.textContent"))
+    assert set(ids) <= reached, set(ids) - reached
     assert page.js_errors == []
