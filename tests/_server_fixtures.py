@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from gtsdk.errors import GtsdkError
 from gtsdk.modules import idcard, lights
@@ -137,8 +136,8 @@ def start_service(home: Path, service: dict[str, Any] | None = None, terminal: T
     return Svc(running, home, t, store.create(["app"], app="kiosk"), store.create(["maintenance"]), store)
 
 
-@pytest.fixture
-def svc(tmp_path: Path) -> Iterator[Svc]:
+def service_fixture(tmp_path: Path) -> Iterator[Svc]:
+    """Body of the ``svc`` fixture each test module declares (a running service in a temp home)."""
     s = start_service(tmp_path / "home")
     try:
         yield s

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _server_fixtures import ID_NUMBER, Svc, start_service
+from _server_fixtures import ID_NUMBER, Svc, service_fixture, start_service
 from click.testing import CliRunner
 
 from gtsdk.audit import AuditLog, mask_id
@@ -15,7 +16,10 @@ from gtsdk.cli import main
 from gtsdk.client import Client
 from gtsdk.server import models as wm
 
-pytest_plugins = ["_server_fixtures"]
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[Svc]:
+    yield from service_fixture(tmp_path)
 
 
 def test_mask_id() -> None:

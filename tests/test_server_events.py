@@ -7,11 +7,12 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _server_fixtures import ORIGIN, Svc, start_service
+from _server_fixtures import ORIGIN, Svc, service_fixture, start_service
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -21,7 +22,10 @@ from gtsdk.server.app import EventSession
 from gtsdk.server.config import parse_service
 from gtsdk.server.run import build, start_background
 
-pytest_plugins = ["_server_fixtures"]
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[Svc]:
+    yield from service_fixture(tmp_path)
 
 
 def ws_connect(s: Svc, query: str = "", **kw: Any) -> ClientConnection:

@@ -10,17 +10,21 @@ import stat
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from _server_fixtures import ID_NUMBER, ORIGIN, FakeIdCard, Svc, start_service
+from _server_fixtures import ID_NUMBER, ORIGIN, FakeIdCard, Svc, service_fixture, start_service
 
 from gtsdk.modules import MODULES
 from gtsdk.server.app import pick_lang
 from gtsdk.server.config import parse_service
 
-pytest_plugins = ["_server_fixtures"]
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[Svc]:
+    yield from service_fixture(tmp_path)
 
 
 def env(r: httpx.Response) -> dict:
