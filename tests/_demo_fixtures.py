@@ -55,8 +55,8 @@ class DemoService:
             payload = e.read()
             return (e.code, e.headers, payload) if raw else json.loads(payload)
 
-    def present_card(self, card: str = "resident") -> None:
-        """Lift the card and put it back: the reader driver reads a card again only after it saw it leave."""
+    def lift_card(self) -> None:
+        """Take the card away and wait until the reader driver saw it leave (it reads a card again only then)."""
         bus = self.sim.terminal.events
         seq = bus.last_seq
         self.sim_control("idcard", "remove")
@@ -64,7 +64,16 @@ class DemoService:
         while time.monotonic() < end and not any(
                 e.type == "cardRemoved" for e in bus.since(seq, ["idcard"])[0]):
             time.sleep(0.02)
+
+    def present_card(self, card: str = "resident") -> None:
+        self.lift_card()
         self.sim_control("idcard", "insert", card=card)
+
+    def tidy(self) -> None:
+        """Leave the shared simulated terminal as other tests expect it: no card, no finger, paper loaded."""
+        self.lift_card()
+        for module, action in (("fingerprint", "remove_finger"), ("receipt_printer", "load_paper")):
+            self.sim_control(module, action)
 
     def sim_control(self, module: str, action: str, **params: Any) -> Any:
         env = self.request("POST", f"/v1/sim/{module}", {"action": action, "params": params})
@@ -81,7 +90,10 @@ def start_demo(sim_service: SimService, base: Path) -> Iterator[DemoService]:
     try:
         yield svc
     finally:
-        running.stop()
+        try:
+            svc.tidy()
+        finally:
+            running.stop()
         app.pages.close()  # type: ignore[attr-defined]
 
 
