@@ -194,3 +194,28 @@ def test_dashboard(page: Any, scripted_day: DemoService, artifacts: Path) -> Non
         reached.add(page.evaluate("() => document.activeElement.id || document.activeElement.textContent"))
     assert set(ids) <= reached, set(ids) - reached
     assert page.js_errors == []
+
+
+def test_fault_levels() -> None:
+    """10.2.2 b: level 1 down, 2 partly failing, 3 minor; recovery time from the status events."""
+    from types import SimpleNamespace
+
+    from gtsdk.runtime.events import EventBus
+    from gtsdk.server.pages import OpsTracker
+
+    bus = EventBus()
+    dev = SimpleNamespace(disabled_reason=None, state=SimpleNamespace(value="online"), reason="", since=None)
+    app = SimpleNamespace(terminal=SimpleNamespace(devices={"receipt_printer": dev}, events=bus))
+    tr = OpsTracker(app)  # type: ignore[arg-type]
+    bus.publish("receipt_printer", "statusChanged", {"state": "hardwareError", "previous": "online", "reason": "cover"})
+    bus.publish("receipt_printer", "printerStatusChanged", {"paper": "nearEnd"})
+    bus.publish("receipt_printer", "printerStatusChanged", {"paper": "out"})
+    bus.publish("receipt_printer", "statusChanged", {"state": "online", "previous": "hardwareError", "reason": ""})
+    faults = [f.as_dict(datetime.now(UTC)) for f in tr.faults]
+    assert [(f["kind"], f["level"], f["open"]) for f in faults] == [
+        ("state", 1, False), ("receiptPaper", 3, False), ("receiptPaper", 2, True)]
+    assert faults[0]["recoverySeconds"] is not None and faults[0]["recoverySeconds"] >= 0
+    assert tr.consumables == {"receiptPaper": ("receipt_printer", "empty")}
+    bus.publish("receipt_printer", "printerStatusChanged", {"paper": "ok"})
+    assert all(f.end is not None for f in tr.faults)
+    tr.unsubscribe()
