@@ -470,3 +470,29 @@ def test_client_disconnect_cancels_device_work(svc: Svc) -> None:
         time.sleep(0.05)
     stats = svc.terminal.device("idcard").statistics()
     assert stats.by_error.get("canceled") == 1
+
+
+def test_slow_and_stalled_clients_do_not_block_others(tmp_path: Path) -> None:
+    s = start_service(tmp_path / "h", {"body_timeout": 1.0})
+    ctx = ssl.create_default_context(cafile=s.ca)
+    stalled = []
+    try:
+        for _ in range(5):  # authenticated requests that send half a body and then nothing
+            raw = socket.create_connection(("127.0.0.1", s.running.port), timeout=10)
+            conn = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+            conn.sendall(b"POST /v1/lights/on HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.app_token.encode()
+                         + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"li")
+            stalled.append(conn)
+        with s.app() as c:
+            for _ in range(3):  # everyone else is served meanwhile
+                assert c.post("/v1/lights/on", json={"light": "a"}).status_code == 200
+                assert c.get("/v1/idcard/status").status_code == 200
+        for conn in stalled:  # and each stalled caller gets an envelope once its body time is up
+            head = conn.recv(4096)
+            assert head.startswith(b"HTTP/1.1 504"), head[:60]
+            assert b'"code":"timeOut"' in head or b'"code":"timeOut"' in conn.recv(4096)
+    finally:
+        for conn in stalled:
+            conn.close()
+        s.running.stop()
+        s.terminal.stop()

@@ -389,12 +389,20 @@ class ServiceApp:
             if int(cl) > limit:
                 raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {limit} bytes", field="body")
         chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {limit} bytes", field="body")
-            chunks.append(chunk)
+
+        async def read() -> None:
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {limit} bytes", field="body")
+                chunks.append(chunk)
+
+        try:  # a client that stalls half-way through its body must not hold a request slot for ever
+            await asyncio.wait_for(read(), self.config.body_timeout)
+        except TimeoutError:
+            raise GtsdkError(ErrorCode.TIME_OUT, f"request body not complete after {self.config.body_timeout:g} s",
+                             field="body") from None
         raw = b"".join(chunks)
         if not raw.strip():
             return b"{}"

@@ -62,6 +62,7 @@ class ServiceConfig(_Strict):
     origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_string_chars: int = Field(1_000_000, ge=16)
+    body_timeout: float = Field(10.0, gt=0, description="seconds a client may take to send its request body")
     rate_limit: float = Field(50.0, gt=0)
     rate_burst: int = Field(100, ge=1)
     event_queue: int = Field(1000, ge=10)
