@@ -34,11 +34,10 @@ function newRequestId() {
 }
 
 export class Gtsdk {
-  constructor({ baseUrl = "https://127.0.0.1:8801", token = null, lang = "zh", fetchTimeout = 0 } = {}) {
+  constructor({ baseUrl = "https://127.0.0.1:8801", token = null, lang = "zh" } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.token = token;
     this.lang = lang;
-    this.fetchTimeout = fetchTimeout;
     this.modules = new Proxy({}, {
       get: (_, module) => new Proxy({}, {
         get: (__, op) => (body = {}, opts = {}) => this.call(String(module), String(op), body, opts),
