@@ -627,6 +627,8 @@ class ServiceApp:
             await EventSession(self, ws, origin).run()
         except WebSocketDisconnect:
             pass
+        except Exception as e:  # a client vanishing mid-send and the like: end this session only
+            log.debug("event session ended: %s", type(e).__name__)
         finally:
             if ws.application_state != WebSocketState.DISCONNECTED:
                 with contextlib.suppress(Exception):
