@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _server_fixtures import ORIGIN, Svc, service_fixture, start_service
+from _server_fixtures import ORIGIN, Svc, make_terminal, service_fixture, start_service
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from gtsdk.client import AsyncClient, Client
-from gtsdk.runtime.events import Event
+from gtsdk.runtime.events import Event, EventBus
 from gtsdk.server.app import EventSession
 from gtsdk.server.config import parse_service
 from gtsdk.server.run import build, start_background
@@ -80,17 +80,24 @@ def test_auth_as_first_message_and_resume_from_seq(svc: Svc) -> None:
     assert [e["seq"] for e in got] == [start + 3, start + 4, start + 5]
 
 
-def test_gap_reported_when_history_was_dropped(svc: Svc) -> None:
-    bus = svc.terminal.events
-    start = bus.last_seq
-    for i in range(10_010):
-        bus.publish("sensors", "tick", {"i": i})
-    with ws_connect(svc, f"token={svc.app_token}&since={start}") as ws:
-        assert recv(ws)["type"] == "hello"
-        gap = recv(ws)
-        assert gap["type"] == "gap" and gap["since"] == start and gap["first"] > start + 1
-        first = until_event(ws)
-        assert first["seq"] == gap["first"]
+def test_gap_reported_when_history_was_dropped(tmp_path: Path) -> None:
+    t = make_terminal()
+    t.events = EventBus(history=20)  # a short history so a few events overflow it
+    s = start_service(tmp_path / "h", terminal=t)
+    try:
+        bus = s.terminal.events
+        start = bus.last_seq
+        for i in range(50):
+            bus.publish("sensors", "tick", {"i": i})
+        with ws_connect(s, f"token={s.app_token}&since={start}") as ws:
+            assert recv(ws)["type"] == "hello"
+            gap = recv(ws)
+            assert gap["type"] == "gap" and gap["since"] == start and gap["first"] == start + 31
+            first = until_event(ws)
+            assert first["seq"] == gap["first"] and first["data"] == {"i": 30}
+    finally:
+        s.running.stop()
+        s.terminal.stop()
 
 
 @pytest.mark.parametrize("query", ["token=gts_bad_token", "token=", "token=x&since=-1"])
