@@ -31,7 +31,8 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
 def ws_connect(s: Svc, query: str = "", **kw: Any) -> ClientConnection:
     ctx = ssl.create_default_context(cafile=s.ca)
     url = f"wss://127.0.0.1:{s.running.port}/v1/events" + (f"?{query}" if query else "")
-    return connect(url, ssl=ctx, open_timeout=5, **kw)
+    # max_queue=None: with unread events buffered, a bounded client queue stops reading and its close times out
+    return connect(url, ssl=ctx, open_timeout=5, max_queue=None, **kw)
 
 
 def recv(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:

@@ -241,7 +241,7 @@ class Client(_Base):
         backoff = 0.2
         while True:
             try:
-                with connect(self._ws_url(), ssl=self.ssl, open_timeout=10,
+                with connect(self._ws_url(), ssl=self.ssl, open_timeout=10, close_timeout=2,
                              additional_headers={"Accept-Language": self.headers["Accept-Language"]}) as ws:
                     ws.send(self._auth_message(modules, last))
                     for raw in ws:
@@ -345,7 +345,7 @@ class AsyncClient(_Base):
         backoff = 0.2
         while True:
             try:
-                async with connect(self._ws_url(), ssl=self.ssl, open_timeout=10,
+                async with connect(self._ws_url(), ssl=self.ssl, open_timeout=10, close_timeout=2,
                                    additional_headers={"Accept-Language": self.headers["Accept-Language"]}) as ws:
                     await ws.send(self._auth_message(modules, last))
                     async for raw in ws:
