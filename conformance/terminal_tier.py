@@ -653,13 +653,13 @@ class _Events:
     def __init__(self, ctx: TerminalContext, modules: list[str], since: int | None = None) -> None:
         from websockets.sync.client import connect
 
-        self._cm = connect(_ws_url(ctx), ssl=ctx.ssl_context(), open_timeout=10)
+        self._cm = connect(_ws_url(ctx), ssl=ctx.ssl_context(), open_timeout=30)
         self.ws = self._cm.__enter__()
         hello: dict[str, Any] = {"type": "auth", "token": ctx.token, "modules": modules}
         if since is not None:
             hello["since"] = since
         self.ws.send(json.dumps(hello))
-        self.first = json.loads(self.ws.recv(timeout=10))
+        self.first = json.loads(self.ws.recv(timeout=30))
 
     def next_event(self, timeout: float) -> dict[str, Any] | None:
         end = time.monotonic() + timeout
