@@ -51,3 +51,23 @@ def test_http_end_to_end(tmp_path: Path) -> None:
     finally:
         running.stop()
         t.stop()
+
+
+def test_service_audits_sensor_alarms(tmp_path: Path) -> None:
+    """9.1.1.1 b: a tamper alarm raised by the sensor board lands in the service's audit log."""
+    t = Terminal.simulated(tmp_path / "sim", modules=["sensors"]).start()
+    app = build(t, parse_service({}, base_dir=tmp_path / "home"), tmp_path / "home", simulate=True)
+    try:
+        assert app.audit is not None
+        audit = app.audit
+        t.simulations["sensors"].control("open_door", {})  # the board reports the door switch open
+
+        def alarm_rows() -> list[dict[str, object]]:
+            return [r for r in audit.query(module="sensors") if r["operation"] == "alarm"]
+
+        assert wait_for(lambda: bool(alarm_rows()), limit=15)
+        assert {r["code"] for r in alarm_rows()} & {"doorOpen", "tamperOpen"}
+    finally:
+        if app.audit is not None:
+            app.audit.close()
+        t.stop()

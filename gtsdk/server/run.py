@@ -16,6 +16,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from gtsdk.audit import AuditLog
+from gtsdk.modules.sensors import audit_alarms
 from gtsdk.runtime import Terminal
 from gtsdk.server import tls
 from gtsdk.server.app import ServiceApp
@@ -79,6 +80,7 @@ def build(terminal: Terminal, service: ServiceConfig, home: Path, *, simulate: b
     log_db = AuditLog(home) if audit else None
     if log_db is not None:
         terminal.on_complete(log_db.listener)
+        audit_alarms(terminal.events, log_db)  # tamper / power / temperature alarms are audited (9.1.1.1 b)
     return ServiceApp(terminal, service, home, tokens=TokenStore(home), audit=log_db, simulate=simulate)
 
 
