@@ -1,16 +1,14 @@
-# The front door: `make run` and `make test` each do the whole set-up first.
-.PHONY: setup run test lint typecheck bench clean
+# Shorthands for the scripts the README names (make is optional: the scripts are the front door).
+.PHONY: setup run test lint bench clean
 
 setup:
 	bash scripts/setup.sh
 
-run: setup
-	.venv/bin/gtsdk serve --simulate
+run:
+	bash scripts/run.sh
 
-test: setup
-	.venv/bin/ruff check .
-	.venv/bin/mypy
-	.venv/bin/python -m pytest -q -ra
+test:
+	bash scripts/test.sh
 
 lint: setup
 	.venv/bin/ruff check .
@@ -20,4 +18,4 @@ bench: setup
 	.venv/bin/python -m benchmarks
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache artifacts
