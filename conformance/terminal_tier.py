@@ -653,8 +653,16 @@ class _Events:
     def __init__(self, ctx: TerminalContext, modules: list[str], since: int | None = None) -> None:
         from websockets.sync.client import connect
 
-        self._cm = connect(_ws_url(ctx), ssl=ctx.ssl_context(), open_timeout=30)
-        self.ws = self._cm.__enter__()
+        self.attempts = 0
+        while True:  # a client reconnects once, as the SDK clients do; the evidence says how often
+            self.attempts += 1
+            try:
+                self._cm = connect(_ws_url(ctx), ssl=ctx.ssl_context(), open_timeout=15)
+                self.ws = self._cm.__enter__()
+                break
+            except TimeoutError:
+                if self.attempts >= 2:
+                    raise Fail("the WebSocket handshake on /v1/events timed out twice") from None
         hello: dict[str, Any] = {"type": "auth", "token": ctx.token, "modules": modules}
         if since is not None:
             hello["since"] = since
@@ -711,7 +719,7 @@ def module_events(ctx: TerminalContext, m: str) -> dict[str, Any]:
             first=e1, resumed=e2)
     assert e2 is not None
     require(e2.get("module") == m, "replayed event of another module", event=e2)
-    return {"first": e1, "replayed": e2}
+    return {"first": e1, "replayed": e2, "connect_attempts": [ev.attempts, resumed.attempts]}
 
 
 @check("module.multi_client", "Two clients at once: every reply carries its own requestId (no cross-talk)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from _simulated_service import SimService
 
 from gtsdk.conformance import html
@@ -13,6 +14,7 @@ from gtsdk.conformance.terminal_tier import certify_terminal
 from gtsdk.modules import MODULES
 
 
+@pytest.mark.timeout(400)  # the first user of the session's simulated terminal also pays for starting it
 def test_simulated_terminal_passes_the_terminal_tier(sim_service: SimService, artifacts) -> None:  # type: ignore[no-untyped-def]
     t0 = time.monotonic()
     rep = certify_terminal(sim_service.url, sim_service.app_token, maintenance_token=sim_service.maintenance_token,
