@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
 from pathlib import Path
 
@@ -62,9 +63,16 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     if not any(t.active() for t in TokenStore(h).list()):
         click.echo(f"no tokens yet: create one with  gtsdk token --scope app --home {h}")
     terminal.start()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+    # finally below stops the simulators (cupsd, pcscd, ...) instead of orphaning them
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         serve_forever(app, port=p)
     except OSError as e:
         raise click.ClickException(f"cannot listen on port {p}: {e.strerror or e}") from None
     finally:
         terminal.stop()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
