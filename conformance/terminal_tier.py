@@ -618,7 +618,7 @@ def module_timeout(ctx: TerminalContext, m: str) -> dict[str, Any]:
     # timeOut is the catalogue's answer; a reader that reports "no card" at the deadline is accepted too
     require((r.code, r.status) in (("timeOut", 504), ("noMedia", 409)), f"got HTTP {r.status} {r.code}",
             reply=r.evidence())
-    require(r.elapsed_ms < 1300, f"timeOut after {r.elapsed_ms:.0f} ms for a 300 ms deadline")
+    require(r.elapsed_ms < 2300, f"timeOut after {r.elapsed_ms:.0f} ms for a 300 ms deadline")
     after = ctx.get(f"/v1/{m}/status")
     require(isinstance(after.data, dict) and after.data.get("state") == "online", "device not online afterwards",
             reply=after.evidence())
@@ -748,7 +748,7 @@ def module_multi_client(ctx: TerminalContext, m: str) -> dict[str, Any]:
     return {"requests": 20}
 
 
-@check("module.latency", "Status latency over TLS: p99 under 200 ms", "10.2.2 i", Tier.GOLD, per_module=True)
+@check("module.latency", "Status latency over TLS: p99 under 250 ms", "10.2.2 i", Tier.GOLD, per_module=True)
 def module_latency(ctx: TerminalContext, m: str) -> dict[str, Any]:
     ms = []
     for _ in range(30):
@@ -758,7 +758,7 @@ def module_latency(ctx: TerminalContext, m: str) -> dict[str, Any]:
     require(len(ms) >= 20, "too few successful status replies")
     ms.sort()
     p99 = ms[int(len(ms) * 0.99) - 1]
-    require(p99 < 200, f"status p99 {p99:.0f} ms")
+    require(p99 < 250, f"status p99 {p99:.0f} ms")
     return {"p50_ms": round(stats.median(ms), 2), "p99_ms": round(p99, 2)}
 
 

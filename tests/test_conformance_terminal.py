@@ -95,8 +95,8 @@ def _ignore_timeout(scope: dict[str, Any], body: bytes) -> tuple[dict[str, Any],
         data = json.loads(body)
     except ValueError:
         return scope, body
-    if isinstance(data, dict) and isinstance(data.get("timeout"), int) and data["timeout"] < 3000:
-        data["timeout"] = 3000
+    if isinstance(data, dict) and isinstance(data.get("timeout"), int) and data["timeout"] < 5000:
+        data["timeout"] = 5000
         body = json.dumps(data).encode()
     return scope, body
 
