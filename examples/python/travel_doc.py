@@ -15,9 +15,13 @@ MRZ = os.environ.get("GTSDK_MRZ") or (
 with connect() as c:
     c.travel_doc.open()
     simulate("travel_doc", "insert", mrz=MRZ)
-    try:
-        doc = c.travel_doc.read(mrz=MRZ, timeout=30_000)
-    except ServiceError as e:
-        raise SystemExit(f"{e.code}: {e.message('en')}") from None
+    for attempt in range(3):  # retry what the catalogue marks retryable (a card moved, a noisy line)
+        try:
+            doc = c.travel_doc.read(mrz=MRZ, timeout=30_000)
+            break
+        except ServiceError as e:
+            if not e.retryable or attempt == 2:
+                raise SystemExit(f"{e.code}: {e.message('en')}") from None
+            print(f"{e.code}, trying again")
     print(doc.document_type, doc.document_number, doc.surname, doc.given_names, doc.expiry_date)
     print("passive authentication:", doc.passive_auth)
