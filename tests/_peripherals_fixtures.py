@@ -17,7 +17,7 @@ def terminal_for(module: str, driver: str, settings: dict[str, Any], **kw: Any) 
     return Terminal(cfg)
 
 
-def wait_for(cond: Callable[[], Any], limit: float = 5.0, step: float = 0.02) -> Any:
+def wait_for(cond: Callable[[], Any], limit: float = 10.0, step: float = 0.02) -> Any:
     """Wait until *cond* is truthy (an upper bound for slow machines, not a timing assertion)."""
     end = time.monotonic() + limit
     while True:
