@@ -37,6 +37,12 @@ class SimService:
     def ca(self) -> Path:
         return self.home / "ca.pem"
 
+    def missing_test_data(self) -> set[str]:
+        """Modules whose simulator could not start because the shared test data is absent
+        (the camera simulator's person is a shared face photo)."""
+        return {m for m, d in self.terminal.devices.items()
+                if d.disabled_reason and "GTSDK_SIM_FACE" in d.disabled_reason}
+
     def env(self) -> dict[str, str]:
         return {**os.environ, "GTSDK_URL": self.url, "GTSDK_TOKEN": self.app_token,
                 "GTSDK_MAINTENANCE_TOKEN": self.maintenance_token, "GTSDK_HOME": str(self.home)}
