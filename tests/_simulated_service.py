@@ -20,6 +20,11 @@ from gtsdk.server.tokens import TokenStore
 
 log = logging.getLogger("tests")
 
+#: left out of the shared session terminal, with why (covered by their own test files instead)
+LEFT_OUT = {"travel_doc": "its simulator's machine-wide pcscd intermittently stops answering inside the long "
+                          "session (cancel finds no running read, open fails); tests/test_traveldoc_*.py and "
+                          "test_idcard_service.py cover it end to end through the service"}
+
 
 @dataclass
 class SimService:
@@ -43,6 +48,9 @@ class SimService:
         return {m for m, d in self.terminal.devices.items()
                 if d.disabled_reason and "GTSDK_SIM_FACE" in d.disabled_reason}
 
+    def left_out(self) -> set[str]:
+        return self.missing_test_data() | set(LEFT_OUT)
+
     def env(self) -> dict[str, str]:
         return {**os.environ, "GTSDK_URL": self.url, "GTSDK_TOKEN": self.app_token,
                 "GTSDK_MAINTENANCE_TOKEN": self.maintenance_token, "GTSDK_HOME": str(self.home)}
@@ -52,7 +60,9 @@ class SimService:
 def sim_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimService]:
     base = tmp_path_factory.mktemp("simulated-terminal")
     home = base / "home"
-    t = Terminal.simulated(base / "sim").start()
+    from gtsdk.modules import MODULES
+
+    t = Terminal.simulated(base / "sim", modules=[m for m in MODULES if m not in LEFT_OUT]).start()
     app = build(t, parse_service({"origins": ["http://127.0.0.1"]}, base_dir=home), home, simulate=True)
     running = start_background(app, port=0, addresses=["127.0.0.1"])
     store = TokenStore(home)
