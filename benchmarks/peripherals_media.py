@@ -50,7 +50,7 @@ def cer(got: str, want: str) -> float:
 
 
 def ctx(timeout: float = 600.0) -> Any:
-    from gtsdk.modules._base import OpContext
+    from gtsdk.driver import OpContext
 
     return OpContext("bench", timeout)
 
@@ -162,7 +162,7 @@ def bench_mic(runs: int) -> None:
     import os
 
     from gtsdk.drivers.alsa_mic import AlsaMicrophoneDriver, AlsaMicSettings
-    from gtsdk.modules._base import Request
+    from gtsdk.driver import Request
     from gtsdk.modules.microphone import StartRequest
     from gtsdk.simulators.microphone import MicrophoneSimulation
 

@@ -36,7 +36,7 @@ def _serve(home: Path, port: int) -> None:
 
     from gtsdk import sim
     from gtsdk.modules import lights
-    from gtsdk.modules._base import OpContext
+    from gtsdk.driver import OpContext
     from gtsdk.runtime import Terminal, parse_config
     from gtsdk.runtime.registry import register
     from gtsdk.server.config import parse_service

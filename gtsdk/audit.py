@@ -100,7 +100,7 @@ class Signer:
             if path.exists():
                 self.key = mod.load_private_pem(path.read_bytes())
             else:
-                from gtsdk.server.home import write_private, write_public
+                from gtsdk.home import write_private, write_public
 
                 self.key = mod.SM2PrivateKey.generate()
                 write_private(path, _pem(self.key, private=True))

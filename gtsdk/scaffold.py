@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import {module}
-from gtsdk.modules._base import {base_imports}
+from gtsdk.driver import {base_imports}
 
 
 class Settings(DriverSettings):

@@ -8,7 +8,7 @@ from typing import Any
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import idcard, lights
-from gtsdk.modules._base import DriverSettings, Empty, OpContext
+from gtsdk.driver import DriverSettings, Empty, OpContext
 from gtsdk.runtime import registry
 
 

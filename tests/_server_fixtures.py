@@ -14,7 +14,7 @@ import httpx
 
 from gtsdk.errors import GtsdkError
 from gtsdk.modules import idcard, lights
-from gtsdk.modules._base import OpContext
+from gtsdk.driver import OpContext
 from gtsdk.runtime import Terminal, parse_config
 from gtsdk.runtime.registry import register
 from gtsdk.server.config import parse_service

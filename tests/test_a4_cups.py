@@ -138,7 +138,7 @@ def test_offline_printer_then_back(term: Terminal) -> None:
 
 
 def test_print_server_gone_and_back(term: Terminal) -> None:
-    from gtsdk.modules._base import DeviceState
+    from gtsdk.driver import DeviceState
 
     sim = term.simulations["a4_printer"]
     drv = term.devices["a4_printer"].driver

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import OpContext
+from gtsdk.driver import OpContext
 
 model_dir = _vf.model_dir
 pairs = _vf.pairs
@@ -149,7 +149,7 @@ def test_unknown_check_is_refused(drv: Any) -> None:
 
 
 def test_unplug_gives_no_device_then_recovers(drv: Any, sim: Any) -> None:
-    from gtsdk.modules._base import DeviceState
+    from gtsdk.driver import DeviceState
     from gtsdk.modules.camera import CaptureRequest
 
     sim.control("unplug", {})
@@ -283,7 +283,7 @@ def test_calibrated_pair_is_rectified_before_the_stereo_check(sim: Any, tmp_path
 
 
 def test_health(drv: Any, sim: Any) -> None:
-    from gtsdk.modules._base import HealthLevel
+    from gtsdk.driver import HealthLevel
 
     h = drv.health(HealthLevel.EXTERNAL, ctx())
     assert h.ok and h.checks == {"frames": True, "models": True}

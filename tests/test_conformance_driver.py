@@ -19,7 +19,7 @@ from gtsdk.conformance.model import Outcome, Report, Tier
 from gtsdk.crypto import SM2PrivateKey
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import lights
-from gtsdk.modules._base import DriverSettings, OpContext
+from gtsdk.driver import DriverSettings, OpContext
 from gtsdk.runtime import registry
 
 register_all()

@@ -1,5 +1,5 @@
 # ruff: noqa: F811  (pytest fixtures imported from _demo_fixtures are parameters here)
-"""The kiosk demo page (examples/web/demo) in headless Chromium against the simulated terminal: the whole
+"""The kiosk demo page (gtsdk/server/web/demo) in headless Chromium against the simulated terminal: the whole
 实名认证 flow, its three error paths (no card, face does not match, paper out), elderly mode (7.2 a–e), the
 English interface, and keyboard/label accessibility.  Screenshots go to artifacts/."""
 

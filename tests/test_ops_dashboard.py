@@ -1,5 +1,5 @@
 # ruff: noqa: F811  (pytest fixtures imported from _demo_fixtures are parameters here)
-"""The operations dashboard (examples/web/ops), its data route /v1/ops/summary and /metrics, after a scripted
+"""The operations dashboard (gtsdk/server/web/ops), its data route /v1/ops/summary and /metrics, after a scripted
 day of operations on the simulated terminal: real calls through the service (with a receipt paper-out and an
 ID card reader that vanishes and comes back) plus audit rows spread over 0–24 h and earlier days/months."""
 

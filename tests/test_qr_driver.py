@@ -12,7 +12,7 @@ from _peripherals_fixtures import Recorder, terminal_for, wait_for
 
 from gtsdk.drivers.serial_scanner import codec
 from gtsdk.errors import GtsdkError
-from gtsdk.modules._base import DeviceState
+from gtsdk.driver import DeviceState
 
 pytest.importorskip("cv2")
 pytest.importorskip("qrcode")

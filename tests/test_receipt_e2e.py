@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceState
+from gtsdk.driver import DeviceState
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
 from gtsdk.simulators import receipt_printer as simmod

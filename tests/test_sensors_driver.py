@@ -10,7 +10,7 @@ import pytest
 from _peripherals_fixtures import Recorder, terminal_for, wait_for
 
 from gtsdk.errors import GtsdkError
-from gtsdk.modules._base import DeviceState
+from gtsdk.driver import DeviceState
 
 pytest.importorskip("pymodbus")
 from gtsdk.simulators import sensors as sensors_sim

@@ -9,7 +9,7 @@ import pytest
 from _peripherals_fixtures import Recorder, wait_for
 
 from gtsdk.errors import GtsdkError
-from gtsdk.modules._base import DeviceState
+from gtsdk.driver import DeviceState
 from gtsdk.runtime import Terminal
 
 pytest.importorskip("pymodbus")

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, DriverSettings, Empty, HealthLevel, HealthResult, OpContext, Request
+from gtsdk.driver import DeviceInfo, DriverSettings, Empty, HealthLevel, HealthResult, OpContext, Request
 from gtsdk.modules.microphone import MicrophoneDriver, Recording, StartRequest, StopReason
 
 from . import codec

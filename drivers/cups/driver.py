@@ -17,7 +17,7 @@ import time
 from typing import Any, ClassVar
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, DeviceState, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, DeviceState, DriverSettings, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.a4_printer import A4PrinterDriver, DocumentFormat, Job, JobRequest, JobState, PrintRequest
 
 from . import codec

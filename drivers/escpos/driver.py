@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import model_validator
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.receipt_printer import CutRequest, InitRequest, PrintRequest, PrintResult, ReceiptPrinterDriver
 
 from . import codec

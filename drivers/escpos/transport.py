@@ -12,7 +12,7 @@ import time
 from typing import Any, Protocol
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import OpContext
+from gtsdk.driver import OpContext
 from gtsdk.transport.serial import SerialLink
 
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import (
+from gtsdk.driver import (
     DeviceInfo,
     DeviceState,
     DriverSettings,

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, DriverSettings, OpContext
+from gtsdk.driver import DeviceInfo, DriverSettings, OpContext
 from gtsdk.modules.travel_doc import PassiveAuth, ReadRequest, TravelDocData, TravelDocDriver
 
 from . import codec, mrz, sod

@@ -19,7 +19,7 @@ import time
 from typing import Any, Literal
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import OpContext
+from gtsdk.driver import OpContext
 from gtsdk.transport.serial import SerialLink, SerialSettings
 
 from . import codec

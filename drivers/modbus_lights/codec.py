@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import Model
+from gtsdk.driver import Model
 
 MODE_OFF, MODE_ON, MODE_FLASH = 0, 1, 2
 MODES = {"off": MODE_OFF, "on": MODE_ON, "flash": MODE_FLASH}

@@ -20,7 +20,7 @@ from pydantic import Field
 from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
 from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.lights import FlashRequest, LightRequest, Lights, LightsDriver
 
 from . import codec

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import Model
+from gtsdk.driver import Model
 
 Table = Literal["input", "holding", "discrete", "coil"]
 FUNCTION: dict[str, int] = {"input": rtu.READ_INPUT_REGISTERS, "holding": rtu.READ_HOLDING_REGISTERS,

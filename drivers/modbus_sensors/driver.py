@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 
 from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, HealthLevel, HealthResult, OpContext, Request
+from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext, Request
 from gtsdk.modules.sensors import Reading, SensorsDriver, SensorValues
 
 from . import codec

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, DriverSettings, OpContext, Request
+from gtsdk.driver import DeviceInfo, DriverSettings, OpContext, Request
 from gtsdk.modules.keyboard import KeyboardDriver, KeyboardState, ShowRequest
 
 from . import codec

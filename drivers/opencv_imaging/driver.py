@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.imaging import (
     CropRequest,
     DetectDocumentRequest,

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.idcard import IdCardData, IdCardDriver, ReadRequest
 from gtsdk.transport.serial import SerialLink, SerialSettings
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.camera import (
     CameraDriver,
     CaptureRequest,

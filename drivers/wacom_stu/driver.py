@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - reported by connect()
 from gtsdk.drivers.wacom_stu import codec as K
 from gtsdk.drivers.wacom_stu import render as R
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.signature_pad import GetSignatureRequest, Signature, SignaturePadDriver
 
 _GONE = {errno.ENODEV, errno.EIO, errno.ENOENT, errno.ENXIO, errno.ESHUTDOWN}

@@ -20,7 +20,7 @@ from pydantic import Field
 from gtsdk.drivers.zhiantec import codec as C
 from gtsdk.drivers.zhiantec import iso19794_2 as iso
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DeviceInfo, DeviceState, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, DeviceState, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.fingerprint import (
     Capture,
     CaptureRequest,

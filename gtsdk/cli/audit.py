@@ -14,7 +14,7 @@ home_option = click.option("--home", type=click.Path(file_okay=False, path_type=
 
 def _open(home: Path | None) -> object:
     from gtsdk.audit import AuditLog
-    from gtsdk.server.home import home_dir
+    from gtsdk.home import home_dir
 
     h = home_dir(home)
     if not (h / "audit.sqlite").exists():

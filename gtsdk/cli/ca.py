@@ -25,7 +25,7 @@ def command() -> None:
 def show(home: Path | None) -> None:
     """Print the CA path and fingerprint (creating the CA on first use)."""
     from gtsdk.server import tls
-    from gtsdk.server.home import home_dir
+    from gtsdk.home import home_dir
 
     h = home_dir(home)
     f = tls.ensure(h)
@@ -40,7 +40,7 @@ def show(home: Path | None) -> None:
 def install(home: Path | None, dest: Path, update: bool) -> None:
     """Put the CA into the system trust store and print how to trust it in Chromium."""
     from gtsdk.server import tls
-    from gtsdk.server.home import home_dir
+    from gtsdk.home import home_dir
 
     h = home_dir(home)
     f = tls.ensure(h)

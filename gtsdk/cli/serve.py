@@ -29,7 +29,7 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     """Serve every module over HTTPS + WebSocket on 127.0.0.1 (and ::1)."""
     from gtsdk.server import tls
     from gtsdk.server.config import parse_service
-    from gtsdk.server.home import home_dir
+    from gtsdk.home import home_dir
     from gtsdk.server.run import build, serve_forever
     from gtsdk.server.tokens import TokenStore
 

@@ -13,7 +13,7 @@ home_option = click.option("--home", type=click.Path(file_okay=False, path_type=
 
 
 def _store(home: Path | None) -> object:
-    from gtsdk.server.home import home_dir
+    from gtsdk.home import home_dir
     from gtsdk.server.tokens import TokenStore
 
     return TokenStore(home_dir(home))

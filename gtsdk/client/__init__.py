@@ -32,7 +32,7 @@ import httpx
 
 from gtsdk.errors import ErrorCode, GtsdkError, info
 from gtsdk.modules import MODULES
-from gtsdk.modules._base import Capabilities, HealthResult, Model, Statistics, Status
+from gtsdk.driver import Capabilities, HealthResult, Model, Statistics, Status
 from gtsdk.runtime.events import Event
 from gtsdk.server import models as wm
 

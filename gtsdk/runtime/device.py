@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
-from gtsdk.modules._base import (
+from gtsdk.driver import (
     Capabilities,
     DeviceInfo,
     DeviceState,
@@ -268,7 +268,7 @@ class Device:
         if self._stopping:
             raise GtsdkError(ErrorCode.NO_DEVICE, "terminal stopping")
         if op == _HEALTH:
-            from gtsdk.modules._base import HealthRequest
+            from gtsdk.driver import HealthRequest
 
             req: Model = parse_request(HealthRequest, request)
             default_timeout = 30.0

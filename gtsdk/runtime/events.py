@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.modules._base import Model
+from gtsdk.driver import Model
 
 
 class Event(Model):

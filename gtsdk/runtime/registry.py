@@ -12,7 +12,7 @@ from importlib.metadata import EntryPoint, entry_points
 
 from gtsdk.errors import ConfigError
 from gtsdk.modules import MODULES
-from gtsdk.modules._base import Driver
+from gtsdk.driver import Driver
 
 GROUP = "gtsdk.drivers"
 

@@ -20,7 +20,7 @@ from typing import Any
 from gtsdk import sim as simulation
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.modules import MODULES
-from gtsdk.modules._base import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
+from gtsdk.driver import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
 from gtsdk.runtime import registry
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig, load_config
 from gtsdk.runtime.device import Device, Job, OperationRecord

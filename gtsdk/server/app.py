@@ -33,7 +33,7 @@ import gtsdk
 from gtsdk.audit import AuditLog
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError, info
 from gtsdk.modules import MODULES
-from gtsdk.modules._base import HealthRequest, Model, OperationSpec
+from gtsdk.driver import HealthRequest, Model, OperationSpec
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.device import validation_error
 from gtsdk.runtime.events import Event

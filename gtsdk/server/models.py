@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.modules._base import Model
+from gtsdk.driver import Model
 
 REQUEST_ID = r"^[A-Za-z0-9._:-]{1,64}$"
 

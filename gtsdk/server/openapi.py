@@ -9,7 +9,7 @@ from pydantic.json_schema import models_json_schema
 import gtsdk
 from gtsdk.errors import catalogue
 from gtsdk.modules import MODULES
-from gtsdk.modules._base import Capabilities, HealthRequest, HealthResult, Model, Statistics, Status
+from gtsdk.driver import Capabilities, HealthRequest, HealthResult, Model, Statistics, Status
 from gtsdk.server import models as wm
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Example pages served by the service, their data routes and the Prometheus endpoint.
 
-* ``/demo/`` — the kiosk demo page (``examples/web/demo``): the whole 实名认证 flow on the JS client.
-* ``/ops/`` — the operations dashboard (``examples/web/ops``), maintenance scope.
+* ``/demo/`` — the kiosk demo page (``gtsdk/server/web/demo``): the whole 实名认证 flow on the JS client.
+* ``/ops/`` — the operations dashboard (``gtsdk/server/web/ops``), maintenance scope.
 * ``GET /v1/ops/summary`` (maintenance) — the statistics of clause 10.1.2 from the audit log (operations per
   module, 0–24 h hourly counts, share per service, daily and monthly usage), live module status with the
   last error, fault records with level 1–3 and time to recovery (10.2.2 b, d), consumables and
@@ -10,8 +10,8 @@
   maintenance token or the scrape token configured as ``[service] metrics_token_sha256``.
 
 The pages are served only when ``[service] demo = true`` or ``gtsdk serve --demo``; the data routes are always
-there (they need a maintenance token).  The pages come from ``[service] demo_dir`` when set, else from
-``examples/web`` of a source checkout.
+there (they need a maintenance token).  The pages come from ``[service] demo_dir`` when set, else from the
+package's own data (``gtsdk/server/web``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import io
 import logging
 import sqlite3
 import threading
+from importlib import resources
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,7 +36,7 @@ from starlette.responses import Response
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import MODULES
-from gtsdk.modules._base import DeviceState
+from gtsdk.driver import DeviceState
 from gtsdk.runtime.device import OperationRecord
 from gtsdk.runtime.events import Event
 
@@ -309,13 +310,13 @@ def summary_csv(s: dict[str, Any], table: str | None) -> str:
 
 # ---- the pages --------------------------------------------------------------------------------------------
 def pages_dir(app: ServiceApp) -> Path | None:
-    """``[service] demo_dir`` (relative to the config file), else ``examples/web`` of a source checkout."""
+    """``[service] demo_dir`` (relative to the config file), else the pages shipped in the package."""
     cfg = app.config
     if cfg.demo_dir:
         p = Path(cfg.demo_dir)
         return p if p.is_absolute() else Path(cfg.base_dir) / p
-    repo = Path(__file__).resolve().parents[2] / "examples" / "web"
-    return repo if (repo / "demo" / "index.html").is_file() else None
+    shipped = Path(str(resources.files("gtsdk.server").joinpath("web")))
+    return shipped if (shipped / "demo" / "index.html").is_file() else None
 
 
 class Pages:

@@ -21,7 +21,7 @@ from gtsdk.runtime import Terminal
 from gtsdk.server import tls
 from gtsdk.server.app import ServiceApp
 from gtsdk.server.config import ServiceConfig
-from gtsdk.server.home import home_dir
+from gtsdk.home import home_dir
 from gtsdk.server.tokens import TokenStore
 
 log = logging.getLogger("gtsdk.server")

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gtsdk.server.home import write_private, write_public
+from gtsdk.home import write_private, write_public
 
 CA_DAYS = 3650
 SERVER_DAYS = 397

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gtsdk.server.home import write_private
+from gtsdk.home import write_private
 
 SCOPES = ("app", "maintenance")
 PREFIX = "gts_"

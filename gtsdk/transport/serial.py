@@ -1,5 +1,5 @@
 """A serial line with deadlines: every read and write honours the operation's
-:class:`~gtsdk.modules._base.OpContext` and maps failures to catalogue codes.
+:class:`~gtsdk.driver.OpContext` and maps failures to catalogue codes.
 
 - the port cannot be opened, or vanishes (EIO/ENXIO)  → ``noDevice``
 - the device does not answer within its answer timeout  → ``communicationError``
@@ -16,7 +16,7 @@ from typing import Any
 import serial
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import DriverSettings, OpContext
+from gtsdk.driver import DriverSettings, OpContext
 
 _GONE = {errno.EIO, errno.ENXIO, errno.ENODEV, errno.EBADF, errno.ENOENT}
 #: longest single blocking read, so cancel is noticed promptly

@@ -201,7 +201,7 @@ def evaluate(workdir: Path, n: int = 20, photos: list[Path] | None = None) -> di
 
     Each presentation renders a new clip (random pose, tilt, bend, distance) of one of ``photos``."""
     from gtsdk.drivers.uvc_pair import UvcPairDriver, UvcPairSettings
-    from gtsdk.modules._base import OpContext
+    from gtsdk.driver import OpContext
     from gtsdk.modules.camera import LivenessRequest
 
     from . import render

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import lights
-from gtsdk.modules._base import DriverSettings, OpContext
+from gtsdk.driver import DriverSettings, OpContext
 
 
 class Settings(DriverSettings):
