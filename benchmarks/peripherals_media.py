@@ -161,8 +161,8 @@ def bench_mic(runs: int) -> None:
         return
     import os
 
-    from gtsdk.drivers.alsa_mic import AlsaMicrophoneDriver, AlsaMicSettings
     from gtsdk.driver import Request
+    from gtsdk.drivers.alsa_mic import AlsaMicrophoneDriver, AlsaMicSettings
     from gtsdk.modules.microphone import StartRequest
     from gtsdk.simulators.microphone import MicrophoneSimulation
 

@@ -35,8 +35,8 @@ def _serve(home: Path, port: int) -> None:
     import uvicorn
 
     from gtsdk import sim
-    from gtsdk.modules import lights
     from gtsdk.driver import OpContext
+    from gtsdk.modules import lights
     from gtsdk.runtime import Terminal, parse_config
     from gtsdk.runtime.registry import register
     from gtsdk.server.config import parse_service

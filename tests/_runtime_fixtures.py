@@ -6,9 +6,9 @@ import threading
 import time
 from typing import Any
 
+from gtsdk.driver import DriverSettings, Empty, OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import idcard, lights
-from gtsdk.driver import DriverSettings, Empty, OpContext
 from gtsdk.runtime import registry
 
 

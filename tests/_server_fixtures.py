@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
+from gtsdk.driver import OpContext
 from gtsdk.errors import GtsdkError
 from gtsdk.modules import idcard, lights
-from gtsdk.driver import OpContext
 from gtsdk.runtime import Terminal, parse_config
 from gtsdk.runtime.registry import register
 from gtsdk.server.config import parse_service

@@ -11,8 +11,8 @@ import _vision_fixtures as _vf
 import numpy as np
 import pytest
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 
 model_dir = _vf.model_dir
 pairs = _vf.pairs

@@ -17,9 +17,9 @@ from gtsdk.conformance import html, signing
 from gtsdk.conformance.driver_tier import certify_driver
 from gtsdk.conformance.model import Outcome, Report, Tier
 from gtsdk.crypto import SM2PrivateKey
+from gtsdk.driver import DriverSettings, OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import lights
-from gtsdk.driver import DriverSettings, OpContext
 from gtsdk.runtime import registry
 
 register_all()

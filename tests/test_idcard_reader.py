@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gtsdk.driver import OpContext
 from gtsdk.drivers.sam_serial import SamSerialDriver
 from gtsdk.drivers.sam_serial import codec as codec_mod
 from gtsdk.drivers.sam_serial.tables import id_check_char
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.driver import OpContext
 from gtsdk.modules.idcard import CardType, ReadRequest
 from gtsdk.runtime.terminal import Terminal
 from gtsdk.simulators import idcard as idsim

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from _peripherals_fixtures import Recorder, terminal_for, wait_for
 
+from gtsdk.driver import DeviceState
 from gtsdk.drivers.serial_scanner import codec
 from gtsdk.errors import GtsdkError
-from gtsdk.driver import DeviceState
 
 pytest.importorskip("cv2")
 pytest.importorskip("qrcode")

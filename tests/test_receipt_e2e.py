@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceState
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
 from gtsdk.simulators import receipt_printer as simmod

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from _peripherals_fixtures import Recorder, terminal_for, wait_for
 
-from gtsdk.errors import GtsdkError
 from gtsdk.driver import DeviceState
+from gtsdk.errors import GtsdkError
 
 pytest.importorskip("pymodbus")
 from gtsdk.simulators import sensors as sensors_sim

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from _peripherals_fixtures import Recorder, wait_for
 
-from gtsdk.errors import GtsdkError
 from gtsdk.driver import DeviceState
+from gtsdk.errors import GtsdkError
 from gtsdk.runtime import Terminal
 
 pytest.importorskip("pymodbus")

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceInfo, DriverSettings, Empty, HealthLevel, HealthResult, OpContext, Request
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.microphone import MicrophoneDriver, Recording, StartRequest, StopReason
 
 from . import codec

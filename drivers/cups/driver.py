@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceInfo, DeviceState, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.a4_printer import A4PrinterDriver, DocumentFormat, Job, JobRequest, JobState, PrintRequest
 
 from . import codec

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import model_validator
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceInfo, DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.receipt_printer import CutRequest, InitRequest, PrintRequest, PrintResult, ReceiptPrinterDriver
 
 from . import codec

@@ -11,8 +11,8 @@ import importlib
 import time
 from typing import Any, Protocol
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.transport.serial import SerialLink
 
 

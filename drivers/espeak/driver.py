@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import (
     DeviceInfo,
     DeviceState,
@@ -35,6 +34,7 @@ from gtsdk.driver import (
     OpContext,
     Request,
 )
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.voice import SpeakRequest, Utterance, VoiceDriver
 
 from . import codec

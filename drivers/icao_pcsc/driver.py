@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceInfo, DriverSettings, OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.travel_doc import PassiveAuth, ReadRequest, TravelDocData, TravelDocDriver
 
 from . import codec, mrz, sod

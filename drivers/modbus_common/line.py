@@ -18,8 +18,8 @@ import threading
 import time
 from typing import Any, Literal
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.transport.serial import SerialLink, SerialSettings
 
 from . import codec

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
 from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
 from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.lights import FlashRequest, LightRequest, Lights, LightsDriver
 
 from . import codec

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.imaging import (
     CropRequest,
     DetectDocumentRequest,

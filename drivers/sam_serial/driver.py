@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.idcard import IdCardData, IdCardDriver, ReadRequest
 from gtsdk.transport.serial import SerialLink, SerialSettings
 

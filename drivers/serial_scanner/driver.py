@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.qr_scanner import QrScannerDriver, ReadRequest, Scan
 from gtsdk.transport.serial import SerialLink, SerialSettings
 

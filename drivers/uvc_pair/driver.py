@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.camera import (
     CameraDriver,
     CaptureRequest,

@@ -25,10 +25,10 @@ try:  # the biometrics extra; imported here, once, because pyusb's package impor
 except ImportError:  # pragma: no cover - reported by connect()
     usb = None  # type: ignore[assignment]
 
+from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
 from gtsdk.drivers.wacom_stu import codec as K
 from gtsdk.drivers.wacom_stu import render as R
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
-from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.signature_pad import GetSignatureRequest, Signature, SignaturePadDriver
 
 _GONE = {errno.ENODEV, errno.EIO, errno.ENOENT, errno.ENXIO, errno.ESHUTDOWN}

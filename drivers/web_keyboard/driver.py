@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DeviceInfo, DriverSettings, OpContext, Request
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.keyboard import KeyboardDriver, KeyboardState, Layout, ShowRequest
 
 _FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_:.\-]*$")

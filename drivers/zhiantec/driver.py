@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from gtsdk.driver import DeviceInfo, DeviceState, HealthLevel, HealthResult, OpContext
 from gtsdk.drivers.zhiantec import codec as C
 from gtsdk.drivers.zhiantec import iso19794_2 as iso
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.driver import DeviceInfo, DeviceState, HealthLevel, HealthResult, OpContext
 from gtsdk.modules.fingerprint import (
     Capture,
     CaptureRequest,

@@ -24,8 +24,8 @@ def command() -> None:
 @home_option
 def show(home: Path | None) -> None:
     """Print the CA path and fingerprint (creating the CA on first use)."""
-    from gtsdk.server import tls
     from gtsdk.home import home_dir
+    from gtsdk.server import tls
 
     h = home_dir(home)
     f = tls.ensure(h)
@@ -39,8 +39,8 @@ def show(home: Path | None) -> None:
 @click.option("--update/--no-update", default=True, help="run update-ca-certificates when it exists")
 def install(home: Path | None, dest: Path, update: bool) -> None:
     """Put the CA into the system trust store and print how to trust it in Chromium."""
-    from gtsdk.server import tls
     from gtsdk.home import home_dir
+    from gtsdk.server import tls
 
     h = home_dir(home)
     f = tls.ensure(h)

@@ -27,9 +27,9 @@ HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/sha
 def command(config: Path | None, simulate: bool, home: Path | None, port: int | None, workdir: Path | None,
             no_audit: bool, demo: bool = False) -> None:
     """Serve every module over HTTPS + WebSocket on 127.0.0.1 (and ::1)."""
+    from gtsdk.home import home_dir
     from gtsdk.server import tls
     from gtsdk.server.config import parse_service
-    from gtsdk.home import home_dir
     from gtsdk.server.run import build, serve_forever
     from gtsdk.server.tokens import TokenStore
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import httpx
 
+from gtsdk.driver import Capabilities, HealthResult, Model, Statistics, Status
 from gtsdk.errors import ErrorCode, GtsdkError, info
 from gtsdk.modules import MODULES
-from gtsdk.driver import Capabilities, HealthResult, Model, Statistics, Status
 from gtsdk.runtime.events import Event
 from gtsdk.server import models as wm
 

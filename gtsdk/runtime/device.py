@@ -23,7 +23,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.driver import (
     Capabilities,
     DeviceInfo,
@@ -40,6 +39,7 @@ from gtsdk.driver import (
     Statistics,
     Status,
 )
+from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.runtime.config import ModuleConfig
 from gtsdk.runtime.events import EventBus
 from gtsdk.runtime.scheduler import Scheduler

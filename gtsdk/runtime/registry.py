@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
+from gtsdk.driver import Driver
 from gtsdk.errors import ConfigError
 from gtsdk.modules import MODULES
-from gtsdk.driver import Driver
 
 GROUP = "gtsdk.drivers"
 

@@ -18,9 +18,9 @@ from types import TracebackType
 from typing import Any
 
 from gtsdk import sim as simulation
+from gtsdk.driver import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.modules import MODULES
-from gtsdk.driver import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
 from gtsdk.runtime import registry
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig, load_config
 from gtsdk.runtime.device import Device, Job, OperationRecord

@@ -31,9 +31,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 import gtsdk
 from gtsdk.audit import AuditLog
+from gtsdk.driver import HealthRequest, Model, OperationSpec
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError, info
 from gtsdk.modules import MODULES
-from gtsdk.driver import HealthRequest, Model, OperationSpec
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.device import validation_error
 from gtsdk.runtime.events import Event

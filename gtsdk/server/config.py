@@ -69,7 +69,7 @@ class ServiceConfig(_Strict):
     apps: dict[str, AppConfig] = Field(default_factory=dict)
     #: example pages /demo/ and /ops/ (gtsdk/server/pages.py, docs/examples.md)
     demo: bool = False
-    demo_dir: str | None = Field(None, description="folder holding demo/ and ops/ (default: the pages shipped in gtsdk/server/web)")
+    demo_dir: str | None = Field(None, description="folder holding demo/ and ops/ (default: gtsdk/server/web)")
     metrics_token_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
                                              description="SHA-256 hex of a bearer token allowed to read /metrics")
     #: directory relative paths (recipient_key) are resolved against

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic.json_schema import models_json_schema
 
 import gtsdk
+from gtsdk.driver import Capabilities, HealthRequest, HealthResult, Model, Statistics, Status
 from gtsdk.errors import catalogue
 from gtsdk.modules import MODULES
-from gtsdk.driver import Capabilities, HealthRequest, HealthResult, Model, Statistics, Status
 from gtsdk.server import models as wm
 
 if TYPE_CHECKING:

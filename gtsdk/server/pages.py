@@ -25,18 +25,18 @@ import io
 import logging
 import sqlite3
 import threading
-from importlib import resources
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
+from gtsdk.driver import DeviceState
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import MODULES
-from gtsdk.driver import DeviceState
 from gtsdk.runtime.device import OperationRecord
 from gtsdk.runtime.events import Event
 

@@ -16,12 +16,12 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from gtsdk.audit import AuditLog
+from gtsdk.home import home_dir
 from gtsdk.modules.sensors import audit_alarms
 from gtsdk.runtime import Terminal
 from gtsdk.server import tls
 from gtsdk.server.app import ServiceApp
 from gtsdk.server.config import ServiceConfig
-from gtsdk.home import home_dir
 from gtsdk.server.tokens import TokenStore
 
 log = logging.getLogger("gtsdk.server")

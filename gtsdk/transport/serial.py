@@ -15,8 +15,8 @@ from typing import Any
 
 import serial
 
-from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.driver import DriverSettings, OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 
 _GONE = {errno.EIO, errno.ENXIO, errno.ENODEV, errno.EBADF, errno.ENOENT}
 #: longest single blocking read, so cancel is noticed promptly

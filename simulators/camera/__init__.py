@@ -200,8 +200,8 @@ def evaluate(workdir: Path, n: int = 20, photos: list[Path] | None = None) -> di
     """APCER per attack species and BPCER (ISO/IEC 30107-3) through the real driver, per check and combined.
 
     Each presentation renders a new clip (random pose, tilt, bend, distance) of one of ``photos``."""
-    from gtsdk.drivers.uvc_pair import UvcPairDriver, UvcPairSettings
     from gtsdk.driver import OpContext
+    from gtsdk.drivers.uvc_pair import UvcPairDriver, UvcPairSettings
     from gtsdk.modules.camera import LivenessRequest
 
     from . import render

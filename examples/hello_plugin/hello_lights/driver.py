@@ -6,9 +6,9 @@ contract's three operations and a catalogue error for an unknown light.
 
 from __future__ import annotations
 
+from gtsdk.driver import DriverSettings, OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import lights
-from gtsdk.driver import DriverSettings, OpContext
 
 
 class Settings(DriverSettings):
