@@ -23,7 +23,7 @@ import serial
 
 from gtsdk.drivers.sam_serial import codec
 from gtsdk.drivers.sam_serial.codec import Command
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 
 def med(xs: list[float]) -> float:
@@ -35,7 +35,7 @@ def bench_idcard(n: int) -> None:
 
     baud = 115200
     wd = Path(tempfile.mkdtemp(prefix="bench-idcard-"))
-    t = Terminal.simulated(wd, modules=["idcard"])
+    t = simulated_terminal(wd, modules=["idcard"])
     with t:
         sim = t.simulations["idcard"]
         assert isinstance(sim, idsim.IdCardSimulation)
@@ -81,7 +81,7 @@ def bench_traveldoc(n: int) -> None:
     from gtsdk.simulators import travel_doc as tdsim
 
     wd = Path(tempfile.mkdtemp(prefix="bench-traveldoc-"))
-    t = Terminal.simulated(wd, modules=["travel_doc"])
+    t = simulated_terminal(wd, modules=["travel_doc"])
     if "travel_doc" not in t.simulations:
         print("travel_doc: skipped (pcscd/vpcd unavailable)")
         t.stop()

@@ -17,6 +17,7 @@ from gtsdk.runtime import Terminal
 from gtsdk.server.config import parse_service
 from gtsdk.server.run import Running, build, start_background
 from gtsdk.server.tokens import TokenStore
+from gtsdk.simulated import simulated_terminal
 
 log = logging.getLogger("tests")
 
@@ -62,7 +63,7 @@ def sim_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimService
     home = base / "home"
     from gtsdk.modules import MODULES
 
-    t = Terminal.simulated(base / "sim", modules=[m for m in MODULES if m not in LEFT_OUT]).start()
+    t = simulated_terminal(base / "sim", modules=[m for m in MODULES if m not in LEFT_OUT]).start()
     app = build(t, parse_service({"origins": ["http://127.0.0.1"]}, base_dir=home), home, simulate=True)
     running = start_background(app, port=0, addresses=["127.0.0.1"])
     store = TokenStore(home)

@@ -13,6 +13,7 @@ import pytest
 
 from gtsdk.driver import OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.simulated import simulated_terminal
 
 model_dir = _vf.model_dir
 pairs = _vf.pairs
@@ -237,11 +238,10 @@ def test_passive_model_slot(sim: Any, tmp_path: Path) -> None:
 
 
 def test_through_the_terminal_runtime(model_dir: Path, pairs: Path, tmp_path: Path) -> None:
-    """Terminal.simulated wires the real driver to the simulator; ops go through the runtime queue."""
+    """simulated_terminal wires the real driver to the simulator; ops go through the runtime queue."""
     from gtsdk.modules.camera import CaptureRequest, FaceCompareRequest, LivenessRequest
-    from gtsdk.runtime.terminal import Terminal
 
-    t = Terminal.simulated(tmp_path, modules=["camera"]).start()
+    t = simulated_terminal(tmp_path, modules=["camera"]).start()
     try:
         ph = t.call("camera", "capture", CaptureRequest(require_face=True), timeout=60)
         assert ph.width == 640

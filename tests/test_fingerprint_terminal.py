@@ -1,4 +1,4 @@
-"""Fingerprint end to end through the runtime: ``Terminal.simulated(modules=["fingerprint"])``,
+"""Fingerprint end to end through the runtime: ``simulated_terminal(modules=["fingerprint"])``,
 capture and compare (8.4 d), faults → documented catalogue codes, and recovery."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from gtsdk.drivers.zhiantec import iso19794_2 as iso
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.fingerprint import Capture, Comparison
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 
 @pytest.fixture
 def term(tmp_path: Path) -> Iterator[Terminal]:
-    t = Terminal.simulated(tmp_path, modules=["fingerprint"])
+    t = simulated_terminal(tmp_path, modules=["fingerprint"])
     with t:
         t.fingerprint.open()
         yield t

@@ -20,12 +20,13 @@ from gtsdk.drivers.sam_serial.tables import id_check_char
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.idcard import CardType, ReadRequest
 from gtsdk.runtime.terminal import Terminal
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators import idcard as idsim
 
 
 @pytest.fixture(scope="module")
 def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
-    t = Terminal.simulated(tmp_path_factory.mktemp("idcard"), modules=["idcard"])
+    t = simulated_terminal(tmp_path_factory.mktemp("idcard"), modules=["idcard"])
     with t:
         yield t
 

@@ -15,6 +15,7 @@ from gtsdk.runtime import Terminal
 from gtsdk.server.config import parse_service
 from gtsdk.server.run import Running, build, start_background
 from gtsdk.server.tokens import TokenStore
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators.travel_doc import SAMPLES
 
 
@@ -31,7 +32,7 @@ class Svc:
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Svc]:
     base = tmp_path_factory.mktemp("iddocs-service")
     home = base / "home"
-    t = Terminal.simulated(base / "sim", modules=["idcard", "travel_doc"]).start()
+    t = simulated_terminal(base / "sim", modules=["idcard", "travel_doc"]).start()
     app = build(t, parse_service({"origins": ["http://127.0.0.1"]}, base_dir=home), home, simulate=True)
     running = start_background(app, port=0, addresses=["127.0.0.1"])
     store = TokenStore(home)

@@ -14,6 +14,7 @@ from _media_fixtures import Recorder, need, wait_for
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 pytestmark = pytest.mark.peer
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.peer
 @pytest.fixture(scope="module")
 def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
     pytest.importorskip("sounddevice")
-    t = Terminal.simulated(tmp_path_factory.mktemp("mic"), modules=["microphone"])
+    t = simulated_terminal(tmp_path_factory.mktemp("mic"), modules=["microphone"])
     with t:
         wait_for(lambda: t.microphone.status().state == "online")
         yield t
@@ -125,7 +126,7 @@ def test_state_errors(term: Terminal) -> None:
 
 def test_unplugged_microphone(tmp_path: Path) -> None:
     pytest.importorskip("sounddevice")
-    t = Terminal.simulated(tmp_path, modules=["microphone"])
+    t = simulated_terminal(tmp_path, modules=["microphone"])
     with t:
         sim = t.simulations["microphone"]
         wait_for(lambda: t.microphone.status().state == "online")

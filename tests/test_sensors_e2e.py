@@ -1,4 +1,4 @@
-"""End to end: QR scanner, light board and sensors through Terminal.simulated (real drivers ↔ simulators)."""
+"""End to end: QR scanner, light board and sensors through simulated_terminal (real drivers ↔ simulators)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from _peripherals_fixtures import Recorder, wait_for
 
 from gtsdk.driver import DeviceState
 from gtsdk.errors import GtsdkError
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 pytest.importorskip("pymodbus")
 pytest.importorskip("cv2")
 
 
 def test_three_modules_end_to_end(tmp_path: Path) -> None:
-    with Terminal.simulated(tmp_path, modules=["qr_scanner", "lights", "sensors"]) as t:
+    with simulated_terminal(tmp_path, modules=["qr_scanner", "lights", "sensors"]) as t:
         rec = Recorder(t, "sensors")
         qr_events = Recorder(t, "qr_scanner")
         for m in ("qr_scanner", "lights", "sensors"):

@@ -12,6 +12,7 @@ import pytest
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime.terminal import Terminal
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators.travel_doc import SAMPLES, TravelDocSimulation
 
 pytestmark = pytest.mark.peer
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.peer
 
 @pytest.fixture(scope="module")
 def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
-    t = Terminal.simulated(tmp_path_factory.mktemp("traveldoc"), modules=["travel_doc"])
+    t = simulated_terminal(tmp_path_factory.mktemp("traveldoc"), modules=["travel_doc"])
     if "travel_doc" not in t.simulations:
         reason = t.devices["travel_doc"].disabled_reason if "travel_doc" in t.devices else "simulator missing"
         t.stop()

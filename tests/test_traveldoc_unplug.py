@@ -20,8 +20,9 @@ from pathlib import Path
 from gtsdk.errors import GtsdkError
 from gtsdk.runtime.terminal import Terminal
 from gtsdk.simulators.travel_doc import SAMPLES
+from gtsdk.simulated import simulated_terminal
 
-t = Terminal.simulated(Path(tempfile.mkdtemp()), modules=["travel_doc"])
+t = simulated_terminal(Path(tempfile.mkdtemp()), modules=["travel_doc"])
 if "travel_doc" not in t.simulations:
     print("SKIP", t.devices["travel_doc"].disabled_reason)
     raise SystemExit(0)

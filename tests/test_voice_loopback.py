@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _media_fixtures import need, wait_for
 
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators.imaging import scans
 
 pytestmark = pytest.mark.peer
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.peer
 def test_speak_then_record(tmp_path: Path) -> None:
     need("espeak-ng", "aplay")
     pytest.importorskip("sounddevice")
-    t = Terminal.simulated(tmp_path, modules=["voice", "microphone", "keyboard", "imaging"])
+    t = simulated_terminal(tmp_path, modules=["voice", "microphone", "keyboard", "imaging"])
     with t:
         wait_for(lambda: all(t.module(m).status().state == "online"
                              for m in ("voice", "microphone", "keyboard", "imaging")))

@@ -12,6 +12,7 @@ import click
 from gtsdk.errors import ConfigError
 from gtsdk.runtime import Terminal, load_config
 from gtsdk.runtime.config import TerminalConfig
+from gtsdk.simulated import simulated_terminal
 
 HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/share/gtsdk"
 
@@ -48,7 +49,7 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
                    "(clause 8.3 says they must not)", err=True)
     if simulate:
         wd = workdir or Path(tempfile.mkdtemp(prefix="gtsdk-sim-"))
-        terminal = Terminal.simulated(wd, config=cfg)
+        terminal: Terminal = simulated_terminal(wd, config=cfg)
     else:
         terminal = Terminal(cfg)
     try:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gtsdk import sim as simulation
 from gtsdk.driver import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.modules import MODULES
@@ -38,7 +36,6 @@ class Terminal:
         self.events = EventBus()
         self._scheduler = Scheduler()
         self._listeners: list[Callable[[OperationRecord], None]] = []
-        self.simulations: dict[str, simulation.Simulation] = {}
         self.devices: dict[str, Device] = {}
         self._started = False
         for mod_id, mc in self.config.modules.items():
@@ -60,36 +57,16 @@ class Terminal:
     def _disabled(self, mod_id: str, reason: str) -> Device:
         return Device(MODULES[mod_id], None, None, self.events, self._scheduler, disabled_reason=reason)
 
+    def disable(self, module: str, reason: str) -> None:
+        """Take *module* out of service before :meth:`start`: its operations answer ``noDevice`` with *reason*."""
+        if self._started:
+            raise GtsdkError(ErrorCode.INVALID_STATE, "disable modules before the terminal starts")
+        self.devices[module] = self._disabled(module, reason)
+
     # ---- construction helpers ------------------------------------------------
     @classmethod
     def from_config(cls, path: str | Path, *, strict: bool = False) -> Terminal:
         return cls(load_config(path), strict=strict)
-
-    @classmethod
-    def simulated(cls, workdir: str | Path | None = None, config: TerminalConfig | None = None,
-                  modules: list[str] | None = None) -> Terminal:
-        """Every module (or *modules*) backed by its real driver talking to its simulator."""
-        cfg = config or TerminalConfig()
-        base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="gtsdk-sim-"))
-        sims: dict[str, simulation.Simulation] = {}
-        reasons: dict[str, str] = {}
-        for mod_id in modules or list(MODULES):
-            try:
-                sim = simulation.start(mod_id, base / mod_id)
-            except Exception as e:
-                reasons[mod_id] = f"simulator failed to start: {e}"
-                log.error("simulator %s: %s", mod_id, e)
-                continue
-            sims[mod_id] = sim
-            prev = cfg.modules.get(mod_id)
-            cfg.modules[mod_id] = ModuleConfig(
-                module=mod_id, driver=sim.driver, settings=dict(sim.settings),
-                timeout=prev.timeout if prev else None, reconnect_interval=prev.reconnect_interval if prev else 0.5)
-        t = cls(cfg)
-        t.simulations = sims
-        for mod_id, why in reasons.items():
-            t.devices[mod_id] = t._disabled(mod_id, why)
-        return t
 
     # ---- lifecycle --------------------------------------------------------------
     def start(self) -> Terminal:
@@ -103,11 +80,6 @@ class Terminal:
         for d in self.devices.values():
             d.stop()
         self._scheduler.stop()
-        for sim in self.simulations.values():
-            try:
-                sim.stop()
-            except Exception:
-                log.exception("stopping simulator %s", sim.module)
         self._started = False
 
     def __enter__(self) -> Terminal:

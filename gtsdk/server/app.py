@@ -40,6 +40,7 @@ from gtsdk.runtime.device import validation_error
 from gtsdk.runtime.events import Event
 from gtsdk.server.config import ServiceConfig
 from gtsdk.server.tokens import RateLimiter, TokenInfo, TokenStore, retry_after
+from gtsdk.simulated import simulations_of
 
 log = logging.getLogger("gtsdk.server")
 
@@ -461,7 +462,7 @@ class ServiceApp:
                 driver=(dev.config.driver if dev.config else None),
                 driver_version=caps.driver_version if caps else None,
                 state=st.state.value, reason=st.reason, opened=st.opened,
-                simulated=mod_id in self.terminal.simulations,
+                simulated=mod_id in simulations_of(self.terminal),
                 operations=[wm.OperationEntry(name=o.name, version=o.version, summary=o.summary,
                                               personal_data=o.personal_data) for o in spec.operations.values()],
                 events=list(spec.events)))
@@ -549,10 +550,10 @@ class ServiceApp:
 
     # ---- maintenance ----------------------------------------------------------------------------------
     async def _sim_list(self, call: _Call) -> Response:
-        return self.ok(call, {"modules": sorted(self.terminal.simulations)})
+        return self.ok(call, {"modules": sorted(simulations_of(self.terminal))})
 
     def _simulation(self, mod_id: str) -> Any:
-        sim = self.terminal.simulations.get(mod_id)
+        sim = simulations_of(self.terminal).get(mod_id)
         if sim is None:
             raise GtsdkError(ErrorCode.NOT_FOUND, f"{mod_id} is not simulated (start with --simulate)")
         return sim

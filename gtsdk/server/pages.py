@@ -39,6 +39,7 @@ from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import MODULES
 from gtsdk.runtime.device import OperationRecord
 from gtsdk.runtime.events import Event
+from gtsdk.simulated import simulations_of
 
 if TYPE_CHECKING:
     from gtsdk.server.app import ServiceApp, _Call
@@ -328,7 +329,7 @@ class Pages:
         self.own_origins: set[str] = set()
         self._demo_token: tuple[str, datetime] | None = None
         self._token_lock = threading.Lock()
-        sim = app.terminal.simulations.get("camera") if app.simulate else None
+        sim = simulations_of(app.terminal).get("camera") if app.simulate else None
         photo = getattr(sim, "photo", None)
         #: the simulated card holder's face, fixed at start (a stand-in for a licensed WLT decoder)
         self.card_photo: Path | None = Path(photo) if photo and Path(photo).is_file() else None
