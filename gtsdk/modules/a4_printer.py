@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, SettingsT, operations
 
 
 class DocumentFormat(StrEnum):
@@ -56,7 +56,7 @@ class Job(Model):
     error: str | None = Field(None, description="catalogue code when the job failed or is held up by the printer")
 
 
-class A4PrinterDriver(Driver, abc.ABC):
+class A4PrinterDriver(Driver[SettingsT], abc.ABC):
     module = "a4_printer"
 
     @abc.abstractmethod

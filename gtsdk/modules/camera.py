@@ -10,7 +10,17 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class View(StrEnum):
@@ -77,7 +87,7 @@ class Liveness(Model):
     checks: list[LivenessCheck]
 
 
-class CameraDriver(Driver, abc.ABC):
+class CameraDriver(Driver[SettingsT], abc.ABC):
     module = "camera"
 
     @abc.abstractmethod

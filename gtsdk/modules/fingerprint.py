@@ -6,7 +6,17 @@ import abc
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class CaptureRequest(Request):
@@ -39,7 +49,7 @@ class Comparison(Model):
     scores: list[int] = Field(default_factory=list)
 
 
-class FingerprintDriver(Driver, abc.ABC):
+class FingerprintDriver(Driver[SettingsT], abc.ABC):
     module = "fingerprint"
 
     @abc.abstractmethod

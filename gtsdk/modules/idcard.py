@@ -8,7 +8,17 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class CardType(StrEnum):
@@ -52,7 +62,7 @@ class IdCardData(Model):
                                   description="non-blank slices whose meaning sources disagree on (raw text)")
 
 
-class IdCardDriver(Driver, abc.ABC):
+class IdCardDriver(Driver[SettingsT], abc.ABC):
     module = "idcard"
 
     @abc.abstractmethod

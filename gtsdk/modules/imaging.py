@@ -11,7 +11,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, SettingsT, operations
 
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
 
@@ -142,7 +142,7 @@ class OcrResult(Model):
     height: int
 
 
-class ImagingDriver(Driver, abc.ABC):
+class ImagingDriver(Driver[SettingsT], abc.ABC):
     module = "imaging"
 
     @abc.abstractmethod

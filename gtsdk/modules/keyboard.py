@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, SettingsT, operations
 
 
 class Layout(StrEnum):
@@ -32,7 +32,7 @@ class KeyboardState(Model):
     large: bool = False
 
 
-class KeyboardDriver(Driver, abc.ABC):
+class KeyboardDriver(Driver[SettingsT], abc.ABC):
     module = "keyboard"
 
     @abc.abstractmethod

@@ -6,7 +6,7 @@ import abc
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, SettingsT, operations
 
 LightName = Field(max_length=32, pattern=r"^[a-z][a-z0-9_]*$", description="logical light, e.g. idcard, receipt")
 
@@ -25,7 +25,7 @@ class Lights(Model):
     states: dict[str, str] = Field(description="light → on | flash | off")
 
 
-class LightsDriver(Driver, abc.ABC):
+class LightsDriver(Driver[SettingsT], abc.ABC):
     module = "lights"
 
     @abc.abstractmethod

@@ -7,7 +7,17 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class StopReason(StrEnum):
@@ -37,7 +47,7 @@ class Recording(Model):
     stopped_by: StopReason = StopReason.REQUEST
 
 
-class MicrophoneDriver(Driver, abc.ABC):
+class MicrophoneDriver(Driver[SettingsT], abc.ABC):
     module = "microphone"
 
     @abc.abstractmethod

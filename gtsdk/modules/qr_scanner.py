@@ -7,7 +7,17 @@ from datetime import datetime
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class ReadRequest(Request):
@@ -22,7 +32,7 @@ class Scan(Model):
     time: datetime
 
 
-class QrScannerDriver(Driver, abc.ABC):
+class QrScannerDriver(Driver[SettingsT], abc.ABC):
     module = "qr_scanner"
 
     @abc.abstractmethod

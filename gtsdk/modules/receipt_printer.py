@@ -11,7 +11,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class Align(StrEnum):
@@ -80,7 +90,7 @@ class PrintResult(Model):
     paper_near_end: bool = False
 
 
-class ReceiptPrinterDriver(Driver, abc.ABC):
+class ReceiptPrinterDriver(Driver[SettingsT], abc.ABC):
     module = "receipt_printer"
 
     @abc.abstractmethod

@@ -6,7 +6,17 @@ import abc
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class GetSignatureRequest(Request):
@@ -23,7 +33,7 @@ class Signature(Model):
     duration_ms: int = 0
 
 
-class SignaturePadDriver(Driver, abc.ABC):
+class SignaturePadDriver(Driver[SettingsT], abc.ABC):
     module = "signature_pad"
 
     @abc.abstractmethod

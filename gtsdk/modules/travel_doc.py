@@ -7,7 +7,17 @@ from datetime import date
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class ReadRequest(Request):
@@ -47,7 +57,7 @@ class TravelDocData(Model):
     passive_auth: PassiveAuth | None = None
 
 
-class TravelDocDriver(Driver, abc.ABC):
+class TravelDocDriver(Driver[SettingsT], abc.ABC):
     module = "travel_doc"
 
     @abc.abstractmethod

@@ -6,7 +6,17 @@ import abc
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class SpeakRequest(Request):
@@ -30,7 +40,7 @@ class Utterance(Model):
     played: bool = Field(False, description="playback finished (only with wait)")
 
 
-class VoiceDriver(Driver, abc.ABC):
+class VoiceDriver(Driver[SettingsT], abc.ABC):
     module = "voice"
 
     @abc.abstractmethod
