@@ -3,7 +3,7 @@ module contracts).  Only pydantic and the contracts: `gtsdk.client` imports this
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -28,6 +28,10 @@ class CancelResult(Model):
 
 
 class SealedData(Model):
+    """A personal-data result sealed for the app's recipient key (9.3.2).  ``kind`` tells it apart from
+    the operation's result model, which never has a ``kind`` field."""
+
+    kind: Literal["sealed"] = "sealed"
     sealed: dict[str, Any] = Field(description="SM2/SM4 envelope (gtsdk.crypto.envelope) for the app's recipient key")
 
 

@@ -106,13 +106,13 @@ def test_compare_rejects_foreign_template_sizes(term: Terminal) -> None:
 
 
 def test_no_finger_is_no_media_and_retryable(term: Terminal) -> None:
-    e = error_of(term.fingerprint.capture, wait_ms=300)
+    e = error_of(term.fingerprint.capture, wait=0.3)
     assert e.code == ErrorCode.NO_MEDIA and e.retryable
 
 
 def test_finger_arriving_while_waiting(term: Terminal) -> None:
     sim(term).control("place_finger", {"person": "late", "after": 0.4})
-    c = term.fingerprint.capture(wait_ms=5000, with_image=False)
+    c = term.fingerprint.capture(wait=5, with_image=False)
     assert len(c.template) == 512
 
 

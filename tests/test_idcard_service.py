@@ -58,16 +58,16 @@ def test_id_cards_through_the_service(svc: Svc) -> None:
             m.sim("idcard", "remove")
             _absent(c, "idcard")
             m.sim("idcard", "insert", card=key)
-            d = c.idcard.read(timeout=5000)
+            d = c.idcard.read(timeout=5)
             assert d.card_type == kind and d.photo_wlt
         m.sim("idcard", "remove")
         _absent(c, "idcard")
         m.sim("idcard", "insert", card="resident")
         m.sim("idcard", "fault", kind="sw3", code="41")
         with pytest.raises(ServiceError) as e:
-            c.idcard.read(timeout=5000)
+            c.idcard.read(timeout=5)
         assert e.value.code == "userError" and e.value.retryable
-        assert c.idcard.read(timeout=5000).name == "张示例"
+        assert c.idcard.read(timeout=5).name == "张示例"
 
 
 @pytest.mark.peer
@@ -78,11 +78,11 @@ def test_passport_and_cs_permit_through_the_service(svc: Svc) -> None:
             Client(svc.running.url, svc.maint, ca=svc.home / "ca.pem") as m:
         c.travel_doc.open()
         m.sim("travel_doc", "insert", doc="passport")
-        d = c.travel_doc.read(mrz=SAMPLES["passport"], timeout=10000)
+        d = c.travel_doc.read(mrz=SAMPLES["passport"], timeout=10)
         assert d.document_number == "L898902C3" and d.photo and d.passive_auth.chain_ok
         m.sim("travel_doc", "insert", doc="cs")
         with pytest.raises(ServiceError) as e:
-            c.travel_doc.read(mrz=SAMPLES["passport"], timeout=10000)
+            c.travel_doc.read(mrz=SAMPLES["passport"], timeout=10)
         assert e.value.code == "authenticationFailed"
-        d = c.travel_doc.read(mrz=SAMPLES["cs"], timeout=10000)
+        d = c.travel_doc.read(mrz=SAMPLES["cs"], timeout=10)
         assert d.document_type == "CS" and d.passive_auth.hashes_ok

@@ -24,7 +24,7 @@ def test_three_modules_end_to_end(tmp_path: Path) -> None:
             wait_for(lambda m=m: t.module(m).status().state == DeviceState.ONLINE)
         sims = t.simulations
         # a guided step: light the QR reader, read a code, turn the light off
-        assert t.lights.flash(light="qr", period_ms=400, duty=0.5).states["qr"] == "flash"
+        assert t.lights.flash(light="qr", period=0.4, duty=0.5).states["qr"] == "flash"
         timer = threading.Timer(0.2, lambda: sims["qr_scanner"].control("present", {"text": "办件编号 2026-0001"}))
         timer.start()
         scan = t.qr_scanner.read(timeout=5)

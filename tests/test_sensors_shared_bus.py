@@ -34,7 +34,7 @@ def test_lights_and_sensors_share_one_line(tmp_path: Path, backend: str) -> None
     try:
         with Terminal(cfg) as t:
             rec = Recorder(t, "sensors")
-            t.lights.flash(light="qr", period_ms=100, duty=0.5)  # the flasher thread writes too
+            t.lights.flash(light="qr", period=0.1, duty=0.5)  # the flasher thread writes too
             errors: list[BaseException] = []
 
             def hammer() -> None:

@@ -40,6 +40,7 @@ from gtsdk.driver import (
     Status,
 )
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.facade import check_timeout
 from gtsdk.runtime.config import ModuleConfig
 from gtsdk.runtime.events import EventBus
 from gtsdk.runtime.scheduler import Scheduler
@@ -276,6 +277,7 @@ class Device:
             ospec = self.spec.operation(op)
             req = parse_request(ospec.request, request)
             default_timeout = ospec.default_timeout
+        check_timeout(timeout)
         t_ms = getattr(req, "timeout", None)
         if timeout is None:
             timeout = (t_ms / 1000.0) if t_ms else (self.config.timeout if self.config and self.config.timeout

@@ -1,0 +1,164 @@
+"""The asynchronous client of the local service: the same methods as :class:`~gtsdk.client.Client`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+
+from gtsdk import wire as wm
+from gtsdk.client._common import (
+    DEFAULT_URL,
+    ServiceError,
+    auth_message,
+    body,
+    check_operation,
+    event_error,
+    event_from,
+    http_timeout,
+    result,
+    ssl_context,
+    unwrap,
+    ws_url,
+)
+from gtsdk.client.sync import GapHandler
+from gtsdk.facade import AsyncClientModules, AsyncModule, Level, RequestLike
+from gtsdk.modules import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
+from gtsdk.runtime.events import Event
+
+
+class AsyncClient(AsyncClientModules):
+    """Asynchronous client: ``await client.<module>.<operation>(...)``; every timeout in seconds.
+
+    Cancelling an awaiting call cancels the operation on the service too.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, token: str | None = None, *, ca: str | Path | None = None,
+                 lang: str = "zh", timeout: float = 120.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.ssl = ssl_context(ca)
+        self.timeout = timeout
+        self.headers = {"Accept-Language": lang}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.http = httpx.AsyncClient(base_url=self.url, verify=self.ssl, headers=self.headers, timeout=timeout,
+                                      transport=transport)
+        self._init_modules(self)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _get(self, path: str, **params: Any) -> Any:
+        return unwrap(await self.http.get(path, params={k: v for k, v in params.items() if v is not None}))
+
+    async def _post(self, path: str, payload: dict[str, Any], request_id: str | None = None,
+                    timeout: float | None = None) -> Any:
+        headers = {"X-Request-Id": request_id} if request_id else None
+        return unwrap(await self.http.post(path, json=payload, headers=headers,
+                                           timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT))
+
+    # ---- operations ----------------------------------------------------------------------------------
+    async def call(self, module: str, op: str, request: RequestLike = None, *, timeout: float | None = None,
+                   request_id: str | None = None, **fields: Any) -> Model:
+        """Run ``op`` of ``module``; *timeout* in seconds (see :meth:`gtsdk.client.Client.call`)."""
+        check_operation(module, op)
+        payload = body(request, timeout, fields)
+        rid = request_id or uuid.uuid4().hex
+        try:
+            data = await self._post(f"/v1/{module}/{op}", payload, rid, http_timeout(timeout, self.timeout))
+        except asyncio.CancelledError:
+            # the server also cancels when the connection drops; say it explicitly when we can
+            await asyncio.shield(self._cancel_quietly(module, rid))
+            raise
+        return result(module, op, data)
+
+    async def _cancel_quietly(self, module: str, rid: str) -> None:
+        try:
+            await self._post(f"/v1/{module}/cancel", {"requestId": rid}, timeout=5.0)
+        except (ServiceError, httpx.HTTPError):
+            pass  # best effort: the dropped connection cancels the operation as well
+
+    def module(self, module: str) -> AsyncModule:
+        """The generic asynchronous handle on *module*."""
+        return AsyncModule(self, module)
+
+    async def status(self, module: str) -> Status:
+        return Status.model_validate(await self._get(f"/v1/{module}/status"))
+
+    async def capabilities(self, module: str) -> Capabilities:
+        return Capabilities.model_validate(await self._get(f"/v1/{module}/capabilities"))
+
+    async def statistics(self, module: str) -> Statistics:
+        return Statistics.model_validate(await self._get(f"/v1/{module}/statistics"))
+
+    async def health(self, module: str, level: Level = HealthLevel.INTERNAL, *, timeout: float | None = None
+                     ) -> HealthResult:
+        payload = body({"level": HealthLevel(level).value}, timeout, {})
+        return HealthResult.model_validate(await self._post(f"/v1/{module}/health", payload, None,
+                                                            http_timeout(timeout, self.timeout)))
+
+    async def cancel(self, module: str, request_id: str) -> bool:
+        return bool((await self._post(f"/v1/{module}/cancel", {"requestId": request_id}))["canceled"])
+
+    # ---- the service -------------------------------------------------------------------------------
+    async def services(self) -> wm.Services:
+        return wm.Services.model_validate(await self._get("/v1/services"))
+
+    async def health_check(self) -> wm.ServiceHealth:
+        return wm.ServiceHealth.model_validate(await self._get("/v1/health"))
+
+    async def sim(self, module: str, action: str, **params: Any) -> dict[str, Any]:
+        out: dict[str, Any] = await self._post(f"/v1/sim/{module}", {"action": action, "params": params})
+        return out
+
+    async def audit(self, **filters: Any) -> list[wm.AuditRow]:
+        return wm.AuditRows.model_validate(await self._get("/v1/audit", **filters)).rows
+
+    async def events(self, modules: list[str] | None = None, since: int | None = None, *, reconnect: bool = True,
+                     on_gap: GapHandler | None = None, max_backoff: float = 5.0) -> AsyncIterator[Event]:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+        last = since
+        backoff = 0.2
+        while True:
+            try:
+                async with connect(ws_url(self.url), ssl=self.ssl, open_timeout=10, close_timeout=2,
+                                   additional_headers={"Accept-Language": self.headers["Accept-Language"]}) as ws:
+                    await ws.send(auth_message(self.token, modules, last))
+                    async for raw in ws:
+                        msg = json.loads(raw)
+                        kind = msg.get("type")
+                        if kind == "hello":
+                            backoff = 0.2
+                            if last is None:
+                                last = int(msg["lastSeq"])
+                        elif kind == "event":
+                            ev = event_from(msg)
+                            last = ev.seq
+                            yield ev
+                        elif kind == "gap" and on_gap is not None:
+                            on_gap(int(msg["since"]), int(msg["first"]))
+                        elif kind == "error" and (err := event_error(msg)) is not None:
+                            raise err
+            except (ConnectionClosed, InvalidHandshake, InvalidStatus, OSError, TimeoutError):
+                pass
+            if not reconnect:
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(max_backoff, backoff * 2)
+
+
+__all__ = ["AsyncClient"]
