@@ -259,7 +259,7 @@ class Device:
         self._thread.start()
 
     def _internal(self, op: str) -> Job:
-        return Job(op=op, request=Request(), ctx=OpContext(f"internal-{op}", 30.0, self._emit))
+        return Job(op=op, request=Request(timeout=None), ctx=OpContext(f"internal-{op}", 30.0, self._emit))
 
     # ---- submitting ----------------------------------------------------------
     def submit(self, op: str, request: Any = None, *, timeout: float | None = None, request_id: str | None = None,
