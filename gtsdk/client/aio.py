@@ -27,7 +27,7 @@ from gtsdk.client._common import (
     ws_url,
 )
 from gtsdk.client.sync import GapHandler
-from gtsdk.facade import AsyncClientModules, AsyncModule, Level, RequestLike
+from gtsdk.facade import AsyncClientModules, AsyncModule, Level, RequestLike, check_timeout
 from gtsdk.modules import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
 from gtsdk.runtime.events import Event
 
@@ -105,7 +105,8 @@ class AsyncClient(AsyncClientModules):
 
     async def health(self, module: str, level: Level = HealthLevel.INTERNAL, *, timeout: float | None = None
                      ) -> HealthResult:
-        payload = body({"level": HealthLevel(level).value}, timeout, {})
+        check_timeout(timeout)  # bounds the wait: the health request has no timeout on the wire (30 s there)
+        payload = {"level": HealthLevel(level).value}
         return HealthResult.model_validate(await self._post(f"/v1/{module}/health", payload, None,
                                                             http_timeout(timeout, self.timeout)))
 

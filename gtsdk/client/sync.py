@@ -25,7 +25,7 @@ from gtsdk.client._common import (
     unwrap,
     ws_url,
 )
-from gtsdk.facade import ClientModules, Level, Module, RequestLike
+from gtsdk.facade import ClientModules, Level, Module, RequestLike, check_timeout
 from gtsdk.modules import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
 from gtsdk.runtime.events import Event
 
@@ -95,7 +95,8 @@ class Client(ClientModules):
 
     def health(self, module: str, level: Level = HealthLevel.INTERNAL, *, timeout: float | None = None
                ) -> HealthResult:
-        payload = body({"level": HealthLevel(level).value}, timeout, {})
+        check_timeout(timeout)  # bounds the wait: the health request has no timeout on the wire (30 s there)
+        payload = {"level": HealthLevel(level).value}
         return HealthResult.model_validate(self._post(f"/v1/{module}/health", payload, None,
                                                       http_timeout(timeout, self.timeout)))
 
