@@ -48,7 +48,7 @@ def bench_idcard(n: int) -> None:
                 time.sleep(0.01)
             sim.control("insert", {"card": "resident"})
             t0 = time.perf_counter()
-            t.idcard.read({"timeout": 5000})
+            t.idcard.read(timeout=5)
             times.append(time.perf_counter() - t0)
         sim.control("remove", {})
         # floor: raw pyserial, same pty, same paced simulator, no runtime, no parsing
@@ -90,7 +90,7 @@ def bench_traveldoc(n: int) -> None:
         sim = t.simulations["travel_doc"]
         assert isinstance(sim, tdsim.TravelDocSimulation)
         sim.control("insert", {"doc": "passport"})
-        t.travel_doc.read({"mrz": tdsim.SAMPLES["passport"], "timeout": 10000})  # warm-up
+        t.travel_doc.read(mrz=tdsim.SAMPLES["passport"], timeout=10)  # warm-up
         res: dict[str, list[float]] = {"BAC+DG1": [], "BAC+DG1+DG2": [], "BAC+DG1+DG2+SOD (passive auth)": []}
         apdus: dict[str, int] = {}
         for _ in range(n):
@@ -98,8 +98,7 @@ def bench_traveldoc(n: int) -> None:
                                      ("BAC+DG1+DG2+SOD (passive auth)", True, True)):
                 before = sim.chip.apdus if sim.chip else 0
                 t0 = time.perf_counter()
-                t.travel_doc.read({"mrz": tdsim.SAMPLES["passport"], "readPhoto": photo, "passiveAuth": pa,
-                                   "timeout": 10000})
+                t.travel_doc.read(mrz=tdsim.SAMPLES["passport"], read_photo=photo, passive_auth=pa, timeout=10)
                 res[label].append(time.perf_counter() - t0)
                 apdus[label] = (sim.chip.apdus if sim.chip else 0) - before
         t.device("travel_doc").stop()

@@ -107,7 +107,7 @@ def test_stop_early_by_request(term: Terminal) -> None:
 ])
 def test_bad_requests(term: Terminal, req: dict[str, int], field: str) -> None:
     with pytest.raises(GtsdkError) as ei:
-        term.microphone.start_recording(**req)
+        term.call("microphone", "start_recording", req)  # the untyped path: a request as the wire would carry it
     assert ei.value.code == ErrorCode.INVALID_DATA
     assert ei.value.field is not None and ei.value.field.replace("_", "").lower() == field.lower()
 

@@ -30,15 +30,15 @@ with t:
     sim = t.simulations["travel_doc"]
     print("owned", sim.pcscd.owned)
     sim.control("insert", {"doc": "cs"})
-    print("before", t.travel_doc.read({"mrz": SAMPLES["cs"], "timeout": 5000}).document_type)
+    print("before", t.travel_doc.read(mrz=SAMPLES["cs"], timeout=5).document_type)
     sim.control("unplug", {})
     try:
-        t.travel_doc.read({"mrz": SAMPLES["cs"], "timeout": 3000})
+        t.travel_doc.read(mrz=SAMPLES["cs"], timeout=3)
         print("unplugged success")
     except GtsdkError as e:
         print("unplugged", e.code)
     sim.control("replug", {})
-    print("after", t.travel_doc.read({"mrz": SAMPLES["cs"], "timeout": 8000}).document_type)
+    print("after", t.travel_doc.read(mrz=SAMPLES["cs"], timeout=8).document_type)
 '''
 
 

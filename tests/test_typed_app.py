@@ -10,6 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_driver_doc import doc_driver_source
+
+from gtsdk import scaffold
+from gtsdk.modules import MODULES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,8 +142,15 @@ def mypy_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     (base / "app_correct.py").write_text(textwrap.dedent(CORRECT), encoding="utf-8")
     for name, line, _code in BROKEN:
         (base / f"app_{name}.py").write_text(BROKEN_TEMPLATE.format(line=line), encoding="utf-8")
-    ini = base / "mypy.ini"
-    ini.write_text("[mypy]\nstrict = True\n", encoding="utf-8")  # an app's plain set-up: no pydantic plugin
+    # drivers as vendors write them: the guide's example, the hello plugin, what the scaffold generates
+    (base / "app_doc_driver.py").write_text(doc_driver_source(), encoding="utf-8")
+    (base / "app_hello_plugin.py").write_text(
+        (REPO / "examples" / "hello_plugin" / "hello_lights" / "driver.py").read_text(encoding="utf-8"))
+    for mod_id in MODULES:
+        files = scaffold.render(mod_id, "acme")
+        (base / f"app_scaffold_{mod_id}.py").write_text(files[f"acme_{mod_id}/driver.py"], encoding="utf-8")
+    ini = base / "mypy.ini"  # an app's plain set-up: no pydantic plugin; pyserial has no type stubs
+    ini.write_text("[mypy]\nstrict = True\n[mypy-serial.*]\nignore_missing_imports = True\n", encoding="utf-8")
     r = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ini), "--cache-dir", str(base / "cache"),
                         "--no-error-summary", "--show-error-codes", *sorted(str(p) for p in base.glob("app_*.py"))],
                        cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -155,6 +166,8 @@ def mypy_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
 
 def test_correct_use_passes_strict(mypy_run: dict[str, list[str]]) -> None:
     assert mypy_run.get("app_correct", []) == []
+    drivers = ["app_doc_driver", "app_hello_plugin", *(f"app_scaffold_{m}" for m in MODULES)]
+    assert {d: mypy_run[d] for d in drivers if d in mypy_run} == {}
     assert mypy_run.get("gtsdk", []) == []  # nor anything of gtsdk an app reaches, without the pydantic plugin
 
 
