@@ -30,6 +30,7 @@ from gtsdk.driver import (
     Driver,
     Empty,
     HealthLevel,
+    HealthRequest,
     HealthResult,
     Model,
     ModuleSpec,
@@ -81,11 +82,17 @@ class OperationRecord:
     operation: str
     request_id: str
     code: str
-    duration_ms: float
+    #: seconds from the start of the operation (or of its wait in the queue) to its end
+    duration: float
     caller: str | None
     time: datetime
     #: the result model on success (kept in memory only; the audit log derives a masked subject from it)
     result: Model | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        """:attr:`duration` in milliseconds, as the audit log stores it."""
+        return self.duration * 1000.0
 
 
 @dataclass
@@ -269,8 +276,6 @@ class Device:
         if self._stopping:
             raise GtsdkError(ErrorCode.NO_DEVICE, "terminal stopping")
         if op == _HEALTH:
-            from gtsdk.driver import HealthRequest
-
             req: Model = parse_request(HealthRequest, request)
             default_timeout = 30.0
         else:
@@ -438,12 +443,12 @@ class Device:
             self._record(job, code, result if code == ErrorCode.SUCCESS.value else None)
 
     def _record(self, job: Job, code: str, result: Model | None = None) -> None:
-        ms = (time.monotonic() - (job.started or job.ctx.started)) * 1000.0
+        seconds = time.monotonic() - (job.started or job.ctx.started)
         with self._lock:
             s = self._stats
             s.operations += 1
             s.by_operation[job.op] = s.by_operation.get(job.op, 0) + 1
-            s.total_ms += ms
+            s.total_ms += seconds * 1000.0
             if code != ErrorCode.SUCCESS.value:
                 s.failures += 1
                 s.by_error[code] = s.by_error.get(code, 0) + 1
@@ -451,7 +456,7 @@ class Device:
                 self._last_error = code
         if self._on_complete is not None:
             try:
-                self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, ms, job.caller,
+                self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, seconds, job.caller,
                                                   datetime.now(UTC), result))
             except Exception:
                 log.exception("completion listener failed")
