@@ -30,7 +30,9 @@ from gtsdk.crypto import SM2PrivateKey
 from gtsdk.driver import DriverSettings, Model, OpContext, OperationSpec
 from gtsdk.modules import Status
 from gtsdk.modules.idcard import IdCardData, ReadRequest
+from gtsdk.modules.imaging import ImageResult, OutputFormat, Rect
 from gtsdk.modules.lights import FlashRequest, LightRequest, Lights, LightsDriver
+from gtsdk.modules.receipt_printer import Align, Feed, QrCode, Text
 
 
 def in_process() -> str:
@@ -41,6 +43,12 @@ def in_process() -> str:
         assert_type(t.lights.flash(light="idcard", period=0.5, duty=0.5), Lights)
         assert_type(t.module("idcard").call("read"), Model)
         assert_type(t.module("idcard").call(OperationSpec("read", ReadRequest, IdCardData)), IdCardData)
+        # contract models built by hand type-check too (defaults are seen without the pydantic plugin)
+        t.receipt_printer.print(elements=[Text(text="受理编号", align=Align.CENTER, bold=True), QrCode(data="x"),
+                                          Feed(lines=2)], cut=True)
+        crop = t.imaging.crop(image=b"...", rect=Rect(x=0, y=0, width=10, height=10), format=OutputFormat.PNG)
+        assert_type(crop, ImageResult)
+        assert_type(t.imaging.crop(image=b"...", format="png").width, int)
     with simulated_terminal(modules=["idcard"]) as s:
         s.simulations["idcard"].control("insert", {"card": "resident"})
         return s.idcard.read(timeout=20).name

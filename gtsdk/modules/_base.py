@@ -99,7 +99,7 @@ class Status(Model):
     state: DeviceState
     opened: bool
     busy: bool = False
-    reason: str = Field("", description="why the device is not online (no personal data)")
+    reason: str = Field(default="", description="why the device is not online (no personal data)")
     detail: dict[str, Any] = Field(default_factory=dict, description="module-specific status (paper, door, ...)")
     last_error: str | None = None
     since: datetime | None = None
@@ -139,7 +139,7 @@ class Request(Model):
     ``timeout`` is the wire field, in milliseconds like every time on the wire; Python callers
     give ``timeout=`` in seconds to the call instead (``t.idcard.read(timeout=20)``)."""
 
-    timeout: int | None = Field(None, ge=1, le=int(MAX_TIMEOUT * 1000), description="operation timeout in ms")
+    timeout: int | None = Field(default=None, ge=1, le=int(MAX_TIMEOUT * 1000), description="operation timeout in ms")
 
 
 RequestT = TypeVar("RequestT", bound=Model, default=Model)

@@ -21,8 +21,8 @@ class Layout(StrEnum):
 
 class ShowRequest(Request):
     layout: Layout = Layout.FULL
-    field: str | None = Field(None, max_length=64, description="id of the input field to type into")
-    large: bool = Field(False, description="large keys for elderly users (7.2 a)")
+    field: str | None = Field(default=None, max_length=64, description="id of the input field to type into")
+    large: bool = Field(default=False, description="large keys for elderly users (7.2 a)")
 
 
 class KeyboardState(Model):

@@ -17,8 +17,8 @@ class LightRequest(Request):
 
 class FlashRequest(Request):
     light: str = LightName
-    period_ms: int = Field(500, ge=100, le=10_000)
-    duty: float = Field(0.5, gt=0, lt=1)
+    period_ms: int = Field(default=500, ge=100, le=10_000)
+    duty: float = Field(default=0.5, gt=0, lt=1)
 
 
 class Lights(Model):

@@ -21,7 +21,7 @@ from gtsdk.modules._base import (
 
 
 class ReadRequest(Request):
-    trigger: bool = Field(True, description="send the trigger command (triggered mode)")
+    trigger: bool = Field(default=True, description="send the trigger command (triggered mode)")
 
 
 class Scan(Model):

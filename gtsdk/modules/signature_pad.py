@@ -20,13 +20,14 @@ from gtsdk.modules._base import (
 
 
 class GetSignatureRequest(Request):
-    prompt: str = Field("请在此签名", max_length=40)
+    prompt: str = Field(default="请在此签名", max_length=40)
 
 
 class Signature(Model):
     completed: bool = Field(description="True when the user confirmed (OK), False on cancel")
     image_png: bytes | None = None
-    iso19794_7: bytes | None = Field(None, alias="iso19794_7", description="ISO/IEC 19794-7 full-format time series")
+    iso19794_7: bytes | None = Field(default=None, alias="iso19794_7",
+                                     description="ISO/IEC 19794-7 full-format time series")
     points: int = 0
     strokes: int = 0
     pen_ups: int = 0
