@@ -1,5 +1,6 @@
 """An app and a driver type-checked with ``mypy --strict`` (issue #14, "Done when"): correct use passes, in
-process and over HTTPS, sync and async; a misspelt module, operation, argument or result field each fail."""
+process and over HTTPS, sync and async; a misspelt module, operation, argument or result field each fail. The
+example scripts, the driver guide's driver, the hello plugin and every scaffolded driver pass too."""
 
 from __future__ import annotations
 
@@ -160,7 +161,8 @@ def mypy_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     ini = base / "mypy.ini"  # an app's plain set-up: no pydantic plugin; pyserial has no type stubs
     ini.write_text("[mypy]\nstrict = True\n[mypy-serial.*]\nignore_missing_imports = True\n", encoding="utf-8")
     r = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ini), "--cache-dir", str(base / "cache"),
-                        "--no-error-summary", "--show-error-codes", *sorted(str(p) for p in base.glob("app_*.py"))],
+                        "--no-error-summary", "--show-error-codes", *sorted(str(p) for p in base.glob("app_*.py")),
+                        *sorted(str(p) for p in (REPO / "examples" / "python").glob("*.py"))],
                        cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode in (0, 1), r.stderr
     out: dict[str, list[str]] = {}
@@ -168,7 +170,8 @@ def mypy_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
         m = re.match(r"(.*?)\.py:\d+: error: (.*)", ln)
         if m:
             name = Path(m.group(1)).name
-            out.setdefault(name if name.startswith("app_") else "gtsdk", []).append(ln)
+            key = name if name.startswith("app_") else "examples" if "examples" in m.group(1) else "gtsdk"
+            out.setdefault(key, []).append(ln)
     return out
 
 
@@ -177,6 +180,7 @@ def test_correct_use_passes_strict(mypy_run: dict[str, list[str]]) -> None:
     drivers = ["app_doc_driver", "app_hello_plugin", *(f"app_scaffold_{m}" for m in MODULES)]
     assert {d: mypy_run[d] for d in drivers if d in mypy_run} == {}
     assert mypy_run.get("gtsdk", []) == []  # nor anything of gtsdk an app reaches, without the pydantic plugin
+    assert mypy_run.get("examples", []) == []  # examples/python use the typed API as documented
 
 
 @pytest.mark.parametrize("name, line, code", BROKEN, ids=[b[0] for b in BROKEN])
