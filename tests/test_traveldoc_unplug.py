@@ -18,7 +18,6 @@ SCRIPT = r'''
 import tempfile
 from pathlib import Path
 from gtsdk.errors import GtsdkError
-from gtsdk.runtime.terminal import Terminal
 from gtsdk.simulators.travel_doc import SAMPLES
 from gtsdk.simulated import simulated_terminal
 
