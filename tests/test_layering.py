@@ -25,15 +25,17 @@ ROOTS = {"gtsdk": "gtsdk", "drivers": "gtsdk.drivers", "simulators": "gtsdk.simu
 LAYERS: list[tuple[str, ...]] = [
     ("gtsdk.errors", "gtsdk.home"),
     ("gtsdk.modules", "gtsdk.driver"),  # the contracts and the driver API
-    ("gtsdk.crypto", "gtsdk.vision", "gtsdk.transport", "gtsdk.wire"),  # cross-cutting; the wire models
+    # cross-cutting; the wire models of the service and of the terminal records (pydantic + contracts only)
+    ("gtsdk.crypto", "gtsdk.vision", "gtsdk.transport", "gtsdk.wire",
+     "gtsdk.records.schema", "gtsdk.records.api", "gtsdk.records.catalogue"),
     ("gtsdk.facade",),  # typed facades over the contracts
     ("gtsdk.drivers",),  # device logic: contracts + transports only
     ("gtsdk.runtime",),  # config, queues, events — no simulators, no service
     ("gtsdk.client",),  # the HTTPS client: no server
     ("gtsdk.sim", "gtsdk.simulators"),  # simulated devices (may reuse drivers' codecs)
     ("gtsdk.simulated",),  # a terminal on simulators: runtime + simulators
-    ("gtsdk.audit", "gtsdk.records"),
-    ("gtsdk.server",),
+    ("gtsdk.audit", "gtsdk.records"),  # the records' store and outbox
+    ("gtsdk.server", "gtsdk.fleet"),
     ("gtsdk.conformance", "gtsdk.scaffold"),
     ("gtsdk.cli",),
 ]
@@ -75,14 +77,26 @@ def _resolve_from(node: ast.ImportFrom, module: str, is_package: bool) -> list[s
         prefix = node.module or ""
     if prefix == "gtsdk":  # from gtsdk import sim → gtsdk.sim; Terminal → gtsdk.runtime; __version__ → gtsdk
         return [_root_name(a.name) for a in node.names]
-    return [prefix]
+    # from gtsdk.records import api → gtsdk.records.api (a submodule); from gtsdk.wire import X → gtsdk.wire
+    return [f"{prefix}.{a.name}" if _is_module(f"{prefix}.{a.name}") else prefix for a in node.names]
+
+
+def _is_module(name: str) -> bool:
+    parts = name.split(".")
+    for folder, package in ROOTS.items():
+        head = package.split(".")
+        if parts[: len(head)] == head and (len(head) > 1 or parts[1:2] not in (["drivers"], ["simulators"],
+                                                                             ["conformance"])):
+            base = REPO.joinpath(folder, *parts[len(head):])
+            return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+    return False
 
 
 def _root_name(name: str) -> str:
     """Where a name imported from the root package lives."""
     if name in gtsdk._LAZY:
         return gtsdk._LAZY[name]
-    if (REPO / "gtsdk" / f"{name}.py").exists() or (REPO / "gtsdk" / name / "__init__.py").exists():
+    if _is_module(f"gtsdk.{name}"):
         return f"gtsdk.{name}"
     return "gtsdk.errors" if name in ("ErrorCode", "GtsdkError") else "gtsdk"
 
@@ -158,6 +172,7 @@ def test_no_import_runs_up() -> None:
     ("gtsdk.drivers.escpos.driver", "from gtsdk.runtime import Terminal"),
     ("gtsdk.modules.idcard", "if TYPE_CHECKING:\n    from gtsdk.facade import IdCard"),
     ("gtsdk.wire", "from gtsdk.client import Client"),
+    ("gtsdk.client.sync", "from gtsdk.records import outbox"),
 ])
 def test_an_upward_arrow_is_caught(module: str, source: str) -> None:
     found = arrows(source, module, "<test>")
@@ -166,6 +181,7 @@ def test_an_upward_arrow_is_caught(module: str, source: str) -> None:
 
 @pytest.mark.parametrize("module, source", [
     ("gtsdk.server.app", "from gtsdk import wire as wm\nimport gtsdk"),
+    ("gtsdk.client.sync", "from gtsdk.records.schema import Catalogue"),  # the records' wire contract
     ("gtsdk.client.sync", "from gtsdk.wire import SealedData"),
     ("gtsdk.drivers.escpos.driver", "from gtsdk.driver import OpContext\nfrom . import codec"),
     ("gtsdk.simulated", "from gtsdk import sim as simulation\nfrom gtsdk.runtime import Terminal"),
