@@ -16,10 +16,10 @@ from _runtime_fixtures import register_all
 
 from gtsdk import facade
 from gtsdk.client import AsyncClient, Client
-from gtsdk.driver import MAX_TIMEOUT, Empty, HealthLevel, Model
+from gtsdk.driver import MAX_TIMEOUT, Empty, HealthLevel, Model, OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import MODULES, Capabilities, HealthResult, Statistics, Status, fingerprint, lights
-from gtsdk.runtime import AsyncTerminal, Terminal, parse_config
+from gtsdk.runtime import AsyncTerminal, Terminal, parse_config, registry
 from gtsdk.wire import SealedData
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,18 +102,54 @@ def _terminal(**settings: object) -> Terminal:
     return Terminal(parse_config({"modules": {"lights": mod, "idcard": {"driver": "cards"}}}))
 
 
-def test_facade_returns_the_contract_result_and_times_out_in_seconds() -> None:
-    with _terminal(delay=0.5) as t:
-        out = t.lights.on(light="a")
+class Budget(lights.LightsDriver):
+    """Answers at once and keeps the time budget each operation was given."""
+
+    name = "budget"
+    budgets: list[float] = []
+
+    def connect(self) -> None:
+        pass
+
+    def disconnect(self) -> None:
+        pass
+
+    def _keep(self, light: str, state: str, ctx: OpContext) -> lights.Lights:
+        Budget.budgets.append(ctx.deadline - ctx.started)
+        return lights.Lights(states={light: state})
+
+    def on(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
+        return self._keep(request.light, "on", ctx)
+
+    def flash(self, request: lights.FlashRequest, ctx: OpContext) -> lights.Lights:
+        return self._keep(request.light, "flash", ctx)
+
+    def off(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
+        return self._keep(request.light, "off", ctx)
+
+
+registry.register("lights", "budget", Budget)
+
+
+def test_facade_returns_the_contract_result_and_timeouts_are_seconds() -> None:
+    Budget.budgets.clear()
+    with Terminal(parse_config({"modules": {"lights": {"driver": "budget", "timeout": 7}}})) as t:
+        out = t.lights.on(light="a", timeout=0.25)  # 0.25 s — not 0.25 ms, not 250 s
         assert isinstance(out, lights.Lights) and out.states == {"a": "on"}
-        assert isinstance(t.lights.flash(light="b", period=0.25, duty=0.5), lights.Lights)
-        with pytest.raises(GtsdkError) as e:
-            t.lights.on(light="slow", timeout=0.1)  # 0.1 s, not 0.1 ms and not 100 s
-        assert e.value.code == ErrorCode.TIME_OUT and "0.1 s" in e.value.detail
+        assert isinstance(t.lights.flash(light="b", period=0.25, duty=0.5, timeout=20), lights.Lights)
+        t.lights.off(light="c")  # the module's configured timeout, in seconds too
+        t.call("lights", "on", {"light": "d", "timeout": 100})  # a wire-shaped request: its field is ms
+        assert Budget.budgets == pytest.approx([0.25, 20.0, 7.0, 0.1])
         assert isinstance(t.lights.status(), Status) and isinstance(t.lights.capabilities(), Capabilities)
         assert isinstance(t.lights.statistics(), Statistics)
         assert isinstance(t.lights.health(HealthLevel.INTERNAL, timeout=5), HealthResult)
         assert t.lights.health("internal").ok
+
+
+def test_an_operation_past_its_timeout_is_time_out() -> None:
+    with _terminal(delay=5) as t, pytest.raises(GtsdkError) as e:
+        t.lights.on(light="slow", timeout=0.1)  # the driver would take 5 s
+    assert e.value.code == ErrorCode.TIME_OUT
 
 
 @pytest.mark.parametrize("timeout", [0, -1, MAX_TIMEOUT + 1, float("nan"), float("inf"), True])
@@ -125,12 +161,6 @@ def test_a_timeout_outside_seconds_range_is_invalid_data(timeout: float) -> None
         with pytest.raises(GtsdkError) as e:
             t.call("lights", "on", {"light": "a"}, timeout=timeout)
         assert e.value.field == "timeout"
-
-
-def test_wire_milliseconds_in_a_request_still_mean_milliseconds() -> None:
-    with _terminal(delay=0.5) as t, pytest.raises(GtsdkError) as e:
-        t.call("lights", "on", {"light": "a", "timeout": 100})  # the wire field: ms
-    assert e.value.code == ErrorCode.TIME_OUT and "0.1 s" in e.value.detail
 
 
 def test_aio_forms_are_the_same_operations_awaited() -> None:
