@@ -37,8 +37,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from gtsdk.driver import ModuleSpec, OperationSpec
 from gtsdk.modules import MODULES
-from gtsdk.modules._base import ModuleSpec, OperationSpec
 
 LINE = 120
 TARGET = Path(__file__).resolve().parents[1] / "gtsdk" / "facade" / "modules.py"

@@ -154,6 +154,12 @@ def test_every_package_has_a_layer() -> None:
     assert not unplaced, f"place these in LAYERS: {sorted(unplaced)}"
 
 
+def test_the_contracts_private_base_is_reached_only_through_public_modules() -> None:
+    users = {a.source for a in all_arrows() if a.target == "gtsdk.modules._base"}
+    outside = {u for u in users if u != "gtsdk.modules" and not u.startswith("gtsdk.modules.")}
+    assert outside == {"gtsdk.driver"}, outside
+
+
 def test_no_import_runs_up() -> None:
     found = all_arrows()
     assert any(a.source == "gtsdk.runtime.terminal" and a.target == "gtsdk.facade" for a in found)  # it sees them

@@ -15,17 +15,9 @@ from typing import Any, Literal, Protocol, TypeVar, overload
 
 from pydantic import ValidationError
 
+from gtsdk.driver import MAX_TIMEOUT, Model, OperationSpec
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import (
-    MAX_TIMEOUT,
-    Capabilities,
-    HealthLevel,
-    HealthResult,
-    Model,
-    OperationSpec,
-    Statistics,
-    Status,
-)
+from gtsdk.modules import Capabilities, HealthLevel, HealthResult, Statistics, Status
 from gtsdk.wire import SealedData
 
 R = TypeVar("R", bound=Model)
