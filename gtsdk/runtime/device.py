@@ -44,7 +44,7 @@ from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.facade import check_timeout
 from gtsdk.runtime.config import ModuleConfig
 from gtsdk.runtime.events import EventBus
-from gtsdk.runtime.scheduler import Scheduler
+from gtsdk.runtime.scheduler import Scheduler, Timer
 
 log = logging.getLogger("gtsdk.runtime")
 
@@ -103,6 +103,8 @@ class Job:
     future: Future[Model] = field(default_factory=Future)
     caller: str | None = None
     started: float | None = None
+    #: the timer that fails the job at its deadline (cancelled when the job ends first)
+    expiry: Timer | None = None
 
     @property
     def request_id(self) -> str:
@@ -293,7 +295,7 @@ class Device:
             if rid in self._queued or (self._running is not None and self._running.request_id == rid):
                 raise GtsdkError(ErrorCode.INVALID_DATA, "duplicate request id", field="requestId")
             self._queued[rid] = job
-        self._scheduler.at(job.ctx.deadline, lambda: self._expire(job))
+        job.expiry = self._scheduler.at(job.ctx.deadline, lambda: self._expire(job))
         self._queue.put(job)
         return job
 
@@ -407,6 +409,8 @@ class Device:
             if not expired:
                 self._running = job
         if expired:  # timed out or cancelled while queued: counted, never run
+            if job.expiry is not None:
+                self._scheduler.cancel(job.expiry)
             exc = job.future.exception()
             if not job.op.startswith("__"):
                 self._record(job, exc.code if isinstance(exc, GtsdkError) else ErrorCode.CANCELED.value)
@@ -435,6 +439,8 @@ class Device:
             with self._lock:
                 if self._running is job:
                     self._running = None
+            if job.expiry is not None and job.future.done():
+                self._scheduler.cancel(job.expiry)
         if job.future.done() and job.future.exception() is not None:
             exc = job.future.exception()
             if isinstance(exc, GtsdkError):
