@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +44,7 @@ from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.facade import check_timeout
 from gtsdk.runtime.config import ModuleConfig
 from gtsdk.runtime.events import EventBus
+from gtsdk.runtime.failures import swallowed
 from gtsdk.runtime.scheduler import Scheduler, Timer
 
 log = logging.getLogger("gtsdk.runtime")
@@ -115,7 +116,7 @@ def _fail(fut: Future[Model], err: BaseException) -> None:
     if not fut.done():
         try:
             fut.set_exception(err)
-        except Exception:  # raced with another completion
+        except InvalidStateError:  # raced with another completion (deadline, cancel): the first one stands
             pass
 
 
@@ -123,7 +124,7 @@ def _succeed(fut: Future[Model], value: Model) -> None:
     if not fut.done():
         try:
             fut.set_result(value)
-        except Exception:
+        except InvalidStateError:
             pass
 
 
@@ -193,7 +194,8 @@ class Device:
         if self.driver is not None:
             try:
                 detail = self.driver.status_detail()
-            except Exception:
+            except Exception as e:  # status answers from cache whatever the driver does
+                swallowed(self.spec.id, "status_detail", e)
                 detail = {}
         with self._lock:
             return Status(
@@ -212,7 +214,8 @@ class Device:
         if self.driver is not None:
             try:
                 features = self.driver.features()
-            except Exception:
+            except Exception as e:
+                swallowed(self.spec.id, "features", e)
                 features = {}
         ops = [OperationInfo(name=o.name, version=o.version, clause=self.spec.clause) for o in
                self.spec.operations.values()]
@@ -256,8 +259,8 @@ class Device:
         if self.driver is not None:
             try:
                 self.driver.disconnect()
-            except Exception:
-                pass
+            except Exception as e:  # must not raise, by contract; stopping goes on
+                swallowed(self.spec.id, "disconnect", e)
         self.connected = False
 
     def _spawn_worker(self) -> None:
@@ -370,7 +373,7 @@ class Device:
         except GtsdkError as e:
             self._after_error(e)
         except Exception as e:
-            log.exception("%s: poll failed", self.spec.id)
+            swallowed(self.spec.id, "poll", e)
             self._after_error(GtsdkError(ErrorCode.HARDWARE_ERROR, type(e).__name__))
 
     def _connect(self) -> None:
@@ -381,8 +384,8 @@ class Device:
             info = self.driver.device_info()
             self._info = info.model_copy(update={"driver": info.driver or self._info.driver,
                                                  "driver_version": info.driver_version or self._info.driver_version})
-        except Exception:
-            pass
+        except Exception as e:  # the device works; only its description is missing
+            swallowed(self.spec.id, "device_info", e)
         if self.config is not None and (self.config.auto_open or self.opened):
             self.opened = True
         self._set_state(DeviceState.ONLINE, "")
@@ -392,8 +395,8 @@ class Device:
             if self.connected and self.driver is not None:
                 try:
                     self.driver.disconnect()
-                except Exception:
-                    pass
+                except Exception as ex:
+                    swallowed(self.spec.id, "disconnect", ex)
             self.connected = False
             self._set_state(DeviceState.NO_DEVICE if e.code == ErrorCode.NO_DEVICE else DeviceState.OFFLINE,
                             e.detail or e.code)
@@ -464,8 +467,8 @@ class Device:
             try:
                 self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, seconds, job.caller,
                                                   datetime.now(UTC), result))
-            except Exception:
-                log.exception("completion listener failed")
+            except Exception as e:  # audit and metrics listeners must not fail the operation
+                swallowed(self.spec.id, "a completion listener", e)
 
     def _dispatch(self, job: Job) -> Model:
         drv = self.driver
@@ -475,8 +478,8 @@ class Device:
             if op == "__reconnect__":
                 try:
                     drv.disconnect()
-                except Exception:
-                    pass
+                except Exception as e:
+                    swallowed(self.spec.id, "disconnect", e)
             try:
                 self._connect()
             except GtsdkError as e:
