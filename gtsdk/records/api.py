@@ -30,6 +30,7 @@ class BeginTransaction(Model):
 
 
 class EndTransaction(Model):
+    transaction_id: str = Field(pattern=RECORD_ID)
     result: TransactionResult
     reason_code: str | None = Field(None, pattern=REASON_CODE,
                                     description="why it failed or was abandoned: an error catalogue code or the "
@@ -52,6 +53,7 @@ class TransactionView(Model):
 
 
 class HolderKeyRequest(Model):
+    transaction_id: str = Field(pattern=RECORD_ID)
     module: Literal["idcard", "travel_doc"] = Field(
         "idcard", description="whose last successful read within this transaction names the holder")
 

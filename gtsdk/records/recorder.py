@@ -172,7 +172,7 @@ class Recorder:
     def _on_complete(self, rec: OperationRecord) -> None:
         tid = getattr(rec, "transaction_id", None)
         if tid:
-            self.transactions.on_operation(tid, rec.module, rec.operation, rec.code, rec.result)
+            self.transactions.on_operation(tid, rec.module, rec.operation, rec.code, rec.result, rec.request_id)
 
     # ---- periodic work --------------------------------------------------------------------------------------
     def _loop(self) -> None:

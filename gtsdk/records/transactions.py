@@ -65,6 +65,7 @@ class TransactionBook:
         self._lock = threading.Lock()
         self._open: dict[str, _Open] = {}
         self._idle_cv = threading.Condition(self._lock)
+        self._pending: set[str] = set()  # request ids of operations not recorded yet
         with store.reader() as db:
             for tid, code, app, started, started_t, last_t, ops, failed in db.execute(
                     "SELECT id, service_code, app, started, started_t, last_t, operations, failed_operations "
@@ -170,28 +171,48 @@ class TransactionBook:
         return key
 
     # ---- runtime side -----------------------------------------------------------------------------------
-    def on_operation(self, tid: str, module: str, operation: str, code: str, result: object) -> None:
-        """A device operation made within *tid* completed (``Terminal.on_complete``; device worker thread)."""
+    def expect(self, request_id: str) -> None:
+        """An operation with this request id is about to be submitted within a transaction."""
         with self._lock:
-            o = self._open.get(tid)
-            if o is None:
-                return
-            o.operations += 1
-            if code != ErrorCode.SUCCESS.value:
-                o.failed += 1
-            o.last_t = self.timeline.now()
-            o.dirty = True
-            app = o.app
-        if module in HOLDER_MODULES and operation == "read" and result is not None and self.holder_keys is not None:
-            number = subject_of(result)
-            if number:
-                try:
-                    key = self.holder_keys.derive(app or "", module, number)
-                except GtsdkError:
+            self._pending.add(request_id)
+
+    def settled(self, request_id: str, timeout: float = 2.0) -> None:
+        """Wait (briefly) until the operation was counted: the runtime tells its listeners just after it resolves
+        the caller's future, and an app that reads its transaction right after the answer must see it."""
+        with self._lock:
+            self._idle_cv.wait_for(lambda: request_id not in self._pending, timeout=timeout)
+            self._pending.discard(request_id)
+
+    def on_operation(self, tid: str, module: str, operation: str, code: str, result: object,
+                     request_id: str | None = None) -> None:
+        """A device operation made within *tid* completed (``Terminal.on_complete``; device worker thread)."""
+        try:
+            with self._lock:
+                o = self._open.get(tid)
+                if o is None:
                     return
+                o.operations += 1
+                if code != ErrorCode.SUCCESS.value:
+                    o.failed += 1
+                o.last_t = self.timeline.now()
+                o.dirty = True
+                app = o.app
+            if module in HOLDER_MODULES and operation == "read" and result is not None and self.holder_keys:
+                number = subject_of(result)
+                if number:
+                    try:
+                        key = self.holder_keys.derive(app or "", module, number)
+                    except GtsdkError:
+                        return
+                    with self._lock:
+                        if tid in self._open:
+                            self._open[tid].holders[module] = key
+        finally:
+            if request_id is not None:
                 with self._lock:
-                    if tid in self._open:
-                        self._open[tid].holders[module] = key
+                    if request_id in self._pending:
+                        self._pending.discard(request_id)
+                        self._idle_cv.notify_all()
 
     # ---- housekeeping -------------------------------------------------------------------------------------
     def open_count(self) -> int:
