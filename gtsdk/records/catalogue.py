@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -73,7 +74,7 @@ def parse(data: dict[str, Any], source: str) -> Catalogue:
             entry = CatalogueEntry.model_validate(raw)
         except ValidationError as e:
             err = e.errors()[0]
-            loc = ".".join(str(p) for p in err.get("loc", ()))
+            loc = ".".join(_snake(str(p)) for p in err.get("loc", ()))  # the file's spelling, not the wire's
             raise ConfigError(f"{source}: {name}.{loc}" if loc else f"{source}: {name}", err["msg"]) from None
         bad = [m for m in entry.modules if m not in MODULES]
         if bad:
@@ -89,6 +90,10 @@ def parse(data: dict[str, Any], source: str) -> Catalogue:
     if not isinstance(version, str | int | float) or not str(version) or len(str(version)) > 64:
         raise ConfigError(f"{source}: version", "must be a short string")
     return Catalogue(version=str(version), entries=parsed)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), name)
 
 
 def load_file(path: Path) -> Catalogue:
