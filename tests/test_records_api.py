@@ -265,3 +265,37 @@ def test_openapi_documents_the_header(records: Records) -> None:
     assert any(p["name"] == "X-Transaction-Id" for p in op["parameters"])
     assert "/v1/transactions" in doc["paths"] and "/v1/ratings" in doc["paths"]
     json.dumps(doc)
+
+
+def test_python_client_transaction(records: Records) -> None:
+    """gtsdk.client: the block's calls carry the transaction; an error ends it as failed with its code."""
+    import asyncio
+
+    import httpx
+
+    from gtsdk.client import AsyncClient, ServiceError
+
+    async def go() -> tuple[str, str]:
+        async with AsyncClient("https://127.0.0.1", token=records.app_token,
+                               transport=httpx.ASGITransport(app=records.app)) as c:
+            cat = await c.catalogue()
+            assert [e.code for e in cat.entries] == ["permit", "query"]
+            async with c.transaction("permit") as txn:
+                await c.lights.on(light="idcard")
+                card = await c.idcard.read()
+                assert card.id_number == ID_NUMBER  # type: ignore[attr-defined]
+                key = await txn.holder_key()
+                await txn.rate(4, tags=["快"], comment="好")
+            assert txn.view is not None and txn.view.result == "completed" and txn.view.operations == 2
+            with pytest.raises(ServiceError):
+                async with c.transaction("query") as failed:
+                    FakeCards.fail_next = "noMedia"
+                    await c.idcard.read()
+            assert failed.view is not None and (failed.view.result, failed.view.reason_code) == ("failed", "noMedia")
+            await c.lights.off(light="idcard")  # after the blocks: no transaction
+            return txn.id, key
+
+    tid, key = asyncio.run(go())
+    recs = {e.id: e.parsed() for e in envelopes(records, RecordKind.TRANSACTION)}
+    assert recs[tid].holder_key == key and recs[tid].failed_operations == 0  # type: ignore[attr-defined]
+    assert len(envelopes(records, RecordKind.RATING)) == 1
