@@ -20,6 +20,7 @@ from gtsdk.records.availability import DayRecords
 from gtsdk.records.clock import Clock, SystemClock
 from gtsdk.records.config import RecordsConfig
 from gtsdk.records.faults import (
+    INSPECTION,
     SERVICE_DOWN,
     STATE,
     FaultBook,
@@ -45,6 +46,11 @@ log = logging.getLogger("gtsdk.records")
 
 DAY_RECORDS_EVERY = 600.0
 RETENTION_EVERY = 86400.0
+#: a scheduled inspection missed while the service was down runs once it has been up this long (devices are
+#: still connecting right after a start, and an inspection then would report them as faults)
+STARTUP_GRACE = 120.0
+#: an inspection finding with one of these codes was the device being unreachable: it ends when the device is back
+UNREACHABLE = {"noDevice", "communicationError", "timeOut"}
 
 
 class Recorder:
@@ -81,6 +87,7 @@ class Recorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._inspecting: threading.Thread | None = None
+        self._started = time.monotonic()
         if background:
             self._thread = threading.Thread(target=self._loop, name="gtsdk-records", daemon=True)
             self._thread.start()
@@ -163,11 +170,18 @@ class Recorder:
                     self.faults.raise_fault(ev.module, STATE, lvl, reason or state)
                 elif state != "starting":
                     self.faults.clear(ev.module, STATE)
+                    if state == "online":
+                        self._clear_unreachable(ev.module)
             elif ev.type == "printerStatusChanged":
                 for name, state in consumable_states(ev.module, ev.data).items():
                     self.faults.consumable(ev.module, name, state)
         except Exception:
             log.exception("records: event %s of %s not recorded", ev.type, ev.module)
+
+    def _clear_unreachable(self, module: str) -> None:
+        for f in self.faults.open_faults():
+            if f.module == module and f.kind == INSPECTION and f.code in UNREACHABLE:
+                self.faults.clear(module, INSPECTION)
 
     def _on_complete(self, rec: OperationRecord) -> None:
         tid = getattr(rec, "transaction_id", None)
@@ -204,6 +218,8 @@ class Recorder:
                 log.exception("records: periodic work failed")
 
     def _maybe_inspect(self) -> None:
+        if time.monotonic() - self._started < STARTUP_GRACE:
+            return
         slot = due_slot(self.config.inspections, self.clock.wall())
         if slot is None or (self._inspecting is not None and self._inspecting.is_alive()):
             return
