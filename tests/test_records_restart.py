@@ -168,3 +168,28 @@ def _ts(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso).timestamp()
+
+
+def test_gtsdk_inspect(tmp_path: Path, services: list[Service]) -> None:
+    """``gtsdk inspect`` against the running service: a short-lived token of its own, the report, exit 1 on
+    findings; it waits for an open transaction (and says so when it does not end in time)."""
+    from click.testing import CliRunner
+
+    from gtsdk.cli import main
+
+    home = tmp_path / "home"
+    svc = Service(home)
+    services.append(svc)
+    url = f"https://127.0.0.1:{svc.port}"
+    run = CliRunner().invoke(main, ["inspect", "--url", url, "--home", str(home)])
+    assert run.exit_code == 0, run.output
+    assert "all fine" in run.output and "idcard" in run.output and "lights" in run.output
+    assert not [t for t in TokenStore(home).list() if t.label.startswith("gtsdk inspect") and t.active()]
+    txn = svc.call("POST", "/v1/transactions", {"serviceCode": "permit"})
+    run = CliRunner().invoke(main, ["inspect", "--url", url, "--home", str(home), "--wait", "0.5", "--json"])
+    assert run.exit_code == 2 and "deviceBusy" in run.output
+    svc.call("POST", "/v1/transactions/end", {"transactionId": txn["id"], "result": "completed"})
+    run = CliRunner().invoke(main, ["inspect", "--url", url, "--home", str(home), "--json"])
+    report = json.loads(run.output)
+    assert run.exit_code == 0 and report["trigger"] == "manual" and len(report["findings"]) == 2
+    svc.stop()
