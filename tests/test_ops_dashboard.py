@@ -26,6 +26,7 @@ import pytest
 from _demo_fixtures import DemoService, browser, page  # noqa: F401  (fixtures)
 from _simulated_service import SimService
 
+from gtsdk.records import rollups
 from gtsdk.records.faults import consumable_states
 from gtsdk.records.outbox import Outbox
 from gtsdk.records.schema import RecordEnvelope, RecordKind, Transaction
@@ -102,6 +103,7 @@ def seed_history(svc: DemoService) -> int:
             body = Transaction(service_code=code, started=t, ended=t + 95, duration=95, result=result,  # type: ignore[arg-type]
                                operations=4, app="kiosk")
             rec.store.emit(conn, RecordKind.TRANSACTION, tid, body)
+        rollups.rebuild(conn)  # written around the store: its rollups recomputed
 
     rec.store.write(write)
     return len(rows)

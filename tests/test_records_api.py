@@ -299,3 +299,35 @@ def test_python_client_transaction(records: Records) -> None:
     recs = {e.id: e.parsed() for e in envelopes(records, RecordKind.TRANSACTION)}
     assert recs[tid].holder_key == key and recs[tid].failed_operations == 0  # type: ignore[attr-defined]
     assert len(envelopes(records, RecordKind.RATING)) == 1
+
+
+def test_rollups_equal_a_rebuild(records: Records) -> None:
+    """The rollups kept with each write are what recomputing them from the records gives, after ends, retried
+    ends, ratings, an idle abandonment and a purge."""
+    from gtsdk.records import rollups
+    from gtsdk.records.retention import purge
+
+    rec = records.app.records  # type: ignore[attr-defined]
+    for i, (code, result) in enumerate([("permit", "completed"), ("permit", "failed"), ("query", "completed"),
+                                        ("query", "timedOut")]):
+        txn = records.ok("POST", "/v1/transactions", {"serviceCode": code})
+        end = {"transactionId": txn["id"], "result": result}
+        records.ok("POST", "/v1/transactions/end", end)
+        records.ok("POST", "/v1/transactions/end", end)
+        records.ok("POST", "/v1/ratings", {"transactionId": txn["id"], "level": 1 + i})
+    records.ok("POST", "/v1/ratings", {"serviceCode": "query", "level": 5})
+    rec.transactions.idle = 0.0
+    records.ok("POST", "/v1/transactions", {"serviceCode": "permit"})
+    assert len(rec.transactions.close_idle()) == 1
+
+    def tables() -> list[list[tuple[object, ...]]]:
+        with rec.store.reader() as db:
+            return [sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in ("tx_daily", "tx_hourly",
+                                                                                  "rating_daily")]
+
+    kept = tables()
+    assert sum(r[3] for r in kept[0]) == 5 and sum(r[3] for r in kept[2]) == 5
+    rec.store.write(rollups.rebuild)
+    assert tables() == kept
+    purge(rec.store, time.time() + 2 * 86400, 1)  # everything is older than a day, two days from now
+    assert tables() == [[], [], []]

@@ -101,6 +101,26 @@ class FaultRow:
                          overdue=duration > target)
 
 
+def _iso(ts: float | None) -> str | None:
+    """As pydantic writes a UTC datetime in JSON (…Z)."""
+    if ts is None:
+        return None
+    return utc(ts).isoformat().replace("+00:00", "Z")
+
+
+def fault_dict(f: FaultRow, now_t: float) -> dict[str, Any]:
+    """``f.view(now_t)`` as JSON, without building models (the summary lists hundreds of faults)."""
+    end = f.resolved_t if f.resolved_t is not None else now_t
+    duration = max(0.0, end - f.opened_t)
+    target = TARGETS[f.level]
+    out: dict[str, Any] = {"id": f.id, "version": f.version, "module": f.module, "level": f.level, "kind": f.kind,
+                           "code": f.code, "reason": f.reason[:256], "state": f.state.value, "opened": _iso(f.opened),
+                           "acknowledged": _iso(f.acknowledged), "resolved": _iso(f.resolved),
+                           "resolution": f.resolution, "duration": round(duration, 3), "target": target,
+                           "overdue": duration > target}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 COLUMNS = ("id, version, module, level, kind, code, reason, state, opened, opened_t, acknowledged, resolved, "
            "resolved_t, resolution")
 

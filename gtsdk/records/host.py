@@ -52,8 +52,16 @@ class HostProbe:
         self.latency_host = latency_host
         self.latency_timeout = latency_timeout
         self.started_mono = time.monotonic()
+        self._cached: tuple[float, Host] | None = None
         if psutil is not None:
             psutil.cpu_percent(interval=None)  # primes the counter: the next call measures since now
+
+    def quick(self, restarts: int, max_age: float = 2.0) -> Host:
+        """A sample without the latency probe, reused for *max_age* seconds (pages refresh often)."""
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > max_age:
+            self._cached = (now, self.sample(restarts=restarts, success_1h=None, success_24h=None, latency=False))
+        return self._cached[1].model_copy(update={"service_uptime": round(now - self.started_mono, 1)})
 
     def sample(self, *, restarts: int, success_1h: float | None, success_24h: float | None,
                latency: bool = True) -> Host:

@@ -14,6 +14,7 @@ import unicodedata
 from typing import Any
 
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.records import rollups
 from gtsdk.records.api import RateRequest, RatingView
 from gtsdk.records.schema import Rating, RatingLevel, RecordKind
 from gtsdk.records.store import RecordStore, local_day_hour, new_id, utc
@@ -90,6 +91,7 @@ class RatingBook:
                          "idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (rid, req.transaction_id, service_code, int(req.level), json.dumps(tags, ensure_ascii=False),
                           body.comment, wall, day, None if req.transaction_id else idempotency_key))
+            rollups.add_rating(conn, day, service_code, int(req.level))
             self.store.emit(conn, RecordKind.RATING, rid, body, when=wall)
             return rid
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from gtsdk.records.store import RecordStore
+from gtsdk.records import rollups
+from gtsdk.records.store import RecordStore, local_day_hour
 
 PURGES = (
     ("transactions", "state = 'ended' AND started < ?"),
@@ -32,6 +33,7 @@ def purge(store: RecordStore, now: float, days: int) -> dict[str, int]:
         for table, where in PURGES:
             args = (cutoff,) if "?" in where else ()
             out[table] = conn.execute(f"DELETE FROM {table} WHERE {where}", args).rowcount
+        rollups.purge(conn, local_day_hour(cutoff)[0])
         return out
 
     return store.write(run)

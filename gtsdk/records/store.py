@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gtsdk.driver import Model
-from gtsdk.records import outbox
+from gtsdk.records import outbox, rollups
 from gtsdk.records.schema import RecordEnvelope, RecordKind
 
 log = logging.getLogger("gtsdk.records")
@@ -121,6 +121,7 @@ class RecordStore:
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(SCHEMA)
             outbox.create(self._conn)
+            rollups.create(self._conn)
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", (str(LAYOUT),))
         self.terminal_id = terminal_id or self._generated_terminal_id()
         self._rlock = threading.Lock()

@@ -17,6 +17,7 @@ from typing import Any
 
 from gtsdk.audit import subject_of
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.records import rollups
 from gtsdk.records.api import TransactionView
 from gtsdk.records.holder import HolderKeys
 from gtsdk.records.schema import RecordKind, Transaction, TransactionResult
@@ -133,7 +134,9 @@ class TransactionBook:
                 (result.value, reason_code, ended, duration, end_t, o.operations, o.failed, o.id))
             if cur.rowcount != 1:
                 return False
-            holder = conn.execute("SELECT holder_key FROM transactions WHERE id = ?", (o.id,)).fetchone()[0]
+            holder, day, hour = conn.execute("SELECT holder_key, day, hour FROM transactions WHERE id = ?",
+                                             (o.id,)).fetchone()
+            rollups.add_transaction(conn, day, hour, o.service_code, result.value, duration)
             rec = body.model_copy(update={"holder_key": holder}) if holder else body
             self.store.emit(conn, RecordKind.TRANSACTION, o.id, rec, when=ended)
             return True
