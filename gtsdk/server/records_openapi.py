@@ -83,7 +83,10 @@ def extend(doc: dict[str, Any]) -> dict[str, Any]:
         "parameters": [{"name": n, "in": "query", "required": False, "schema": s} for n, s in (
             ("days", {"type": "integer", "minimum": 1, "maximum": 366}),
             ("format", {"type": "string", "enum": ["json", "csv"]}), ("table", {"type": "string"}))],
-        "responses": {"200": _env({"type": "object"}), **errors}}}
+        "responses": {"200": {**_env({"type": "object"}), "description": "the summary (JSON envelope), or with "
+                                                                       "format=csv its tables as text/csv"},
+                      **errors}}}
+    paths["/v1/ops/summary"]["get"]["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
     paths["/v1/ops/faults"] = {"get": {"operationId": "ops_faults", "tags": ["maintenance"],
                                        "responses": {"200": _env({"type": "object", "properties": {
                                            "faults": {"type": "array", "items": ref(api.FaultView)}}}), **errors}}}
