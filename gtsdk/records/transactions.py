@@ -141,11 +141,14 @@ class TransactionBook:
             self.store.emit(conn, RecordKind.TRANSACTION, o.id, rec, when=ended)
             return True
 
-        self.store.write(close)
+        won = self.store.write(close)
         with self._lock:
             self._open.pop(o.id, None)
             self._idle_cv.notify_all()
-        return self.get(o.id, o.app)
+        view = self.get(o.id, o.app)
+        if not won and (view.result, view.reason_code) != (result, reason_code):  # a concurrent end came first
+            raise GtsdkError(ErrorCode.INVALID_STATE, f"transaction already ended as {view.result}", field="result")
+        return view
 
     def get(self, tid: str, app: str | None) -> TransactionView:
         with self.store.reader() as db:

@@ -116,7 +116,7 @@ def build_summary(app: ServiceApp, days: int) -> dict[str, Any]:
         "consumables": [{"name": n, "module": m, "state": s, "since": _iso(w)}
                         for (m, n), (s, w) in sorted(rec.faults.consumables.items())],
         "modules": modules,
-        "inspections": {"schedule": rec.config.inspections,
+        "inspections": {"schedule": rec.schedule,
                         "last": last_insp.model_dump(mode="json", by_alias=True) if last_insp else None},
     }
 
