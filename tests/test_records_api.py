@@ -331,3 +331,30 @@ def test_rollups_equal_a_rebuild(records: Records) -> None:
     assert tables() == kept
     purge(rec.store, time.time() + 2 * 86400, 1)  # everything is older than a day, two days from now
     assert tables() == [[], [], []]
+
+
+def test_scheduled_inspection(records: Records, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduled slot runs once a day, not while a transaction is open, not right after the start."""
+    from gtsdk.records import recorder as recorder_module
+    from gtsdk.records.inspections import due_slot
+
+    assert due_slot(["06:00", "18:00"], time.mktime((2026, 3, 1, 5, 59, 0, 0, 0, -1))) is None
+    assert due_slot(["06:00", "18:00"], time.mktime((2026, 3, 1, 19, 0, 0, 0, 0, -1))) == "2026-03-01 18:00"
+    rec = records.app.records  # type: ignore[attr-defined]
+    rec.schedule = ["00:00"]  # always passed today
+    rec._maybe_inspect()
+    assert rec._inspecting is None  # the service has just started: devices may still be connecting
+    monkeypatch.setattr(recorder_module, "STARTUP_GRACE", 0.0)
+    txn = records.ok("POST", "/v1/transactions", {"serviceCode": "permit"})
+    rec._maybe_inspect()
+    assert rec._inspecting is None  # a transaction is open: it waits
+    records.ok("POST", "/v1/transactions/end", {"transactionId": txn["id"], "result": "completed"})
+    rec._maybe_inspect()
+    assert rec._inspecting is not None
+    rec._inspecting.join(30)
+    first = rec.inspector.last()
+    assert first is not None and first.trigger == "schedule" and first.ok
+    rec._maybe_inspect()
+    if rec._inspecting is not None:
+        rec._inspecting.join(30)
+    assert rec.inspector.last().id == first.id  # once per slot
