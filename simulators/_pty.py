@@ -48,7 +48,7 @@ FAULT_ACTIONS = {
 def release_schedule(nbytes: int, slice_bytes: int | None, seconds_per_byte: float) -> list[tuple[int, int, float]]:
     """How a paced answer of *nbytes* leaves: ``(start, end, due)`` per slice, *due* being the
     seconds after the first bit when the slice's last byte has left the wire."""
-    step = slice_bytes or nbytes
+    step = slice_bytes or max(nbytes, 1)
     return [(i, min(i + step, nbytes), min(i + step, nbytes) * seconds_per_byte) for i in range(0, nbytes, step)]
 
 
