@@ -296,23 +296,21 @@ class UsbLink:
     def control_in(self, request_type: int, request: int, value: int, index: int, length: int,
                    ctx: OpContext | None = None) -> bytes:
         """A control transfer from the device (e.g. HID GET_REPORT), within the deadline."""
-        dev = self._need()
-        if ctx is not None:
-            ctx.check()
-        try:
-            return bytes(dev.ctrl_transfer(request_type, request, value, index, length,
-                                           _ms(io_timeout(self.answer_timeout, ctx))))
-        except usb.core.USBError as e:
-            raise self._error(e, f"control request 0x{request:02X}") from None
+        return bytes(self._control(request_type, request, value, index, length, ctx))
 
     def control_out(self, request_type: int, request: int, value: int, index: int, data: bytes,
                     ctx: OpContext | None = None) -> None:
         """A control transfer to the device (e.g. HID SET_REPORT), within the deadline."""
+        self._control(request_type, request, value, index, data, ctx)
+
+    def _control(self, request_type: int, request: int, value: int, index: int, data_or_length: bytes | int,
+                 ctx: OpContext | None) -> Any:
         dev = self._need()
         if ctx is not None:
             ctx.check()
         try:
-            dev.ctrl_transfer(request_type, request, value, index, data, _ms(io_timeout(self.answer_timeout, ctx)))
+            return dev.ctrl_transfer(request_type, request, value, index, data_or_length,
+                                     _ms(io_timeout(self.answer_timeout, ctx)))
         except usb.core.USBError as e:
             raise self._error(e, f"control request 0x{request:02X}") from None
 
