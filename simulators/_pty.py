@@ -31,7 +31,7 @@ import threading
 import time
 import tty
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 log = logging.getLogger("gtsdk.simulators")
 
@@ -83,7 +83,7 @@ class PtyDevice:
         self._wlock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> PtyDevice:
+    def start(self) -> Self:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         tty.setraw(self._master)
