@@ -10,8 +10,9 @@ operation's deadline, and ``apdu_timeout`` / ``service_timeout`` seconds.  A cal
 does not return in time is abandoned (its card session is closed once the call returns;
 until then :meth:`PcscReader.wait_card` waits for the reader instead of stacking a
 second blocked call behind it), and the operation gets ``timeOut``, ``canceled`` or
-``communicationError``.  Each card session has its own PC/SC context, so a stuck
-exchange never blocks the reader's presence checks.
+``communicationError``.  Card sessions run on their own thread and PC/SC context (kept
+from one session to the next while healthy), apart from the reader's, so a stuck
+exchange never blocks the presence checks.
 
 Errors: pcscd not running / gone, the reader unplugged → ``noDevice``; the card left the
 reader during an exchange → ``noMedia``; the card does not answer → ``communicationError``.
@@ -198,15 +199,51 @@ def _release_context(hcontext: int) -> None:
     scard.SCardReleaseContext(hcontext)
 
 
-class PcscCard:
-    """One connection to the card on a reader, with its own PC/SC context and worker thread."""
+class _Lane:
+    """Where card sessions run: a worker thread with its own PC/SC context, kept from one session to
+    the next.  A lane whose call overruns is given up: its context is released once the call returns."""
 
-    def __init__(self, reader: PcscReader, hcontext: int, hcard: int, protocol: int, worker: _Worker) -> None:
+    def __init__(self) -> None:
+        self.worker = _Worker("gtsdk-pcsc-card")
+        self.hcontext: int | None = None
+        self.hcards: set[int] = set()  # connected card handles (touched on the worker thread only)
+
+    def connect(self, reader: str) -> tuple[int, int] | None:
+        """On the worker: a card handle and its protocol, or ``None`` when there is no card."""
+        if self.hcontext is None:
+            self.hcontext = _establish()
+        hr, hcard, protocol = scard.SCardConnect(self.hcontext, reader, scard.SCARD_SHARE_SHARED,
+                                                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+        if _hr(hr) in _NO_CARD:
+            return None
+        _check(hr, "PC/SC connect")
+        self.hcards.add(int(hcard))
+        return int(hcard), int(protocol)
+
+    def disconnect(self, hcard: int) -> None:
+        """On the worker: end a card session, powering the card down."""
+        self.hcards.discard(hcard)
+        scard.SCardDisconnect(hcard, scard.SCARD_UNPOWER_CARD)
+
+    def retire(self, bound: float) -> None:
+        """End the lane (now, or once a stuck call returns): disconnect what is connected, release the context."""
+        def release() -> None:
+            for hcard in list(self.hcards):
+                self.disconnect(hcard)
+            if self.hcontext is not None:
+                _release_context(self.hcontext)
+
+        self.worker.finish(release, bound)
+
+
+class PcscCard:
+    """One connection to the card on a reader; its exchanges run on the reader's card lane."""
+
+    def __init__(self, reader: PcscReader, lane: _Lane, hcard: int, protocol: int) -> None:
         self.reader = reader
-        self._hcontext = hcontext
+        self._lane = lane
         self._hcard = hcard
         self._protocol = protocol
-        self._worker = worker
         self._closed = False
 
     def transmit(self, apdu: bytes, ctx: OpContext) -> tuple[bytes, int]:
@@ -220,10 +257,11 @@ class PcscCard:
             return int(hr), list(resp)
 
         try:
-            hr, resp = self._worker.call(exchange, io_timeout(self.reader.apdu_timeout, ctx), ctx, "APDU")
+            hr, resp = self._lane.worker.call(exchange, io_timeout(self.reader.apdu_timeout, ctx), ctx, "APDU")
         except GtsdkError:
-            if self._worker.busy:  # abandoned mid-exchange: this session is unusable now
-                self.reader.abandon(self)
+            if self._lane.worker.busy:  # abandoned mid-exchange: this session is over
+                self._closed = True
+                self.reader.abandon(self._lane)
             raise
         if _hr(hr) != 0 or len(resp) < 2:
             if _hr(hr) in _NO_CARD or self.reader.card_gone(ctx):
@@ -234,28 +272,26 @@ class PcscCard:
 
     @property
     def stuck(self) -> bool:
-        """An abandoned exchange has not returned yet."""
-        return self._worker.busy
+        """An exchange of this session overran and has not returned yet."""
+        return self._closed and self._lane.worker.busy
 
     def close(self) -> None:
-        """Disconnect and release the session's context, now or once a stuck exchange returns.
+        """Disconnect, before returning (a late disconnect could act on the next card).
 
         The card is powered down (as pyscard does by default): whatever session state a chip
         holds (secure messaging keys, a selected application) does not leak into the next
         session, and a card swapped faster than pcscd polls the reader is powered up afresh.
-        Behind a stuck exchange the reader stays :attr:`PcscReader.busy` until this is done, so
-        the power-down never reaches a session that started later.
+        After an abandoned exchange the disconnect waits for that exchange to return, and the
+        reader stays :attr:`PcscReader.busy` until then.
         """
         if self._closed:
             return
         self._closed = True
-        hcard, hcontext = self._hcard, self._hcontext
-
-        def finish() -> None:
-            scard.SCardDisconnect(hcard, scard.SCARD_UNPOWER_CARD)
-            _release_context(hcontext)
-
-        self._worker.finish(finish, self.reader.service_timeout)
+        lane, hcard = self._lane, self._hcard
+        try:
+            lane.worker.call(lambda: lane.disconnect(hcard), self.reader.service_timeout, None, "PC/SC disconnect")
+        except GtsdkError:  # pcscd does not answer: give the lane up, disconnecting when it can
+            self.reader.abandon(lane)
 
 
 class PcscReader:
@@ -270,7 +306,8 @@ class PcscReader:
         self.name = ""
         self._hcontext: int | None = None
         self._worker: _Worker | None = None
-        self._abandoned: list[PcscCard] = []
+        self._lane: _Lane | None = None
+        self._abandoned: list[_Lane] = []
         self._lock = threading.Lock()
 
     @classmethod
@@ -318,7 +355,11 @@ class PcscReader:
         self.name = match[0]
 
     def close(self) -> None:
-        """Release the context (card sessions close themselves)."""
+        """Release the contexts and end the helper threads (card sessions close themselves first)."""
+        with self._lock:
+            lane, self._lane = self._lane, None
+        if lane is not None:
+            lane.retire(self.service_timeout)
         hcontext, self._hcontext = self._hcontext, None
         worker, self._worker = self._worker, None
         if worker is not None:
@@ -357,53 +398,39 @@ class PcscReader:
         return False
 
     # ---- card sessions --------------------------------------------------------------------------
-    def abandon(self, card: PcscCard) -> None:
-        """*card*'s exchange does not return: close it once it does, and remember it until then."""
-        card.close()
+    def abandon(self, lane: _Lane) -> None:
+        """*lane*'s call does not return: give the lane up (its card disconnected and its context released
+        once the call returns) and remember it until then."""
         with self._lock:
-            self._abandoned.append(card)
+            if self._lane is lane:
+                self._lane = None
+            self._abandoned.append(lane)
+        lane.retire(self.service_timeout)
 
     @property
     def busy(self) -> bool:
-        """An abandoned exchange still blocks the reader."""
+        """An abandoned call still blocks the reader."""
         with self._lock:
-            self._abandoned = [c for c in self._abandoned if c.stuck]
+            self._abandoned = [lane for lane in self._abandoned if lane.worker.busy]
             return bool(self._abandoned)
 
     def connect_card(self, ctx: OpContext | None = None) -> PcscCard | None:
         """A session with the card in the reader, or ``None`` when there is no card."""
         if self._hcontext is None:
             raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC reader not open")
+        with self._lock:
+            lane = self._lane = self._lane or _Lane()
         name = self.name
-        worker = _Worker("gtsdk-pcsc-card")
-        made: list[tuple[int, int, int]] = []  # what connect() opened, until a session owns it
-
-        def connect() -> None:
-            hcontext = _establish()
-            hr, hcard, protocol = scard.SCardConnect(hcontext, name, scard.SCARD_SHARE_SHARED,
-                                                    scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
-            if _hr(hr) != 0:
-                _release_context(hcontext)
-                if _hr(hr) in _NO_CARD:
-                    return
-                _check(hr, "PC/SC connect")
-            made.append((hcontext, int(hcard), int(protocol)))
-
-        def release_unowned() -> None:  # a connect that returned after its caller gave up
-            for hcontext, hcard, _ in made:
-                scard.SCardDisconnect(hcard, scard.SCARD_UNPOWER_CARD)
-                _release_context(hcontext)
-
         try:
-            worker.call(connect, io_timeout(self.service_timeout, ctx), ctx, "PC/SC connect")
-        except GtsdkError:
-            worker.after(release_unowned)
+            got = lane.worker.call(lambda: lane.connect(name), io_timeout(self.service_timeout, ctx), ctx,
+                                   "PC/SC connect")
+        except GtsdkError as e:
+            if lane.worker.busy:  # a connect that returns after its caller gave up is disconnected then
+                self.abandon(lane)
+            elif e.code == ErrorCode.NO_DEVICE:  # pcscd went away: its contexts are dead
+                self.close()
             raise
-        if not made:
-            worker.after(lambda: None)
-            return None
-        hcontext, hcard, protocol = made.pop()
-        return PcscCard(self, hcontext, hcard, protocol, worker)
+        return None if got is None else PcscCard(self, lane, *got)
 
     def wait_card(self, ctx: OpContext, interval: float = 0.2, *,
                   absent: str = "no card presented before the deadline") -> PcscCard:
