@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _records_fixtures import ID_NUMBER, FakeCards, Records, records, records_service  # noqa: F401
@@ -38,13 +39,18 @@ def test_catalogue_follows_module_state(records: Records) -> None:
     assert wait_for(lambda: records.terminal.device("idcard").state.value == "noDevice")
     cat = records.ok("GET", "/v1/catalogue")
     assert all(not e["available"] and e["missingModules"] == ["idcard"] for e in cat["entries"])
-    # level 1: every service needs the reader (10.2.2 b)
-    faults = records.ok("GET", "/v1/ops/faults", token=records.maintenance_token)["faults"]
-    assert [(f["module"], f["level"], f["kind"], f["state"]) for f in faults] == [("idcard", 1, "state", "open")]
+    # level 1: every service needs the reader (10.2.2 b); the fault follows the state change's event
+    def faults(query: str = "") -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = records.ok("GET", "/v1/ops/faults" + query,
+                                               token=records.maintenance_token)["faults"]
+        return out
+
+    assert wait_for(lambda: faults())
+    assert [(f["module"], f["level"], f["kind"], f["state"]) for f in faults()] == [("idcard", 1, "state", "open")]
     FakeCards.present = True
     assert wait_for(lambda: records.terminal.device("idcard").state.value == "online", 5)
-    faults = records.ok("GET", "/v1/ops/faults?state=all", token=records.maintenance_token)["faults"]
-    assert faults[0]["state"] == "resolved" and faults[0]["resolution"] == "automatic"
+    assert wait_for(lambda: faults("?state=all")[0]["state"] == "resolved", 5)
+    assert faults("?state=all")[0]["resolution"] == "automatic"
     assert [e.version for e in envelopes(records, RecordKind.FAULT)] == [1, 2]
 
 
