@@ -20,6 +20,10 @@ For an app with a recipient key the service seals personal-data results (9.3.2):
 :func:`open_sealed` it with the key; ``read()`` then fails with ``sealingMismatch`` instead of
 returning a different shape.
 
+Business transactions (办件, docs/records.md): ``with c.transaction("social") as txn:`` — the
+block's calls carry ``X-Transaction-Id`` and the block ends the transaction as completed, or as
+failed with the error's code (:mod:`gtsdk.client.transactions`).
+
 Needs only the base install plus httpx and websockets (``pip install gtsdk[client]``), not
 the server's dependencies.
 """
@@ -28,8 +32,9 @@ from gtsdk.client._common import DEFAULT_URL, ServiceError, ssl_context
 from gtsdk.client.aio import AsyncClient
 from gtsdk.client.sealed import open_sealed
 from gtsdk.client.sync import Client, GapHandler
+from gtsdk.client.transactions import AsyncTransaction, Transaction
 from gtsdk.runtime.events import Event
 from gtsdk.wire import SealedData
 
-__all__ = ["DEFAULT_URL", "AsyncClient", "Client", "Event", "GapHandler", "SealedData", "ServiceError", "open_sealed",
-           "ssl_context"]
+__all__ = ["DEFAULT_URL", "AsyncClient", "AsyncTransaction", "Client", "Event", "GapHandler", "SealedData",
+           "ServiceError", "Transaction", "open_sealed", "ssl_context"]

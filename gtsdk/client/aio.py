@@ -12,6 +12,7 @@ from typing import Any, Self
 import httpx
 
 from gtsdk import wire as wm
+from gtsdk.client import transactions as txn
 from gtsdk.client._common import (
     DEFAULT_URL,
     ServiceError,
@@ -29,6 +30,8 @@ from gtsdk.client._common import (
 from gtsdk.client.sync import GapHandler
 from gtsdk.facade import AsyncClientModules, AsyncModule, Level, RequestLike, check_timeout
 from gtsdk.modules import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
+from gtsdk.records import api as rapi
+from gtsdk.records.catalogue import ServedCatalogue
 from gtsdk.runtime.events import Event
 
 
@@ -65,8 +68,7 @@ class AsyncClient(AsyncClientModules):
 
     async def _post(self, path: str, payload: dict[str, Any], request_id: str | None = None,
                     timeout: float | None = None) -> Any:
-        headers = {"X-Request-Id": request_id} if request_id else None
-        return unwrap(await self.http.post(path, json=payload, headers=headers,
+        return unwrap(await self.http.post(path, json=payload, headers=txn.headers(request_id),
                                            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT))
 
     # ---- operations ----------------------------------------------------------------------------------
@@ -127,6 +129,36 @@ class AsyncClient(AsyncClientModules):
     async def audit(self, **filters: Any) -> list[wm.AuditRow]:
         return wm.AuditRows.model_validate(await self._get("/v1/audit", **filters)).rows
 
+    # ---- records (docs/records.md) -----------------------------------------------------------------------
+    async def catalogue(self) -> ServedCatalogue:
+        return ServedCatalogue.model_validate(await self._get("/v1/catalogue"))
+
+    async def begin_transaction(self, service_code: str) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(
+            await self._post("/v1/transactions", {"serviceCode": service_code}))
+
+    async def transaction_info(self, transaction_id: str) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(await self._get("/v1/transactions", id=transaction_id))
+
+    async def end_transaction(self, transaction_id: str, result: txn.Result = "completed",
+                              reason_code: str | None = None) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(
+            await self._post("/v1/transactions/end", txn.end_body(transaction_id, result, reason_code)))
+
+    async def holder_key(self, transaction_id: str, module: txn.HolderModule = "idcard") -> str:
+        out = await self._post("/v1/transactions/holder-key", {"transactionId": transaction_id, "module": module})
+        return str(out["holderKey"])
+
+    async def rate(self, level: int, *, transaction_id: str | None = None, service_code: str | None = None,
+                   tags: list[str] | None = None, comment: str | None = None) -> rapi.RatingView:
+        payload = txn.rate_body(transaction_id, level, tags, comment, service_code)
+        return rapi.RatingView.model_validate(await self._post("/v1/ratings", payload))
+
+    def transaction(self, service_code: str) -> txn.AsyncTransaction:
+        """``async with client.transaction("social") as txn:`` — as :meth:`Client.transaction`."""
+        return txn.AsyncTransaction(self, service_code)
+
+    # ---- events ------------------------------------------------------------------------------------
     async def events(self, modules: list[str] | None = None, since: int | None = None, *, reconnect: bool = True,
                      on_gap: GapHandler | None = None, max_backoff: float = 5.0) -> AsyncIterator[Event]:
         from websockets.asyncio.client import connect

@@ -11,6 +11,7 @@ from typing import Any, Self
 import httpx
 
 from gtsdk import wire as wm
+from gtsdk.client import transactions as txn
 from gtsdk.client._common import (
     DEFAULT_URL,
     ServiceError,
@@ -27,6 +28,8 @@ from gtsdk.client._common import (
 )
 from gtsdk.facade import ClientModules, Level, Module, RequestLike, check_timeout
 from gtsdk.modules import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
+from gtsdk.records import api as rapi
+from gtsdk.records.catalogue import ServedCatalogue
 from gtsdk.runtime.events import Event
 
 GapHandler = Callable[[int, int], None]
@@ -66,8 +69,7 @@ class Client(ClientModules):
 
     def _post(self, path: str, payload: dict[str, Any], request_id: str | None = None,
               timeout: float | None = None) -> Any:
-        headers = {"X-Request-Id": request_id} if request_id else None
-        return unwrap(self.http.post(path, json=payload, headers=headers,
+        return unwrap(self.http.post(path, json=payload, headers=txn.headers(request_id),
                                      timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT))
 
     # ---- operations ----------------------------------------------------------------------------------
@@ -118,6 +120,35 @@ class Client(ClientModules):
     def audit(self, **filters: Any) -> list[wm.AuditRow]:
         return wm.AuditRows.model_validate(self._get("/v1/audit", **filters)).rows
 
+    # ---- records (docs/records.md) -----------------------------------------------------------------------
+    def catalogue(self) -> ServedCatalogue:
+        return ServedCatalogue.model_validate(self._get("/v1/catalogue"))
+
+    def begin_transaction(self, service_code: str) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(self._post("/v1/transactions", {"serviceCode": service_code}))
+
+    def transaction_info(self, transaction_id: str) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(self._get("/v1/transactions", id=transaction_id))
+
+    def end_transaction(self, transaction_id: str, result: txn.Result = "completed",
+                        reason_code: str | None = None) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(
+            self._post("/v1/transactions/end", txn.end_body(transaction_id, result, reason_code)))
+
+    def holder_key(self, transaction_id: str, module: txn.HolderModule = "idcard") -> str:
+        out = self._post("/v1/transactions/holder-key", {"transactionId": transaction_id, "module": module})
+        return str(out["holderKey"])
+
+    def rate(self, level: int, *, transaction_id: str | None = None, service_code: str | None = None,
+             tags: list[str] | None = None, comment: str | None = None) -> rapi.RatingView:
+        payload = txn.rate_body(transaction_id, level, tags, comment, service_code)
+        return rapi.RatingView.model_validate(self._post("/v1/ratings", payload))
+
+    def transaction(self, service_code: str) -> txn.Transaction:
+        """Begin a transaction whose block's calls carry its id (:mod:`gtsdk.client.transactions`)."""
+        return txn.Transaction(self, self.begin_transaction(service_code))
+
+    # ---- events ------------------------------------------------------------------------------------
     def events(self, modules: list[str] | None = None, since: int | None = None, *, reconnect: bool = True,
                on_gap: GapHandler | None = None, max_backoff: float = 5.0) -> Iterator[Event]:
         """Events as they happen; after a dropped connection, resumes after the last seq seen."""
