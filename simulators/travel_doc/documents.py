@@ -1,4 +1,6 @@
-"""Fictional documents for the virtual chip: MRZ, DG1, DG2 face image, EF.COM and a signed EF.SOD."""
+"""Fictional documents for the virtual chip: MRZ, DG1, DG2 face image, EF.COM and a signed EF.SOD.
+
+The MRZ data are fictional; the DG2 face is the simulated person's (see ``simulators/_person.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,21 @@ from .pki import TestPki, build_sod
 
 
 def face_image(fmt: str = "jpeg", size: tuple[int, int] = (120, 150)) -> bytes:
-    """A drawn, obviously synthetic face (no real person)."""
+    """The simulated person's portrait (the face the camera simulator shows), or a drawn face without one."""
+    from .._person import default_photo, portrait
+
+    save: dict[str, object] = {"quality": 85} if fmt == "jpeg" else {}
+    photo = default_photo()
+    if photo is not None:
+        try:
+            return portrait(photo, size, "JPEG2000" if fmt == "jpeg2000" else "JPEG", **save)
+        except OSError:  # unreadable photo: fall back to the drawing
+            pass
+    return _drawn_face(fmt, size)
+
+
+def _drawn_face(fmt: str, size: tuple[int, int]) -> bytes:
+    """An obviously synthetic face."""
     from PIL import Image, ImageDraw
 
     im = Image.new("RGB", size, (210, 225, 240))
