@@ -1,7 +1,7 @@
 """Byte transports for the ESC/POS driver: serial (pyserial via SerialLink) and USB bulk (pyusb).
 
 The USB transport takes an injectable pyusb backend (``usb.backend.IBackend``)
-so a simulated printer can stand behind it (peers.md §8: no USB in these kernels).
+so a simulated printer can stand behind it (docs/test-peers.md §8: no USB in these kernels).
 """
 
 from __future__ import annotations

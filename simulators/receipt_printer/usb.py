@@ -1,9 +1,9 @@
 """A pyusb backend that puts the simulated receipt printer on a (fake) USB bus.
 
-There is no USB in these kernels (``shared/reference/peers.md`` §8), so the
+There is no USB in these kernels (docs/test-peers.md §8), so the
 device lives in-process behind a ``usb.backend.IBackend``: the driver keeps
 calling ``usb.core.find(..., backend=...)``, ``ep_out.write`` and ``ep_in.read``
-exactly as against libusb.  Adapted from ``peers-scripts/fake_backend.py``.
+exactly as against libusb.
 Printer class interface (bInterfaceClass 7, subclass 1, protocol 2 bidirectional),
 bulk OUT 0x01 and bulk IN 0x81.
 """

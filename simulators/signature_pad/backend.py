@@ -1,6 +1,6 @@
 """A pyusb ``IBackend`` that presents a simulated pad as a USB HID device (no kernel, no libusb).
 
-The kernels this project is tested on have no USB stack (peers.md §8), so the driver's pyusb calls
+The kernels this project is tested on have no USB stack (docs/test-peers.md §8), so the driver's pyusb calls
 (``usb.core.find``, ``set_configuration``, HID GET/SET_REPORT control transfers, interrupt IN reads)
 land here and are answered by :class:`~gtsdk.simulators.signature_pad.pad.Pad`.
 """
