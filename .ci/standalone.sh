@@ -29,8 +29,11 @@ export PYTHONPATH="$WORK/site"
 export GTSDK_HOME="$WORK/home"
 unset GTSDK_SIM_FACE PCSCLITE_CSOCK_NAME
 BIN="$WORK/site/bin/gtsdk"
-where=$("$PY" -c 'import gtsdk.simulators, gtsdk.server; print(gtsdk.simulators.__file__)')
-case "$where" in "$WORK"/*) ;; *) echo "gtsdk is imported from $where, not from the clone" >&2; exit 1;; esac
+# from a neutral folder (python -c puts the current folder first on sys.path)
+where=$(cd "$WORK/site" && "$PY" -c 'import gtsdk.simulators as s, gtsdk.drivers as d; print(s.__file__, d.__file__)')
+for f in $where; do
+  case "$f" in "$WORK"/site/*) ;; *) echo "gtsdk is imported from $f, not from the clone" >&2; exit 1;; esac
+done
 
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo "==> standalone: gtsdk serve --simulate --demo on 127.0.0.1:$PORT"
