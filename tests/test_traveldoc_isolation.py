@@ -20,6 +20,7 @@ from _netstat import interfaces, listeners, netns, socket_inodes
 
 from gtsdk import leftovers
 from gtsdk.errors import GtsdkError
+from gtsdk.runtime.config import ModuleConfig, TerminalConfig
 from gtsdk.runtime.terminal import Terminal
 from gtsdk.simulators.travel_doc import SAMPLES, TravelDocSimulation
 
@@ -32,6 +33,7 @@ VPCD_PORTS = {35963, 35964}
 OTHER = r'''
 import json, sys, tempfile
 from pathlib import Path
+from gtsdk.runtime.config import ModuleConfig, TerminalConfig
 from gtsdk.runtime.terminal import Terminal
 from gtsdk.simulators.travel_doc import SAMPLES
 t = Terminal.simulated(Path(tempfile.mkdtemp(prefix="gtsdk-test-")), modules=["travel_doc"])
@@ -180,18 +182,37 @@ def test_a_chip_that_raises_does_not_stall_the_reader(term: Terminal, monkeypatc
     sim.control("remove", {})
 
 
-def test_two_readers_per_process_then_a_clear_refusal(term: Terminal, tmp_path: Path) -> None:
+def test_readers_per_process_then_a_clear_refusal(term: Terminal, tmp_path: Path) -> None:
     from gtsdk.simulators import travel_doc
+    from gtsdk.simulators.travel_doc.pcscd import SLOTS, PcscHost
 
-    second = travel_doc.start(tmp_path / "second")
+    host = _sim(term).host
+    more = []
     try:
-        assert second.host is _sim(term).host and second.reader != _sim(term).reader
+        while len(host.users) < SLOTS:  # the session's terminal may hold a reader of this process too
+            more.append(travel_doc.start(tmp_path / f"r{len(more)}"))
+        readers = {_sim(term).reader, *(m.reader for m in more)}
+        assert all(m.host is host for m in more) and len(readers) == len(more) + 1
+        assert set(PcscHost.reader(s) for s in range(SLOTS)) <= set(travel_doc.pcscd.readers())
+        last = more[-1]  # on the second vpcd entry (its own copy of the library): a reader like the first
+        assert last.reader == PcscHost.reader(SLOTS - 1)
+        cfg = TerminalConfig()
+        cfg.modules["travel_doc"] = ModuleConfig(module="travel_doc", driver="icao_pcsc", settings=last.settings)
+        with Terminal(cfg) as other:
+            last.control("insert", {"doc": "cd"})  # each reader is its own: a card in one is in no other
+            with pytest.raises(GtsdkError) as e:
+                term.travel_doc.read({"mrz": SAMPLES["cd"], "timeout": 1500, "read_photo": False})
+            assert e.value.code == "timeOut"
+            d = other.travel_doc.read({"mrz": SAMPLES["cd"], "timeout": 10000, "read_photo": False})
+            assert d.document_type == "CD"
+            last.control("remove", {})
         with pytest.raises(GtsdkError) as e:
-            travel_doc.start(tmp_path / "third")
+            travel_doc.start(tmp_path / "one-too-many")
         assert e.value.code == "noDevice" and "another process" in e.value.detail
     finally:
-        second.stop()
-    assert _sim(term).host.running, "stopping one simulator stopped the process's pcscd"
+        for m in more:
+            m.stop()
+    assert host.running, "stopping simulators stopped the process's pcscd"
     assert _read(term, _sim(term)) == "CS"
 
 

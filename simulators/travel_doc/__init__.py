@@ -32,8 +32,12 @@ class TravelDocSimulation:
         self.port = self.host.port(self.slot)
         self.document: Document | None = None
         self.chip: IcaoChip | None = None
-        self.card = VirtualCard(self._apdu, self.port, on_reset=self._reset,
-                                connect=lambda: self.host.connect(self.slot))
+        try:
+            self.card = VirtualCard(self._apdu, self.port, on_reset=self._reset,
+                                    connect=lambda: self.host.connect(self.slot))
+        except BaseException:
+            self.host.release(self.slot)
+            raise
         self.host.cards[self.slot] = self.card
         self.settings: dict[str, Any] = {"reader": self.reader, "csca_store": str(self.csca_path)}
 

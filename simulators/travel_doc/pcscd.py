@@ -9,14 +9,17 @@ simulators) and exposed vpcd's ports to the LAN.  So this process runs its own p
   nothing listens outside it and every process can use the same port numbers;
 - in a private mount namespace where a folder of ours is bind-mounted on /run/pcscd: its socket and pid file
   are ours, and a pcscd the machine runs is never seen, reused or stopped;
-- with its own reader.conf directory (``pcscd --config``) naming the vpcd reader.
+- with its own reader.conf directory (``pcscd --config``) naming the vpcd readers.
 
 A virtual card reaches vpcd through a TCP socket created by a short-lived thread that joined pcscd's network
 namespace (setns(2); the socket stays in the namespace it was made in).
 
 The client library (pyscard → libpcsclite) reads the socket path from ``PCSCLITE_CSOCK_NAME`` once per
 process (pcsc-lite ``winscard_msg.c``, ``getSocketName``), so a process talks to one PC/SC service: this
-host, shared by the process's travel-document simulators, one per vpcd slot.  Needs root (namespaces).
+host, shared by the process's travel-document simulators, one per reader.  vpcd keeps its two slots in static
+variables of its library, so a second reader.conf entry on the same library file would share them: each
+further entry loads its own copy of the library (a different file is a different dlopen handle).
+Needs root (namespaces).
 """
 
 from __future__ import annotations
@@ -43,16 +46,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("gtsdk.simulators.travel_doc")
 
 VPCD_LIB = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-#: vpcd's first TCP port; slot n listens on VPCD_PORT + n (vsmartcard reader.conf: 0x8C7B)
+#: vpcd's first TCP port (vsmartcard's reader.conf: 0x8C7B); entry e, slot n listens on VPCD_PORT + 2e + n
 VPCD_PORT = 0x8C7B
-#: slots of one vpcd reader entry ("Virtual PCD 00 00", "Virtual PCD 00 01")
-SLOTS = 2
+#: reader.conf entries, two slots each ("Virtual PCD 00 00", "Virtual PCD 00 01", "Virtual PCD 1 00 00", ...)
+ENTRIES = 2
+SLOTS = 2 * ENTRIES
 READY_TIMEOUT = 15.0
 CLONE_NEWNET = 0x40000000
 
 READER_CONF = """# vsmartcard vpcd: a virtual card connects to TCP {port} (slot 0) and {port1} (slot 1) inside this
 # pcscd's private network namespace
-FRIENDLYNAME "Virtual PCD"
+FRIENDLYNAME "{name}"
 DEVICENAME   /dev/null:{port:#x}
 LIBPATH      {lib}
 CHANNELID    {port:#x}
@@ -108,11 +112,18 @@ def _process_dir() -> Path:
     the socket path it read first."""
     global _PROCESS_DIR
     if _PROCESS_DIR is None or _PROCESS_DIR[0] != os.getpid():
-        _PROCESS_DIR = (os.getpid(), Path(tempfile.gettempdir()) / f"gtsdk-pcsc-{os.getpid()}-{secrets.token_hex(3)}")
+        base = Path(tempfile.gettempdir())
+        if len(str(base)) > 60:  # the socket path inside must stay under the 108 bytes of sun_path
+            base = Path("/tmp")
+        _PROCESS_DIR = (os.getpid(), base / f"gtsdk-pcsc-{os.getpid()}-{secrets.token_hex(3)}")
     return _PROCESS_DIR[1]
 
 
 _PROCESS_DIR: tuple[int, Path] | None = None
+
+
+def _friendly(entry: int) -> str:
+    return "Virtual PCD" if entry == 0 else f"Virtual PCD {entry}"
 
 
 class PcscHost:
@@ -163,7 +174,8 @@ class PcscHost:
     # ---- where things are --------------------------------------------------------------------------------
     @staticmethod
     def reader(slot: int) -> str:
-        return f"Virtual PCD 00 {slot:02d}"
+        entry, n = divmod(slot, 2)
+        return f"{_friendly(entry)} 00 {n:02d}"
 
     @staticmethod
     def port(slot: int) -> int:
@@ -210,7 +222,7 @@ class PcscHost:
         shutil.rmtree(self.run_dir, ignore_errors=True)  # a killed pcscd leaves its socket and pid file
         self.run_dir.mkdir()
         self.conf_dir.mkdir(exist_ok=True)
-        (self.conf_dir / "vpcd").write_text(READER_CONF.format(port=VPCD_PORT, port1=VPCD_PORT + 1, lib=VPCD_LIB))
+        (self.conf_dir / "vpcd").write_text("\n".join(self._entry(e) for e in range(ENTRIES)))
         Path("/run/pcscd").mkdir(parents=True, exist_ok=True)  # the mount point (empty on the host)
         script = f'{ip} link set lo up && mount --bind "$0" /run/pcscd && exec "$1" --foreground --config "$2"'
         with self.log.open("ab") as out:
@@ -229,6 +241,15 @@ class PcscHost:
                 with contextlib.suppress(OSError):
                     card.insert()
         self._reinsert.clear()
+
+    def _entry(self, entry: int) -> str:
+        lib = VPCD_LIB
+        if entry:  # its own copy, so that its slots are its own
+            lib = self.dir / f"libifdvpcd-{entry}.so"
+            if not lib.exists():
+                shutil.copyfile(VPCD_LIB.resolve(), lib)
+        port = VPCD_PORT + 2 * entry
+        return READER_CONF.format(name=_friendly(entry), port=port, port1=port + 1, lib=lib)
 
     def _wait_ready(self) -> None:
         want = {self.reader(s) for s in range(SLOTS)}
