@@ -19,13 +19,10 @@ import json
 import multiprocessing as mp
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _busy(stop_at: float) -> None:
@@ -81,7 +78,6 @@ def main() -> int:
     ap.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy-loop processes")
     ap.add_argument("--deadline", type=float, default=540.0, help="s before the probe gives up on a worker")
     a = ap.parse_args()
-    sys.path.insert(0, str(REPO))
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     end = time.monotonic() + a.deadline
