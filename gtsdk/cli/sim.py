@@ -69,8 +69,10 @@ def _lines(f: TextIO) -> Iterator[str]:
         yield chunk
 
 
-def _serve(f: TextIO, s: simulation.Simulation, lock: threading.Lock) -> None:
+def _serve(f: TextIO, s: simulation.Simulation, lock: threading.Lock, stop: threading.Event) -> None:
     for line in _lines(f):
+        if stop.is_set():
+            return
         _run_command(s, line, lock)
 
 
@@ -102,9 +104,11 @@ def command(module: str, workdir: Path | None, use_stdin: bool) -> None:
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in signals}
     lock = threading.Lock()
+    commands: TextIO | None = None
+    reader: threading.Thread | None = None
     try:
         commands = _make_pipe(pipe)
         click.echo(f"{module}: {s.describe()}")
@@ -112,18 +116,30 @@ def command(module: str, workdir: Path | None, use_stdin: bool) -> None:
         click.echo("actions: " + ", ".join(f"{k} ({v})" for k, v in s.actions().items()))
         click.echo(f"commands: echo 'ACTION key=value ...' > {pipe}" + (" or on standard input" if use_stdin else ""))
         sys.stdout.flush()
-        threading.Thread(target=_serve, args=(commands, s, lock), name="sim-control", daemon=True).start()
+        reader = threading.Thread(target=_serve, args=(commands, s, lock, stop), name="sim-control", daemon=True)
+        reader.start()
         if use_stdin:
             def from_stdin() -> None:
-                _serve(sys.stdin, s, lock)
+                _serve(sys.stdin, s, lock, stop)
                 stop.set()
 
             threading.Thread(target=from_stdin, name="sim-stdin", daemon=True).start()
         while not stop.wait(0.5):
             pass
     finally:
+        stop.set()
+        if reader is not None:  # wake the pipe's reader so that it sees the stop, then close the pipe
+            with contextlib.suppress(OSError):
+                fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+                os.write(fd, b"\n")
+                os.close(fd)
+            reader.join(timeout=2)
+        if commands is not None:
+            commands.close()
         with contextlib.suppress(OSError):
             pipe.unlink()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         s.stop()
         if own:
             leftovers.remove_temp_dir(wd)

@@ -4,8 +4,10 @@ The MRZ data are fictional; the DG2 face is the simulated person's (see ``simula
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from gtsdk.drivers.icao_pcsc import codec, mrz
 
@@ -14,16 +16,24 @@ from .pki import TestPki, build_sod
 
 def face_image(fmt: str = "jpeg", size: tuple[int, int] = (120, 150)) -> bytes:
     """The simulated person's portrait (the face the camera simulator shows), or a drawn face without one."""
-    from .._person import default_photo, portrait
+    from .._person import default_photo
 
-    save: dict[str, object] = {"quality": 85} if fmt == "jpeg" else {}
     photo = default_photo()
     if photo is not None:
         try:
-            return portrait(photo, size, "JPEG2000" if fmt == "jpeg2000" else "JPEG", **save)
+            return _portrait(str(photo), photo.stat().st_mtime_ns, fmt, size)
         except OSError:  # unreadable photo: fall back to the drawing
             pass
     return _drawn_face(fmt, size)
+
+
+@functools.lru_cache(maxsize=8)
+def _portrait(photo: str, mtime: int, fmt: str, size: tuple[int, int]) -> bytes:
+    """Made once per photo and format: decoding a large photo and finding the face would cost every insert."""
+    from .._person import portrait
+
+    save: dict[str, object] = {"quality": 85} if fmt == "jpeg" else {}
+    return portrait(Path(photo), size, "JPEG2000" if fmt == "jpeg2000" else "JPEG", **save)
 
 
 def _drawn_face(fmt: str, size: tuple[int, int]) -> bytes:
