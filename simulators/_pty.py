@@ -6,7 +6,7 @@ be paced at a baud rate (10 bits per byte for 8N1) so timings mean something,
 and the common faults are knobs: ``mute`` (no answer), ``garble`` (flip a bit of
 the next frame), ``cut`` (stop mid-frame), ``delay`` (seconds before answering).
 
-Pitfalls handled (see the peers reference): the slave fd is kept open (else
+Pitfalls handled (see docs/test-peers.md): the slave fd is kept open (else
 reads on the master get EIO); the line is raw; parity stays N on openpty.
 """
 
