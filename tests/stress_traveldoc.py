@@ -18,6 +18,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -67,6 +68,7 @@ def _worker(index: int, reads: int, stagger: float, out: Any) -> None:
                     pass
     finally:
         t.stop()
+        shutil.rmtree(wd, ignore_errors=True)
         out.put(result)
 
 
