@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.drivers.modbus_lights import codec as lc
 from gtsdk.errors import GtsdkError
+from gtsdk.transport import modbus_frames as rtu
 
 pymodbus = pytest.importorskip("pymodbus")
 from pymodbus.framer import FramerRTU  # noqa: E402

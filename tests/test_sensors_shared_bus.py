@@ -60,7 +60,7 @@ def test_lights_and_sensors_share_one_line(tmp_path: Path, backend: str) -> None
 
 
 def test_shared_port_needs_matching_settings(tmp_path: Path) -> None:
-    from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
+    from gtsdk.transport.modbus import ModbusLine, ModbusSettings
 
     bus = ModbusPtyServer([LightBoard().sim_device(1)], baudrate=9600, link=tmp_path / "rs485").start()
     try:

@@ -14,8 +14,8 @@ Modbus relay boards are the documented pattern):
 from __future__ import annotations
 
 from gtsdk.driver import Model
-from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.transport import modbus_frames as rtu
 
 MODE_OFF, MODE_ON, MODE_FLASH = 0, 1, 2
 MODES = {"off": MODE_OFF, "on": MODE_ON, "flash": MODE_FLASH}

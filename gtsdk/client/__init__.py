@@ -13,6 +13,14 @@ with Client(token="gts_…") as c:            # https://127.0.0.1:8801, CA from 
 Results come back as the module contract's result model; failures raise
 :class:`ServiceError` carrying the catalogue code, the localised message and
 the request id.
+
+Business transactions (办件, docs/records.md): operations made inside the block carry ``X-Transaction-Id``;
+the block ends the transaction as completed, or as failed with the error's code::
+
+    with c.transaction("social") as txn:
+        c.idcard.read(timeout=20_000)
+        key = txn.holder_key()              # keyed hash of the holder, never the ID number
+        txn.rate(5, tags=["速度快"])
 """
 
 from __future__ import annotations
@@ -25,21 +33,30 @@ import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import ContextVar, Token
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 import httpx
 
 from gtsdk.driver import Capabilities, HealthResult, Model, Statistics, Status
 from gtsdk.errors import ErrorCode, GtsdkError, info
 from gtsdk.modules import MODULES
+from gtsdk.records import api as rapi
+from gtsdk.records.catalogue import ServedCatalogue
+from gtsdk.records.schema import RatingLevel, TransactionResult
 from gtsdk.runtime.events import Event
 from gtsdk.server import models as wm
 
 DEFAULT_URL = "https://127.0.0.1:8801"
 GapHandler = Callable[[int, int], None]
 
-__all__ = ["AsyncClient", "Client", "Event", "ServiceError"]
+__all__ = ["AsyncClient", "AsyncTransaction", "Client", "Event", "ServiceError", "Transaction"]
+
+#: the transaction the calls of this context belong to (set by ``with client.transaction(...)``)
+_CURRENT: ContextVar[str | None] = ContextVar("gtsdk_client_transaction", default=None)
+Result = TransactionResult | Literal["completed", "failed", "abandoned", "timedOut"]
 
 
 class ServiceError(GtsdkError):
@@ -124,6 +141,36 @@ def _wire(v: Any) -> Any:
     return v
 
 
+def _headers(request_id: str | None) -> dict[str, str] | None:
+    h: dict[str, str] = {}
+    if request_id:
+        h["X-Request-Id"] = request_id
+    txn = _CURRENT.get()
+    if txn:
+        h[rapi.TRANSACTION_HEADER] = txn
+    return h or None
+
+
+def _end_body(tid: str, result: Result, reason_code: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"transactionId": tid, "result": TransactionResult(result).value}
+    if reason_code:
+        body["reasonCode"] = reason_code
+    return body
+
+
+def _rate_body(tid: str | None, level: int, tags: list[str] | None, comment: str | None,
+               service_code: str | None = None) -> dict[str, Any]:
+    return rapi.RateRequest(transaction_id=tid, service_code=service_code, level=RatingLevel(level), tags=tags or [],
+                            comment=comment).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _failure_code(exc: BaseException | None) -> tuple[Result, str | None]:
+    if exc is None:
+        return "completed", None
+    code = getattr(exc, "code", None)
+    return "failed", code if isinstance(code, str) and code else type(exc).__name__
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
@@ -195,8 +242,7 @@ class Client(_Base):
         return _unwrap(self.http.get(path, params={k: v for k, v in params.items() if v is not None}))
 
     def _post(self, path: str, body: dict[str, Any], request_id: str | None = None) -> Any:
-        headers = {"X-Request-Id": request_id} if request_id else None
-        return _unwrap(self.http.post(path, json=body, headers=headers))
+        return _unwrap(self.http.post(path, json=body, headers=_headers(request_id)))
 
     def call(self, module: str, op: str, request: Model | dict[str, Any] | None = None, *, timeout: int | None = None,
              request_id: str | None = None, **fields: Any) -> Model:
@@ -230,6 +276,34 @@ class Client(_Base):
 
     def audit(self, **filters: Any) -> list[wm.AuditRow]:
         return wm.AuditRows.model_validate(self._get("/v1/audit", **filters)).rows
+
+    # ---- records (docs/records.md) -----------------------------------------------------------------------
+    def catalogue(self) -> ServedCatalogue:
+        return ServedCatalogue.model_validate(self._get("/v1/catalogue"))
+
+    def begin_transaction(self, service_code: str) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(self._post("/v1/transactions", {"serviceCode": service_code}))
+
+    def transaction_info(self, transaction_id: str) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(self._get("/v1/transactions", id=transaction_id))
+
+    def end_transaction(self, transaction_id: str, result: Result = "completed",
+                        reason_code: str | None = None) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(
+            self._post("/v1/transactions/end", _end_body(transaction_id, result, reason_code)))
+
+    def holder_key(self, transaction_id: str, module: Literal["idcard", "travel_doc"] = "idcard") -> str:
+        out = self._post("/v1/transactions/holder-key", {"transactionId": transaction_id, "module": module})
+        return str(out["holderKey"])
+
+    def rate(self, level: int, *, transaction_id: str | None = None, service_code: str | None = None,
+             tags: list[str] | None = None, comment: str | None = None) -> rapi.RatingView:
+        body = _rate_body(transaction_id, level, tags, comment, service_code)
+        return rapi.RatingView.model_validate(self._post("/v1/ratings", body))
+
+    def transaction(self, service_code: str) -> Transaction:
+        """Begin a transaction whose block's calls carry its id (see the module docstring)."""
+        return Transaction(self, self.begin_transaction(service_code))
 
     def events(self, modules: list[str] | None = None, since: int | None = None, *, reconnect: bool = True,
                on_gap: GapHandler | None = None, max_backoff: float = 5.0) -> Iterator[Event]:
@@ -291,8 +365,7 @@ class AsyncClient(_Base):
         return _unwrap(await self.http.get(path, params={k: v for k, v in params.items() if v is not None}))
 
     async def _post(self, path: str, body: dict[str, Any], request_id: str | None = None) -> Any:
-        headers = {"X-Request-Id": request_id} if request_id else None
-        return _unwrap(await self.http.post(path, json=body, headers=headers))
+        return _unwrap(await self.http.post(path, json=body, headers=_headers(request_id)))
 
     async def call(self, module: str, op: str, request: Model | dict[str, Any] | None = None, *,
                    timeout: int | None = None, request_id: str | None = None, **fields: Any) -> Model:
@@ -336,6 +409,35 @@ class AsyncClient(_Base):
     async def audit(self, **filters: Any) -> list[wm.AuditRow]:
         return wm.AuditRows.model_validate(await self._get("/v1/audit", **filters)).rows
 
+    # ---- records (docs/records.md) -----------------------------------------------------------------------
+    async def catalogue(self) -> ServedCatalogue:
+        return ServedCatalogue.model_validate(await self._get("/v1/catalogue"))
+
+    async def begin_transaction(self, service_code: str) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(
+            await self._post("/v1/transactions", {"serviceCode": service_code}))
+
+    async def transaction_info(self, transaction_id: str) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(await self._get("/v1/transactions", id=transaction_id))
+
+    async def end_transaction(self, transaction_id: str, result: Result = "completed",
+                              reason_code: str | None = None) -> rapi.TransactionView:
+        return rapi.TransactionView.model_validate(
+            await self._post("/v1/transactions/end", _end_body(transaction_id, result, reason_code)))
+
+    async def holder_key(self, transaction_id: str, module: Literal["idcard", "travel_doc"] = "idcard") -> str:
+        out = await self._post("/v1/transactions/holder-key", {"transactionId": transaction_id, "module": module})
+        return str(out["holderKey"])
+
+    async def rate(self, level: int, *, transaction_id: str | None = None, service_code: str | None = None,
+                   tags: list[str] | None = None, comment: str | None = None) -> rapi.RatingView:
+        body = _rate_body(transaction_id, level, tags, comment, service_code)
+        return rapi.RatingView.model_validate(await self._post("/v1/ratings", body))
+
+    def transaction(self, service_code: str) -> AsyncTransaction:
+        """``async with client.transaction("social") as txn:`` — as :meth:`Client.transaction`."""
+        return AsyncTransaction(self, service_code)
+
     async def events(self, modules: list[str] | None = None, since: int | None = None, *, reconnect: bool = True,
                      on_gap: GapHandler | None = None, max_backoff: float = 5.0) -> AsyncIterator[Event]:
         from websockets.asyncio.client import connect
@@ -371,3 +473,76 @@ class AsyncClient(_Base):
                 return
             await asyncio.sleep(backoff)
             backoff = min(max_backoff, backoff * 2)
+
+
+class Transaction:
+    """An open business transaction of a :class:`Client`; as a context manager its block's calls carry its id."""
+
+    def __init__(self, client: Client, view: rapi.TransactionView) -> None:
+        self.client = client
+        self.view = view
+        self.id = view.id
+        self._token: Token[str | None] | None = None
+
+    def __enter__(self) -> Transaction:
+        self._token = _CURRENT.set(self.id)
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if self._token is not None:
+            _CURRENT.reset(self._token)
+            self._token = None
+        if self.view.state == "open":
+            result, reason = _failure_code(e)
+            self.end(result, reason)
+
+    def end(self, result: Result = "completed", reason_code: str | None = None) -> rapi.TransactionView:
+        self.view = self.client.end_transaction(self.id, result, reason_code)
+        return self.view
+
+    def holder_key(self, module: Literal["idcard", "travel_doc"] = "idcard") -> str:
+        return self.client.holder_key(self.id, module)
+
+    def rate(self, level: int, *, tags: list[str] | None = None, comment: str | None = None) -> rapi.RatingView:
+        return self.client.rate(level, transaction_id=self.id, tags=tags, comment=comment)
+
+
+class AsyncTransaction:
+    """The :class:`AsyncClient` form of :class:`Transaction` (``async with``)."""
+
+    def __init__(self, client: AsyncClient, service_code: str) -> None:
+        self.client = client
+        self.service_code = service_code
+        self.view: rapi.TransactionView | None = None
+        self._token: Token[str | None] | None = None
+
+    @property
+    def id(self) -> str:
+        if self.view is None:
+            raise RuntimeError("use: async with client.transaction(code) as txn")
+        return self.view.id
+
+    async def __aenter__(self) -> AsyncTransaction:
+        self.view = await self.client.begin_transaction(self.service_code)
+        self._token = _CURRENT.set(self.view.id)
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._token is not None:
+            _CURRENT.reset(self._token)
+            self._token = None
+        if self.view is not None and self.view.state == "open":
+            result, reason = _failure_code(e)
+            await self.end(result, reason)
+
+    async def end(self, result: Result = "completed", reason_code: str | None = None) -> rapi.TransactionView:
+        self.view = await self.client.end_transaction(self.id, result, reason_code)
+        return self.view
+
+    async def holder_key(self, module: Literal["idcard", "travel_doc"] = "idcard") -> str:
+        return await self.client.holder_key(self.id, module)
+
+    async def rate(self, level: int, *, tags: list[str] | None = None,
+                   comment: str | None = None) -> rapi.RatingView:
+        return await self.client.rate(level, transaction_id=self.id, tags=tags, comment=comment)

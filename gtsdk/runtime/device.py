@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +51,9 @@ log = logging.getLogger("gtsdk.runtime")
 HANG_GRACE = 2.0
 _HEALTH = "health"
 _CONNECT_ERRORS = {ErrorCode.NO_DEVICE.value, ErrorCode.COMMUNICATION_ERROR.value}
+#: the business transaction (办件) operations submitted in this context belong to (gtsdk.records; the service
+#: sets it from the X-Transaction-Id header); an explicit ``transaction_id`` to ``submit`` wins
+CURRENT_TRANSACTION: ContextVar[str | None] = ContextVar("gtsdk_transaction", default=None)
 
 
 def validation_error(e: ValidationError) -> GtsdkError:
@@ -85,6 +89,8 @@ class OperationRecord:
     time: datetime
     #: the result model on success (kept in memory only; the audit log derives a masked subject from it)
     result: Model | None = None
+    #: the business transaction the operation was made in (gtsdk.records), if any
+    transaction_id: str | None = None
 
 
 @dataclass
@@ -95,6 +101,7 @@ class Job:
     future: Future[Model] = field(default_factory=Future)
     caller: str | None = None
     started: float | None = None
+    transaction_id: str | None = None
 
     @property
     def request_id(self) -> str:
@@ -262,7 +269,7 @@ class Device:
 
     # ---- submitting ----------------------------------------------------------
     def submit(self, op: str, request: Any = None, *, timeout: float | None = None, request_id: str | None = None,
-               caller: str | None = None) -> Job:
+               caller: str | None = None, transaction_id: str | None = None) -> Job:
         if self.disabled_reason is not None or self.driver is None:
             raise GtsdkError(ErrorCode.NO_DEVICE, self.disabled_reason or "module not configured")
         if self._stopping:
@@ -281,7 +288,8 @@ class Device:
             timeout = (t_ms / 1000.0) if t_ms else (self.config.timeout if self.config and self.config.timeout
                                                     else default_timeout)
         rid = request_id or uuid.uuid4().hex
-        job = Job(op=op, request=req, ctx=OpContext(rid, timeout, self._emit), caller=caller)
+        job = Job(op=op, request=req, ctx=OpContext(rid, timeout, self._emit), caller=caller,
+                  transaction_id=transaction_id or CURRENT_TRANSACTION.get())
         with self._lock:
             if rid in self._queued or (self._running is not None and self._running.request_id == rid):
                 raise GtsdkError(ErrorCode.INVALID_DATA, "duplicate request id", field="requestId")
@@ -450,7 +458,7 @@ class Device:
         if self._on_complete is not None:
             try:
                 self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, ms, job.caller,
-                                                  datetime.now(UTC), result))
+                                                  datetime.now(UTC), result, job.transaction_id))
             except Exception:
                 log.exception("completion listener failed")
 

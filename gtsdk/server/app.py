@@ -47,7 +47,7 @@ _RID = re.compile(wm.REQUEST_ID)
 #: HTTP status adjustments of the service (the catalogue keeps the device meaning)
 HTTP_OVERRIDES = {ErrorCode.UNSUPPORTED_COMMAND.value: 400}
 MODULE_QUERIES = ("status", "capabilities", "statistics")
-ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id, Accept-Language"
+ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id, X-Transaction-Id, Accept-Language"
 EXPOSE_HEADERS = "X-Request-Id, Retry-After"
 JSON = "application/json"
 
@@ -229,9 +229,11 @@ class ServiceApp:
             for op, ospec in spec.operations.items():
                 r[("POST", f"{base}/{op}")] = ("app", self._op_handler(mod_id, ospec))
                 r[("GET", f"/v1/schemas/{mod_id}/{op}")] = ("any", self._schema_handler(mod_id, ospec))
-        from gtsdk.server import pages  # /demo/, /ops/, /v1/ops/*, /metrics (examples, issue 11)
+        # records (catalogue, transactions, ratings), /v1/ops/*, /metrics, the example pages /demo/ and /ops/
+        from gtsdk.server import metrics, ops, pages, records_routes
 
-        pages.add_routes(self)
+        for part in (records_routes, ops, metrics, pages):
+            part.add_routes(self)
         self._paths: dict[str, list[str]] = {}
         for method, path in r:
             self._paths.setdefault(path, []).append(method)

@@ -36,7 +36,8 @@ class FingerprintModule(PtyDevice):
     def __init__(self, baudrate: int | None = None, link: Path | None = None, *, password: int = 0,
                  address: int = C.DEFAULT_ADDRESS, capacity: int = 1000, packet_size: int = 128,
                  realistic: bool = False) -> None:
-        super().__init__(baudrate=baudrate, link=link)
+        # the host's bytes need their wire time to arrive, too (the pty delivers at once)
+        super().__init__(baudrate=baudrate, link=link, pace_input=True)
         self.password = password
         self.address = address
         self.capacity = capacity
@@ -91,8 +92,6 @@ class FingerprintModule(PtyDevice):
         self._parser = C.Parser()
 
     def on_bytes(self, data: bytes) -> None:
-        if self.baudrate:  # the host's bytes need their wire time to arrive, too (the pty delivers at once)
-            time.sleep(len(data) * self.bits_per_byte / self.baudrate)
         now = time.monotonic()
         if now - self._last_rx > FRAME_GAP:
             self.reset_line()
