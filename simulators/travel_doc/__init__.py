@@ -39,7 +39,9 @@ class TravelDocSimulation:
             self.host.release(self.slot)
             raise
         self.host.cards[self.slot] = self.card
-        self.settings: dict[str, Any] = {"reader": self.reader, "csca_store": str(self.csca_path)}
+        # the driver talks to this process's pcscd (libpcsclite takes the socket path once per process)
+        self.settings: dict[str, Any] = {"reader": self.reader, "csca_store": str(self.csca_path),
+                                         "pcsc_socket": str(self.host.socket)}
 
     def _apdu(self, apdu: bytes) -> bytes:
         if self.chip is None:
