@@ -35,13 +35,13 @@ def _busy(stop_at: float) -> None:
 
 def _worker(index: int, reads: int, stagger: float, out: Any) -> None:
     from gtsdk.errors import GtsdkError
-    from gtsdk.runtime.terminal import Terminal
+    from gtsdk.simulated import simulated_terminal
     from gtsdk.simulators.travel_doc import SAMPLES
 
     time.sleep(index * stagger)
     result: dict[str, Any] = {"worker": index, "reads": 0, "ok": 0, "errors": {}, "times": [], "start": "ok"}
     wd = Path(tempfile.mkdtemp(prefix=f"gtsdk-stress-{index}-"))
-    t = Terminal.simulated(wd, modules=["travel_doc"])
+    t = simulated_terminal(wd, modules=["travel_doc"])
     try:
         if "travel_doc" not in t.simulations:
             result["start"] = t.devices["travel_doc"].disabled_reason or "failed"
@@ -53,7 +53,7 @@ def _worker(index: int, reads: int, stagger: float, out: Any) -> None:
             t0 = time.monotonic()
             try:
                 sim.control("insert", {"doc": "cs"})
-                t.travel_doc.read({"mrz": SAMPLES["cs"], "timeout": 15000, "read_photo": False})
+                t.travel_doc.read(mrz=SAMPLES["cs"], timeout=15, read_photo=False)
                 result["ok"] += 1
                 result["times"].append(time.monotonic() - t0)
             except GtsdkError as e:

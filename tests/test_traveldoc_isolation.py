@@ -22,6 +22,7 @@ from gtsdk import leftovers
 from gtsdk.errors import GtsdkError
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
 from gtsdk.runtime.terminal import Terminal
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 from gtsdk.simulators.travel_doc import SAMPLES, TravelDocSimulation
 
 pytestmark = [pytest.mark.peer, pytest.mark.daemons]
@@ -34,9 +35,9 @@ OTHER = r'''
 import json, sys, tempfile
 from pathlib import Path
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
-from gtsdk.runtime.terminal import Terminal
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 from gtsdk.simulators.travel_doc import SAMPLES
-t = Terminal.simulated(Path(tempfile.mkdtemp(prefix="gtsdk-test-")), modules=["travel_doc"])
+t = simulated_terminal(Path(tempfile.mkdtemp(prefix="gtsdk-test-")), modules=["travel_doc"])
 if "travel_doc" not in t.simulations:
     print(json.dumps({"error": t.devices["travel_doc"].disabled_reason}), flush=True)
     raise SystemExit(1)
@@ -48,7 +49,7 @@ for line in sys.stdin:
         break
     sim.control("insert", {"doc": "cs"})
     try:
-        d = t.travel_doc.read({"mrz": SAMPLES["cs"], "timeout": 10000, "read_photo": False})
+        d = t.travel_doc.read(mrz=SAMPLES["cs"], timeout=10, read_photo=False)
         print(json.dumps({"read": d.document_type}), flush=True)
     except Exception as e:
         print(json.dumps({"read": None, "error": str(e)}), flush=True)
@@ -97,8 +98,8 @@ class Other:
 
 
 @pytest.fixture(scope="module")
-def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
-    t = Terminal.simulated(tmp_path_factory.mktemp("traveldoc-iso"), modules=["travel_doc"])
+def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedTerminal]:
+    t = simulated_terminal(tmp_path_factory.mktemp("traveldoc-iso"), modules=["travel_doc"])
     if "travel_doc" not in t.simulations:
         t.stop()
         pytest.skip(f"PC/SC peer unavailable: {t.devices['travel_doc'].disabled_reason}")
@@ -106,21 +107,21 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
         yield t
 
 
-def _sim(t: Terminal) -> TravelDocSimulation:
+def _sim(t: SimulatedTerminal) -> TravelDocSimulation:
     s = t.simulations["travel_doc"]
     assert isinstance(s, TravelDocSimulation)
     return s
 
 
-def _read(t: Terminal, sim: TravelDocSimulation) -> str:
+def _read(t: SimulatedTerminal, sim: TravelDocSimulation) -> str:
     sim.control("insert", {"doc": "cs"})
     try:
-        return str(t.travel_doc.read({"mrz": SAMPLES["cs"], "timeout": 10000, "read_photo": False}).document_type)
+        return str(t.travel_doc.read(mrz=SAMPLES["cs"], timeout=10, read_photo=False).document_type)
     finally:
         sim.control("remove", {})
 
 
-def test_pcscd_and_vpcd_listen_only_inside_a_private_namespace(term: Terminal) -> None:
+def test_pcscd_and_vpcd_listen_only_inside_a_private_namespace(term: SimulatedTerminal) -> None:
     sim = _sim(term)
     assert sim.host.proc is not None
     pid = sim.host.proc.pid
@@ -139,7 +140,8 @@ def test_pcscd_and_vpcd_listen_only_inside_a_private_namespace(term: Terminal) -
     assert not exposed, f"simulator daemons listen on non-loopback addresses: {exposed}"
 
 
-def test_simulators_in_other_processes_neither_share_nor_stop_our_pcscd(term: Terminal, tmp_path: Path) -> None:
+def test_simulators_in_other_processes_neither_share_nor_stop_our_pcscd(term: SimulatedTerminal,
+                                                                        tmp_path: Path) -> None:
     sim = _sim(term)
     assert _read(term, sim) == "CS"
     # two more processes: three simulated readers on one machine (vpcd's two ports used to be the limit)
@@ -159,7 +161,7 @@ def test_simulators_in_other_processes_neither_share_nor_stop_our_pcscd(term: Te
     assert _read(term, sim) == "CS"
 
 
-def test_a_chip_that_raises_does_not_stall_the_reader(term: Terminal, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_chip_that_raises_does_not_stall_the_reader(term: SimulatedTerminal, monkeypatch: pytest.MonkeyPatch) -> None:
     sim = _sim(term)
     sim.control("insert", {"doc": "cs"})
     assert sim.chip is not None
@@ -175,14 +177,14 @@ def test_a_chip_that_raises_does_not_stall_the_reader(term: Terminal, monkeypatc
     monkeypatch.setattr(sim.chip, "handle", flaky)
     t0 = time.monotonic()
     with pytest.raises(GtsdkError):  # the first APDU gets 6F00: the read fails with a code, at once
-        term.travel_doc.read({"mrz": SAMPLES["cs"], "timeout": 10000, "read_photo": False})
+        term.travel_doc.read(mrz=SAMPLES["cs"], timeout=10, read_photo=False)
     assert time.monotonic() - t0 < 9, "the read waited for its deadline: vpcd was left without an answer"
-    d = term.travel_doc.read({"mrz": SAMPLES["cs"], "timeout": 10000, "read_photo": False})
+    d = term.travel_doc.read(mrz=SAMPLES["cs"], timeout=10, read_photo=False)
     assert d.document_type == "CS"
     sim.control("remove", {})
 
 
-def test_readers_per_process_then_a_clear_refusal(term: Terminal, tmp_path: Path) -> None:
+def test_readers_per_process_then_a_clear_refusal(term: SimulatedTerminal, tmp_path: Path) -> None:
     from gtsdk.simulators import travel_doc
     from gtsdk.simulators.travel_doc.pcscd import SLOTS, PcscHost
 
@@ -201,9 +203,9 @@ def test_readers_per_process_then_a_clear_refusal(term: Terminal, tmp_path: Path
         with Terminal(cfg) as other:
             last.control("insert", {"doc": "cd"})  # each reader is its own: a card in one is in no other
             with pytest.raises(GtsdkError) as e:
-                term.travel_doc.read({"mrz": SAMPLES["cd"], "timeout": 1500, "read_photo": False})
+                term.travel_doc.read(mrz=SAMPLES["cd"], timeout=1.5, read_photo=False)
             assert e.value.code == "timeOut"
-            d = other.travel_doc.read({"mrz": SAMPLES["cd"], "timeout": 10000, "read_photo": False})
+            d = other.travel_doc.read(mrz=SAMPLES["cd"], timeout=10, read_photo=False)
             assert d.document_type == "CD"
             last.control("remove", {})
         with pytest.raises(GtsdkError) as e:
@@ -216,7 +218,7 @@ def test_readers_per_process_then_a_clear_refusal(term: Terminal, tmp_path: Path
     assert _read(term, _sim(term)) == "CS"
 
 
-def test_the_client_socket_is_private(term: Terminal) -> None:
+def test_the_client_socket_is_private(term: SimulatedTerminal) -> None:
     sim = _sim(term)
     sock = os.environ.get("PCSCLITE_CSOCK_NAME", "")
     assert sock == str(sim.host.socket) and Path(sock).is_socket()
