@@ -83,6 +83,8 @@ class EngineBase(Generic[M, S]):
         self.lock = threading.RLock()
         self.present: bool | None = None
         self.saved_connect: dict[str, Any] = {}
+        #: ``gtsdk bridge test`` prints each step here (what came back is described, never shown)
+        self.trace: Callable[[str], None] | None = None
 
     # ---- subclass hooks ----------------------------------------------------------------------------------------
     def load(self, path: FsPath) -> M:
@@ -117,9 +119,17 @@ class EngineBase(Generic[M, S]):
         """Run *steps* in order; returns what they saved.  Waiting steps repeat until ok or the deadline."""
         saved: dict[str, Any] = {}
         for step in steps:
+            repeats = 0
             while True:
                 ctx.check()
                 code, outputs = self.invoke(step, scope, ctx)
+                if self.trace is not None:
+                    verdict = "ok" if step.is_ok(code) else ("wait" if step.waits_on(code) else "error")
+                    if verdict != "wait" or repeats == 0:
+                        self.trace(f"{self.step_name(step)} → {printable_code(code)} ({verdict})"
+                                   + "".join(f"\n      {k}: {describe(v)}" for k, v in outputs.items()
+                                             if k not in ("return", "response")))
+                    repeats += 1
                 if step.is_ok(code):
                     for name, src in self.save_map(step).items():
                         if src in outputs:
@@ -191,6 +201,21 @@ class EngineBase(Generic[M, S]):
             self.emit(on_present, {})
         elif on_absent is not None and not first:
             self.emit(on_absent, {})
+
+
+def describe(v: Any) -> str:
+    """What a vendor output is, without its content (which may be personal data)."""
+    if isinstance(v, bytes):
+        kind = "BMP" if v[:2] == b"BM" else ("PNG" if v[:4] == b"\x89PNG" else ("JPEG" if v[:2] == b"\xff\xd8" else
+                                                                                  "bytes"))
+        return f"<{len(v)} bytes, {kind}>"
+    if isinstance(v, str):
+        return f"<text, {len(v)} characters>"
+    if isinstance(v, dict):
+        return f"<object: {', '.join(list(map(str, v))[:12])}{', …' if len(v) > 12 else ''}>"
+    if isinstance(v, list):
+        return f"<list of {len(v)}>"
+    return repr(v) if isinstance(v, int | float | bool) or v is None else f"<{type(v).__name__}>"
 
 
 def _printable(v: Any) -> str:

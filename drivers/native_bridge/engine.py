@@ -21,7 +21,7 @@ from gtsdk.driver import Model, OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
 
 from ..bridge_common import values, workdir
-from ..bridge_common.engine import BridgeSettings, EngineBase
+from ..bridge_common.engine import BridgeSettings, EngineBase, describe
 from . import cdecl
 from .mapping import NativeMapping, NativeStep, load
 from .process import WorkerDied, WorkerProcess, WorkerTimeout
@@ -202,7 +202,8 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
             raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"{step.call}: {ans.get('error', 'failed')}")
         ret = ans.get("ret")
         outs: dict[str, Any] = {"return": ret, **ans.get("outs", {})}
-        return str(ret), outs
+        code = ret.decode(self.mapping.library.encoding, "replace") if isinstance(ret, bytes) else str(ret)
+        return code, outs
 
     def _after_cancel(self, w: WorkerProcess, ctx: OpContext) -> dict[str, Any]:
         """Cancelled while a vendor call runs: let it finish briefly, else kill (and restart later)."""
@@ -234,6 +235,8 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
                 sources: dict[str, Any] = {f"saved.{k}": v for k, v in saved.items()}
                 for key, f in o.files.items():
                     data = workdir.read(self.workdir, f.name, f.max_size)
+                    if self.trace is not None:
+                        self.trace(f"file {f.name} → {describe(data) if data is not None else 'absent'}")
                     if data is None:
                         if not f.optional:
                             raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library wrote no {f.name}")
