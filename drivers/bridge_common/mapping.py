@@ -226,7 +226,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> Path:
                     out.append(part)
                     break
                 continue
-            out.append(key)
+            out.append(str(key))
             cur = cur[key]
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             out.append(part)

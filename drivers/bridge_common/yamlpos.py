@@ -109,6 +109,7 @@ class _Builder:
             return _scalar(node)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        # dict keys are kept as text in key paths (an int key of a code table is not a list index)
         if isinstance(node, yaml.MappingNode):
             out: dict[str | int, Any] = {}
             for knode, vnode in node.value:
@@ -120,10 +121,13 @@ class _Builder:
                 key = _scalar(knode)
                 if isinstance(key, bool) or key is None or isinstance(key, float):
                     key = knode.value
+                at = (*path, str(key))
                 if key in out:
-                    raise YamlProblem(f"duplicate key {key!r}", kline, kcol, (*path, key))
-                self.marks[(*path, key)] = (kline, kcol)
-                out[key] = self.build(vnode, (*path, key), depth + 1)
+                    raise YamlProblem(f"duplicate key {key!r}", kline, kcol, at)
+                if id(vnode) in self.seen:
+                    raise YamlProblem("anchors and aliases are not supported in a mapping file", kline, kcol, at)
+                self.marks[at] = (kline, kcol)
+                out[key] = self.build(vnode, at, depth + 1)
             return out
         raise YamlProblem("unsupported YAML node", line, col, path)  # pragma: no cover - no other node kinds
 
