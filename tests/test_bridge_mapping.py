@@ -100,7 +100,7 @@ def test_yaml_problems_have_positions() -> None:
     assert "YAML mapping" in e.problem
 
 
-def test_module_must_match_the_configured_module(tmp_path: Path, native_sim: Any) -> None:
+def test_module_must_match_the_configured_module(tmp_path: Path, native_sim: Any) -> None:  # noqa: F811
     from gtsdk.runtime import Terminal, parse_config
 
     cfg = parse_config({"modules": {"qr_scanner": {"driver": "native_bridge", **native_sim.settings}}})
