@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _bridge_fixtures import BUFFERS_MAPPING, Events, bridged, native_sim, wait_for  # noqa: F401
 
 from gtsdk.errors import GtsdkError
 from gtsdk.modules.idcard import CardType, IdCardData
-
-from _bridge_fixtures import BUFFERS_MAPPING, Events, bridged, native_sim, wait_for  # noqa: F401
 
 DRIVER = "native_bridge"
 
