@@ -187,6 +187,9 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
         except WorkerTimeout:
             if ctx.cancelled:
                 ans = self._after_cancel(w, ctx)
+            elif timeout < limit and self._finishes(w, min(CANCEL_GRACE, limit - (time.monotonic() - t0))):
+                # the operation's deadline, not the vendor call's limit: a quick call is let finish, no kill
+                raise GtsdkError(ErrorCode.TIME_OUT, "operation deadline passed")
             else:
                 self._failed(ctx, f"{step.call} did not return within {time.monotonic() - t0:.3g} s")
                 if ctx.remaining() <= 0:
@@ -204,6 +207,13 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
         outs: dict[str, Any] = {"return": ret, **ans.get("outs", {})}
         code = ret.decode(self.mapping.library.encoding, "replace") if isinstance(ret, bytes) else str(ret)
         return code, outs
+
+    def _finishes(self, w: WorkerProcess, grace: float) -> bool:
+        try:
+            w.request_more(max(grace, 0.0))
+            return True
+        except (WorkerTimeout, WorkerDied):
+            return False
 
     def _after_cancel(self, w: WorkerProcess, ctx: OpContext) -> dict[str, Any]:
         """Cancelled while a vendor call runs: let it finish briefly, else kill (and restart later)."""
