@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _bridge_fixtures import HTTP_MAPPING, NATIVE_MAPPING, needs_cc
 
 from gtsdk import sim as simulation
 from gtsdk.conformance.driver_tier import certify_driver
 from gtsdk.conformance.model import Tier
-
-from _bridge_fixtures import HTTP_MAPPING, NATIVE_MAPPING, needs_cc
 
 pytestmark = pytest.mark.slow
 
