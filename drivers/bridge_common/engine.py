@@ -3,6 +3,7 @@ codes), and mapping vendor output onto the contract's result model."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import types
@@ -34,6 +35,7 @@ class BridgeSettings(DriverSettings):
     params: dict[str, ParamValue] = Field(default_factory=dict, description="values for the mapping's params")
 
 
+@functools.cache
 def _wants_bytes(annotation: Any) -> bool:
     if annotation is bytes:
         return True
