@@ -39,7 +39,7 @@ def make_classes(driver_name: str, suffix: str, settings_model: type, engine: Ca
 def _make(module: str, base: type, driver_name: str, settings_model: type, engine: Callable[..., Any],
           features: Callable[[Any], dict[str, Any]]) -> type:
     def __init__(self: Any, settings: Any, emit: Any = None, set_state: Any = None) -> None:
-        base.__init__(self, settings, emit, set_state)
+        getattr(base, "__init__")(self, settings, emit, set_state)  # noqa: B009 - the module's driver class
         self.bridge = engine(module, settings, self._emit_event)
         self.poll_interval = self.bridge.poll_interval
         ops = self.bridge.mapping.operations

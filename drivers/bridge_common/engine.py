@@ -3,7 +3,6 @@ codes), and mapping vendor output onto the contract's result model."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import types
@@ -35,7 +34,16 @@ class BridgeSettings(DriverSettings):
     params: dict[str, ParamValue] = Field(default_factory=dict, description="values for the mapping's params")
 
 
-@functools.cache
+_BYTES: dict[tuple[type, str], bool] = {}
+
+
+def _field_wants_bytes(model: type[Model], name: str) -> bool:
+    key = (model, name)
+    if key not in _BYTES:
+        _BYTES[key] = _wants_bytes(model.model_fields[name].annotation)
+    return _BYTES[key]
+
+
 def _wants_bytes(annotation: Any) -> bool:
     if annotation is bytes:
         return True
@@ -163,7 +171,7 @@ class EngineBase(Generic[M, S]):
             try:
                 raw = _source(sources, f.from_)
                 v = values.convert(f, raw, field=name, lengths=lengths,
-                                   wants_bytes=_wants_bytes(model.model_fields[name].annotation),
+                                   wants_bytes=_field_wants_bytes(model, name),
                                    default_encoding=encoding)
             except values.Missing:
                 if f.optional:

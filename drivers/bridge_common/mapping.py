@@ -140,10 +140,14 @@ class FieldSpec(Strict):
         return self
 
 
+def _success() -> list[Code]:
+    return [0]
+
+
 class StepBase(Strict):
     """What every step has: which codes are success, which mean "not yet" (wait), which map to what."""
 
-    ok: list[Code] | Literal["any"] = Field(default_factory=lambda: [0])
+    ok: list[Code] | Literal["any"] = Field(default_factory=lambda: _success())
     wait_while: list[Code] = Field(default_factory=list, description="codes that mean: not yet (no card) — repeat")
     every: float = Field(0.1, ge=0.01, le=10.0, description="seconds between repeats while waiting")
     errors: dict[Code, CodeAction] = Field(default_factory=dict)
@@ -160,7 +164,7 @@ class BaseMapping(Strict):
     format: Literal[1] = Field(alias="mapping")
     bridge: str
     module: str
-    device: DeviceSpec = Field(default_factory=DeviceSpec)  # type: ignore[arg-type]
+    device: DeviceSpec = Field(default_factory=DeviceSpec)
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     codes: dict[Code, CodeAction] = Field(default_factory=dict, description="status code → catalogue code")
     default_error: str = Field(ErrorCode.HARDWARE_ERROR.value, description="for a status code nothing maps")

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped,unused-ignore]
 
 MAX_BYTES = 512 * 1024
 MAX_NODES = 50_000
@@ -59,7 +59,7 @@ class Located:
         return (), (1, 1)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
     """SafeLoader's scanner and composer; scalars are resolved by :func:`_scalar`."""
 
 

@@ -189,7 +189,7 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
                 ans = self._after_cancel(w, ctx)
             elif timeout < limit and self._finishes(w, min(CANCEL_GRACE, limit - (time.monotonic() - t0))):
                 # the operation's deadline, not the vendor call's limit: a quick call is let finish, no kill
-                raise GtsdkError(ErrorCode.TIME_OUT, "operation deadline passed")
+                raise GtsdkError(ErrorCode.TIME_OUT, "operation deadline passed") from None
             else:
                 self._failed(ctx, f"{step.call} did not return within {time.monotonic() - t0:.3g} s")
                 if ctx.remaining() <= 0:

@@ -104,7 +104,7 @@ class NativePoll(Strict):
 class NativeMapping(BaseMapping):
     bridge: Literal["native"]
     library: LibrarySpec
-    worker: WorkerSpec = Field(default_factory=WorkerSpec)  # type: ignore[arg-type]
+    worker: WorkerSpec = Field(default_factory=WorkerSpec)
     functions: dict[str, str]
     connect: list[NativeStep] = Field(default_factory=list)
     disconnect: list[NativeStep] = Field(default_factory=list)
