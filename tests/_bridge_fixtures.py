@@ -55,12 +55,12 @@ def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condi
 
 
 @contextmanager
-def bridged(driver: str, settings: dict[str, Any], **module: Any) -> Iterator[Terminal]:
-    """A started terminal with only idcard, driven by *driver* with *settings*; waits until it is online."""
-    cfg = parse_config({"modules": {"idcard": {"driver": driver, "reconnect_interval": 0.2, **settings, **module}}})
+def bridged(driver: str, settings: dict[str, Any], module_id: str = "idcard", **module: Any) -> Iterator[Terminal]:
+    """A started terminal with one module (idcard) driven by *driver* with *settings*; waits until it is online."""
+    cfg = parse_config({"modules": {module_id: {"driver": driver, "reconnect_interval": 0.2, **settings, **module}}})
     t = Terminal(cfg, strict=True).start()
     try:
-        wait_for(lambda: t.device("idcard").status().state == "online", 15, "the bridged reader to come online")
+        wait_for(lambda: t.device(module_id).status().state == "online", 15, "the bridged device to come online")
         yield t
     finally:
         t.stop()
