@@ -2,7 +2,8 @@
 audit export for, and what it masks out of its own reports.
 
 * citizen ID numbers (GB 11643-1999): 17 digits and a check digit (ISO 7064 MOD 11-2) with a
-  plausible birth date — an 18-digit number with a valid check digit is treated as an ID number;
+  plausible birth date, wherever they stand (``ID110101…`` too) but not inside a long hex run
+  (a hash) — an 18-digit number with a valid check digit is treated as an ID number;
 * machine readable zone lines (ICAO Doc 9303 TD1/TD2/TD3 and the one-line Chinese permits):
   runs of 30–44 characters of ``A–Z 0–9 <`` with filler characters;
 * passport and permit numbers (the Chinese ``E``/``G`` passports, ``E`` + letter + 7 digits,
@@ -23,7 +24,8 @@ from typing import Any
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-_ID = re.compile(r"(?<![0-9A-Za-z])(\d{17}[0-9Xx])(?![0-9A-Za-z])")
+_ID = re.compile(r"(?<![0-9])(\d{17}[0-9Xx])(?![0-9])")
+_HEX_RUN = re.compile(r"[0-9A-Fa-f]{32,}")
 _MRZ = re.compile(r"(?<![A-Za-z0-9<])([A-Z0-9<]{30,44})(?![A-Za-z0-9<])")
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9_])(E[A-HJ-NP-Z]\d{7}|[CEGHMT]\d{8}|[HM]\d{10}|[A-Z]{3}\d{12})"
                        r"(?![A-Za-z0-9_])")
@@ -43,6 +45,21 @@ def is_id_number(s: str) -> bool:
     except ValueError:
         return False
     return date(1900, 1, 1) <= born <= date.today()
+
+
+def _in_digest(text: str, start: int, end: int) -> bool:
+    """Inside a long hex run (a hash or a request id): digits there are no ID number."""
+    left = start
+    while left > 0 and text[left - 1] in "0123456789abcdefABCDEF":
+        left -= 1
+    right = end
+    while right < len(text) and text[right] in "0123456789abcdefABCDEF":
+        right += 1
+    return _HEX_RUN.fullmatch(text[left:right]) is not None
+
+
+def _id_at(text: str, m: re.Match[str]) -> bool:
+    return is_id_number(m.group(1)) and not _in_digest(text, m.start(1), m.end(1))
 
 
 def is_mrz(s: str) -> bool:
@@ -128,7 +145,7 @@ def find(text: str, vocabulary: Vocabulary | None = None) -> list[Finding]:
     """Every piece of personal data in *text* (masked, so findings can go into a report)."""
     out: list[Finding] = []
     for m in _ID.finditer(text):
-        if is_id_number(m.group(1)):
+        if _id_at(text, m):
             out.append(Finding("idNumber", _mask_id(m.group(1))))
     for m in _MRZ.finditer(text):
         if is_mrz(m.group(1)):
@@ -145,7 +162,8 @@ def mask(text: str, vocabulary: Vocabulary | None = None) -> str:
     """*text* with every finding of :func:`find` masked."""
     if not text:
         return text
-    text = _ID.sub(lambda m: _mask_id(m.group(1)) if is_id_number(m.group(1)) else m.group(0), text)
+    original = text
+    text = _ID.sub(lambda m: _mask_id(m.group(1)) if _id_at(original, m) else m.group(0), original)
     text = _MRZ.sub(lambda m: "<MRZ masked>" if is_mrz(m.group(1)) else m.group(0), text)
     text = _PASSPORT.sub(lambda m: _mask_term(m.group(1)), text)
     for t in (vocabulary or KNOWN).terms():
