@@ -117,7 +117,14 @@ class TerminalContext:
                 headers: dict[str, str] | None = None, raw: bytes | None = None, wait: float = QUERY_WAIT,
                 module: str | None = None, op: str | None = None, request_id: str | bool = True,
                 client: httpx.Client | None = None) -> Reply:
-        """One request, observed; Fail (or Stalled) when no answer comes within *wait* seconds."""
+        """One request, observed; Fail (or Stalled) when no answer comes within *wait* seconds.
+
+        A request on a module's path is that module's: when it gets no answer the module is stalled,
+        and later requests that would make it work (POST) fail at once instead of waiting again."""
+        on = module_of(path)
+        module = module or on
+        if method == "POST" and on is not None and on in self.stalled and not path.endswith("/cancel"):
+            raise Stalled(f"not attempted: {on} stopped answering earlier ({self.stalled[on]})")
         h = dict(headers or {})
         rid = None
         if request_id is True and not any(k.lower() == "x-request-id" for k in h):
@@ -273,6 +280,12 @@ class TerminalContext:
             self._client.close()
         if self._loop is not None:
             self._loop.close()
+
+
+def module_of(path: str) -> str | None:
+    """The module a path belongs to (``/v1/idcard/read`` → ``idcard``)."""
+    parts = path.split("?")[0].split("/")
+    return parts[2] if len(parts) > 2 and parts[1] == "v1" and parts[2] in MODULES else None
 
 
 def _valid_rid(rid: str) -> bool:
