@@ -69,10 +69,21 @@ class DriverContext:
     @property
     def t(self) -> Terminal:
         if self.terminal is None:
-            self.terminal = self.make_terminal()
+            from gtsdk.errors import ConfigError
+
+            try:
+                self.terminal = self.make_terminal()
+            except ConfigError as e:
+                raise Fail(f"the driver refuses its settings: {e.detail}{self.sim_hint()}") from None
             self._record_crashes()
             self.terminal.start()
         return self.terminal
+
+    def sim_hint(self) -> str:
+        if self.sim is None or self.sim.driver == self.driver:
+            return ""
+        return (f"; gtsdk's simulator of {self.module} is made for the {self.sim.driver!r} driver, "
+                f"{self.driver!r} may not speak its protocol")
 
     def _record_crashes(self) -> None:
         """Wrap the driver's methods so an exception that is not a catalogue error is kept for the report
@@ -176,11 +187,11 @@ def settings(ctx: DriverContext) -> dict[str, Any]:
 @check("driver.lifecycle", "Device comes online; capabilities list every mandatory operation of 8.4 with versions",
        Tier.BRONZE, refs={"8.4": "接口功能"}, budget=30)
 def lifecycle(ctx: DriverContext) -> dict[str, Any]:
-    state = ctx.wait_online()
+    state = ctx.wait_online(10.0)
     st = ctx.t.device(ctx.module).status()
     crash = ctx.crash_for("connect")
     require(state == "online", f"device did not come online: {state} ({st.reason})"
-            + (f"; connect raised {crash.type}: {crash.message}" if crash else ""))
+            + (f"; connect raised {crash.type}: {crash.message}" if crash else "") + ctx.sim_hint())
     caps = ctx.t.device(ctx.module).capabilities()
     listed = {o.name: o.version for o in caps.operations}
     missing = [op for op in scenarios.mandatory(ctx.module) if not listed.get(op)]
@@ -483,17 +494,15 @@ def certify_driver(entry: str, settings: dict[str, Any] | None = None, *, simula
     if simulate:
         wd = workdir or Path(tempfile.mkdtemp(prefix=f"gtsdk-certify-{module}-"))
         ctx.sim = simulation.start(module, wd)
-        if ctx.sim.driver != driver:
-            ctx.sim.stop()
-            raise GtsdkError(ErrorCode.UNSUPPORTED_DATA, f"gtsdk's simulator of {module} speaks to the "
-                             f"{ctx.sim.driver!r} driver, not {driver!r}: certify {entry} against the device "
-                             "(--settings, --interactive) instead of --simulate")
         ctx.settings = {**ctx.sim.settings, **ctx.settings}
     from gtsdk import __version__
 
     report = Report(kind="driver", target=entry, tool=f"gtsdk {__version__}",
                     options={"simulate": simulate, "interactive": interactive, "settings_keys": sorted(ctx.settings),
                              "budget_s": budget})
+    if ctx.sim is not None:
+        report.environment["simulator"] = {"module": module, "speaks_to": ctx.sim.driver,
+                                           "describe": ctx.sim.describe()}
     try:
         reset_clock()
         run(checks, ctx, report, [module], only=only, progress=progress, budget=budget)

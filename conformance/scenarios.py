@@ -244,6 +244,8 @@ def run(module: str, call: Callable[[str, dict[str, Any], float], Called],
             v.problem = f"answered unsupportedCommand, but {step.op} is mandatory ({where})"
         elif needs and r.code in NOBODY:
             v.needs = needs  # it waited for someone who was not there: not a verdict on the operation
+        elif r.code == "internalError" and r.detail.startswith("the driver raised"):
+            v.problem = r.detail  # what a vendor needs: the exception's type and message
         else:
             v.problem = f"answered {r.code}" + (f" ({r.detail})" if r.detail else "")
         out.append(v)
