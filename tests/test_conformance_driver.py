@@ -150,6 +150,35 @@ def test_optional_operations_may_be_unsupported_when_the_capabilities_do_not_lis
     assert ops["crop"]["code"] == "success" and ops["ocr"]["code"] == "unsupportedCommand"
 
 
+def test_on_a_real_device_interactive_asks_a_person_for_the_card_and_the_unplug(tmp_path: Path) -> None:
+    """No --simulate: the device is 'real' (here gtsdk's simulator, worked by a stand-in operator)."""
+    from gtsdk import sim
+
+    device = sim.start("idcard", tmp_path / "device")
+    asked: list[str] = []
+
+    def operator(question: str) -> bool:
+        asked.append(question)
+        if question.startswith("Place an ID card"):
+            device.control("remove", {})
+            time.sleep(0.7)
+            device.control("insert", {})
+        elif question.startswith("Unplug"):
+            device.control("unplug", {})
+        elif question.startswith("Plug"):
+            device.control("replug", {})
+        return True
+
+    try:
+        rep = certify_driver("idcard.sam_serial", dict(device.settings), interactive=True, ask=operator,
+                             only=["driver.operations", "driver.recovery"])
+    finally:
+        device.stop()
+    assert rep.passed and not rep.incomplete, [(r.id, r.reason) for r in rep.failures()]
+    assert [q.split(",")[0] for q in asked] == ["Place an ID card on the reader", "Unplug the idcard device",
+                                                "Plug the idcard device back in"]
+
+
 def test_a_driver_the_simulator_was_not_made_for_is_told_so() -> None:
     rep = certify_driver("lights.absent", simulate=True, only=["driver.lifecycle"])
     assert rep.environment["simulator"]["speaks_to"] == "modbus_rtu"

@@ -55,6 +55,46 @@ def test_an_app_token_alone_leaves_tiers_incomplete_naming_each_missing_check(ha
     assert ("module.operations", "lights") not in missing  # no person needed: it ran
 
 
+def test_an_operator_with_interactive_stands_in_for_the_simulator(harness: Target) -> None:  # noqa: F811
+    """No maintenance token: the questions go to a person (here a stand-in working the simulator)."""
+    import ssl
+
+    import httpx
+
+    asked: list[str] = []
+    rig = httpx.Client(base_url=harness.url, verify=ssl.create_default_context(cafile=str(harness.ca)),
+                       headers={"Authorization": f"Bearer {harness.maintenance}"}, timeout=20)
+
+    def act(module: str, action: str) -> None:
+        rig.post(f"/v1/sim/{module}", json={"action": action, "params": {}})
+
+    def operator(question: str) -> bool:
+        asked.append(question)
+        module = "lights" if "lights" in question else "idcard"
+        if question.startswith("Place an ID card"):
+            act("idcard", "remove")
+            time.sleep(0.7)  # the reader notices the card has gone
+            act("idcard", "insert")
+        elif question.startswith("Make sure nothing"):
+            act(module, "remove")
+        elif question.startswith("Unplug"):
+            act(module, "unplug")
+        elif question.startswith("Plug"):
+            act(module, "replug")
+        return True
+
+    try:
+        rep = certify_terminal(harness.url, harness.token, ca=harness.ca, origin=harness.origin, interactive=True,
+                               ask=operator, only=["module.operations", "module.timeout", "module.status_truth"])
+    finally:
+        rig.close()
+    assert rep.passed, [(r.id, r.module, r.reason) for r in rep.failures()]
+    assert not_run(rep) == []
+    assert any(q.startswith("Place an ID card") for q in asked) and any(q.startswith("Unplug") for q in asked)
+    worlds = next(r for r in rep.results if r.id == "module.operations" and r.module == "idcard").evidence
+    assert worlds["operations"]["read"]["world"] == "operator"
+
+
 def test_only_selects_a_check_or_a_group_and_nothing_more(harness: Target) -> None:  # noqa: F811
     rep = selftest.certify(harness, ["module.status"])
     assert {r.id for r in rep.results} == {"module.status"}
