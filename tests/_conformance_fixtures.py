@@ -5,7 +5,6 @@ wrapper a test can switch to one broken behaviour at a time."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -39,4 +38,4 @@ def not_run(rep: Report) -> list[tuple[str, str | None, str]]:
     return sorted((r.id, r.module, r.needs) for r in rep.results if r.outcome == Outcome.NOT_RUN)
 
 
-__all__ = ["Path", "Target", "failed", "harness", "not_run", "outcomes"]
+__all__ = ["Target", "failed", "harness", "not_run", "outcomes"]
