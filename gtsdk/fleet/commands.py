@@ -125,6 +125,9 @@ class NonceStore:
             self._conn.executemany("INSERT INTO fleet_nonces VALUES (?, ?)", [(k, expires) for k in keys])
         return False
 
+    def close(self) -> None:
+        self._conn.close()
+
 
 class Verifier:
     """The terminal's side: accept a command only when it is signed, addressed to us, current and new."""

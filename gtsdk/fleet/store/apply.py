@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,8 +35,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from gtsdk.crypto import sm3
 from gtsdk.errors import GtsdkError
 from gtsdk.fleet import errors as fe
+from gtsdk.fleet.reconcile import checksum
 from gtsdk.fleet.store import schema as s
-from gtsdk.fleet.store.db import Partitions, is_postgres
+from gtsdk.fleet.store.db import Partitions, is_postgres, writer
 from gtsdk.records.schema import (
     Availability,
     Catalogue,
@@ -157,7 +158,7 @@ class Applier:
         for attempt in range(attempts):
             try:
                 self._ensure_partitions(parsed)
-                with self.engine.begin() as conn:
+                with writer(self.engine).begin() as conn:
                     self._reject_audit(conn, out, batch)
                     self._apply(conn, parsed, out)
                 return out
@@ -476,7 +477,7 @@ class Applier:
 def inventory(conn: Connection, terminal_id: str) -> tuple[int, str]:
     """(count, SM3 hex) over the sorted ``id:version`` of every record of *terminal_id* the platform holds.
 
-    A terminal computes the same over its own records (:func:`gtsdk.fleet.agent.inventory_of`) — equal pairs mean
+    A terminal computes the same over its own records (:func:`gtsdk.fleet.reconcile.inventory_of`) — equal pairs mean
     nothing was lost and nothing counted twice.
     """
     items: list[str] = []
@@ -492,7 +493,3 @@ def inventory(conn: Connection, terminal_id: str) -> tuple[int, str]:
     if pr is not None and pr.profile_id:
         items.append(f"{pr.profile_id}:{pr.profile_version}")
     return len(items), checksum(items)
-
-
-def checksum(items: Iterable[str]) -> str:
-    return sm3("\n".join(sorted(items)).encode()).hex()

@@ -1,7 +1,8 @@
 """Opening the platform database: SQLite (the embedded default) or PostgreSQL, through one SQLAlchemy engine.
 
 * SQLite: WAL, ``synchronous=FULL`` (a record the platform confirmed survives a power cut), ``BEGIN IMMEDIATE``
-  so concurrent writers queue on the lock instead of failing on upgrade, a 30 s busy timeout.
+  for writers (:func:`writer`) so concurrent writers queue on the lock instead of failing on upgrade, a 30 s busy
+  timeout; readers stay deferred and never block ingest.
 * PostgreSQL (psycopg 3): the high-volume record tables are declaratively partitioned by month
   (:data:`~gtsdk.fleet.store.schema.PARTITIONED`); :func:`ensure_partitions` creates the months a batch needs,
   under a transaction-scoped advisory lock so concurrent ingest workers never race on the DDL.  There is no
@@ -53,7 +54,9 @@ def open_engine(url: str, *, pool_size: int = 5) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # writers take the lock up front (no busy error on upgrade); readers stay deferred, so a dashboard
+            # query never blocks ingest (WAL)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("gtsdk_write") else "BEGIN")
 
         return engine
     if url.startswith("postgresql"):
@@ -64,12 +67,17 @@ def open_engine(url: str, *, pool_size: int = 5) -> Engine:
                      field="db")
 
 
+def writer(engine: Engine) -> Engine:
+    """The engine for transactions that write (``BEGIN IMMEDIATE`` on SQLite; the same engine on PostgreSQL)."""
+    return engine.execution_options(gtsdk_write=True)
+
+
 def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
 
 
 def create_schema(engine: Engine) -> None:
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         if is_postgres(engine):
             conn.execute(text("SELECT pg_advisory_xact_lock(7201)"))  # one creator among concurrent workers
         schema.metadata.create_all(conn)
