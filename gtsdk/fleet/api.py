@@ -1,4 +1,5 @@
-"""The platform's HTTPS API (``/api/v1``, OpenAPI at ``/api/v1/openapi.json``) and the ``/fleet/`` pages.
+"""The platform's HTTPS API (``/api/v1``, OpenAPI at ``/api/v1/openapi.json``) and the ``/fleet/`` pages
+(package data in ``gtsdk/server/web/fleet``, beside the terminal's own pages).
 
 Every response is ``{"code", "message", "data"}`` (errors: a catalogue code, zh/en message, ``retryable``,
 ``detail``/``field``).  Callers authenticate with a bearer token (:mod:`gtsdk.fleet.users`); every query is cut
@@ -445,7 +446,7 @@ def _web_file(web_dir: Path | None, name: str) -> bytes | None:
     if web_dir is not None:
         p = web_dir / name
         return p.read_bytes() if p.is_file() else None
-    f = resources.files("gtsdk.fleet").joinpath("web", name)
+    f = resources.files("gtsdk.server").joinpath("web", "fleet", name)
     return f.read_bytes() if f.is_file() else None
 
 
