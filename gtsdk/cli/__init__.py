@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "models": "gtsdk.cli.models:command",
     "certify": "gtsdk.cli.certify:command",
     "certify-driver": "gtsdk.cli.certify:certify_driver",
+    "fleet": "gtsdk.cli.fleet:command",
 }
 
 
