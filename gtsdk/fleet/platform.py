@@ -97,11 +97,11 @@ class CommandSender:
 
 
 class Platform:
-    def __init__(self, cfg: PlatformConfig) -> None:
+    def __init__(self, cfg: PlatformConfig, *, engine: Engine | None = None) -> None:
         self.cfg = cfg
         self.tz = ZoneInfo(cfg.timezone)
         self.home = PlatformHome(cfg.home)
-        self.engine: Engine = db.open_engine(cfg.db, pool_size=max(5, cfg.workers + 4))
+        self.engine: Engine = engine or db.open_engine(cfg.db, pool_size=max(5, cfg.workers + 4))
         db.create_schema(self.engine)
         self.registry = Registry(self.engine)
         self.applier = Applier(self.engine, timezone=cfg.timezone, registry=self.registry)
