@@ -113,19 +113,27 @@ class Registry:
         self.engine = engine
         self.ttl = ttl
         self._cache: dict[str, TerminalInfo] = {}
+        self._misses: dict[str, float] = {}
         self._loaded = 0.0
         self._lock = threading.Lock()
 
     def invalidate(self) -> None:
         self._loaded = 0.0
 
-    def get(self, terminal_id: str) -> TerminalInfo | None:
+    def get(self, terminal_id: str, *, fresh: bool = False) -> TerminalInfo | None:
+        """The cached entry; *fresh* re-reads the registry first — used before refusing a record for an unknown
+        terminal or a region mismatch, so a terminal enrolled a moment ago is not refused.  A fresh read happens at
+        most every 2 s per terminal id (only holders of a fleet certificate can publish, so ids are bounded)."""
         with self._lock:
             now = time.monotonic()
-            stale = now - self._loaded > self.ttl
-            # an unknown id reloads at most once a second, so a flood of strangers cannot hammer the database
-            unknown = terminal_id not in self._cache and now - self._loaded > min(self.ttl, 1.0)
-            if stale or unknown:
+            if fresh:
+                last = self._misses.get(terminal_id, -1e9)
+                fresh = now - last > 2.0
+                if fresh:
+                    if len(self._misses) > 10_000:
+                        self._misses.clear()
+                    self._misses[terminal_id] = now
+            if fresh or now - self._loaded > self.ttl:
                 with self.engine.connect() as conn:
                     rows = conn.execute(select(s.terminals.c.id, s.terminals.c.region, s.terminals.c.revoked)).all()
                 self._cache = {r.id: TerminalInfo(r.region, r.revoked is not None) for r in rows}
@@ -198,6 +206,8 @@ class Applier:
         if env.terminal_id != inc.terminal_id:
             return fe.TOPIC_MISMATCH
         info = self.registry.get(inc.terminal_id)
+        if info is None or info.region != inc.region:
+            info = self.registry.get(inc.terminal_id, fresh=True)
         if info is None or info.region != inc.region:
             return fe.TOPIC_MISMATCH
         if info.revoked:
