@@ -8,8 +8,8 @@ It runs inside ``gtsdk serve`` when the terminal configuration has a ``[fleet]``
 * forgets a record (``Outbox.ack``) only when the **platform** confirms it on ``…/ack`` — after its database
   transaction committed — not when the broker acknowledged it: a broker can lose what it acknowledged (``kill -9``
   between two saves of its persistence file, a bridge link cut mid-flight).  What is not confirmed is published
-  again when the broker lost our session (CONNACK without *session present*), when the platform announces a new
-  epoch on ``gt/platform/state``, and after :attr:`AgentConfig.resend_after` seconds without news.  Duplicates are
+  again on every new connection to the broker, when the platform announces a new epoch on ``gt/platform/state``,
+  and after :attr:`AgentConfig.resend_after` seconds without news.  Duplicates are
   harmless: the platform applies records idempotently on ``(id, version)``.  A record the platform refuses for
   good (invalid) moves to the ``fleet_rejected`` table, so nothing is silently dropped;
 * keeps a retained ``…/state`` message — ``online`` on connect, the MQTT **Last Will** ``offline`` the moment the
@@ -357,8 +357,10 @@ class Agent:
             kind = ev[0]
             if kind == "connected":
                 self.stats.connects += 1
-                if not ev[1]:  # the broker has no session of ours: it may have lost what it acknowledged
-                    self._resend_all()
+                # every new connection publishes again what the platform has not confirmed: a broker restored
+                # from an older persistence file (kill -9), or a city broker whose bridge queue was lost, may say
+                # "session present" and still have lost messages it acknowledged.  The window bounds the cost.
+                self._resend_all()
                 self._connected.set()
             elif kind == "disconnected":
                 pass
@@ -418,7 +420,9 @@ class Agent:
             return
         if not epoch:
             return
-        if self._epoch is not None and epoch != self._epoch:
+        # also the first epoch this agent sees: records published before any platform session existed were
+        # dropped by the broker (no subscriber), and the announcement may arrive after we published them
+        if epoch != self._epoch and self._inflight:
             log.info("the platform announced a new epoch: publishing unconfirmed records again")
             self._resend_all()
         self._epoch = epoch
