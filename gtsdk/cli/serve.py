@@ -6,6 +6,7 @@ import logging
 import signal
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -63,6 +64,7 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     if not any(t.active() for t in TokenStore(h).list()):
         click.echo(f"no tokens yet: create one with  gtsdk token --scope app --home {h}")
     terminal.start()
+    agent = _fleet_agent(cfg, terminal, h, app)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # finally below stops the simulators (cupsd, pcscd, ...) instead of orphaning them
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -71,7 +73,21 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     except OSError as e:
         raise click.ClickException(f"cannot listen on port {p}: {e.strerror or e}") from None
     finally:
+        if agent is not None:
+            agent.stop()
         terminal.stop()
+
+
+def _fleet_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, app: object) -> Any:
+    """The fleet agent when the config has a [fleet] table (docs/fleet.md); None otherwise."""
+    if not cfg.fleet:
+        return None
+    from gtsdk.fleet.service import start_agent
+    try:
+        return start_agent(cfg, terminal, home, audit=getattr(app, "audit", None))
+    except ConfigError as e:
+        terminal.stop()
+        raise click.ClickException(e.detail) from None
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
