@@ -44,6 +44,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from gtsdk.crypto import SM2PublicKey, load_public_pem
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.fleet import commands as cmds
+from gtsdk.fleet import errors as fe
 from gtsdk.fleet import topics
 from gtsdk.fleet.mqtt import (
     BrokerUrl,
@@ -449,7 +450,9 @@ class Agent:
             for seq, rid, ver, kind, body in conn.execute(q, chunk):
                 found[int(seq)] = (str(rid), int(ver), str(kind), bytes(body))
         ok = [seq for seq, _rid, _ver in acks if seq in found and found[seq][:2] == wanted[seq]]
-        bad = [(seq, code) for seq, _rid, _ver, code in rej if seq in found and found[seq][:2] == wanted[seq]]
+        # a refusal names the record; one the platform could not even parse is named by its seq alone
+        bad = [(seq, code) for seq, rid, _ver, code in rej
+               if seq in found and (found[seq][:2] == wanted[seq] or (rid == "" and code == fe.RECORD_INVALID))]
         with conn:
             if bad:
                 now = time.time()

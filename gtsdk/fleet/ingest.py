@@ -202,8 +202,7 @@ class IngestWorker:
         region_of = {m.topic.terminal_id: m.topic.region for m in batch if m.topic.terminal_id}
         for tid in set(applied.acks) | set(applied.rejected):
             acks = [[seq, rid, ver] for seq, rid, ver in applied.acks.get(tid, []) if seq is not None]
-            rej = [[seq, rid, ver, code] for seq, rid, ver, code in applied.rejected.get(tid, [])
-                   if seq is not None and rid]
+            rej = [[seq, rid, ver, code] for seq, rid, ver, code in applied.rejected.get(tid, []) if seq is not None]
             if (acks or rej) and tid in region_of:
                 c.publish(topics.topic(region_of[tid], tid, "ack"),
                           json.dumps({"acks": acks, "rejected": rej}, separators=(",", ":")).encode(), qos=0)

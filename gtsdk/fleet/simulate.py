@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.fleet.agent import Agent, AgentConfig, open_outbox_db
 from gtsdk.records import outbox
-from gtsdk.records.schema import RecordEnvelope, RecordKind
+from gtsdk.records.schema import Host, RecordEnvelope, RecordKind
 
 log = logging.getLogger("gtsdk.fleet.simulate")
 
@@ -199,9 +199,10 @@ class SimTerminal:
 
     def host_body(self) -> dict[str, Any]:
         rng = self.rng
-        return {"cpuPercent": round(rng.uniform(4, 55), 1), "memoryPercent": round(rng.uniform(30, 70), 1),
-                "diskPercent": round(rng.uniform(35, 60), 1), "latency": round(rng.uniform(0.008, 0.15), 3),
-                "successRate1h": round(rng.uniform(0.93, 1.0), 3), "successRate24h": round(rng.uniform(0.95, 1.0), 3)}
+        return Host(cpu_percent=round(rng.uniform(4, 55), 1), memory_percent=round(rng.uniform(30, 70), 1),
+                    disk_percent=round(rng.uniform(35, 60), 1), latency=round(rng.uniform(0.008, 0.15), 3),
+                    success_rate_1h=round(rng.uniform(0.93, 1.0), 3), success_rate_24h=round(rng.uniform(0.95, 1.0), 3),
+                    ).model_dump(by_alias=True, exclude_none=True)
 
     # ---- commands the simulated terminal answers ----------------------------------------------------
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
