@@ -19,15 +19,22 @@ from pathlib import Path
 
 import pytest
 from _fleet_fixtures import Terminal, db_url, engine, fleet, postgres, start_worker, wait_for  # noqa: F401
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from gtsdk.fleet.agent import AgentConfig
 from gtsdk.fleet.lab import LocalFleet
 from gtsdk.fleet.reconcile import checksum, inventory_of
+from gtsdk.fleet.store import schema as s
 from gtsdk.fleet.store.apply import inventory
 
 pytestmark = [pytest.mark.daemons, pytest.mark.slow]
 HERE = Path(__file__).parent
+
+
+def online(engine: Engine, tid: str) -> bool | None:
+    with engine.connect() as c:
+        v = c.execute(select(s.terminals.c.online).where(s.terminals.c.id == tid)).scalar()
+    return None if v is None else bool(v)
 
 
 def platform_has(engine: Engine, tid: str) -> tuple[int, str]:
@@ -137,11 +144,14 @@ def test_terminal_killed_mid_publish(fleet: LocalFleet, engine: Engine, tmp_path
         db = sqlite3.connect(cfg.outbox, timeout=30)
         wait_for(lambda: db.execute("SELECT count(*) FROM written").fetchone()[0] > 150, what="publishing")
         _kill(proc)  # mid-publish: records written, some published, some confirmed
+        # the Last Will marks the terminal offline the moment its connection drops
+        wait_for(lambda: online(engine, "T-KT") is False, timeout=10, what="the Last Will (offline)")
         written = db.execute("SELECT count(*) FROM written").fetchone()[0]
         assert 150 < written < 2000
         proc = _terminal_proc(cfg, tmp_path / "conf.json", write=0)  # the terminal comes back; no new records
         wait_for(lambda: db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0, timeout=60,
                  what="outbox drained after the restart")
+        wait_for(lambda: online(engine, "T-KT") is True, timeout=10, what="online again")
         items = [f"{i}:{v}" for i, v in db.execute("SELECT id, version FROM written")]
         prof = json.loads(db.execute("SELECT value FROM fleet_state WHERE key = 'profile'").fetchone()[0])
         items.append(f"profile-T-KT:{prof['version']}")

@@ -185,7 +185,7 @@ class FleetApi:
                         user = self._user(req)
                         if not user.can(action):
                             raise GtsdkError(ErrorCode.FORBIDDEN, f"{user.role} may not {action}")
-                    data = await run_in_threadpool(_sync_or_none, fn, req, user) if body is None else None
+                    data = await run_in_threadpool(_call, fn, req, user) if body is None else None
                     if body is not None:
                         parsed = await self._body(req, body)
                         data = await run_in_threadpool(fn, req, user, parsed)
@@ -278,9 +278,11 @@ class FleetApi:
 
         @r("POST", "/api/v1/terminals/{id}/revoke", "revoke the terminal's certificate", "manage")
         def revoke(req: Request, u: User) -> Any:
+            from sqlalchemy import select
             tid = req.path_params["id"]
             with conn() as c:
-                if not q.terminals(c, u.scope, region=None) or tid not in {t["id"] for t in q.terminals(c, u.scope)}:
+                if c.execute(select(s.terminals.c.id).where(u.scope.where(s.terminals),
+                                                            s.terminals.c.id == tid)).first() is None:
                     raise GtsdkError(ErrorCode.NOT_FOUND, "terminal")
             provision.revoke(p.engine, p.home, tid, actor=u.name)
             p.registry.invalidate()
@@ -431,7 +433,7 @@ class FleetApi:
                 Route("/fleet/vendor/echarts.min.js", echarts), Route("/fleet/{path}", page)]
 
 
-def _sync_or_none(fn: Callable[..., Any], req: Request, user: User | None) -> Any:
+def _call(fn: Callable[..., Any], req: Request, user: User | None) -> Any:
     return fn(req, user)
 
 

@@ -21,7 +21,7 @@ SCHEMA_VERSION = 1
 
 
 def national(conn: Connection, scope: Scope, start: date, end: date) -> dict[str, Any]:
-    t, u, r = s.terminals, s.usage_daily, s.ratings_daily
+    t, u, r = s.terminals, s.region_usage_daily, s.region_ratings_daily  # exports are for divisions
     by_region = conn.execute(select(t.c.region, func.count()).where(scope.where(t), t.c.revoked.is_(None))
                              .group_by(t.c.region).order_by(t.c.region)).all()
     offered: dict[str, int] = defaultdict(int)

@@ -260,24 +260,33 @@ class Applier:
         by_kind: dict[RecordKind, list[_Parsed]] = defaultdict(list)
         for p in parsed:
             by_kind[p.env.kind].append(p)
-        usage: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        hourly: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        rated: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        def counters() -> dict[tuple[Any, ...], dict[str, float]]:
+            return defaultdict(lambda: defaultdict(float))
+        usage, hourly, rated = counters(), counters(), counters()
+        r_usage, r_hourly, r_rated, t_usage = counters(), counters(), counters(), counters()
 
         def count_tx(row: dict[str, Any], sign: int) -> None:
             local = row["started"].replace(tzinfo=UTC).astimezone(self.tz)
-            u = usage[(local.date(), row["terminal_id"], row["service_code"], row["region"])]
-            u["n"] += sign
-            u[{"completed": "completed", "failed": "failed", "abandoned": "abandoned",
-               "timedOut": "timed_out"}[row["result"]]] += sign
-            u["duration_sum"] += sign * row["duration"]
-            hourly[(local.date(), local.hour, row["terminal_id"], row["region"])]["n"] += sign
+            day, tid, svc, region = local.date(), row["terminal_id"], row["service_code"], row["region"]
+            result = {"completed": "completed", "failed": "failed", "abandoned": "abandoned",
+                      "timedOut": "timed_out"}[row["result"]]
+            for u in (usage[(day, tid, svc, region)], r_usage[(region, day, svc)]):
+                u["n"] += sign
+                u[result] += sign
+                u["duration_sum"] += sign * row["duration"]
+            hourly[(day, local.hour, tid, region)]["n"] += sign
+            r_hourly[(region, day, local.hour)]["n"] += sign
+            t = t_usage[(day, tid, region)]
+            t["n"] += sign
+            t["completed"] += sign * (result == "completed")
 
         def count_rating(row: dict[str, Any], sign: int) -> None:
             local = row["time"].replace(tzinfo=UTC).astimezone(self.tz)
-            r = rated[(local.date(), row["terminal_id"], row["service_code"], row["region"])]
-            r["n"] += sign
-            r[f"n{row['level']}"] += sign
+            day, region = local.date(), row["region"]
+            for r in (rated[(day, row["terminal_id"], row["service_code"], region)],
+                      r_rated[(region, day, row["service_code"])]):
+                r["n"] += sign
+                r[f"n{row['level']}"] += sign
 
         if ps := by_kind.get(RecordKind.TRANSACTION):
             new, repl = self._versioned(conn, s.transactions, [self._tx_row(p) for p in ps], ["id", "started"], out)
@@ -311,6 +320,10 @@ class Applier:
         self._rollup(conn, s.usage_daily, ["day", "terminal_id", "service_code", "region"], usage)
         self._rollup(conn, s.usage_hourly, ["day", "hour", "terminal_id", "region"], hourly)
         self._rollup(conn, s.ratings_daily, ["day", "terminal_id", "service_code", "region"], rated)
+        self._rollup(conn, s.terminal_usage_daily, ["day", "terminal_id", "region"], t_usage)
+        self._rollup(conn, s.region_usage_daily, ["region", "day", "service_code"], r_usage, conflict_region=True)
+        self._rollup(conn, s.region_usage_hourly, ["region", "day", "hour"], r_hourly, conflict_region=True)
+        self._rollup(conn, s.region_ratings_daily, ["region", "day", "service_code"], r_rated, conflict_region=True)
         seen = sorted({p.inc.terminal_id for p in parsed})
         if seen:
             conn.execute(update(s.terminals).where(s.terminals.c.id.in_(seen))
@@ -346,7 +359,7 @@ class Applier:
         return new, replaced
 
     def _rollup(self, conn: Connection, table: Table, keys: list[str],
-                deltas: dict[tuple[Any, ...], dict[str, float]]) -> None:
+                deltas: dict[tuple[Any, ...], dict[str, float]], conflict_region: bool = False) -> None:
         rows = []
         for key in sorted(deltas, key=lambda k: tuple(str(x) for x in k)):
             d = deltas[key]
@@ -362,7 +375,7 @@ class Applier:
         stmt = self._insert(table)
         counters = [c.name for c in table.c if c.name not in keys]
         stmt = stmt.on_conflict_do_update(
-            index_elements=[k for k in keys if k != "region"],
+            index_elements=[k for k in keys if conflict_region or k != "region"],
             set_={c: table.c[c] + stmt.excluded[c] for c in counters})
         conn.execute(stmt, rows)
 

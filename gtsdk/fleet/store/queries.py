@@ -89,8 +89,13 @@ def terminals(conn: Connection, scope: Scope, *, region: str | None = None, limi
 
 
 # ---- 10.1.2.2 b, c: heat rankings with share ---------------------------------------------------------------
+def _by_region(scope: Scope) -> bool:
+    """Region rollups answer any scope that is a division; a maintenance company's scope needs per-terminal rows."""
+    return scope.maintainer is None
+
+
 def service_ranking(conn: Connection, scope: Scope, start: date, end: date, limit: int = 50) -> list[dict[str, Any]]:
-    u = s.usage_daily
+    u = s.region_usage_daily if _by_region(scope) else s.usage_daily
     total = conn.execute(select(func.coalesce(func.sum(u.c.n), 0)).where(
         scope.where(u), u.c.day >= start, u.c.day <= end)).scalar_one()
     rows = conn.execute(select(u.c.service_code, func.sum(u.c.n).label("n"), func.sum(u.c.completed).label("ok"))
@@ -106,7 +111,7 @@ def service_ranking(conn: Connection, scope: Scope, start: date, end: date, limi
 
 def terminal_ranking(conn: Connection, scope: Scope, start: date, end: date, limit: int = 50,
                      ascending: bool = False) -> list[dict[str, Any]]:
-    u = s.usage_daily
+    u = s.terminal_usage_daily
     total = conn.execute(select(func.coalesce(func.sum(u.c.n), 0)).where(
         scope.where(u), u.c.day >= start, u.c.day <= end)).scalar_one()
     order = func.sum(u.c.n).asc() if ascending else func.sum(u.c.n).desc()
@@ -123,7 +128,7 @@ def terminal_ranking(conn: Connection, scope: Scope, start: date, end: date, lim
 
 # ---- 10.1.2.3: 0–24 h peaks; 10.1.2.3 b: daily/monthly/yearly usage ------------------------------------------
 def hourly(conn: Connection, scope: Scope, start: date, end: date, terminal_id: str | None = None) -> list[int]:
-    h = s.usage_hourly
+    h = s.region_usage_hourly if _by_region(scope) and terminal_id is None else s.usage_hourly
     q = select(h.c.hour, func.sum(h.c.n)).where(scope.where(h), h.c.day >= start, h.c.day <= end)
     if terminal_id:
         q = q.where(h.c.terminal_id == terminal_id)
@@ -135,7 +140,12 @@ def hourly(conn: Connection, scope: Scope, start: date, end: date, terminal_id: 
 
 def usage(conn: Connection, scope: Scope, start: date, end: date, period: str = "day",
           terminal_id: str | None = None, service_code: str | None = None) -> list[dict[str, Any]]:
-    u = s.usage_daily
+    if terminal_id is None and _by_region(scope):
+        u = s.region_usage_daily
+    elif service_code is None:
+        u = s.terminal_usage_daily
+    else:
+        u = s.usage_daily
     q = select(u.c.day, func.sum(u.c.n), func.sum(u.c.completed)).where(scope.where(u), u.c.day >= start,
                                                                          u.c.day <= end)
     if terminal_id:
@@ -168,8 +178,9 @@ def availability(conn: Connection, scope: Scope, start: date, end: date,
 
 def satisfaction(conn: Connection, scope: Scope, start: date, end: date, by: str = "region",
                  ) -> list[dict[str, Any]]:
-    r = s.ratings_daily
-    key = {"region": r.c.region, "terminal": r.c.terminal_id, "service": r.c.service_code}[by]
+    r = s.region_ratings_daily if by != "terminal" and _by_region(scope) else s.ratings_daily
+    key = {"region": r.c.region, "terminal": r.c.get("terminal_id"), "service": r.c.service_code}[by]
+    assert key is not None
     rows = conn.execute(select(key.label("key"), func.sum(r.c.n), func.sum(r.c.n1), func.sum(r.c.n2),
                                func.sum(r.c.n3), func.sum(r.c.n4), func.sum(r.c.n5))
                         .where(scope.where(r), r.c.day >= start, r.c.day <= end).group_by(key).order_by(key)).all()
@@ -214,25 +225,27 @@ def faults(conn: Connection, scope: Scope, *, state: str | None = None, terminal
 
 
 def fault_kpis(conn: Connection, scope: Scope, since: datetime) -> dict[str, Any]:
-    """Per level: count, target met share (level 1: on site within 2 h — 10.2.2 i asks 100 %)."""
-    now = utcnow()
-    per: dict[int, list[int]] = {1: [0, 0, 0], 2: [0, 0, 0], 3: [0, 0, 0]}  # total, met, breached
+    """Per level: count, targets met and breached (level 1: on site within 2 h — 10.2.2 i asks 100 %)."""
     f = s.faults
-    for r in conn.execute(select(f).where(scope.where(f), f.c.opened >= since)):
-        v = fault_view(r, now)
-        per[int(r.level)][0] += 1
-        if v["slaMet"] is True:
-            per[int(r.level)][1] += 1
-        elif v["slaMet"] is False:
-            per[int(r.level)][2] += 1
-    return {str(k): {"count": v[0], "met": v[1], "breached": v[2],
-                     "metShare": _ratio(v[1], v[1] + v[2])} for k, v in per.items()}
+    now = utcnow()
+    reached = case((f.c.level == 1, func.coalesce(f.c.on_site, f.c.closed)),
+                   (f.c.level == 2, func.coalesce(f.c.acknowledged, f.c.on_site, f.c.closed)), else_=f.c.closed)
+    met = case((reached <= f.c.deadline, 1), else_=0)
+    breached = case((reached > f.c.deadline, 1), (and_(reached.is_(None), f.c.deadline < now), 1), else_=0)
+    rows = conn.execute(select(f.c.level, func.count(), func.sum(met), func.sum(breached))
+                        .where(scope.where(f), f.c.opened >= since).group_by(f.c.level)).all()
+    per = {int(lv): (int(n), int(m or 0), int(b or 0)) for lv, n, m, b in rows}
+    out = {}
+    for lv in (1, 2, 3):
+        n, m, b = per.get(lv, (0, 0, 0))
+        out[str(lv)] = {"count": n, "met": m, "breached": b, "metShare": _ratio(m, m + b)}
+    return out
 
 
 # ---- 10.2.2 g: low use -------------------------------------------------------------------------------------
 def low_use(conn: Connection, scope: Scope, tz: ZoneInfo, days: int = 28) -> list[dict[str, Any]]:
     start, end = window(tz, days)
-    u, t = s.usage_daily, s.terminals
+    u, t = s.terminal_usage_daily, s.terminals
     used = dict(conn.execute(select(u.c.terminal_id, func.sum(u.c.n)).where(
         scope.where(u), u.c.day >= start, u.c.day <= end).group_by(u.c.terminal_id)).all())
     out = []
@@ -315,7 +328,9 @@ def costs(conn: Connection, scope: Scope, since: datetime) -> list[dict[str, Any
 # ---- the overview -------------------------------------------------------------------------------------------
 def overview(conn: Connection, scope: Scope, tz: ZoneInfo, days: int = 30) -> dict[str, Any]:
     start, end = window(tz, days)
-    t, u, a, r, f = s.terminals, s.usage_daily, s.availability, s.ratings_daily, s.faults
+    t, a, f = s.terminals, s.availability, s.faults
+    u = s.region_usage_daily if _by_region(scope) else s.terminal_usage_daily
+    r = s.region_ratings_daily if _by_region(scope) else s.ratings_daily
     counts = conn.execute(select(func.count(), func.coalesce(func.sum(case((t.c.online, 1), else_=0)), 0))
                           .where(scope.where(t), t.c.revoked.is_(None))).one()
     tx = conn.execute(select(func.coalesce(func.sum(u.c.n), 0), func.coalesce(func.sum(u.c.completed), 0))

@@ -316,6 +316,54 @@ ratings_daily = Table(
     Index("ix_ratings_daily_region_day", "region", "day"),
 )
 
+# second-level rollups: what province and city pages read (tens of thousands of rows for 90 days, whatever the
+# number of terminals); the per-terminal ones above serve drill-downs and maintenance companies' scopes
+region_usage_daily = Table(
+    "region_usage_daily", metadata,
+    Column("day", Date, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("service_code", String(64), nullable=False),
+    Column("n", Integer, nullable=False, default=0),
+    Column("completed", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("abandoned", Integer, nullable=False, default=0),
+    Column("timed_out", Integer, nullable=False, default=0),
+    Column("duration_sum", Float, nullable=False, default=0.0),
+    PrimaryKeyConstraint("region", "day", "service_code"),
+)
+
+region_usage_hourly = Table(
+    "region_usage_hourly", metadata,
+    Column("day", Date, nullable=False),
+    Column("hour", Integer, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("n", Integer, nullable=False, default=0),
+    PrimaryKeyConstraint("region", "day", "hour"),
+)
+
+region_ratings_daily = Table(
+    "region_ratings_daily", metadata,
+    Column("day", Date, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("service_code", String(64), nullable=False),
+    Column("n", Integer, nullable=False, default=0),
+    Column("n1", Integer, nullable=False, default=0), Column("n2", Integer, nullable=False, default=0),
+    Column("n3", Integer, nullable=False, default=0), Column("n4", Integer, nullable=False, default=0),
+    Column("n5", Integer, nullable=False, default=0),
+    PrimaryKeyConstraint("region", "day", "service_code"),
+)
+
+terminal_usage_daily = Table(
+    "terminal_usage_daily", metadata,
+    Column("day", Date, nullable=False),
+    Column("terminal_id", ID, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("n", Integer, nullable=False, default=0),
+    Column("completed", Integer, nullable=False, default=0),
+    PrimaryKeyConstraint("day", "terminal_id"),
+    Index("ix_terminal_usage_daily_region_day", "region", "day"),
+)
+
 #: tables partitioned by month on PostgreSQL, with their partition column
 PARTITIONED: dict[str, str] = {"transactions": "started", "ratings": "time", "availability": "day",
                                "host_samples": "time"}
