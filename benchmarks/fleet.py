@@ -279,10 +279,14 @@ def fill_dashboard(engine: Engine, terminals: int, days: int, seed: int = 1) -> 
         add(r_hourly, (row["region"], row["day"], row["hour"]), row, ("n",))
     for row in rated:
         add(r_rated, (row["region"], row["day"], row["service_code"]), row, ("n", "n1", "n2", "n3", "n4", "n5"))
+    r_avail: dict[tuple[Any, ...], dict[str, float]] = {}
+    for row in avail:
+        add(r_avail, (row["region"], row["day"]), row, ("up", "down", "unknown"))
     second = [
         (s.region_usage_daily, [{"region": r, "day": d, "service_code": c, **v} for (r, d, c), v in r_usage.items()]),
         (s.terminal_usage_daily, [{"day": d, "terminal_id": t, "region": r, **v} for (d, t, r), v in t_usage.items()]),
         (s.region_usage_hourly, [{"region": r, "day": d, "hour": h, **v} for (r, d, h), v in r_hourly.items()]),
+        (s.region_availability_daily, [{"region": r, "day": d, **v} for (r, d), v in r_avail.items()]),
         (s.region_ratings_daily, [{"region": r, "day": d, "service_code": c, **v} for (r, d, c), v in r_rated.items()]),
     ]
     if db.is_postgres(engine):

@@ -156,3 +156,25 @@ def test_partitions_and_refusals(engine: Engine) -> None:
         assert c.execute(select(s.audit.c.code).where(s.audit.c.action == "ingest.reject")).all()
         detail = json.dumps([list(r) for r in c.execute(select(s.audit.c.detail))])
         assert "sm3=" in detail and "serviceCode" not in detail  # refused bodies are never stored
+
+
+def test_rollups_follow_versions(engine: Engine) -> None:
+    """A rewritten availability day (version 2) moves the county rollup by the difference, once."""
+    from gtsdk.records.schema import RecordEnvelope, RecordKind
+    with db.writer(engine).begin() as c:
+        c.execute(insert(s.terminals).values(id="T-9", region="330102", name="", address="", vendor="", model="",
+                                             software_version="", modules={}, profile_version=0,
+                                             low_use_exempt=False, online=False, session=0))
+    ap = Applier(engine)
+    day = dt.date.today() - dt.timedelta(days=1)
+
+    def av(version: int, up: float, down: float) -> Incoming:
+        e = RecordEnvelope(id="availability-T-9-x", kind=RecordKind.AVAILABILITY, version=version, terminal_id="T-9",
+                           time=dt.datetime.now(dt.UTC), body={"day": day.isoformat(), "up": up, "down": down})
+        return Incoming("T-9", "330102", e.model_dump_json(by_alias=True).encode(), version)
+    ap.apply([av(1, 40000.0, 100.0)])
+    ap.apply([av(2, 86000.0, 400.0), av(1, 40000.0, 100.0)])
+    ap.apply([av(2, 86000.0, 400.0)])
+    with engine.connect() as c:
+        row = c.execute(select(s.region_availability_daily.c.up, s.region_availability_daily.c.down)).one()
+    assert tuple(row) == (86000.0, 400.0)

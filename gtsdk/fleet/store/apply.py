@@ -302,8 +302,21 @@ class Applier:
             for old, r in repl:
                 count_rating(old, -1)
                 count_rating(r, +1)
+        r_avail = counters()
+
+        def count_avail(row: dict[str, Any], sign: int) -> None:
+            if row["module"] == "":  # the terminal as a whole
+                a = r_avail[(row["region"], row["day"])]
+                for k in ("up", "down", "unknown"):
+                    a[k] += sign * row[k]
+
         if ps := by_kind.get(RecordKind.AVAILABILITY):
-            self._versioned(conn, s.availability, [self._avail_row(p) for p in ps], ["id", "day"], out)
+            new, repl = self._versioned(conn, s.availability, [self._avail_row(p) for p in ps], ["id", "day"], out)
+            for r in new:
+                count_avail(r, +1)
+            for old, r in repl:
+                count_avail(old, -1)
+                count_avail(r, +1)
         if ps := by_kind.get(RecordKind.HOST):
             self._versioned(conn, s.host_samples, [self._host_row(p) for p in ps], ["id", "time"], out)
         if ps := by_kind.get(RecordKind.INSPECTION):
@@ -324,6 +337,7 @@ class Applier:
         self._rollup(conn, s.region_usage_daily, ["region", "day", "service_code"], r_usage, conflict_region=True)
         self._rollup(conn, s.region_usage_hourly, ["region", "day", "hour"], r_hourly, conflict_region=True)
         self._rollup(conn, s.region_ratings_daily, ["region", "day", "service_code"], r_rated, conflict_region=True)
+        self._rollup(conn, s.region_availability_daily, ["region", "day"], r_avail, conflict_region=True)
         seen = sorted({p.inc.terminal_id for p in parsed})
         if seen:
             conn.execute(update(s.terminals).where(s.terminals.c.id.in_(seen))

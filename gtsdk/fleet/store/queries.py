@@ -163,11 +163,16 @@ def usage(conn: Connection, scope: Scope, start: date, end: date, period: str = 
 # ---- 10.2.2 i, j: availability and satisfaction -----------------------------------------------------------
 def availability(conn: Connection, scope: Scope, start: date, end: date,
                  by: str = "terminal") -> list[dict[str, Any]]:
-    a = s.availability
-    key = a.c.terminal_id if by == "terminal" else a.c.region
-    rows = conn.execute(select(key.label("key"), func.sum(a.c.up), func.sum(a.c.down), func.sum(a.c.unknown))
-                        .where(scope.where(a), a.c.module == "", a.c.day >= start, a.c.day <= end)
-                        .group_by(key).order_by(key)).all()
+    if by != "terminal" and _by_region(scope):
+        ra = s.region_availability_daily
+        q = select(ra.c.region.label("key"), func.sum(ra.c.up), func.sum(ra.c.down), func.sum(ra.c.unknown)).where(
+            scope.where(ra), ra.c.day >= start, ra.c.day <= end).group_by(ra.c.region).order_by(ra.c.region)
+    else:
+        a = s.availability
+        key = a.c.terminal_id if by == "terminal" else a.c.region
+        q = select(key.label("key"), func.sum(a.c.up), func.sum(a.c.down), func.sum(a.c.unknown)).where(
+            scope.where(a), a.c.module == "", a.c.day >= start, a.c.day <= end).group_by(key).order_by(key)
+    rows = conn.execute(q).all()
     out = []
     for k, up, down, unknown in rows:
         ratio = _ratio(float(up), float(up) + float(down))
@@ -335,8 +340,13 @@ def overview(conn: Connection, scope: Scope, tz: ZoneInfo, days: int = 30) -> di
                           .where(scope.where(t), t.c.revoked.is_(None))).one()
     tx = conn.execute(select(func.coalesce(func.sum(u.c.n), 0), func.coalesce(func.sum(u.c.completed), 0))
                       .where(scope.where(u), u.c.day >= start, u.c.day <= end)).one()
-    av = conn.execute(select(func.coalesce(func.sum(a.c.up), 0), func.coalesce(func.sum(a.c.down), 0))
-                      .where(scope.where(a), a.c.module == "", a.c.day >= start, a.c.day <= end)).one()
+    if _by_region(scope):
+        ra = s.region_availability_daily
+        av = conn.execute(select(func.coalesce(func.sum(ra.c.up), 0), func.coalesce(func.sum(ra.c.down), 0))
+                          .where(scope.where(ra), ra.c.day >= start, ra.c.day <= end)).one()
+    else:
+        av = conn.execute(select(func.coalesce(func.sum(a.c.up), 0), func.coalesce(func.sum(a.c.down), 0))
+                          .where(scope.where(a), a.c.module == "", a.c.day >= start, a.c.day <= end)).one()
     rt = conn.execute(select(func.coalesce(func.sum(r.c.n), 0),
                              func.coalesce(func.sum(r.c.n3 + r.c.n4 + r.c.n5), 0))
                       .where(scope.where(r), r.c.day >= start, r.c.day <= end)).one()

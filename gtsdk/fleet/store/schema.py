@@ -353,6 +353,16 @@ region_ratings_daily = Table(
     PrimaryKeyConstraint("region", "day", "service_code"),
 )
 
+region_availability_daily = Table(
+    "region_availability_daily", metadata,
+    Column("day", Date, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("up", Float, nullable=False, default=0.0),
+    Column("down", Float, nullable=False, default=0.0),
+    Column("unknown", Float, nullable=False, default=0.0),
+    PrimaryKeyConstraint("region", "day"),
+)
+
 terminal_usage_daily = Table(
     "terminal_usage_daily", metadata,
     Column("day", Date, nullable=False),
