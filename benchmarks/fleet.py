@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -366,6 +367,7 @@ def main() -> None:
     finally:
         fleet.stop()
         pg.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def ingest_part(fleet: LocalFleet, engines: dict[str, Engine], base: Path, n: int, terminals: int) -> None:

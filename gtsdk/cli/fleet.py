@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import ssl
 import tempfile
@@ -318,6 +319,8 @@ def demo(n: int, port: int, base: Path | None, postgres: bool, backfill_days: in
         lab.stop()
         if pg is not None:
             pg.cleanup()
+        if base is None:  # a work directory of our own making
+            shutil.rmtree(work, ignore_errors=True)
 
 
 @command.command()
