@@ -54,14 +54,13 @@ def render(module: str, name: str) -> dict[str, str]:
             f"        # TODO: talk to the device; raise GtsdkError with a catalogue code on failure.\n"
             f'        raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, "{op} is not implemented yet")\n'
         )
-    base_imports = ", ".join(sorted({"DriverSettings", "OpContext", *imports}))
+    base_imports = ", ".join(sorted({"DriverSettings", "ErrorCode", "GtsdkError", "OpContext", *imports}))
     driver_py = f'''"""{spec.title_en} driver "{name}" for gtsdk ({spec.clause} {spec.title_zh})."""
 
 from __future__ import annotations
 
-from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules import {module}
 from gtsdk.driver import {base_imports}
+from gtsdk.modules import {module}
 
 
 class Settings(DriverSettings):
@@ -70,10 +69,9 @@ class Settings(DriverSettings):
     port: str = "/dev/ttyUSB0"
 
 
-class {cls_name}({module}.{base.__name__}):
+class {cls_name}({module}.{base.__name__}[Settings]):  # self.settings is a Settings
     name = "{name}"
     version = "0.1.0"
-    settings_model = Settings
 
     def connect(self) -> None:
         """Open the transport and check the device answers; raise GtsdkError(ErrorCode.NO_DEVICE) if not."""

@@ -19,6 +19,7 @@ from gtsdk.runtime import Terminal, parse_config
 from gtsdk.server.config import parse_service
 from gtsdk.server.run import Running, bind, build, start_background, uvicorn_config
 from gtsdk.server.tokens import TokenStore
+from gtsdk.simulated import simulated_terminal
 
 Scope = dict[str, Any]
 ASGI = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -35,7 +36,7 @@ class Target:
 
 def make_terminal(workdir: Path) -> Terminal:
     cfg = parse_config({"terminal": {"id": "T-CONF"}, "modules": {"lights": {"driver": "fake"}}})
-    return Terminal.simulated(workdir / "sim", cfg, modules=["idcard"])
+    return simulated_terminal(workdir / "sim", cfg, modules=["idcard"])
 
 
 class Wrapped:

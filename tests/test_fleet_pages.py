@@ -5,12 +5,8 @@ the console, the big-screen mode and an embedded panel; no JavaScript errors."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import shutil
 import subprocess
-import tarfile
-import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -34,33 +30,19 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--disable-quic"]
 REPO = Path(__file__).resolve().parents[1]
-#: the Apache ECharts release the pages are built for (pinned with the registry's sha512 integrity)
-ECHARTS = ("6.1.0", "sha512-q0yaFPggC9FUdsWH4blavRWFmxdrIodbkoKNAjJudAI6CA9gNPxHtV2RcZNEepZVlk4yvBYkOkbk6HIVpIyHZA==")
 N = 8
 
 
 def echarts() -> Path:
-    """build/vendor/echarts.min.js as the set-up fetches it (npm pack, integrity checked) when it is not there."""
+    """build/vendor/echarts.min.js, fetched by the set-up (scripts/fetch-echarts.sh: pinned, integrity checked)."""
     found = find_echarts()
-    if found is not None and found.exists():
-        return found
-    if not shutil.which("npm"):
-        pytest.fail("Apache ECharts is not fetched and npm is missing (scripts/setup.sh installs both)")
-    version, integrity = ECHARTS
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["npm", "pack", "--silent", f"echarts@{version}"], cwd=tmp, check=True, timeout=300,
+    if found is None or not found.exists():
+        subprocess.run(["bash", str(REPO / "scripts" / "fetch-echarts.sh")], check=False, timeout=300,
                        capture_output=True)
-        tgz = Path(tmp) / f"echarts-{version}.tgz"
-        got = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
-        assert got == integrity, "echarts tarball integrity mismatch"
-        dest = REPO / "build" / "vendor"
-        dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(tgz) as tf:
-            member = tf.extractfile("package/dist/echarts.min.js")
-            assert member is not None
-            (dest / "echarts.min.js").write_bytes(member.read())
-        (dest / "echarts.version").write_text(f"{version} {integrity}\n")
-        return dest / "echarts.min.js"
+        found = find_echarts()
+    if found is None or not found.exists():
+        pytest.fail("Apache ECharts is not fetched: run scripts/fetch-echarts.sh (scripts/setup.sh does)")
+    return found
 
 
 @pytest.fixture

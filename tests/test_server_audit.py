@@ -11,10 +11,10 @@ import pytest
 from _server_fixtures import ID_NUMBER, Svc, service_fixture, start_service
 from click.testing import CliRunner
 
+from gtsdk import wire as wm
 from gtsdk.audit import AuditLog, mask_id
 from gtsdk.cli import main
 from gtsdk.client import Client
-from gtsdk.server import models as wm
 
 
 @pytest.fixture
@@ -159,7 +159,8 @@ def test_personal_data_sealed_for_app_recipient(tmp_path: Path) -> None:
             r = c.post("/v1/idcard/read", json={})
             lights = c.post("/v1/lights/on", json={"light": "a"}).json()["data"]
         data = r.json()["data"]
-        assert set(data) == {"sealed"} and ID_NUMBER not in r.text and "张三" not in r.text
+        assert data["kind"] == "sealed" and set(data) == {"kind", "sealed"}
+        assert ID_NUMBER not in r.text and "张三" not in r.text
         opened = open_envelope(data["sealed"], key)
         card = json.loads(opened.payload)
         assert card["idNumber"] == ID_NUMBER and card["name"] == "张三"
@@ -168,7 +169,7 @@ def test_personal_data_sealed_for_app_recipient(tmp_path: Path) -> None:
         assert opened.signer is not None and opened.signer == terminal_pub
         assert lights == {"states": {"a": "on"}}  # not personal data: not sealed
         with Client(s.url, s.app_token, ca=s.ca) as cl:
-            assert isinstance(cl.idcard.read(), wm.SealedData)
+            assert isinstance(cl.idcard.read_sealed(), wm.SealedData)
         with s.client(s.tokens.create(["app"], app="other")) as c:  # an app without a key gets clear data
             assert c.post("/v1/idcard/read", json={}).json()["data"]["idNumber"] == ID_NUMBER
     finally:

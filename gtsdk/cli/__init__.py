@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sim": "gtsdk.cli.sim:command",
     "crypto": "gtsdk.cli.crypto:command",
     "audit": "gtsdk.cli.audit:command",
+    "inspect": "gtsdk.cli.inspect:command",
     "ca": "gtsdk.cli.ca:command",
     "token": "gtsdk.cli.token:command",
     "models": "gtsdk.cli.models:command",

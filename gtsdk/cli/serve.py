@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import click
 from gtsdk.errors import ConfigError
 from gtsdk.runtime import Terminal, load_config
 from gtsdk.runtime.config import TerminalConfig
+from gtsdk.simulated import simulated_terminal
 
 HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/share/gtsdk"
 
@@ -47,15 +47,20 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     if service.non_loopback():
         click.echo(f"WARNING: listening on {service.non_loopback()}: other computers can reach this service "
                    "(clause 8.3 says they must not)", err=True)
+    own_wd: Path | None = None
     if simulate:
-        wd = workdir or Path(tempfile.mkdtemp(prefix="gtsdk-sim-"))
-        terminal = Terminal.simulated(wd, config=cfg)
+        from gtsdk import leftovers, sim
+
+        sim.reap_once()  # daemons and folders of a service that crashed (kill -9) go first
+        if workdir is None:  # removed at exit; after a crash, by the next host (gtsdk.leftovers)
+            own_wd = workdir = leftovers.make_temp_dir("gtsdk-sim-")
+        terminal: Terminal = simulated_terminal(workdir, config=cfg)
     else:
         terminal = Terminal(cfg)
     try:
         app = build(terminal, service, h, simulate=simulate, audit=not no_audit)
     except ConfigError as e:
-        terminal.stop()
+        _stop(terminal, own_wd)
         raise click.ClickException(e.detail) from None
     p = port if port is not None else service.port
     shown = [f"https://[{a}]:{p}" if ":" in a else f"https://{a}:{p}" for a in service.listen]
@@ -64,7 +69,11 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     if not any(t.active() for t in TokenStore(h).list()):
         click.echo(f"no tokens yet: create one with  gtsdk token --scope app --home {h}")
     terminal.start()
-    agent = _fleet_agent(cfg, terminal, h, app)
+    try:
+        agent = _fleet_agent(cfg, terminal, h, app)
+    except ConfigError as e:
+        _stop(terminal, own_wd)
+        raise click.ClickException(e.detail) from None
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # finally below stops the simulators (cupsd, pcscd, ...) instead of orphaning them
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -75,7 +84,15 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     finally:
         if agent is not None:
             agent.stop()
-        terminal.stop()
+        _stop(terminal, own_wd)
+
+
+def _stop(terminal: Terminal, own_wd: Path | None) -> None:
+    terminal.stop()
+    if own_wd is not None:
+        from gtsdk import leftovers
+
+        leftovers.remove_temp_dir(own_wd)
 
 
 def _fleet_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, app: object) -> Any:
@@ -83,11 +100,7 @@ def _fleet_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, app: objec
     if not cfg.fleet:
         return None
     from gtsdk.fleet.service import start_agent
-    try:
-        return start_agent(cfg, terminal, home, audit=getattr(app, "audit", None))
-    except ConfigError as e:
-        terminal.stop()
-        raise click.ClickException(e.detail) from None
+    return start_agent(cfg, terminal, home, audit=getattr(app, "audit", None), app=app)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -85,6 +85,9 @@ class AgentConfig:
     window: int = 500
     resend_after: float = 600.0
     session_expiry: int = 7 * 86400
+    #: write the terminal's profile record from this config; off inside ``gtsdk serve``, whose record store
+    #: writes the profile from the [terminal] table (one writer per record id)
+    write_profile: bool = True
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], *, terminal: Mapping[str, Any], home: Path) -> AgentConfig:
@@ -109,6 +112,13 @@ class AgentConfig:
         tid = str(table.get("terminal_id") or terminal.get("id") or "")
         if not topics.TERMINAL_ID.match(tid):
             raise ConfigError("fleet.terminal_id", f"must match {topics.TERMINAL_ID.pattern} (or set [terminal] id)")
+        if terminal.get("id") and tid != terminal.get("id"):
+            raise ConfigError("fleet.terminal_id", "must equal [terminal] id (every record carries that id)")
+        # [terminal] region/name/address/coordinates (the record store's profile) are the defaults
+        table = {**{k: terminal[k] for k in ("region", "name", "address", "latitude", "longitude", "vendor", "model")
+                    if k in terminal}, **table}
+        if "region" in terminal and table["region"] != terminal["region"]:
+            raise ConfigError("fleet.region", "must equal [terminal] region")
         region = s("region")
         if not topics.valid_region(region):
             raise ConfigError("fleet.region", "must be a 6-digit GB/T 2260 code")
@@ -220,7 +230,8 @@ class Agent:
         # the verifier's nonce store has its own connection: commands are checked on the command thread
         self._verifier = cmds.Verifier(key, self.cfg.terminal_id,
                                        cmds.NonceStore(open_outbox_db(self.cfg.outbox)), clock=self.clock)
-        self._write_profile()
+        if self.cfg.write_profile:
+            self._write_profile()
         for p in (self.cfg.identity.ca, self.cfg.identity.cert, self.cfg.identity.key):
             if not p.exists():
                 raise ConfigError("fleet.cert", f"{p} is missing: enrol first (gtsdk fleet enrol)")

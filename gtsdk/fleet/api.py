@@ -426,11 +426,22 @@ class FleetApi:
             return Response(path.read_bytes(), media_type="text/javascript; charset=utf-8",
                             headers={"Cache-Control": "max-age=86400"})
 
+        async def common(req: Request) -> Response:  # the chart helpers shared with the terminal's /ops/ page
+            name = req.path_params["path"]
+            if "/" in name or name.startswith(".") or Path(name).suffix not in CONTENT_TYPES:
+                return Response("not found", 404)
+            f = resources.files("gtsdk.server").joinpath("web", "common", name)
+            if not f.is_file():
+                return Response("not found", 404)
+            return Response(f.read_bytes(), media_type=CONTENT_TYPES[Path(name).suffix],
+                            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
         async def to_index(req: Request) -> Response:
             return RedirectResponse("/fleet/")
 
         return [Route("/", to_index), Route("/fleet", to_index), Route("/fleet/", page),
-                Route("/fleet/vendor/echarts.min.js", echarts), Route("/fleet/{path}", page)]
+                Route("/fleet/vendor/echarts.min.js", echarts), Route("/fleet/{path}", page),
+                Route("/common/{path}", common)]
 
 
 def _call(fn: Callable[..., Any], req: Request, user: User | None) -> Any:

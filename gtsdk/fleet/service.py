@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.fleet.agent import Agent, AgentConfig, Handler
 from gtsdk.records import outbox
 from gtsdk.records.schema import RecordEnvelope, RecordKind
@@ -41,7 +41,7 @@ def _version() -> str:
 def host_figures() -> dict[str, Any]:
     """CPU, memory and disk where psutil is installed; absent figures are left out, never made up."""
     try:
-        import psutil  # type: ignore[import-untyped]
+        import psutil
     except ImportError:
         return {}
     return {"cpuPercent": psutil.cpu_percent(interval=None), "memoryPercent": psutil.virtual_memory().percent,
@@ -108,13 +108,22 @@ def handlers_for(terminal: Terminal, write: Callable[[RecordEnvelope], None]) ->
             "inspect": inspect, "diagnostics": diagnostics}
 
 
-def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any = None) -> Agent | None:
+def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any = None,
+                app: Any = None) -> Agent | None:
     """Start the fleet agent when *cfg* has a ``[fleet]`` table; None otherwise.  *audit* is the service's
-    AuditLog (refused and executed commands are written to it)."""
+    AuditLog (refused and executed commands are written to it); *app* the service, whose record store (when it
+    has one) owns the outbox and runs inspections."""
     if not cfg.fleet:
         return None
     acfg = AgentConfig.from_table(cfg.fleet, terminal=cfg.terminal, home=home)
     acfg.software_version = _version()
+    recorder = getattr(app, "records", None) if app is not None else None
+    if recorder is not None:
+        # the record store owns the outbox and the profile record; its records carry its terminal id
+        acfg.outbox = recorder.store.path
+        acfg.write_profile = False
+        if recorder.store.terminal_id != acfg.terminal_id:
+            raise ConfigError("terminal.id", "the fleet needs [terminal] id (the records carry it)")
     agent: Agent | None = None
 
     def write(env: RecordEnvelope) -> None:
@@ -136,7 +145,13 @@ def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any 
     def heartbeat() -> dict[str, Any]:
         return {"modules": {m: d.status().state.value for m, d in terminal.devices.items()}, "host": host_figures()}
 
-    agent = Agent(acfg, handlers=handlers_for(terminal, write), heartbeat=heartbeat, audit=audit_hook,
+    handlers = handlers_for(terminal, write)
+    if recorder is not None:
+        def inspect(_p: dict[str, Any]) -> dict[str, Any]:  # the record store's inspection (10.2.2 a)
+            view = recorder.inspector.run("remote", wait=min(recorder.config.inspection_wait, 60.0))
+            return dict(view.model_dump(by_alias=True, mode="json"))
+        handlers["inspect"] = inspect
+    agent = Agent(acfg, handlers=handlers, heartbeat=heartbeat, audit=audit_hook,
                   modules={m: (mc.driver if mc else "") for m, mc in terminal.config.modules.items()})
     agent.start()
 

@@ -1,4 +1,10 @@
-"""One timer thread for every deadline in the terminal (no thread per request)."""
+"""One timer thread for every deadline in the terminal (no thread per request).
+
+A timer that is no longer needed (its operation finished first — the common case) is
+cancelled: it is skipped when due, and the heap is compacted once cancelled timers are
+the majority, so the heap holds about as many timers as there are live operations rather
+than every operation of the last default-timeout seconds.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +17,55 @@ from collections.abc import Callable
 
 log = logging.getLogger("gtsdk.runtime")
 
+#: compact only above this many cancelled timers (small heaps are cheap to leave alone)
+_COMPACT_MIN = 256
+
+
+class Timer:
+    __slots__ = ("cancelled", "fn", "when")
+
+    def __init__(self, when: float, fn: Callable[[], None]) -> None:
+        self.when = when
+        self.fn = fn
+        self.cancelled = False
+
 
 class Scheduler:
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._heap: list[tuple[float, int, Timer]] = []
         self._cv = threading.Condition()
         self._count = itertools.count()
+        self._cancelled = 0
         self._stopped = False
         self._thread = threading.Thread(target=self._loop, name="gtsdk-scheduler", daemon=True)
         self._thread.start()
 
-    def at(self, when: float, fn: Callable[[], None]) -> None:
+    def at(self, when: float, fn: Callable[[], None]) -> Timer:
         """Run *fn* at monotonic time *when* (on the scheduler thread; keep it short)."""
+        timer = Timer(when, fn)
         with self._cv:
-            heapq.heappush(self._heap, (when, next(self._count), fn))
-            self._cv.notify()
+            heapq.heappush(self._heap, (when, next(self._count), timer))
+            if self._heap[0][2] is timer:
+                self._cv.notify()  # a new earliest deadline: the loop must wake sooner
+        return timer
+
+    def cancel(self, timer: Timer) -> None:
+        """*timer* will not run (no effect once it has run)."""
+        with self._cv:
+            if timer.cancelled:
+                return
+            timer.cancelled = True
+            self._cancelled += 1
+            if self._cancelled > _COMPACT_MIN and self._cancelled * 2 > len(self._heap):
+                self._heap = [e for e in self._heap if not e[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
+    @property
+    def pending(self) -> int:
+        """Timers in the heap, cancelled ones not yet dropped included."""
+        with self._cv:
+            return len(self._heap)
 
     def stop(self) -> None:
         with self._cv:
@@ -41,8 +81,12 @@ class Scheduler:
                     self._cv.wait(wait)
                 if self._stopped:
                     return
-                _, _, fn = heapq.heappop(self._heap)
+                _, _, timer = heapq.heappop(self._heap)
+                if timer.cancelled:
+                    self._cancelled -= 1
+                    continue
+                timer.cancelled = True  # has run: a later cancel is a no-op
             try:
-                fn()
+                timer.fn()
             except Exception:
                 log.exception("scheduled callback failed")

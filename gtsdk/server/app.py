@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 import gtsdk
+from gtsdk import wire as wm
 from gtsdk.audit import AuditLog
 from gtsdk.driver import HealthRequest, Model, OperationSpec
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError, info
@@ -37,9 +38,9 @@ from gtsdk.modules import MODULES
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.device import validation_error
 from gtsdk.runtime.events import Event
-from gtsdk.server import models as wm
 from gtsdk.server.config import ServiceConfig
 from gtsdk.server.tokens import RateLimiter, TokenInfo, TokenStore, retry_after
+from gtsdk.simulated import simulations_of
 
 log = logging.getLogger("gtsdk.server")
 
@@ -47,7 +48,7 @@ _RID = re.compile(wm.REQUEST_ID)
 #: HTTP status adjustments of the service (the catalogue keeps the device meaning)
 HTTP_OVERRIDES = {ErrorCode.UNSUPPORTED_COMMAND.value: 400}
 MODULE_QUERIES = ("status", "capabilities", "statistics")
-ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id, Accept-Language"
+ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id, X-Transaction-Id, Accept-Language"
 EXPOSE_HEADERS = "X-Request-Id, Retry-After"
 JSON = "application/json"
 
@@ -229,9 +230,11 @@ class ServiceApp:
             for op, ospec in spec.operations.items():
                 r[("POST", f"{base}/{op}")] = ("app", self._op_handler(mod_id, ospec))
                 r[("GET", f"/v1/schemas/{mod_id}/{op}")] = ("any", self._schema_handler(mod_id, ospec))
-        from gtsdk.server import pages  # /demo/, /ops/, /v1/ops/*, /metrics (examples, issue 11)
+        # records (catalogue, transactions, ratings), /v1/ops/*, /metrics, the example pages /demo/ and /ops/
+        from gtsdk.server import metrics, ops, pages, records_routes
 
-        pages.add_routes(self)
+        for part in (records_routes, ops, metrics, pages):
+            part.add_routes(self)
         self._paths: dict[str, list[str]] = {}
         for method, path in r:
             self._paths.setdefault(path, []).append(method)
@@ -461,7 +464,7 @@ class ServiceApp:
                 driver=(dev.config.driver if dev.config else None),
                 driver_version=caps.driver_version if caps else None,
                 state=st.state.value, reason=st.reason, opened=st.opened,
-                simulated=mod_id in self.terminal.simulations,
+                simulated=mod_id in simulations_of(self.terminal),
                 operations=[wm.OperationEntry(name=o.name, version=o.version, summary=o.summary,
                                               personal_data=o.personal_data) for o in spec.operations.values()],
                 events=list(spec.events)))
@@ -549,10 +552,10 @@ class ServiceApp:
 
     # ---- maintenance ----------------------------------------------------------------------------------
     async def _sim_list(self, call: _Call) -> Response:
-        return self.ok(call, {"modules": sorted(self.terminal.simulations)})
+        return self.ok(call, {"modules": sorted(simulations_of(self.terminal))})
 
     def _simulation(self, mod_id: str) -> Any:
-        sim = self.terminal.simulations.get(mod_id)
+        sim = simulations_of(self.terminal).get(mod_id)
         if sim is None:
             raise GtsdkError(ErrorCode.NOT_FOUND, f"{mod_id} is not simulated (start with --simulate)")
         return sim

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic.json_schema import models_json_schema
 
 import gtsdk
+from gtsdk import wire as wm
 from gtsdk.driver import Capabilities, HealthRequest, HealthResult, Model, Statistics, Status
 from gtsdk.errors import catalogue
 from gtsdk.modules import MODULES
-from gtsdk.server import models as wm
 
 if TYPE_CHECKING:
     from gtsdk.server.app import ServiceApp
@@ -133,7 +133,9 @@ def build(app: ServiceApp) -> dict[str, Any]:
     paths["/v1/audit/verify"] = {"get": {"operationId": "audit_verify", "tags": ["maintenance"],
                                          "parameters": params,
                                          "responses": {"200": ok(ref(wm.AuditVerify)), **errors()}}}
-    return {
+    from gtsdk.server import records_openapi
+
+    return records_openapi.extend({
         "openapi": "3.1.0",
         "info": {"title": "gtsdk local terminal service", "version": gtsdk.__version__,
                  "description": "Government-service self-service terminal devices over HTTPS on 127.0.0.1:8801 "
@@ -143,4 +145,4 @@ def build(app: ServiceApp) -> dict[str, Any]:
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": security,
         "paths": paths,
-    }
+    })

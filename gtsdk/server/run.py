@@ -84,6 +84,17 @@ def build(terminal: Terminal, service: ServiceConfig, home: Path, *, simulate: b
     return ServiceApp(terminal, service, home, tokens=TokenStore(home), audit=log_db, simulate=simulate)
 
 
+def close_app(app: ServiceApp) -> None:
+    """After the server stopped: the records (final heartbeat: a clean stop), then the audit log."""
+    from gtsdk.server import records_routes
+
+    try:
+        records_routes.close(app)
+    finally:
+        if app.audit is not None:
+            app.audit.close()
+
+
 class Running:
     """A service running on a background thread (tests, benchmarks, embedding apps)."""
 
@@ -102,8 +113,7 @@ class Running:
         for s in self.sockets:
             with contextlib.suppress(OSError):
                 s.close()
-        if self.app.audit is not None:
-            self.app.audit.close()
+        close_app(self.app)
 
 
 def start_background(app: ServiceApp, *, port: int = 0, addresses: list[str] | None = None) -> Running:
@@ -138,5 +148,4 @@ def serve_forever(app: ServiceApp, *, port: int) -> None:
     finally:
         for s in socks:
             s.close()
-        if app.audit is not None:
-            app.audit.close()
+        close_app(app)

@@ -488,6 +488,8 @@ class Applier:
 
     def _catalogue(self, conn: Connection, p: _Parsed, out: Applied) -> None:
         b: Catalogue = p.body
+        hist = {**self._base(p), "catalogue_version": b.version, "time": naive_utc(p.env.time)}
+        self._versioned(conn, s.catalogue_history, [hist], ["id"], out)
         t = s.catalogues
         row = {"terminal_id": p.inc.terminal_id, "id": p.env.id, "version_no": p.env.version, "version": b.version,
                "entries": [e.model_dump(by_alias=True, mode="json") for e in b.entries],
@@ -496,10 +498,7 @@ class Applier:
         stmt = stmt.on_conflict_do_update(
             index_elements=["terminal_id"], set_={k: stmt.excluded[k] for k in row if k != "terminal_id"},
             where=(t.c.id != stmt.excluded.id) | (t.c.version_no < stmt.excluded.version_no))
-        if conn.execute(stmt, row).rowcount:
-            out.new += 1
-        else:
-            out.duplicates += 1
+        if not conn.execute(stmt, row).rowcount:
             return
         now = datetime.now(UTC).replace(tzinfo=None)
         svc = [{"code": e.code, "name_zh": e.name_zh, "name_en": e.name_en, "department": e.department,
@@ -521,10 +520,6 @@ def inventory(conn: Connection, terminal_id: str) -> tuple[int, str]:
     for table in s.RECORD_TABLES.values():
         items += [f"{r.id}:{r.version}" for r in conn.execute(
             select(table.c.id, table.c.version).where(table.c.terminal_id == terminal_id))]
-    c = conn.execute(select(s.catalogues.c.id, s.catalogues.c.version_no)
-                     .where(s.catalogues.c.terminal_id == terminal_id)).first()
-    if c is not None:
-        items.append(f"{c.id}:{c.version_no}")
     pr = conn.execute(select(s.terminals.c.profile_id, s.terminals.c.profile_version)
                       .where(s.terminals.c.id == terminal_id)).first()
     if pr is not None and pr.profile_id:

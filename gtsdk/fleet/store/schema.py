@@ -209,6 +209,16 @@ catalogues = Table(
     Column("time", DateTime, nullable=False),
 )
 
+catalogue_history = Table(  # every catalogue record received (the current one is in `catalogues`)
+    "catalogue_history", metadata,
+    Column("id", ID, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("terminal_id", ID, nullable=False, index=True),
+    Column("region", REGION, nullable=False),
+    Column("catalogue_version", String(64), nullable=False),
+    Column("time", DateTime, nullable=False),
+)
+
 services = Table(
     "services", metadata,
     Column("code", String(64), primary_key=True),
@@ -380,4 +390,4 @@ PARTITIONED: dict[str, str] = {"transactions": "started", "ratings": "time", "av
 #: every record table with its kind, for inventories (count + checksum per terminal)
 RECORD_TABLES: dict[str, Table] = {"transaction": transactions, "rating": ratings, "availability": availability,
                                    "host": host_samples, "fault": faults, "inspection": inspections,
-                                   "consumable": consumables}
+                                   "consumable": consumables, "catalogue": catalogue_history}

@@ -1,8 +1,9 @@
-"""Wire models of the service's own routes (the module routes use the module contracts)."""
+"""Wire models of the service's own routes, shared by the service and its clients (the module routes use the
+module contracts).  Only pydantic and the contracts: `gtsdk.client` imports this without the server's dependencies."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -27,6 +28,10 @@ class CancelResult(Model):
 
 
 class SealedData(Model):
+    """A personal-data result sealed for the app's recipient key (9.3.2).  ``kind`` tells it apart from
+    the operation's result model, which never has a ``kind`` field."""
+
+    kind: Literal["sealed"] = "sealed"
     sealed: dict[str, Any] = Field(description="SM2/SM4 envelope (gtsdk.crypto.envelope) for the app's recipient key")
 
 
