@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "certify": "gtsdk.cli.certify:command",
     "certify-driver": "gtsdk.cli.certify:certify_driver",
     "bridge": "gtsdk.cli.bridge:command",
+    "fleet": "gtsdk.cli.fleet:command",
 }
 
 
