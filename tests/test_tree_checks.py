@@ -1,0 +1,47 @@
+"""The checks that run over the whole tree are configured to reach all of it (issue #14 item 7).
+
+mypy sees drivers/, simulators/ and conformance/ under their installed names through typecheck/gtsdk/
+(see typecheck/README.md); these tests fail when a folder is namespaced in setup.py but not linked there or
+not listed in ``[tool.mypy] packages``.
+"""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def namespaced() -> dict[str, str]:
+    """setup.py's NAMESPACED mapping (folder → installed package), read without running setup.py."""
+    tree = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "NAMESPACED"
+                                                for t in node.targets):
+            value = ast.literal_eval(node.value)
+            assert isinstance(value, dict)
+            return {str(k): str(v) for k, v in value.items()}
+    raise AssertionError("setup.py has no NAMESPACED mapping")
+
+
+def mypy_config() -> dict[str, object]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    assert isinstance(config, dict)
+    return config
+
+
+def test_every_namespaced_folder_is_linked_for_mypy() -> None:
+    base = REPO / str(mypy_config()["mypy_path"])
+    for folder, package in namespaced().items():
+        link = base.joinpath(*package.split("."))
+        assert link.is_symlink(), f"{link.relative_to(REPO)} is missing"
+        assert link.resolve() == (REPO / folder).resolve()
+
+
+def test_mypy_checks_every_package() -> None:
+    packages = mypy_config()["packages"]
+    assert isinstance(packages, list)
+    assert set(packages) >= {"gtsdk", *namespaced().values()}
+    assert "files" not in mypy_config(), "files= would check drivers/ as a top-level package named drivers"
