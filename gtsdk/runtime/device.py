@@ -45,7 +45,7 @@ from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.facade import check_timeout
 from gtsdk.runtime.config import ModuleConfig
 from gtsdk.runtime.events import EventBus
-from gtsdk.runtime.failures import swallowed
+from gtsdk.runtime.failures import carrying_on, swallowed
 from gtsdk.runtime.scheduler import Scheduler, Timer
 
 log = logging.getLogger("gtsdk.runtime")
@@ -199,11 +199,8 @@ class Device:
     def status(self) -> Status:
         detail: dict[str, Any] = {}
         if self.driver is not None:
-            try:
+            with carrying_on(self.spec.id, "status_detail"):  # status answers whatever the driver does
                 detail = self.driver.status_detail()
-            except Exception as e:  # status answers from cache whatever the driver does
-                swallowed(self.spec.id, "status_detail", e)
-                detail = {}
         with self._lock:
             return Status(
                 module=self.spec.id,
@@ -219,11 +216,8 @@ class Device:
     def capabilities(self) -> Capabilities:
         features: dict[str, Any] = {}
         if self.driver is not None:
-            try:
+            with carrying_on(self.spec.id, "features"):
                 features = self.driver.features()
-            except Exception as e:
-                swallowed(self.spec.id, "features", e)
-                features = {}
         # an optional operation (the contract's method has a default) is listed only if the driver implements it
         drv_cls, base = type(self.driver) if self.driver is not None else None, self.spec.driver_class
         abstract: frozenset[str] = getattr(base, "__abstractmethods__", frozenset())
@@ -269,10 +263,8 @@ class Device:
         if t is not None:
             t.join(timeout=3)
         if self.driver is not None:
-            try:
+            with carrying_on(self.spec.id, "disconnect"):  # must not raise, by contract; stopping goes on
                 self.driver.disconnect()
-            except Exception as e:  # must not raise, by contract; stopping goes on
-                swallowed(self.spec.id, "disconnect", e)
         self.connected = False
 
     def _spawn_worker(self) -> None:
@@ -385,7 +377,7 @@ class Device:
                 drv.poll(ctx)
         except GtsdkError as e:
             self._after_error(e)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - logged, then handled as the device failing
             swallowed(self.spec.id, "poll", e)
             self._after_error(GtsdkError(ErrorCode.HARDWARE_ERROR, type(e).__name__))
 
@@ -393,12 +385,10 @@ class Device:
         assert self.driver is not None
         self.driver.connect()
         self.connected = True
-        try:
+        with carrying_on(self.spec.id, "device_info"):  # the device works; only its description is missing
             info = self.driver.device_info()
             self._info = info.model_copy(update={"driver": info.driver or self._info.driver,
                                                  "driver_version": info.driver_version or self._info.driver_version})
-        except Exception as e:  # the device works; only its description is missing
-            swallowed(self.spec.id, "device_info", e)
         if self.config is not None and (self.config.auto_open or self.opened):
             self.opened = True
         self._set_state(DeviceState.ONLINE, "")
@@ -406,10 +396,8 @@ class Device:
     def _after_error(self, e: GtsdkError) -> None:
         if e.code in _CONNECT_ERRORS:
             if self.connected and self.driver is not None:
-                try:
+                with carrying_on(self.spec.id, "disconnect"):
                     self.driver.disconnect()
-                except Exception as ex:
-                    swallowed(self.spec.id, "disconnect", ex)
             self.connected = False
             self._set_state(DeviceState.NO_DEVICE if e.code == ErrorCode.NO_DEVICE else DeviceState.OFFLINE,
                             e.detail or e.code)
@@ -447,8 +435,8 @@ class Device:
             if gen == self._worker_gen:
                 self._after_error(e)
             _fail(job.future, e)
-        except Exception as e:
-            log.error("%s.%s: driver raised %s", self.spec.id, job.op, type(e).__name__)
+        except Exception as e:  # noqa: BLE001 - logged by type, answered as internalError
+            swallowed(self.spec.id, job.op, e)
             code = ErrorCode.INTERNAL_ERROR.value
             _fail(job.future, GtsdkError(ErrorCode.INTERNAL_ERROR, f"driver raised {type(e).__name__}"))
         finally:
@@ -477,11 +465,9 @@ class Device:
                 s.last_error = code
                 self._last_error = code
         if self._on_complete is not None:
-            try:
+            with carrying_on(self.spec.id, "a completion listener"):  # listeners must not fail the operation
                 self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, seconds, job.caller,
                                                   datetime.now(UTC), result, job.transaction_id))
-            except Exception as e:  # audit and metrics listeners must not fail the operation
-                swallowed(self.spec.id, "a completion listener", e)
 
     def _dispatch(self, job: Job) -> Model:
         drv = self.driver
@@ -489,10 +475,8 @@ class Device:
         op, spec = job.op, self.spec
         if op in ("__connect__", "__reconnect__"):
             if op == "__reconnect__":
-                try:
+                with carrying_on(self.spec.id, "disconnect"):
                     drv.disconnect()
-                except Exception as e:
-                    swallowed(self.spec.id, "disconnect", e)
             try:
                 self._connect()
             except GtsdkError as e:

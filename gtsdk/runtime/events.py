@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from gtsdk.driver import Model
-from gtsdk.runtime.failures import swallowed
+from gtsdk.runtime.failures import carrying_on
 
 
 class Event(Model):
@@ -45,10 +45,8 @@ class EventBus:
             listeners = list(self._listeners)
         for fn, mods in listeners:
             if mods is None or module in mods:
-                try:
+                with carrying_on(module, f"an event listener ({type})"):  # a bad listener must not break publishers
                     fn(ev)
-                except Exception as e:  # a bad listener must not break publishers
-                    swallowed(module, f"an event listener ({type})", e)
         return ev
 
     def subscribe(self, fn: Listener, modules: Iterable[str] | None = None) -> Callable[[], None]:
