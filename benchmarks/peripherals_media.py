@@ -153,7 +153,7 @@ def bench_tts(runs: int) -> None:
 def bench_mic(runs: int) -> None:
     try:
         import sounddevice  # noqa: F401
-    except Exception:
+    except (ImportError, OSError):  # not installed, or no PortAudio library
         print("microphone: sounddevice not installed, skipped")
         return
     if shutil.which("arecord") is None:

@@ -231,7 +231,7 @@ def operations(ctx: DriverContext) -> dict[str, Any]:
             return None
         try:
             model.model_validate(data, by_alias=True)
-        except Exception as e:
+        except (ValueError, TypeError) as e:  # pydantic's ValidationError is a ValueError
             return f"the result does not validate against {model.__name__}: {str(e)[:200]}"
         return None
 

@@ -813,7 +813,7 @@ def settle(t: Target, within: float = 20.0) -> None:
         while time.monotonic() < end:
             try:
                 states = [c.get(f"/v1/{m}/status").json().get("data") or {} for m in ("idcard", "lights")]
-            except Exception:
+            except (httpx.HTTPError, ValueError, AttributeError):  # not up yet, or not JSON yet: ask again
                 states = []
             if states and all(s.get("state") == "online" and not s.get("busy") for s in states):
                 return

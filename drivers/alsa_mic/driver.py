@@ -19,7 +19,16 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, Empty, HealthLevel, HealthResult, OpContext, Request
+from gtsdk.driver import (
+    DeviceInfo,
+    DriverSettings,
+    Empty,
+    HealthLevel,
+    HealthResult,
+    OpContext,
+    Request,
+    carrying_on,
+)
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.microphone import MicrophoneDriver, Recording, StartRequest, StopReason
 
@@ -161,14 +170,12 @@ class AlsaMicrophoneDriver(MicrophoneDriver):
                 if silence.feed(codec.levels(chunk)[0], block_ms):
                     sess.reason = StopReason.SILENCE
                     break
-        except Exception as e:  # the device vanished mid-recording
+        except Exception as e:  # noqa: BLE001 - PortAudio's own types when the device vanishes; noDevice below
             sess.error = GtsdkError(ErrorCode.NO_DEVICE, f"input stream failed: {type(e).__name__}")
         finally:
-            try:
+            with carrying_on("microphone", "closing the input stream"):
                 stream.stop()
                 stream.close()
-            except Exception:
-                pass
             if sess.error is None:
                 self.emit("recordingFinished", {"reason": sess.reason.value,
                                                 "durationMs": len(sess.pcm) // frame_bytes * 1000 // req.sample_rate})

@@ -15,7 +15,16 @@ from typing import Any
 
 from pydantic import model_validator
 
-from gtsdk.driver import DeviceInfo, DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import (
+    DeviceInfo,
+    DeviceState,
+    DriverSettings,
+    Empty,
+    HealthLevel,
+    HealthResult,
+    OpContext,
+    swallowed,
+)
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.receipt_printer import CutRequest, InitRequest, PrintRequest, PrintResult, ReceiptPrinterDriver
 from gtsdk.transport import ByteStream, io_timeout
@@ -197,8 +206,8 @@ class EscposDriver(ReceiptPrinterDriver):
             return
         try:
             t.write(codec.CLEAR_BUFFERS, None)
-        except GtsdkError:
-            pass
+        except GtsdkError as e:  # best effort: the job's own error is what the caller gets
+            swallowed("receipt_printer", "clearing the buffers", e)
 
     def print(self, request: PrintRequest, ctx: OpContext) -> PrintResult:
         enc = codec.Encoder(self.s.paper_width, self.chinese)

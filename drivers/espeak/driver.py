@@ -33,6 +33,7 @@ from gtsdk.driver import (
     HealthResult,
     OpContext,
     Request,
+    swallowed,
 )
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.voice import SpeakRequest, Utterance, VoiceDriver
@@ -235,7 +236,8 @@ class EspeakVoiceDriver(VoiceDriver):
                 self._play(item)
             except GtsdkError as e:
                 item.error = e.code
-            except Exception:
+            except Exception as e:  # noqa: BLE001 - the player thread must go on to the next item; logged
+                swallowed("voice", "playing a prompt", e)
                 item.error = ErrorCode.HARDWARE_ERROR.value
             with self._lock:
                 self._current = None

@@ -198,6 +198,7 @@ class IcaoPcscDriver(TravelDocDriver):
                     im.convert("RGB").save(buf, "PNG", compress_level=1)
                     out["photo"] = buf.getvalue()
                     out["photo_width"], out["photo_height"] = im.size
-            except Exception:
+            except Exception as e:  # noqa: BLE001 - a chip's image may fail to decode any way; said in the result
+                log.info("travel_doc: face image not decoded: %s", type(e).__name__)
                 out["photo_note"] = f"the {face.format} face image could not be decoded"
         return TravelDocData.model_validate(out)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext, swallowed
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.lights import FlashRequest, LightRequest, Lights, LightsDriver
 from gtsdk.transport import modbus_frames as rtu
@@ -188,7 +188,8 @@ class ModbusLightsDriver(LightsDriver):
                         self.flash_errors += 1
                         wait = min(wait, 0.2)
                         continue
-                    except Exception:
+                    except Exception as e:  # noqa: BLE001 - the flash thread outlives a bad write; counted, logged
+                        swallowed("lights", "a flash write", e)
                         self.flash_errors += 1
                         continue
                 wait = min(wait, codec.next_edge(time.monotonic() - w.since, w.period_ms, w.duty))

@@ -44,7 +44,7 @@ class _Spawner:
             fn, fut = self._jobs.get()
             try:
                 fut.set_result(fn())
-            except BaseException as e:  # handed to the caller
+            except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
                 fut.set_exception(e)
 
     def spawn(self, fn: Callable[[], subprocess.Popen[bytes]], timeout: float = 30.0) -> subprocess.Popen[bytes]:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext, swallowed
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.qr_scanner import QrScannerDriver, ReadRequest, Scan
 from gtsdk.transport.serial import SerialLink, SerialSettings
@@ -265,5 +265,5 @@ class SerialScannerDriver(QrScannerDriver):
             if triggered:
                 try:
                     self._trigger(False, None)
-                except GtsdkError:
-                    pass
+                except GtsdkError as e:  # the read's own outcome stands
+                    swallowed("qr_scanner", "releasing the trigger", e)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext, carrying_on
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.camera import (
     CameraDriver,
@@ -115,10 +115,8 @@ class _Source:
 
     def close(self) -> None:
         if self.cap is not None:
-            try:
+            with carrying_on("camera", "releasing a capture"):  # must not raise on a vanished device
                 self.cap.release()
-            except Exception:  # release must not raise on a vanished device
-                pass
             self.cap = None
 
     def grab(self) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext, swallowed
 from gtsdk.drivers.wacom_stu import codec as K
 from gtsdk.drivers.wacom_stu import render as R
 from gtsdk.errors import ErrorCode, GtsdkError
@@ -216,8 +216,8 @@ class WacomStuDriver(SignaturePadDriver):
         try:
             self.set_feature(K.inking(False))
             self.set_feature(K.clear_screen())
-        except GtsdkError:
-            pass
+        except GtsdkError as e:  # the signature is captured; a pad that missed the clear is cleared next time
+            swallowed("signature_pad", "clearing the screen", e)
         return self._result(outcome == "ok", strokes, iso_pts, cap, sx, sy)
 
     def _result(self, completed: bool, strokes: list[_Stroke], iso_pts: list[tuple[K.PenSample, float]],

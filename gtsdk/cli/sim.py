@@ -23,6 +23,7 @@ import click
 from gtsdk import leftovers
 from gtsdk import sim as simulation
 from gtsdk.errors import GtsdkError
+from gtsdk.failures import swallowed
 from gtsdk.modules import MODULES
 
 #: longest command line read from the pipe or stdin (a longer one is refused, not buffered)
@@ -47,7 +48,8 @@ def _run_command(s: simulation.Simulation, line: str, lock: threading.Lock) -> N
             click.echo(json.dumps(out, ensure_ascii=False))
         except GtsdkError as e:
             click.echo(f"error: {e.code}: {e.detail}")
-        except Exception as e:  # a simulator bug must not end the simulator
+        except Exception as e:  # noqa: BLE001 - a simulator bug must not end the simulator; printed and logged
+            swallowed(s.module, f"control {parts[0]}", e)
             click.echo(f"error: internalError: {type(e).__name__}")
     sys.stdout.flush()
 

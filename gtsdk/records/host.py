@@ -39,7 +39,7 @@ def temperature() -> float | None:
         return None
     try:
         sensors: dict[str, Any] = fn()
-    except Exception:
+    except (OSError, RuntimeError, ValueError):  # psutil on a host without readable sensors
         return None
     temps = [float(s.current) for entries in sensors.values() for s in entries
              if getattr(s, "current", None) is not None and -40 < float(s.current) < 150]

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gtsdk.failures import swallowed
 from gtsdk.records import availability, catalogue, summary
 from gtsdk.records.availability import DayRecords
 from gtsdk.records.clock import Clock, SystemClock
@@ -159,7 +160,8 @@ class Recorder:
             if mod_id in ("receipt_printer", "a4_printer"):
                 try:
                     detail = dev.status().detail
-                except Exception:
+                except Exception as e:  # noqa: BLE001 - the recorder outlives a device's failure; logged
+                    swallowed(mod_id, "status for consumables", e, logger=log)
                     continue
                 for name, state in consumable_states(mod_id, detail).items():
                     self.faults.consumable(mod_id, name, state)
@@ -234,7 +236,7 @@ class Recorder:
         def run() -> None:
             try:
                 self.inspector.run("schedule", 0.0, slot=slot)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - the inspection thread's last stop; logged by type
                 log.info("records: scheduled inspection %s not run (%s)", slot, type(e).__name__)
 
         self._inspecting = threading.Thread(target=run, name="gtsdk-inspection", daemon=True)

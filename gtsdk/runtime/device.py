@@ -43,9 +43,9 @@ from gtsdk.driver import (
 )
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.facade import check_timeout
+from gtsdk.failures import carrying_on, swallowed
 from gtsdk.runtime.config import ModuleConfig
 from gtsdk.runtime.events import EventBus
-from gtsdk.runtime.failures import carrying_on, swallowed
 from gtsdk.runtime.scheduler import Scheduler, Timer
 
 log = logging.getLogger("gtsdk.runtime")
@@ -199,7 +199,8 @@ class Device:
     def status(self) -> Status:
         detail: dict[str, Any] = {}
         if self.driver is not None:
-            with carrying_on(self.spec.id, "status_detail"):  # status answers whatever the driver does
+            # status answers whatever the driver does
+            with carrying_on(self.spec.id, "status_detail", logger=log):
                 detail = self.driver.status_detail()
         with self._lock:
             return Status(
@@ -216,7 +217,7 @@ class Device:
     def capabilities(self) -> Capabilities:
         features: dict[str, Any] = {}
         if self.driver is not None:
-            with carrying_on(self.spec.id, "features"):
+            with carrying_on(self.spec.id, "features", logger=log):
                 features = self.driver.features()
         # an optional operation (the contract's method has a default) is listed only if the driver implements it
         drv_cls, base = type(self.driver) if self.driver is not None else None, self.spec.driver_class
@@ -263,7 +264,8 @@ class Device:
         if t is not None:
             t.join(timeout=3)
         if self.driver is not None:
-            with carrying_on(self.spec.id, "disconnect"):  # must not raise, by contract; stopping goes on
+            # must not raise, by contract; stopping goes on
+            with carrying_on(self.spec.id, "disconnect", logger=log):
                 self.driver.disconnect()
         self.connected = False
 
@@ -378,14 +380,15 @@ class Device:
         except GtsdkError as e:
             self._after_error(e)
         except Exception as e:  # noqa: BLE001 - logged, then handled as the device failing
-            swallowed(self.spec.id, "poll", e)
+            swallowed(self.spec.id, "poll", e, logger=log)
             self._after_error(GtsdkError(ErrorCode.HARDWARE_ERROR, type(e).__name__))
 
     def _connect(self) -> None:
         assert self.driver is not None
         self.driver.connect()
         self.connected = True
-        with carrying_on(self.spec.id, "device_info"):  # the device works; only its description is missing
+        # the device works; only its description would be missing
+        with carrying_on(self.spec.id, "device_info", logger=log):
             info = self.driver.device_info()
             self._info = info.model_copy(update={"driver": info.driver or self._info.driver,
                                                  "driver_version": info.driver_version or self._info.driver_version})
@@ -396,7 +399,7 @@ class Device:
     def _after_error(self, e: GtsdkError) -> None:
         if e.code in _CONNECT_ERRORS:
             if self.connected and self.driver is not None:
-                with carrying_on(self.spec.id, "disconnect"):
+                with carrying_on(self.spec.id, "disconnect", logger=log):
                     self.driver.disconnect()
             self.connected = False
             self._set_state(DeviceState.NO_DEVICE if e.code == ErrorCode.NO_DEVICE else DeviceState.OFFLINE,
@@ -436,7 +439,7 @@ class Device:
                 self._after_error(e)
             _fail(job.future, e)
         except Exception as e:  # noqa: BLE001 - logged by type, answered as internalError
-            swallowed(self.spec.id, job.op, e)
+            swallowed(self.spec.id, job.op, e, logger=log)
             code = ErrorCode.INTERNAL_ERROR.value
             _fail(job.future, GtsdkError(ErrorCode.INTERNAL_ERROR, f"driver raised {type(e).__name__}"))
         finally:
@@ -465,7 +468,8 @@ class Device:
                 s.last_error = code
                 self._last_error = code
         if self._on_complete is not None:
-            with carrying_on(self.spec.id, "a completion listener"):  # listeners must not fail the operation
+            # audit and metrics listeners must not fail the operation
+            with carrying_on(self.spec.id, "a completion listener", logger=log):
                 self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, seconds, job.caller,
                                                   datetime.now(UTC), result, job.transaction_id))
 
@@ -475,7 +479,7 @@ class Device:
         op, spec = job.op, self.spec
         if op in ("__connect__", "__reconnect__"):
             if op == "__reconnect__":
-                with carrying_on(self.spec.id, "disconnect"):
+                with carrying_on(self.spec.id, "disconnect", logger=log):
                     drv.disconnect()
             try:
                 self._connect()

@@ -7,6 +7,7 @@ stopped (the name disappears from the bus) to test a keyboard that goes away."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -16,6 +17,8 @@ from typing import Any
 
 from gtsdk import leftovers
 from gtsdk.drivers.onboard_keyboard import codec
+
+log = logging.getLogger("gtsdk.simulators.keyboard")
 
 
 class SessionBus:
@@ -64,7 +67,8 @@ class OnboardStandIn:
                 msg = self._conn.receive(timeout=0.1)
             except TimeoutError:
                 continue
-            except Exception:
+            except Exception as e:  # noqa: BLE001 - the bus went away (jeepney's types vary): the service ends
+                log.debug("onboard stand-in: receive ended by %s", type(e).__name__)
                 return
             h = msg.header
             if h.message_type is not MessageType.method_call:
