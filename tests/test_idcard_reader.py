@@ -351,3 +351,18 @@ def test_slow_line_pacing_still_reads(term: Terminal, sim: idsim.IdCardSimulatio
         assert read(term, 6).card_type is CardType.FOREIGNER_2017
     finally:
         sim.control("baud", {"rate": 115200})
+
+
+def test_card_left_on_the_reader_across_unplug_and_replug_reads_again(term: Terminal,
+                                                                      sim: idsim.IdCardSimulation) -> None:
+    """A reader that loses power drops its RF field: the card that was read (and halted, ISO 14443-B HLTB)
+    is reset and answers the next find, as if presented anew."""
+    sim.control("insert", {"card": "resident"})
+    assert read(term).card_type is CardType.RESIDENT
+    sim.control("unplug", {})
+    try:
+        assert fails(term, 1.5).code in (ErrorCode.NO_DEVICE, ErrorCode.COMMUNICATION_ERROR)
+    finally:
+        sim.control("replug", {})
+    assert sim.control("state", {})["card"] == "resident"
+    assert read(term, 5).card_type is CardType.RESIDENT
