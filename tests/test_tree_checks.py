@@ -8,6 +8,7 @@ not listed in ``[tool.mypy] packages``.
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -45,3 +46,26 @@ def test_mypy_checks_every_package() -> None:
     assert isinstance(packages, list)
     assert set(packages) >= {"gtsdk", *namespaced().values()}
     assert "files" not in mypy_config(), "files= would check drivers/ as a top-level package named drivers"
+
+
+#: the rules whose exceptions must say why (docs/contributing.md)
+JUSTIFIED = ("BLE001", "S110", "C901")
+NOQA = re.compile(r"#\s*noqa:\s*([A-Z0-9, ]+?)(?:\s+-\s+(\S.*))?$")
+
+
+def test_every_exception_to_the_catch_and_complexity_rules_says_why() -> None:
+    missing = []
+    for folder in ("gtsdk", "drivers", "simulators", "conformance", "tests", "benchmarks", "scripts", "examples"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                m = NOQA.search(line)
+                if m and any(code in m.group(1) for code in JUSTIFIED) and not m.group(2):
+                    missing.append(f"{path.relative_to(REPO)}:{n}")
+    assert not missing, f"'# noqa: <code> - <why>' without the why: {missing}"
+
+
+def test_the_rules_are_selected() -> None:
+    lint = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ruff"]["lint"]
+    assert {"BLE", "S110", "C90"} <= set(lint["select"])
+    assert lint["mccabe"]["max-complexity"] == 15
+
