@@ -23,7 +23,7 @@ ROOTS = {"gtsdk": "gtsdk", "drivers": "gtsdk.drivers", "simulators": "gtsdk.simu
 
 #: low to high; a module may import from its own layer and every layer before it
 LAYERS: list[tuple[str, ...]] = [
-    ("gtsdk.errors", "gtsdk.failures", "gtsdk.home"),
+    ("gtsdk._version", "gtsdk.errors", "gtsdk.failures", "gtsdk.home"),
     ("gtsdk.modules", "gtsdk.driver"),  # the contracts and the driver API
     # cross-cutting; the wire models of the service and of the terminal records (pydantic + contracts only)
     ("gtsdk.crypto", "gtsdk.vision", "gtsdk.transport", "gtsdk.wire",

@@ -69,3 +69,18 @@ def test_the_rules_are_selected() -> None:
     assert {"BLE", "S110", "C90"} <= set(lint["select"])
     assert lint["mccabe"]["max-complexity"] == 15
 
+
+
+def test_the_version_is_written_once() -> None:
+    import importlib.metadata
+
+    import gtsdk
+    from gtsdk._version import __version__
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert gtsdk.__version__ == __version__ == importlib.metadata.version("gtsdk")
+    # the kiosk pages' SDK is a static file: its constant must follow
+    js = (REPO / "gtsdk" / "server" / "static" / "gtsdk.js").read_text(encoding="utf-8")
+    assert f'export const VERSION = "{__version__}";' in js
+    assert f"## [{__version__}]" in (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
