@@ -23,10 +23,12 @@ from gtsdk.driver import (
     DeviceInfo,
     DriverSettings,
     Empty,
+    EventSink,
     HealthLevel,
     HealthResult,
     OpContext,
     Request,
+    StateSink,
     carrying_on,
 )
 from gtsdk.errors import ErrorCode, GtsdkError
@@ -52,14 +54,14 @@ class _Session:
         self.thread: threading.Thread | None = None
 
 
-class AlsaMicrophoneDriver(MicrophoneDriver):
+class AlsaMicrophoneDriver(MicrophoneDriver[AlsaMicSettings]):
     name = "alsa"
     version = "0.1"
-    settings_model = AlsaMicSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: AlsaMicSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: AlsaMicSettings = settings
+        self.s = self.settings
         self._sd: Any = None
         self._device_name = ""
         self._session: _Session | None = None

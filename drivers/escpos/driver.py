@@ -20,9 +20,11 @@ from gtsdk.driver import (
     DeviceState,
     DriverSettings,
     Empty,
+    EventSink,
     HealthLevel,
     HealthResult,
     OpContext,
+    StateSink,
     swallowed,
 )
 from gtsdk.errors import ErrorCode, GtsdkError
@@ -65,15 +67,15 @@ class EscposSettings(DriverSettings):
 _EVENTS = (("paper_near_end", "paperNearEnd"), ("paper_out", "paperOut"), ("cover_open", "coverOpen"))
 
 
-class EscposDriver(ReceiptPrinterDriver):
+class EscposDriver(ReceiptPrinterDriver[EscposSettings]):
     name = "escpos"
     version = "0.2"
-    settings_model = EscposSettings
     poll_interval = 2.0
 
-    def __init__(self, settings: EscposSettings, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: EscposSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: EscposSettings = settings
+        self.s = self.settings
         self.poll_interval = settings.status_poll  # type: ignore[misc]  # per-instance from the settings
         self.t: ByteStream | None = None
         self.chinese = settings.chinese

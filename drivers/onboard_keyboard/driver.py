@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, OpContext, Request, carrying_on
+from gtsdk.driver import DeviceInfo, DriverSettings, EventSink, OpContext, Request, StateSink, carrying_on
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.keyboard import KeyboardDriver, KeyboardState, ShowRequest
 
@@ -29,14 +29,14 @@ class OnboardSettings(DriverSettings):
     call_timeout: float = Field(2.0, gt=0, le=30)
 
 
-class OnboardKeyboardDriver(KeyboardDriver):
+class OnboardKeyboardDriver(KeyboardDriver[OnboardSettings]):
     name = "onboard"
     version = "0.1"
-    settings_model = OnboardSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: OnboardSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: OnboardSettings = settings
+        self.s = self.settings
         self._conn: Any = None
         self._lock = threading.Lock()
         self.state = KeyboardState(visible=False)

@@ -17,7 +17,16 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext, swallowed
+from gtsdk.driver import (
+    DeviceInfo,
+    DriverSettings,
+    EventSink,
+    HealthLevel,
+    HealthResult,
+    OpContext,
+    StateSink,
+    swallowed,
+)
 from gtsdk.drivers.wacom_stu import codec as K
 from gtsdk.drivers.wacom_stu import render as R
 from gtsdk.errors import ErrorCode, GtsdkError
@@ -60,14 +69,14 @@ class _Capture:
     outcome: str | None = None  # "ok" or "cancel" once a button was tapped
 
 
-class WacomStuDriver(SignaturePadDriver):
+class WacomStuDriver(SignaturePadDriver[WacomStuSettings]):
     name = "wacom_stu"
     version = "1.0"
-    settings_model = WacomStuSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: WacomStuSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.cfg: WacomStuSettings = settings
+        self.cfg = self.settings
         self.link: UsbLink | None = None
         self.cap: K.Capability | None = None
         self.info: K.Information | None = None
