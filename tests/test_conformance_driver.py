@@ -48,7 +48,7 @@ class LaxSettings(DriverSettings):
 
 class LaxLights(RecordingLights):
     name = "lax"
-    settings_model = LaxSettings
+    settings_model = LaxSettings  # type: ignore[assignment]  # a settings model RecordingLights' does not derive
 
 
 class AbsentLights(RecordingLights):

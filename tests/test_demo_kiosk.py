@@ -244,7 +244,7 @@ def test_demo_token_and_origins(demo_service: DemoService) -> None:
 def test_voice_switch(page: Any, demo_service: DemoService) -> None:
     """7.2 e: the voice guidance (slow in elderly mode) can be switched off with one button."""
     svc = demo_service
-    audit = svc.running.app.audit  # type: ignore[union-attr]
+    audit = svc.running.app.audit
 
     def spoken() -> int:
         return len(audit.query(module="voice", operation="speak", limit=100_000))

@@ -100,7 +100,7 @@ def seed_history(svc: DemoService) -> int:
             conn.execute("INSERT INTO transactions (id, service_code, app, state, result, started, started_t, last_t, "
                          "ended, duration, operations, day, hour) VALUES (?, ?, 'kiosk', 'ended', ?, ?, 0, 0, ?, 95, "
                          "4, ?, ?)", (tid, code, result, t, t + 95, d, h))
-            body = Transaction(service_code=code, started=t, ended=t + 95, duration=95, result=result,  # type: ignore[arg-type]
+            body = Transaction(service_code=code, started=t, ended=t + 95, duration=95, result=result,
                                operations=4, app="kiosk")
             rec.store.emit(conn, RecordKind.TRANSACTION, tid, body)
         rollups.rebuild(conn)  # written around the store: its rollups recomputed

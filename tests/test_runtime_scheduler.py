@@ -19,7 +19,11 @@ def test_timers_fire_in_deadline_order_and_cancelled_ones_never() -> None:
     done = threading.Event()
     try:
         now = time.monotonic()
-        s.at(now + 0.2, lambda: (fired.append("late"), done.set()))
+        def late() -> None:
+            fired.append("late")
+            done.set()
+
+        s.at(now + 0.2, late)
         keep = s.at(now + 0.05, lambda: fired.append("early"))
         gone = s.at(now + 0.1, lambda: fired.append("cancelled"))
         s.cancel(gone)

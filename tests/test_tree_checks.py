@@ -34,18 +34,31 @@ def mypy_config() -> dict[str, object]:
 
 
 def test_every_namespaced_folder_is_linked_for_mypy() -> None:
-    base = REPO / str(mypy_config()["mypy_path"])
+    paths = mypy_config()["mypy_path"]
+    assert isinstance(paths, list) and paths[0] == "typecheck"
     for folder, package in namespaced().items():
-        link = base.joinpath(*package.split("."))
+        link = REPO.joinpath("typecheck", *package.split("."))
         assert link.is_symlink(), f"{link.relative_to(REPO)} is missing"
         assert link.resolve() == (REPO / folder).resolve()
 
 
-def test_mypy_checks_every_package() -> None:
-    packages = mypy_config()["packages"]
-    assert isinstance(packages, list)
-    assert set(packages) >= {"gtsdk", *namespaced().values()}
-    assert "files" not in mypy_config(), "files= would check drivers/ as a top-level package named drivers"
+def test_mypy_checks_every_package_and_the_code_around_them() -> None:
+    config = mypy_config()
+    files = config["files"]
+    assert isinstance(files, list) and config["explicit_package_bases"] is True
+    links = {"typecheck/" + package.replace(".", "/") for package in namespaced().values()}
+    assert {"gtsdk", *links, "tests", "benchmarks", "examples/python", "scripts"} <= set(files)
+    assert not set(namespaced()) & set(files), "drivers/ would be checked as a top-level package named drivers"
+
+
+def test_the_files_not_yet_under_mypy_exist() -> None:
+    """A name left in the not-yet list after its file went away would hide the next file of that name."""
+    pending = [o for o in tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+               ["overrides"] if o.get("ignore_errors")]
+    assert len(pending) == 1
+    for name in pending[0]["module"]:
+        path = REPO / (name.replace(".", "/") + ".py") if "." in name else REPO / "tests" / f"{name}.py"
+        assert path.exists(), name
 
 
 #: the rules whose exceptions must say why (docs/contributing.md)
