@@ -144,6 +144,7 @@ def _plain_http_proxy(backend: int) -> tuple[str, Callable[[], None]]:
     tasks: set[asyncio.Task[None]] = set()
 
     async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        # a proxied connection ends any way a connection can (reset, TLS close, cancel): nothing to report
         with contextlib.suppress(Exception):
             while data := await r.read(65536):
                 w.write(data)
@@ -190,7 +191,7 @@ def _plain_http_proxy(backend: int) -> tuple[str, Callable[[], None]]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # the harness's own loop, stopped below either way
             asyncio.run_coroutine_threadsafe(shut(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         th.join(5)

@@ -21,6 +21,7 @@ from typing import Any
 from gtsdk import leftovers
 from gtsdk.drivers.onboard_keyboard import codec
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.failures import carrying_on
 from gtsdk.sim import unknown_action
 
 log = logging.getLogger("gtsdk.simulators.keyboard")
@@ -97,7 +98,7 @@ class OnboardStandIn:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        with contextlib.suppress(Exception):
+        with carrying_on("keyboard", "closing the Onboard stand-in's connection", logger=log):
             self._conn.close()
 
 
