@@ -11,10 +11,10 @@ import pytest
 from _server_fixtures import ID_NUMBER, Svc, service_fixture, start_service
 from click.testing import CliRunner
 
+from gtsdk import wire as wm
 from gtsdk.audit import AuditLog, mask_id
 from gtsdk.cli import main
 from gtsdk.client import Client
-from gtsdk.server import models as wm
 
 
 @pytest.fixture

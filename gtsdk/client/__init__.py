@@ -30,11 +30,11 @@ from typing import Any
 
 import httpx
 
+from gtsdk import wire as wm
 from gtsdk.driver import Capabilities, HealthResult, Model, Statistics, Status
 from gtsdk.errors import ErrorCode, GtsdkError, info
 from gtsdk.modules import MODULES
 from gtsdk.runtime.events import Event
-from gtsdk.server import models as wm
 
 DEFAULT_URL = "https://127.0.0.1:8801"
 GapHandler = Callable[[int, int], None]

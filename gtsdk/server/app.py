@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 import gtsdk
+from gtsdk import wire as wm
 from gtsdk.audit import AuditLog
 from gtsdk.driver import HealthRequest, Model, OperationSpec
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError, info
@@ -37,7 +38,6 @@ from gtsdk.modules import MODULES
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.device import validation_error
 from gtsdk.runtime.events import Event
-from gtsdk.server import models as wm
 from gtsdk.server.config import ServiceConfig
 from gtsdk.server.tokens import RateLimiter, TokenInfo, TokenStore, retry_after
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic.json_schema import models_json_schema
 
 import gtsdk
+from gtsdk import wire as wm
 from gtsdk.driver import Capabilities, HealthRequest, HealthResult, Model, Statistics, Status
 from gtsdk.errors import catalogue
 from gtsdk.modules import MODULES
-from gtsdk.server import models as wm
 
 if TYPE_CHECKING:
     from gtsdk.server.app import ServiceApp

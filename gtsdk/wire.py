@@ -1,4 +1,5 @@
-"""Wire models of the service's own routes (the module routes use the module contracts)."""
+"""Wire models of the service's own routes, shared by the service and its clients (the module routes use the
+module contracts).  Only pydantic and the contracts: `gtsdk.client` imports this without the server's dependencies."""
 
 from __future__ import annotations
 
