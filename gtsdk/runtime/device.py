@@ -286,7 +286,8 @@ class Device:
             if rid in self._queued or (self._running is not None and self._running.request_id == rid):
                 raise GtsdkError(ErrorCode.INVALID_DATA, "duplicate request id", field="requestId")
             self._queued[rid] = job
-        self._scheduler.at(job.ctx.deadline, lambda: self._expire(job))
+        timer = self._scheduler.at(job.ctx.deadline, lambda: self._expire(job))
+        job.future.add_done_callback(lambda _f: timer.cancel())  # a finished job is not kept until its deadline
         self._queue.put(job)
         return job
 
