@@ -39,7 +39,7 @@ def test_biometrics_sealed_and_audited(tmp_path: Path) -> None:
             r = c.post("/v1/fingerprint/capture", json={})
             assert r.status_code == 200, r.text
             data = r.json()["data"]
-            assert set(data) == {"sealed"}
+            assert set(data) == {"kind", "sealed"} and data["kind"] == "sealed"
             cap = json.loads(open_envelope(data["sealed"], key).payload)
             template = base64.urlsafe_b64decode(cap["template"])  # pydantic writes URL-safe base64
             assert len(template) == 512 and cap["imagePng"] and cap["iso19794_2"]
@@ -51,7 +51,7 @@ def test_biometrics_sealed_and_audited(tmp_path: Path) -> None:
             r = c.post("/v1/signature_pad/get_signature", json={"timeout": 30000})
             assert r.status_code == 200, r.text
             sig = r.json()["data"]
-            assert set(sig) == {"sealed"}
+            assert set(sig) == {"kind", "sealed"} and sig["kind"] == "sealed"
             opened = json.loads(open_envelope(sig["sealed"], key).payload)
             assert opened["completed"] is True and opened["imagePng"] and opened["iso19794_7"]
         audit = s.running.app.audit

@@ -159,7 +159,8 @@ def test_personal_data_sealed_for_app_recipient(tmp_path: Path) -> None:
             r = c.post("/v1/idcard/read", json={})
             lights = c.post("/v1/lights/on", json={"light": "a"}).json()["data"]
         data = r.json()["data"]
-        assert set(data) == {"sealed"} and ID_NUMBER not in r.text and "张三" not in r.text
+        assert data["kind"] == "sealed" and set(data) == {"kind", "sealed"}
+        assert ID_NUMBER not in r.text and "张三" not in r.text
         opened = open_envelope(data["sealed"], key)
         card = json.loads(opened.payload)
         assert card["idNumber"] == ID_NUMBER and card["name"] == "张三"

@@ -94,7 +94,7 @@ def _unwrap(resp: httpx.Response) -> Any:
 
 def _result(module: str, op: str, data: Any) -> Model:
     ospec = MODULES[module].operation(op)
-    if ospec.personal_data and isinstance(data, dict) and set(data) == {"sealed"}:
+    if ospec.personal_data and isinstance(data, dict) and data.get("kind") == "sealed":
         return wm.SealedData.model_validate(data)
     return ospec.result.model_validate(data)
 

@@ -61,7 +61,6 @@ TOKEN_PLACEHOLDER = "__GTSDK_DEMO_TOKEN__"
 #: the pages load nothing from elsewhere; the keyboard component styles its shadow root inline
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self' wss: ws:; "
        "object-src 'none'; frame-ancestors 'none'")
-LOOPBACK_HOSTS = {"127.0.0.1", "::1", "[::1]", "localhost"}
 
 Handler = Callable[["_Call"], Awaitable[Response]]
 
@@ -325,7 +324,6 @@ class Pages:
         self.tracker = OpsTracker(app)
         self.metrics = OpMetrics()
         app.terminal.on_complete(self.metrics)
-        self.own_origins: set[str] = set()
         self._demo_token: tuple[str, datetime] | None = None
         self._token_lock = threading.Lock()
         sim = app.terminal.simulations.get("camera") if app.simulate else None
@@ -458,12 +456,6 @@ class Pages:
         return Response(text, 200, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # ---- static pages ---------------------------------------------------------------------------------------
-    def _learn_origin(self, call: _Call) -> None:
-        url = call.request.url
-        host = (url.hostname or "").lower()
-        if host in LOOPBACK_HOSTS or host in self.app.config.listen:
-            self.own_origins.add(f"{url.scheme}://{url.netloc}".lower())
-
     def demo_token(self) -> str:
         """One short-lived app token for the demo page (app ``demo``), made on first use, renewed when old."""
         now = datetime.now(UTC)
@@ -482,7 +474,6 @@ class Pages:
         ctype = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
 
         async def handler(call: _Call) -> Response:
-            self._learn_origin(call)
             try:
                 body = await asyncio.to_thread(path.read_bytes)
             except OSError:
@@ -557,10 +548,4 @@ def add_routes(app: ServiceApp) -> None:
             r[("GET", "/sdk/keyboard.js")] = (None, p.file_handler(kb))
     r[("GET", "/v1/demo/card-photo")] = ("app", p.card_photo_route)
     r.setdefault(("GET", "/favicon.ico"), (None, _no_icon))
-    # pages served by the service itself are allowed to call it (their origin is the service's own one)
-    base_allowed = app.origin_allowed
-
-    def origin_allowed(origin: str, token: Any) -> bool:
-        return origin.lower() in p.own_origins or base_allowed(origin, token)
-
-    setattr(app, "origin_allowed", origin_allowed)  # noqa: B010
+    # the pages' own origin (https://127.0.0.1:<port> …) is allowed by gtsdk.server.cors from the configuration

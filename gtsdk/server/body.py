@@ -1,0 +1,256 @@
+"""Request bodies: size and time limits (an ASGI piece), strict JSON, strings bounded by kind, parsed off-loop.
+
+* Size: ``Content-Length`` over ``[service] max_body_bytes`` is refused before a byte is read; a body without
+  one is counted while it streams (``payloadTooLarge``, 413).
+* Time: the whole body must arrive within ``body_timeout`` seconds (``timeOut``, 504), so a client that
+  stalls half-way does not hold a request slot.
+* Strict JSON (9.2.2 b parameter filtering): a UTF-8 JSON object; duplicate keys, ``NaN``/``Infinity`` and
+  other shapes are ``invalidData``; then the route's model validates it strictly (unknown fields rejected).
+* Strings: text fields are capped at ``max_string_chars``; binary fields (``bytes`` in the contracts, base64 on
+  the wire: images, documents, templates) may fill the whole body — a 774 KB JPEG is 1.03 M base64 characters.
+* Bodies over ``parse_offload_bytes`` are parsed and validated on a small dedicated thread pool, so an 8 MB
+  body does not stall the event loop and every other request with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.types import Message, Receive, Scope, Send
+
+from gtsdk.driver import Model
+from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.runtime.device import validation_error
+from gtsdk.server.call import JSON, Call, call_of
+from gtsdk.server.config import ServiceConfig
+
+#: formats of pydantic's JSON Schema for ``bytes`` fields
+BINARY_FORMATS = frozenset({"base64url", "base64", "binary"})
+#: bodies parsed at once off the loop (each may hold ``max_body_bytes`` and its parsed form)
+PARSE_THREADS = 2
+_BINARY = "binary"
+LimitTree = dict[str, Any] | str | None
+
+
+class Limits:
+    """The body limits of one service (from its config), and the pool big bodies are parsed on."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.max_bytes = config.max_body_bytes
+        self.timeout = config.body_timeout
+        self.max_text = config.max_string_chars
+        self.offload = config.parse_offload_bytes
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="gtsdk-parse")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def too_large(self) -> GtsdkError:
+        return GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {self.max_bytes} bytes", field="body")
+
+
+class BodyLimit:
+    """ASGI piece: refuses a too long ``Content-Length`` and bounds the size and time of the body as it is read."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limits: Limits) -> None:
+        self.app, self.limits = app, limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = call_of(scope)
+        if call.method in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        cl = call.headers.get("content-length")
+        if cl is not None:
+            if not cl.isdigit() or len(cl) > 18:
+                raise GtsdkError(ErrorCode.INVALID_DATA, "bad Content-Length", field="Content-Length")
+            if int(cl) > self.limits.max_bytes:
+                raise self.limits.too_large()
+        call.receive = bounded = _bounded(receive, self.limits)
+        await self.app(scope, bounded, send)
+
+
+def _bounded(receive: Receive, limits: Limits) -> Receive:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.timeout
+    state = {"size": 0, "done": False}
+
+    async def bounded_receive() -> Message:
+        if state["done"]:
+            return await receive()
+        try:
+            async with asyncio.timeout_at(deadline):
+                msg = await receive()
+        except TimeoutError:  # a client that stalls half-way through its body must not hold a slot for ever
+            raise GtsdkError(ErrorCode.TIME_OUT, f"request body not complete after {limits.timeout:g} s",
+                             field="body") from None
+        if msg["type"] == "http.request":
+            state["size"] += len(msg.get("body", b""))
+            if state["size"] > limits.max_bytes:
+                raise limits.too_large()
+            if not msg.get("more_body", False):
+                state["done"] = True
+        else:
+            state["done"] = True
+        return msg
+
+    return bounded_receive
+
+
+async def read_body(call: Call) -> bytes:
+    """The whole body (bounded by :class:`BodyLimit` when the piece is in the chain)."""
+    chunks: list[bytes] = []
+    while True:
+        msg = await call.receive()
+        if msg["type"] != "http.request":
+            break
+        chunk = msg.get("body", b"")
+        if chunk:
+            chunks.append(chunk)
+        if not msg.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+# ---- strict JSON ---------------------------------------------------------------------------------------------
+def _dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise GtsdkError(ErrorCode.INVALID_DATA, "duplicate key in JSON object", field=k)
+        out[k] = v
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise GtsdkError(ErrorCode.INVALID_DATA, f"{name} is not JSON", field="body")
+
+
+def check_content_type(headers: dict[str, str]) -> None:
+    mime, _, params = headers.get("content-type", "").partition(";")
+    if mime.strip().lower() != JSON:
+        raise GtsdkError(ErrorCode.INVALID_DATA, "Content-Type must be application/json", field="Content-Type")
+    if "charset" in params.lower() and "utf-8" not in params.lower().replace('"', ""):
+        raise GtsdkError(ErrorCode.INVALID_DATA, "only UTF-8 is accepted (clause 8.2)", field="Content-Type")
+
+
+def strict_object(raw: bytes) -> dict[str, Any]:
+    """*raw* as a JSON object; anything else is ``invalidData`` naming the field."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GtsdkError(ErrorCode.INVALID_DATA, "body is not valid UTF-8", field="body") from None
+    try:
+        obj = json.loads(text, object_pairs_hook=_dupes, parse_constant=_no_constants)
+    except json.JSONDecodeError as e:
+        raise GtsdkError(ErrorCode.INVALID_DATA, f"not JSON: {e.msg} at {e.pos}", field="body") from None
+    except RecursionError:
+        raise GtsdkError(ErrorCode.INVALID_DATA, "JSON nested too deeply", field="body") from None
+    if not isinstance(obj, dict):
+        raise GtsdkError(ErrorCode.INVALID_DATA, "body must be a JSON object", field="body")
+    return obj
+
+
+# ---- string limits by field kind ------------------------------------------------------------------------------
+def _tree(schema: dict[str, Any], defs: dict[str, Any], depth: int = 0) -> LimitTree:
+    """Where a model's binary (base64) strings are: ``"binary"``, or a dict by property (``[]`` for items)."""
+    if depth > 32:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _tree(defs.get(ref.rsplit("/", 1)[-1], {}), defs, depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            merged: LimitTree = None
+            for sub in schema[key]:
+                merged = _merge(merged, _tree(sub, defs, depth + 1))
+            return merged
+    if schema.get("type") == "string" and schema.get("format") in BINARY_FORMATS:
+        return _BINARY
+    out: dict[str, Any] = {}
+    for name, sub in (schema.get("properties") or {}).items():
+        t = _tree(sub, defs, depth + 1)
+        if t is not None:
+            out[name] = t
+    if isinstance(schema.get("items"), dict):
+        t = _tree(schema["items"], defs, depth + 1)
+        if t is not None:
+            out["[]"] = t
+    if isinstance(schema.get("additionalProperties"), dict):
+        t = _tree(schema["additionalProperties"], defs, depth + 1)
+        if t is not None:
+            out["{}"] = t
+    return out or None
+
+
+def _merge(a: LimitTree, b: LimitTree) -> LimitTree:
+    if a is None:
+        return b
+    if b is None or a == _BINARY:
+        return a
+    if b == _BINARY:
+        return b
+    assert isinstance(a, dict) and isinstance(b, dict)
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out.get(k), v)
+    return out
+
+
+@functools.cache
+def binary_fields(model: type[Model]) -> LimitTree:
+    schema = model.model_json_schema(by_alias=True)
+    return _tree(schema, schema.get("$defs", {}))
+
+
+def check_strings(value: Any, tree: LimitTree, max_text: int, max_binary: int, path: str = "") -> None:
+    """Text strings up to *max_text* characters, binary (base64) ones up to *max_binary*."""
+    if isinstance(value, str):
+        limit = max_binary if tree == _BINARY else max_text
+        if len(value) > limit:
+            kind = "binary field" if tree == _BINARY else "string"
+            raise GtsdkError(ErrorCode.INVALID_DATA, f"{kind} longer than {limit} characters", field=path or "body")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            sub = tree.get(k, tree.get("{}")) if isinstance(tree, dict) else None
+            check_strings(v, sub, max_text, max_binary, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        sub = tree.get("[]") if isinstance(tree, dict) else None
+        for i, v in enumerate(value):
+            check_strings(v, sub, max_text, max_binary, f"{path}.{i}" if path else str(i))
+
+
+def parse_model(raw: bytes, model: type[Model], max_text: int, max_binary: int) -> Model:
+    """Strict JSON, bounded strings, then the model's strict validation (runs on any thread)."""
+    obj = strict_object(raw)
+    check_strings(obj, binary_fields(model), max_text, max_binary)
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as e:
+        raise validation_error(e) from None
+
+
+async def parse(call: Call, model: type[Model], limits: Limits) -> Model:
+    """Read the body of *call* and validate it as *model*; empty body = ``{}``."""
+    raw = await read_body(call)
+    if not raw.strip():
+        raw = b"{}"
+    else:
+        check_content_type(call.headers)
+    if len(raw) > limits.offload:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(limits.pool, parse_model, raw, model, limits.max_text, limits.max_bytes)
+    return parse_model(raw, model, limits.max_text, limits.max_bytes)
