@@ -30,17 +30,13 @@ ROUNDS = int(os.environ.get("GTSDK_BENCH_ROUNDS", "3"))
 
 def _serve(home: Path, port: int) -> None:
     """Child process: the service with a fake light board and (if available) the idcard simulator."""
-    import asyncio
-
-    import uvicorn
-
     from gtsdk import sim
     from gtsdk.driver import OpContext
     from gtsdk.modules import lights
     from gtsdk.runtime import Terminal, parse_config
     from gtsdk.runtime.registry import register
     from gtsdk.server.config import parse_service
-    from gtsdk.server.run import bind, build, uvicorn_config
+    from gtsdk.server.run import bind, build, make_server, run_server
 
     class BenchLights(lights.LightsDriver):
         name = "bench"
@@ -69,25 +65,31 @@ def _serve(home: Path, port: int) -> None:
         deadline = time.monotonic() + 20
         while t.device("idcard").status().state.value != "online" and time.monotonic() < deadline:
             time.sleep(0.05)
-    svc = build(t, parse_service({"rate_limit": 1e9, "rate_burst": 1_000_000_000}), home)
+    svc = build(t, parse_service({"rate_limit": 1e9, "rate_burst": 1_000_000_000, "max_pending": 1024}), home)
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == "/hello":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": b'{"hello":"world"}'})
-            return
-        await svc(scope, receive, send)
+    class WithBare:
+        """The service with the bare baseline route in front (same server, TLS, loop and limits)."""
 
-    config = uvicorn_config(app, home)
+        def __getattr__(self, name: str) -> Any:
+            return getattr(svc, name)
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"] == "/hello":
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": b'{"hello":"world"}'})
+                return
+            await svc(scope, receive, send)
+
+    app = WithBare()
     socks = bind(["127.0.0.1"], port)
-    server = uvicorn.Server(config)
+    app.listening_on(socks[0].getsockname()[1])
+    server = make_server(app, "warning")  # type: ignore[arg-type]
     print(f"READY {socks[0].getsockname()[1]} {'sim' if 'idcard' in t.simulations else 'nosim'}", flush=True)
     try:
-        asyncio.run(server.serve(sockets=socks))
+        run_server(server, server.serve(sockets=socks))
     finally:
         t.stop()
-
 
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 

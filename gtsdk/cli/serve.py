@@ -12,6 +12,7 @@ import click
 from gtsdk.errors import ConfigError
 from gtsdk.runtime import Terminal, load_config
 from gtsdk.runtime.config import TerminalConfig
+from gtsdk.server.config import ServiceConfig
 
 HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/share/gtsdk"
 
@@ -27,11 +28,7 @@ HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/sha
 def command(config: Path | None, simulate: bool, home: Path | None, port: int | None, workdir: Path | None,
             no_audit: bool, demo: bool = False) -> None:
     """Serve every module over HTTPS + WebSocket on 127.0.0.1 (and ::1)."""
-    from gtsdk.home import home_dir
-    from gtsdk.server import tls
     from gtsdk.server.config import parse_service
-    from gtsdk.server.run import build, serve_forever
-    from gtsdk.server.tokens import TokenStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -41,18 +38,30 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
         raise click.ClickException(e.detail) from None
     if demo:
         service = service.model_copy(update={"demo": True})
-    h = home_dir(home)
-    files = tls.ensure(h)
-    if service.non_loopback():
-        click.echo(f"WARNING: listening on {service.non_loopback()}: other computers can reach this service "
-                   "(clause 8.3 says they must not)", err=True)
     if simulate:
         wd = workdir or Path(tempfile.mkdtemp(prefix="gtsdk-sim-"))
         terminal = Terminal.simulated(wd, config=cfg)
     else:
         terminal = Terminal(cfg)
+    run(terminal, service, home, port=port, simulate=simulate, audit=not no_audit)
+
+
+def run(terminal: Terminal, service: ServiceConfig, home: Path | None, *, port: int | None = None,
+        simulate: bool = False, audit: bool = True) -> None:
+    """Serve *terminal* until SIGTERM or SIGINT, then stop it (and its simulators) within the shutdown bound:
+    in-flight operations get ``[service] shutdown_grace`` seconds, then they are cancelled on their devices."""
+    from gtsdk.home import home_dir
+    from gtsdk.server import tls
+    from gtsdk.server.run import build, serve_forever
+    from gtsdk.server.tokens import TokenStore
+
+    h = home_dir(home)
     try:
-        app = build(terminal, service, h, simulate=simulate, audit=not no_audit)
+        files = tls.ensure(h)
+        if service.non_loopback():
+            click.echo(f"WARNING: listening on {service.non_loopback()}: other computers can reach this service "
+                       "(clause 8.3 says they must not)", err=True)
+        app = build(terminal, service, h, simulate=simulate, audit=audit)
     except ConfigError as e:
         terminal.stop()
         raise click.ClickException(e.detail) from None
