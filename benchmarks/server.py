@@ -36,7 +36,7 @@ def _serve(home: Path, port: int) -> None:
     from gtsdk.runtime import Terminal, parse_config
     from gtsdk.runtime.registry import register
     from gtsdk.server.config import parse_service
-    from gtsdk.server.run import bind, build, make_server, run_server
+    from gtsdk.server.run import bind, bound, build, make_server, run_server
 
     class BenchLights(lights.LightsDriver):
         name = "bench"
@@ -83,7 +83,7 @@ def _serve(home: Path, port: int) -> None:
 
     app = WithBare()
     socks = bind(["127.0.0.1"], port)
-    app.listening_on(socks[0].getsockname()[1])
+    app.listening_on(*bound(socks))
     server = make_server(app, "warning")  # type: ignore[arg-type]
     print(f"READY {socks[0].getsockname()[1]} {'sim' if 'idcard' in t.simulations else 'nosim'}", flush=True)
     try:

@@ -92,9 +92,9 @@ class ServiceApp:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
-    def listening_on(self, port: int) -> None:
-        """Told by the runner once the port is bound (the pages' own origin depends on it)."""
-        self.origins.listening_on(port, pages=self.config.demo)
+    def listening_on(self, addresses: list[str], port: int) -> None:
+        """Told by the runner once its sockets are bound (the pages' own origins are these addresses)."""
+        self.origins.listening_on(addresses, port, pages=self.config.demo)
 
     async def shutdown(self) -> None:
         """Refuse new operations; cancel on their devices those still running after ``shutdown_grace``."""

@@ -28,10 +28,10 @@ PREFLIGHT_MAX_AGE = "600"
 PUBLIC_ASSETS = frozenset({"/sdk/gtsdk.js"})
 
 
-def own_origins(config: ServiceConfig, port: int) -> frozenset[str]:
-    """``https://<address>:<port>`` for each listen address, plus ``https://localhost:<port>`` on loopback."""
+def own_origins(addresses: list[str], port: int) -> frozenset[str]:
+    """``https://<address>:<port>`` for each listening address, plus ``https://localhost:<port>`` on loopback."""
     out = set()
-    for addr in config.listen:
+    for addr in addresses:
         ip = ipaddress.ip_address(addr)
         host = f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
         out.add(f"https://{host}:{port}")
@@ -51,9 +51,9 @@ class Origins:
         self._per_app = {name: frozenset(a.origins) for name, a in config.apps.items()}
         self.own: frozenset[str] = frozenset()
 
-    def listening_on(self, port: int, *, pages: bool) -> None:
-        """Called once the port is bound; the own origins count only when the service serves pages."""
-        self.own = own_origins(self.config, port) if pages else frozenset()
+    def listening_on(self, addresses: list[str], port: int, *, pages: bool) -> None:
+        """Called once the sockets are bound; the own origins count only when the service serves pages."""
+        self.own = own_origins(addresses, port) if pages else frozenset()
 
     def allowed(self, origin: str, token: TokenInfo | None) -> bool:
         """*token* None: is the origin allowed for some caller (preflights and the check before auth)."""

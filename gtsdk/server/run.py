@@ -43,7 +43,7 @@ class Served(Protocol):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None: ...
 
-    def listening_on(self, port: int) -> None: ...
+    def listening_on(self, addresses: list[str], port: int) -> None: ...
 
     async def shutdown(self) -> None: ...
 
@@ -82,6 +82,11 @@ def bind(addresses: list[str], port: int) -> list[socket.socket]:
         if port == 0:  # the first socket picked a free port: use it for the others too
             port = s.getsockname()[1]
     return socks
+
+
+def bound(socks: list[socket.socket]) -> tuple[list[str], int]:
+    """The addresses and the port the sockets listen on."""
+    return [s.getsockname()[0] for s in socks], socks[0].getsockname()[1]
 
 
 def uvicorn_config(app: Any, home: Path, *, log_level: str = "warning",
@@ -157,7 +162,7 @@ class Running:
 
 def start_background(app: Any, *, port: int = 0, addresses: list[str] | None = None) -> Running:
     socks = bind(addresses or app.config.listen, port)
-    app.listening_on(socks[0].getsockname()[1])
+    app.listening_on(*bound(socks))
     server = make_server(app, "warning")
     thread = threading.Thread(target=run_server, args=(server, server.serve(sockets=socks)), name="gtsdk-serve",
                               daemon=True)
@@ -182,7 +187,7 @@ def running(app: ServiceApp, **kw: Any) -> Iterator[Running]:
 
 def serve_forever(app: ServiceApp, *, port: int) -> None:
     socks = bind(app.config.listen, port)
-    app.listening_on(socks[0].getsockname()[1])
+    app.listening_on(*bound(socks))
     server = make_server(app, "info")
     try:
         run_server(server, server.serve(sockets=socks))
