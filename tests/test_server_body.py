@@ -101,3 +101,13 @@ def test_validation_names_the_camel_case_field() -> None:
         assert e.value.field == field
     out: Model = parse_model(b'{"light":"hall"}', LIGHT_ON, TEXT, BINARY)
     assert out.model_dump()["light"] == "hall"
+
+
+def test_value_count_is_bounded_before_validation() -> None:
+    many = ('{"light":"a","pad":[' + ",".join(["1"] * 2000) + "]}").encode()
+    with pytest.raises(GtsdkError) as e:
+        parse_model(many, LIGHT_ON, TEXT, BINARY, max_values=1000)
+    assert e.value.field == "body" and "too many JSON values" in e.value.detail
+    with pytest.raises(GtsdkError) as e2:  # under the bound the model names the unknown field
+        parse_model(many, LIGHT_ON, TEXT, BINARY, max_values=5000)
+    assert e2.value.field == "pad"

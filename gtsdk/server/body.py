@@ -6,6 +6,7 @@
   stalls half-way does not hold a request slot.
 * Strict JSON (9.2.2 b parameter filtering): a UTF-8 JSON object; duplicate keys, ``NaN``/``Infinity`` and
   other shapes are ``invalidData``; then the route's model validates it strictly (unknown fields rejected).
+* Structure: at most ``max_json_values`` values (objects, arrays, strings, numbers …) in one body.
 * Strings: text fields are capped at ``max_string_chars``; binary fields (``bytes`` in the contracts, base64 on
   the wire: images, documents, templates) may fill the whole body — a 774 KB JPEG is 1.03 M base64 characters.
 * Bodies over ``parse_offload_bytes`` are parsed and validated on a small dedicated thread pool, so an 8 MB
@@ -45,6 +46,7 @@ class Limits:
         self.max_bytes = config.max_body_bytes
         self.timeout = config.body_timeout
         self.max_text = config.max_string_chars
+        self.max_values = config.max_json_values
         self.offload = config.parse_offload_bytes
         self._pool: ThreadPoolExecutor | None = None
 
@@ -216,8 +218,21 @@ def binary_fields(model: type[Model]) -> LimitTree:
     return _tree(schema, schema.get("$defs", {}))
 
 
-def check_strings(value: Any, tree: LimitTree, max_text: int, max_binary: int, path: str = "") -> None:
-    """Text strings up to *max_text* characters, binary (base64) ones up to *max_binary*."""
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+
+def check_strings(value: Any, tree: LimitTree, max_text: int, max_binary: int, path: str = "",
+                  budget: _Budget | None = None) -> None:
+    """Text strings up to *max_text* characters, binary (base64) ones up to *max_binary*; with a *budget*, at
+    most that many JSON values in all."""
+    if budget is not None:
+        budget.left -= 1
+        if budget.left < 0:
+            raise GtsdkError(ErrorCode.INVALID_DATA, "too many JSON values in the body", field="body")
     if isinstance(value, str):
         limit = max_binary if tree == _BINARY else max_text
         if len(value) > limit:
@@ -226,17 +241,21 @@ def check_strings(value: Any, tree: LimitTree, max_text: int, max_binary: int, p
     elif isinstance(value, dict):
         for k, v in value.items():
             sub = tree.get(k, tree.get("{}")) if isinstance(tree, dict) else None
-            check_strings(v, sub, max_text, max_binary, f"{path}.{k}" if path else k)
+            check_strings(v, sub, max_text, max_binary, f"{path}.{k}" if path else k, budget)
     elif isinstance(value, list):
         sub = tree.get("[]") if isinstance(tree, dict) else None
         for i, v in enumerate(value):
-            check_strings(v, sub, max_text, max_binary, f"{path}.{i}" if path else str(i))
+            check_strings(v, sub, max_text, max_binary, f"{path}.{i}" if path else str(i), budget)
 
 
-def parse_model(raw: bytes, model: type[Model], max_text: int, max_binary: int) -> Model:
-    """Strict JSON, bounded strings, then the model's strict validation (runs on any thread)."""
+def parse_model(raw: bytes, model: type[Model], max_text: int, max_binary: int,
+                max_values: int = 100_000) -> Model:
+    """Strict JSON, bounded strings and value count, then the model's strict validation (runs on any thread).
+
+    The bounds come first because the model's validation holds the interpreter lock for its whole run: a body of
+    a million small objects is refused by the (interruptible) walk instead."""
     obj = strict_object(raw)
-    check_strings(obj, binary_fields(model), max_text, max_binary)
+    check_strings(obj, binary_fields(model), max_text, max_binary, budget=_Budget(max_values))
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as e:
@@ -252,5 +271,6 @@ async def parse(call: Call, model: type[Model], limits: Limits) -> Model:
         check_content_type(call.headers)
     if len(raw) > limits.offload:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(limits.pool, parse_model, raw, model, limits.max_text, limits.max_bytes)
-    return parse_model(raw, model, limits.max_text, limits.max_bytes)
+        return await loop.run_in_executor(limits.pool, parse_model, raw, model, limits.max_text, limits.max_bytes,
+                                          limits.max_values)
+    return parse_model(raw, model, limits.max_text, limits.max_bytes, limits.max_values)

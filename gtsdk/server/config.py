@@ -77,6 +77,8 @@ class ServiceConfig(_Strict):
     body_timeout: float = Field(10.0, gt=0, description="seconds a client may take to send its request body")
     max_string_chars: int = Field(1_000_000, ge=16, description="characters of a text field in a body; binary "
                                   "(base64) fields such as images may fill the whole body")
+    max_json_values: int = Field(100_000, ge=100, description="JSON values (objects, arrays, strings, numbers …) "
+                                 "in one body; else invalidData")
     parse_offload_bytes: int = Field(64 * 1024, ge=0, description="bodies larger than this are parsed and "
                                      "validated off the event loop")
     max_pending: int = Field(64, ge=1, description="operations queued or running per module; else deviceBusy")

@@ -17,6 +17,9 @@ complete.  This module closes those gaps with the field's parts (uvicorn's own p
 * **Idle keep-alive** connections close after ``keepalive_timeout``; TLS shutdowns are bounded too.
 * **WebSockets** (:class:`GuardedWebSocketProtocol`): messages up to ``ws_max_message_bytes``; pings every
   ``ws_ping_interval``, a client that does not answer within ``ws_ping_timeout`` is closed.
+* **Memory after bursts**: glibc keeps the heap pages of closed connections (TLS state, buffers) — RSS went up
+  with every burst of held connections and never came back.  Once a burst has passed (the open connections fell
+  by :data:`TRIM_AFTER` from their peak) the freed pages are handed back with ``malloc_trim(0)``.
 * The server sends **no TLS 1.3 session tickets**: a ticket arriving right after the handshake raced with the
   upgrade request of clients that read and write one TLS socket from two threads (the websockets sync client),
   and the request was lost (docs/service.md, "Events").
@@ -29,6 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import resource
 import socket
@@ -56,6 +61,49 @@ FD_RESERVE = 256
 TLS_SHUTDOWN_TIMEOUT = 5.0
 #: seconds a refused connection (408, 431, 503) has to take its answer before it is reset
 REFUSAL_LINGER = 1.0
+#: connections closed since the last peak after which freed heap memory is returned to the system
+TRIM_AFTER = 64
+#: seconds between two looks at the connection count for that
+TRIM_EVERY = 5.0
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim(0)`` (ctypes releases the GIL while it runs), or None elsewhere."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        fn = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return lambda: fn(0)
+
+
+class Trimmer:
+    """Returns the heap pages of a burst of connections once it has passed (see the module docstring)."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.trim = _malloc_trim()
+        self.peak = 0
+        self.trims = 0
+
+    def observe(self) -> bool:
+        """Track the peak; True when enough connections closed since it to give memory back."""
+        self.peak = max(self.peak, self.gate.open)
+        return self.peak - self.gate.open >= TRIM_AFTER
+
+    async def run(self) -> None:
+        if self.trim is None:
+            return
+        while True:
+            await asyncio.sleep(TRIM_EVERY)
+            if self.observe():
+                await asyncio.to_thread(self.trim)
+                self.trims += 1
+                self.peak = self.gate.open
 
 
 def fd_limit() -> int:
@@ -318,8 +366,10 @@ class GuardedServer(uvicorn.Server):
                  on_shutdown: Callable[[], Awaitable[None]] | None = None) -> None:
         super().__init__(config)
         self.gate = Gate(Limits.of(service))
+        self.trimmer = Trimmer(self.gate)
         self.on_shutdown = on_shutdown
         self._handshakes: set[asyncio.Task[None]] = set()
+        self._trim_task: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await self.lifespan.startup()
@@ -332,6 +382,7 @@ class GuardedServer(uvicorn.Server):
             sock.setblocking(False)
             task = asyncio.get_running_loop().create_task(self._accept(sock), name="gtsdk-accept")
             self.servers.append(_Listener(sock, task))  # type: ignore[arg-type]
+        self._trim_task = asyncio.get_running_loop().create_task(self.trimmer.run(), name="gtsdk-trim")
         self.started = True
 
     def _protocol(self) -> GuardedHttpProtocol:
@@ -348,6 +399,7 @@ class GuardedServer(uvicorn.Server):
                 await asyncio.sleep(0.5)
                 continue
             self.gate.admit()
+            self.trimmer.observe()
             task = loop.create_task(self._handshake(conn))
             self._handshakes.add(task)
             task.add_done_callback(self._handshakes.discard)
@@ -363,6 +415,8 @@ class GuardedServer(uvicorn.Server):
             self.gate.closed()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._trim_task is not None:
+            self._trim_task.cancel()
         for server in self.servers:
             server.close()
         for task in list(self._handshakes):
