@@ -20,7 +20,7 @@ import numpy as np
 
 from gtsdk.drivers.zhiantec import codec as C
 from gtsdk.drivers.zhiantec import iso19794_2 as iso
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 BAUD = 57600
 BITS = 10
@@ -46,7 +46,7 @@ def fingerprint() -> None:
     small = wire(12 + 12) * 4  # GenImg, Img2Tz, UpChar command/ack pairs (order of magnitude)
     print(f"UpImage payload at {BAUD} baud: {wire(C.IMAGE_BYTES):.2f} s; with packet framing: {image_wire:.2f} s")
     with tempfile.TemporaryDirectory() as wd:
-        t = Terminal.simulated(Path(wd), modules=["fingerprint"])
+        t = simulated_terminal(Path(wd), modules=["fingerprint"])
         with t:
             sim = t.simulations["fingerprint"]
             t.fingerprint.open()
@@ -88,7 +88,7 @@ def fingerprint() -> None:
 
 def signature() -> None:
     with tempfile.TemporaryDirectory() as wd:
-        t = Terminal.simulated(Path(wd), modules=["signature_pad"])
+        t = simulated_terminal(Path(wd), modules=["signature_pad"])
         with t:
             sim = t.simulations["signature_pad"]
             t.signature_pad.open()

@@ -23,7 +23,7 @@ import serial
 
 from gtsdk.drivers.sam_serial import codec
 from gtsdk.drivers.sam_serial.codec import Command
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 
 def med(xs: list[float]) -> float:
@@ -35,7 +35,7 @@ def bench_idcard(n: int) -> None:
 
     baud = 115200
     wd = Path(tempfile.mkdtemp(prefix="bench-idcard-"))
-    t = Terminal.simulated(wd, modules=["idcard"])
+    t = simulated_terminal(wd, modules=["idcard"])
     with t:
         sim = t.simulations["idcard"]
         assert isinstance(sim, idsim.IdCardSimulation)
@@ -48,7 +48,7 @@ def bench_idcard(n: int) -> None:
                 time.sleep(0.01)
             sim.control("insert", {"card": "resident"})
             t0 = time.perf_counter()
-            t.idcard.read({"timeout": 5000})
+            t.idcard.read(timeout=5)
             times.append(time.perf_counter() - t0)
         sim.control("remove", {})
         # floor: raw pyserial, same pty, same paced simulator, no runtime, no parsing
@@ -81,7 +81,7 @@ def bench_traveldoc(n: int) -> None:
     from gtsdk.simulators import travel_doc as tdsim
 
     wd = Path(tempfile.mkdtemp(prefix="bench-traveldoc-"))
-    t = Terminal.simulated(wd, modules=["travel_doc"])
+    t = simulated_terminal(wd, modules=["travel_doc"])
     if "travel_doc" not in t.simulations:
         print("travel_doc: skipped (pcscd/vpcd unavailable)")
         t.stop()
@@ -90,7 +90,7 @@ def bench_traveldoc(n: int) -> None:
         sim = t.simulations["travel_doc"]
         assert isinstance(sim, tdsim.TravelDocSimulation)
         sim.control("insert", {"doc": "passport"})
-        t.travel_doc.read({"mrz": tdsim.SAMPLES["passport"], "timeout": 10000})  # warm-up
+        t.travel_doc.read(mrz=tdsim.SAMPLES["passport"], timeout=10)  # warm-up
         res: dict[str, list[float]] = {"BAC+DG1": [], "BAC+DG1+DG2": [], "BAC+DG1+DG2+SOD (passive auth)": []}
         apdus: dict[str, int] = {}
         for _ in range(n):
@@ -98,8 +98,7 @@ def bench_traveldoc(n: int) -> None:
                                      ("BAC+DG1+DG2+SOD (passive auth)", True, True)):
                 before = sim.chip.apdus if sim.chip else 0
                 t0 = time.perf_counter()
-                t.travel_doc.read({"mrz": tdsim.SAMPLES["passport"], "readPhoto": photo, "passiveAuth": pa,
-                                   "timeout": 10000})
+                t.travel_doc.read(mrz=tdsim.SAMPLES["passport"], read_photo=photo, passive_auth=pa, timeout=10)
                 res[label].append(time.perf_counter() - t0)
                 apdus[label] = (sim.chip.apdus if sim.chip else 0) - before
         t.device("travel_doc").stop()

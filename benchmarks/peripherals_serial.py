@@ -21,10 +21,10 @@ from typing import Any
 
 import serial
 
-from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
-from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
+from gtsdk.transport import modbus_frames as rtu
+from gtsdk.transport.modbus import ModbusLine, ModbusSettings
 
 
 def stats(xs: list[float]) -> tuple[float, float]:

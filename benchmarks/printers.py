@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw
 
 from gtsdk.drivers.escpos import codec
 from gtsdk.modules.receipt_printer import PrintRequest
-from gtsdk.runtime import Terminal
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
+from gtsdk.simulated import SimulatedTerminal
 
 BAUD = 115200
 QR = "https://zwfw.example.gov.cn/receipt?no=GT2026-000123"
@@ -108,8 +108,7 @@ def receipt_bench(runs: int = 5) -> None:
         cfg = TerminalConfig()
         cfg.modules["receipt_printer"] = ModuleConfig(module="receipt_printer", driver="escpos",
                                                       settings=dict(sim.settings))
-        t = Terminal(cfg)
-        t.simulations = {"receipt_printer": sim}
+        t = SimulatedTerminal(cfg, simulations={"receipt_printer": sim})
         with t:
             t.receipt_printer.init()
             for label, els in (("typical receipt", elements), ("receipt + logo", with_logo)):
@@ -148,8 +147,7 @@ def a4_bench(runs: int = 3) -> None:
             return
         cfg = TerminalConfig()
         cfg.modules["a4_printer"] = ModuleConfig(module="a4_printer", driver="cups", settings=dict(sim.settings))
-        t = Terminal(cfg)
-        t.simulations = {"a4_printer": sim}
+        t = SimulatedTerminal(cfg, simulations={"a4_printer": sim})
         with t:
             # baseline: pycups directly (printFile, poll job-state every 50 ms)
             f = Path(td) / "one.pdf"

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gtsdk.simulated import simulated_terminal
+
 DURATION = int(os.environ.get("GTSDK_BENCH_SECONDS", "3"))
 ROUNDS = int(os.environ.get("GTSDK_BENCH_ROUNDS", "3"))
 
@@ -59,7 +61,7 @@ def _serve(home: Path, port: int) -> None:
     register("lights", "bench", BenchLights)
     cfg = parse_config({"modules": {"lights": {"driver": "bench"}}})
     simulated = sim.available("idcard")
-    t = Terminal.simulated(home / "sim", config=cfg, modules=["idcard"]) if simulated else Terminal(cfg)
+    t = simulated_terminal(home / "sim", config=cfg, modules=["idcard"]) if simulated else Terminal(cfg)
     t.start()
     if "idcard" in t.simulations:
         deadline = time.monotonic() + 20

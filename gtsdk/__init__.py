@@ -1,12 +1,41 @@
 """gtsdk — SDK for government-service integrated self-service terminals.
 
 The 14 module contracts of clause 8.4 (:mod:`gtsdk.modules`), the terminal
-runtime (:class:`Terminal`), the error catalogue (:mod:`gtsdk.errors`).
+runtime (:class:`Terminal`), a terminal on simulated devices
+(:func:`simulated_terminal`), the HTTPS client (:mod:`gtsdk.client`), the
+driver API (:mod:`gtsdk.driver`), the error catalogue (:mod:`gtsdk.errors`).
+
+The names below load on first use, so ``import gtsdk.client`` or
+``import gtsdk.errors`` does not start the runtime's imports.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules import MODULES
-from gtsdk.runtime import Terminal
+
+if TYPE_CHECKING:
+    from gtsdk.modules import MODULES
+    from gtsdk.runtime import Terminal
+    from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 
 __version__ = "0.1.0"
-__all__ = ["MODULES", "ErrorCode", "GtsdkError", "Terminal", "__version__"]
+__all__ = ["MODULES", "ErrorCode", "GtsdkError", "SimulatedTerminal", "Terminal", "__version__", "simulated_terminal"]
+
+_LAZY = {
+    "MODULES": "gtsdk.modules",
+    "Terminal": "gtsdk.runtime",
+    "SimulatedTerminal": "gtsdk.simulated",
+    "simulated_terminal": "gtsdk.simulated",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module 'gtsdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

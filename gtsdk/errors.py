@@ -43,6 +43,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "notFound"
     RATE_LIMITED = "rateLimited"
     PAYLOAD_TOO_LARGE = "payloadTooLarge"
+    SEALING_MISMATCH = "sealingMismatch"
     INTERNAL_ERROR = "internalError"
 
 
@@ -95,6 +96,9 @@ _add(ErrorCode.HEADER_TOO_LARGE, "请求头过大或过多", "Request header too
 _add(ErrorCode.NOT_FOUND, "资源不存在", "Not found", False, 404)
 _add(ErrorCode.RATE_LIMITED, "请求过于频繁", "Too many requests", True, 429)
 _add(ErrorCode.PAYLOAD_TOO_LARGE, "请求体过大", "Request body too large", False, 413)
+_add(ErrorCode.SEALING_MISMATCH, "结果的加密封装与调用方式不符：应用配置了接收方密钥时请调用 *_sealed 方法",
+     "The result's sealing does not match the call: use the *_sealed method when the app has a recipient key",
+     False, 409)
 _add(ErrorCode.INTERNAL_ERROR, "内部错误", "Internal error", False, 500)
 
 _VENDOR_RE = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z][A-Za-z0-9_.]*$")

@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 
-def home_dir(explicit: str | Path | None = None) -> Path:
+def home_path(explicit: str | Path | None = None) -> Path:
+    """Where the home is, without creating it (a client looking for the CA)."""
     if explicit:
         base = Path(explicit)
     elif os.environ.get("GTSDK_HOME"):
@@ -21,7 +22,12 @@ def home_dir(explicit: str | Path | None = None) -> Path:
     else:
         xdg = os.environ.get("XDG_DATA_HOME")
         base = (Path(xdg) if xdg else Path.home() / ".local" / "share") / "gtsdk"
-    base = base.expanduser().resolve()
+    return base.expanduser().resolve()
+
+
+def home_dir(explicit: str | Path | None = None) -> Path:
+    """The home, created (mode 0700) when missing."""
+    base = home_path(explicit)
     if not base.exists():
         base.mkdir(parents=True, mode=0o700)
     return base

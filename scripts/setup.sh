@@ -41,4 +41,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   } > "$log" 2>&1 || { tail -40 "$log"; echo "pip install failed; full log: $log" >&2; exit 1; }
   touch "$stamp"
 fi
+# Apache ECharts for the /ops/ charts, from the npm registry (pinned, checksum checked; never committed)
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends npm
+fi
+bash scripts/fetch-echarts.sh || echo "WARNING: Apache ECharts not fetched; /ops/ will say so" >&2
 echo "==> set-up complete: .venv/bin/gtsdk"

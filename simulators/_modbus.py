@@ -2,10 +2,10 @@
 
 Two pseudo-terminals joined by a relay::
 
-    driver ──pty A── [PtyDevice relay: baud pacing, mute/garble/unplug] ──pty B── pymodbus ModbusSerialServer
+    driver ──pty A── [PtyDevice relay: store-and-forward pacing, the pty faults] ──pty B── pymodbus ModbusSerialServer
 
 The server is pymodbus' own (``pymodbus.server.ModbusSerialServer`` with
-``pymodbus.simulator.SimDevice``, the 3.16 API measured in the peers reference §4), so
+``pymodbus.simulator.SimDevice``, the 3.16 API measured in docs/test-peers.md §4), so
 the driver talks to an independent Modbus implementation.  A pty ignores the baud rate,
 so the relay paces both directions at the configured baud (10 bits per byte, 8N1);
 ``mute`` drops requests (the board "stops answering"), ``unplug`` closes pty A.
@@ -19,19 +19,23 @@ import logging
 import os
 import select
 import threading
-import time
 import tty
 from pathlib import Path
 from typing import Any
 
-from gtsdk.simulators._pty import PtyDevice
+from gtsdk.simulators._pty import FAULT_ACTIONS, PtyDevice
+
+__all__ = ["FAULT_ACTIONS", "ModbusPtyServer"]
 
 log = logging.getLogger("gtsdk.simulators")
 
 
 class _Relay(PtyDevice):
+    """Store-and-forward in both directions: a frame reaches the other side when its last byte
+    would have left the wire, so the driver never sees an answer before its wire time."""
+
     def __init__(self, server_fd: int, baudrate: int | None, link: Path | None) -> None:
-        super().__init__(baudrate=baudrate, link=link)
+        super().__init__(baudrate=baudrate, link=link, slice_bytes=None, pace_input=True)
         self.server_fd = server_fd
         self.requests = 0
         self.dropped = 0
@@ -41,24 +45,8 @@ class _Relay(PtyDevice):
             self.dropped += 1
             return
         self.requests += 1
-        if self.baudrate:
-            time.sleep(len(data) * self.bits_per_byte / self.baudrate)
         with contextlib.suppress(OSError):
             os.write(self.server_fd, data)
-
-    def send(self, data: bytes) -> None:
-        """Like :meth:`PtyDevice.send`, but store-and-forward: the frame is delivered when its
-        last byte would have left the wire, so the driver never sees it before the wire time."""
-        if self.mute or self.unplugged or not data:
-            return
-        if self.garble:
-            self.garble = False
-            i = len(data) // 2
-            data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
-        if self.baudrate:
-            time.sleep(len(data) * self.bits_per_byte / self.baudrate)
-        with self._wlock:
-            self._write_all(data)
 
 
 class ModbusPtyServer:
@@ -143,28 +131,7 @@ class ModbusPtyServer:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    # fault knobs shared by the light and sensor simulations
     def fault(self, action: str) -> dict[str, Any] | None:
-        r = self.relay
-        if action == "stop_answering":
-            r.mute = True
-        elif action == "answer":
-            r.mute = False
-        elif action == "garble":
-            r.garble = True
-        elif action == "unplug":
-            r.unplug()
-        elif action == "replug":
-            r.replug()
-        else:
-            return None
-        return {"muted": r.mute, "unplugged": r.unplugged}
+        """The serial line's fault knobs (:data:`FAULT_ACTIONS`), shared by the light and sensor simulations."""
+        return self.relay.fault(action)
 
-
-FAULT_ACTIONS = {
-    "stop_answering": "the board stops answering (requests are dropped)",
-    "answer": "the board answers again",
-    "garble": "flip one bit of the next answer (CRC error)",
-    "unplug": "the serial adapter vanishes",
-    "replug": "the serial adapter comes back (same path)",
-}

@@ -1,30 +1,74 @@
-"""A simulated serial device on a pseudo-terminal.
+"""A simulated serial device on a pseudo-terminal: the one paced pty every serial simulator uses.
 
-The driver opens ``device.path`` with pyserial exactly as it would open
-``/dev/ttyUSB0``; the simulator reads the master side and answers.  Output can
-be paced at a baud rate (10 bits per byte for 8N1) so timings mean something,
-and the common faults are knobs: ``mute`` (no answer), ``garble`` (flip a bit of
-the next frame), ``cut`` (stop mid-frame), ``delay`` (seconds before answering).
+The driver opens ``device.path`` (or the stable symlink *link*) with pyserial exactly as it
+would open ``/dev/ttyUSB0``; the simulator reads the master side and answers with
+:meth:`PtyDevice.send`.
 
-Pitfalls handled (see the peers reference): the slave fd is kept open (else
-reads on the master get EIO); the line is raw; parity stays N on openpty.
+A pty ignores the baud rate, so with *baudrate* set the device paces what it sends: the
+answer leaves in slices of *slice_bytes*, each released when its last byte would have
+left the wire (bits per byte: 10 for 8N1).  ``slice_bytes=None`` releases the whole
+frame at once after its wire time (store-and-forward, as a relay or a board that builds
+its answer before sending); a small slice (a QR engine's 4 bytes) lets the driver watch
+a long code trickle in.  With *pace_input* the device also takes the wire time of what
+the driver sends before handling it (the host's bytes need their time to arrive, too).
+
+The common faults are knobs shared by every serial simulator (:data:`FAULT_ACTIONS`,
+:meth:`PtyDevice.fault`): ``mute`` (no answer), ``garble`` (flip one bit of the next
+answer), ``cut`` (stop the next answer half-way), ``delay`` (seconds before answering),
+``unplug``/``replug`` (the pty closes; with *link* the device comes back at the same path).
+
+Pitfalls handled (docs/test-peers.md): the slave fd is kept open (else reads on the
+master get EIO); both sides are raw; parity stays N on openpty.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import threading
 import time
 import tty
 from pathlib import Path
+from typing import Any, Self
+
+log = logging.getLogger("gtsdk.simulators")
+
+#: the fault actions every serial simulator offers through :meth:`PtyDevice.fault`
+FAULT_ACTIONS = {
+    "stop_answering": "the device goes silent (what it is sent is dropped)",
+    "answer": "the device answers again",
+    "garble": "flip one bit of the next answer",
+    "unplug": "the device vanishes (its serial port goes away)",
+    "replug": "the device comes back (same path)",
+}
+
+
+def release_schedule(nbytes: int, slice_bytes: int | None, seconds_per_byte: float) -> list[tuple[int, int, float]]:
+    """How a paced answer of *nbytes* leaves: ``(start, end, due)`` per slice, *due* being the
+    seconds after the first bit when the slice's last byte has left the wire."""
+    step = slice_bytes or max(nbytes, 1)
+    return [(i, min(i + step, nbytes), min(i + step, nbytes) * seconds_per_byte) for i in range(0, nbytes, step)]
+
+
+def flip_middle_bit(data: bytes) -> bytes:
+    """*data* with the lowest bit of its middle byte flipped (a frame that fails its check)."""
+    i = len(data) // 2
+    return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
 
 
 class PtyDevice:
-    def __init__(self, baudrate: int | None = None, link: Path | None = None, bits_per_byte: float = 10.0) -> None:
+    """Subclass and override :meth:`on_bytes`; answer with :meth:`send`."""
+
+    def __init__(self, baudrate: int | None = None, link: Path | None = None, bits_per_byte: float = 10.0, *,
+                 slice_bytes: int | None = 32, pace_input: bool = False) -> None:
+        if slice_bytes is not None and slice_bytes < 1:
+            raise ValueError("slice_bytes must be at least 1 (or None: whole frames)")
         self.baudrate = baudrate
         self.bits_per_byte = bits_per_byte
+        self.slice_bytes = slice_bytes
+        self.pace_input = pace_input
         self.link = link
         self.mute = False
         self.garble = False
@@ -39,7 +83,7 @@ class PtyDevice:
         self._wlock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> PtyDevice:
+    def start(self) -> Self:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         tty.setraw(self._master)
@@ -55,7 +99,7 @@ class PtyDevice:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
         for fd in (self._master, self._slave):
             if fd >= 0:
@@ -68,15 +112,39 @@ class PtyDevice:
 
     def unplug(self) -> None:
         """The device vanishes: the pty is closed, the driver's next I/O fails."""
+        if self.unplugged:
+            return
         self.unplugged = True
         self.stop()
 
     def replug(self) -> None:
         """The device returns; note that a new pty gets a new path unless *link* is used."""
+        if not self.unplugged:
+            return
         self.unplugged = False
         self.start()
 
+    def fault(self, action: str) -> dict[str, Any] | None:
+        """Apply one of :data:`FAULT_ACTIONS`; ``None`` if *action* is not one of them."""
+        if action == "stop_answering":
+            self.mute = True
+        elif action == "answer":
+            self.mute = False
+        elif action == "garble":
+            self.garble = True
+        elif action == "unplug":
+            self.unplug()
+        elif action == "replug":
+            self.replug()
+        else:
+            return None
+        return {"muted": self.mute, "unplugged": self.unplugged}
+
     # -- I/O -------------------------------------------------------------------------
+    def wire_time(self, nbytes: int) -> float:
+        """Seconds *nbytes* take on the wire at this device's baud rate (0 when unpaced)."""
+        return nbytes * self.bits_per_byte / self.baudrate if self.baudrate else 0.0
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -89,43 +157,40 @@ class PtyDevice:
                 data = os.read(self._master, 65536)
             except OSError:
                 continue
-            if data:
-                try:
-                    self.on_bytes(data)
-                except Exception:  # a simulator bug must not kill the line
-                    import logging
-
-                    logging.getLogger("gtsdk.simulators").exception("pty simulator failed on input")
+            if not data:
+                continue
+            if self.pace_input:
+                time.sleep(self.wire_time(len(data)))
+            try:
+                self.on_bytes(data)
+            except Exception:  # a simulator bug must not kill the line; logged with its traceback
+                log.exception("pty simulator failed on input")
 
     def on_bytes(self, data: bytes) -> None:
         """Called with every chunk the driver writes; override."""
 
     def send(self, data: bytes) -> None:
         """Send *data* to the driver, honouring the fault knobs and the baud rate."""
-        if self.mute or self._master < 0:
+        if self.mute or self.unplugged or self._master < 0 or not data:
             return
         if self.delay:
             time.sleep(self.delay)
-        if self.garble and data:
+        if self.garble:
             self.garble = False
-            i = len(data) // 2
-            data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
-        if self.cut and data:
+            data = flip_middle_bit(data)
+        if self.cut:
             self.cut = False
             data = data[: max(1, len(data) // 2)]
         with self._wlock:
             if not self.baudrate:
                 self._write_all(data)
                 return
-            per_byte = self.bits_per_byte / self.baudrate
             start = time.monotonic()
-            for i in range(0, len(data), 32):
-                chunk = data[i:i + 32]
-                self._write_all(chunk)
-                due = start + (i + len(chunk)) * per_byte
-                pause = due - time.monotonic()
+            for i, j, due in release_schedule(len(data), self.slice_bytes, self.wire_time(1)):
+                pause = start + due - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
+                self._write_all(data[i:j])
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)

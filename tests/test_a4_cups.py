@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.a4_printer import JobState
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 pytest.importorskip("cups")
 pytestmark = pytest.mark.peer
@@ -34,7 +35,7 @@ def _pdf(pages: int) -> bytes:
 
 @pytest.fixture
 def term(tmp_path: Path) -> Iterator[Terminal]:
-    t = Terminal.simulated(tmp_path, modules=["a4_printer"])
+    t = simulated_terminal(tmp_path, modules=["a4_printer"])
     if "a4_printer" not in t.simulations:
         t.stop()
         pytest.skip(t.devices["a4_printer"].disabled_reason or "CUPS stack unavailable")

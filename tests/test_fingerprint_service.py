@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from _server_fixtures import start_service
 
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 crypto = pytest.importorskip("gtsdk.crypto")
 pytest.importorskip("usb")
@@ -24,7 +24,7 @@ def test_biometrics_sealed_and_audited(tmp_path: Path) -> None:
     home.mkdir()
     key = crypto.SM2PrivateKey.generate()
     (home / "kiosk.pub.pem").write_bytes(key.public_key().to_pem())
-    t = Terminal.simulated(tmp_path / "sim", modules=["fingerprint", "signature_pad"])
+    t = simulated_terminal(tmp_path / "sim", modules=["fingerprint", "signature_pad"])
     s = start_service(home, {"apps": {"kiosk": {"recipient_key": "kiosk.pub.pem"}}}, terminal=t)
     try:
         with s.maint() as m:

@@ -1,4 +1,4 @@
-"""Fingerprint end to end through the runtime: ``Terminal.simulated(modules=["fingerprint"])``,
+"""Fingerprint end to end through the runtime: ``simulated_terminal(modules=["fingerprint"])``,
 capture and compare (8.4 d), faults → documented catalogue codes, and recovery."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from gtsdk.drivers.zhiantec import iso19794_2 as iso
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.fingerprint import Capture, Comparison
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 
 @pytest.fixture
 def term(tmp_path: Path) -> Iterator[Terminal]:
-    t = Terminal.simulated(tmp_path, modules=["fingerprint"])
+    t = simulated_terminal(tmp_path, modules=["fingerprint"])
     with t:
         t.fingerprint.open()
         yield t
@@ -105,13 +106,13 @@ def test_compare_rejects_foreign_template_sizes(term: Terminal) -> None:
 
 
 def test_no_finger_is_no_media_and_retryable(term: Terminal) -> None:
-    e = error_of(term.fingerprint.capture, wait_ms=300)
+    e = error_of(term.fingerprint.capture, wait=0.3)
     assert e.code == ErrorCode.NO_MEDIA and e.retryable
 
 
 def test_finger_arriving_while_waiting(term: Terminal) -> None:
     sim(term).control("place_finger", {"person": "late", "after": 0.4})
-    c = term.fingerprint.capture(wait_ms=5000, with_image=False)
+    c = term.fingerprint.capture(wait=5, with_image=False)
     assert len(c.template) == 512
 
 

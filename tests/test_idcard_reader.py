@@ -20,12 +20,13 @@ from gtsdk.drivers.sam_serial.tables import id_check_char
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.idcard import CardType, ReadRequest
 from gtsdk.runtime.terminal import Terminal
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators import idcard as idsim
 
 
 @pytest.fixture(scope="module")
 def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
-    t = Terminal.simulated(tmp_path_factory.mktemp("idcard"), modules=["idcard"])
+    t = simulated_terminal(tmp_path_factory.mktemp("idcard"), modules=["idcard"])
     with t:
         yield t
 
@@ -56,11 +57,11 @@ def sim(term: Terminal) -> Iterator[idsim.IdCardSimulation]:
     s.control("remove", {})
 
 
-def read(t: Terminal, timeout: int = 3000, **kw: Any) -> Any:
-    return t.idcard.read({"timeout": timeout, **kw})  # request timeout in ms
+def read(t: Terminal, timeout: float = 3, **kw: Any) -> Any:
+    return t.idcard.read(timeout=timeout, **kw)  # seconds
 
 
-def fails(t: Terminal, timeout: int = 3000, **kw: Any) -> GtsdkError:
+def fails(t: Terminal, timeout: float = 3, **kw: Any) -> GtsdkError:
     with pytest.raises(GtsdkError) as e:
         read(t, timeout, **kw)
     return e.value
@@ -98,13 +99,13 @@ def test_fingerprint_and_appended_address(term: Terminal, sim: idsim.IdCardSimul
 
 
 def test_no_card_until_the_deadline_is_time_out(term: Terminal, sim: idsim.IdCardSimulation) -> None:
-    assert fails(term, 600).code == ErrorCode.TIME_OUT
+    assert fails(term, 0.6).code == ErrorCode.TIME_OUT
 
 
 def test_a_card_must_leave_before_it_is_read_again(term: Terminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "resident"})
     assert read(term).name == "张示例"
-    err = fails(term, 800)
+    err = fails(term, 0.8)
     assert err.code == ErrorCode.TIME_OUT
     present(term, sim, "resident")
     assert read(term).name == "张示例"
@@ -115,7 +116,7 @@ def test_non_halting_reader_still_needs_removal(term: Terminal, sim: idsim.IdCar
     try:
         sim.control("insert", {"card": "hmt"})
         assert read(term).card_type is CardType.HMT_PERMIT
-        assert fails(term, 1200).code == ErrorCode.TIME_OUT  # same card still lying there
+        assert fails(term, 1.2).code == ErrorCode.TIME_OUT  # same card still lying there
         present(term, sim, "hmt")
         assert read(term).card_type is CardType.HMT_PERMIT
     finally:
@@ -197,10 +198,10 @@ def test_unplug_then_replug(term: Terminal, sim: idsim.IdCardSimulation) -> None
     sim.control("insert", {"card": "resident"})
     sim.control("unplug", {})
     try:
-        assert fails(term, 1500).code in (ErrorCode.NO_DEVICE, ErrorCode.COMMUNICATION_ERROR)
+        assert fails(term, 1.5).code in (ErrorCode.NO_DEVICE, ErrorCode.COMMUNICATION_ERROR)
     finally:
         sim.control("replug", {})
-    assert read(term, 5000).card_type is CardType.RESIDENT
+    assert read(term, 5).card_type is CardType.RESIDENT
 
 
 def test_bad_check_digit_card_is_invalid_data(term: Terminal, sim: idsim.IdCardSimulation) -> None:
@@ -347,6 +348,6 @@ def test_slow_line_pacing_still_reads(term: Terminal, sim: idsim.IdCardSimulatio
     sim.control("baud", {"rate": 9600})
     try:
         sim.control("insert", {"card": "foreigner2017"})
-        assert read(term, 6000).card_type is CardType.FOREIGNER_2017
+        assert read(term, 6).card_type is CardType.FOREIGNER_2017
     finally:
         sim.control("baud", {"rate": 115200})

@@ -15,6 +15,7 @@ from gtsdk.runtime import Terminal
 from gtsdk.server.config import parse_service
 from gtsdk.server.run import Running, build, start_background
 from gtsdk.server.tokens import TokenStore
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators.travel_doc import SAMPLES
 
 
@@ -31,7 +32,7 @@ class Svc:
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Svc]:
     base = tmp_path_factory.mktemp("iddocs-service")
     home = base / "home"
-    t = Terminal.simulated(base / "sim", modules=["idcard", "travel_doc"]).start()
+    t = simulated_terminal(base / "sim", modules=["idcard", "travel_doc"]).start()
     app = build(t, parse_service({"origins": ["http://127.0.0.1"]}, base_dir=home), home, simulate=True)
     running = start_background(app, port=0, addresses=["127.0.0.1"])
     store = TokenStore(home)
@@ -57,16 +58,16 @@ def test_id_cards_through_the_service(svc: Svc) -> None:
             m.sim("idcard", "remove")
             _absent(c, "idcard")
             m.sim("idcard", "insert", card=key)
-            d = c.idcard.read(timeout=5000)
+            d = c.idcard.read(timeout=5)
             assert d.card_type == kind and d.photo_wlt
         m.sim("idcard", "remove")
         _absent(c, "idcard")
         m.sim("idcard", "insert", card="resident")
         m.sim("idcard", "fault", kind="sw3", code="41")
         with pytest.raises(ServiceError) as e:
-            c.idcard.read(timeout=5000)
+            c.idcard.read(timeout=5)
         assert e.value.code == "userError" and e.value.retryable
-        assert c.idcard.read(timeout=5000).name == "张示例"
+        assert c.idcard.read(timeout=5).name == "张示例"
 
 
 @pytest.mark.peer
@@ -77,11 +78,11 @@ def test_passport_and_cs_permit_through_the_service(svc: Svc) -> None:
             Client(svc.running.url, svc.maint, ca=svc.home / "ca.pem") as m:
         c.travel_doc.open()
         m.sim("travel_doc", "insert", doc="passport")
-        d = c.travel_doc.read(mrz=SAMPLES["passport"], timeout=10000)
+        d = c.travel_doc.read(mrz=SAMPLES["passport"], timeout=10)
         assert d.document_number == "L898902C3" and d.photo and d.passive_auth.chain_ok
         m.sim("travel_doc", "insert", doc="cs")
         with pytest.raises(ServiceError) as e:
-            c.travel_doc.read(mrz=SAMPLES["passport"], timeout=10000)
+            c.travel_doc.read(mrz=SAMPLES["passport"], timeout=10)
         assert e.value.code == "authenticationFailed"
-        d = c.travel_doc.read(mrz=SAMPLES["cs"], timeout=10000)
+        d = c.travel_doc.read(mrz=SAMPLES["cs"], timeout=10)
         assert d.document_type == "CS" and d.passive_auth.hashes_ok

@@ -10,6 +10,7 @@ import pytest
 
 from gtsdk.drivers.opencv_imaging import codec, geometry
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators.imaging import scans
 
 pytest.importorskip("rapidocr_onnxruntime")
@@ -22,7 +23,7 @@ PAGE = scans.render_page(scans.FORM_LINES, (620, 420), font_px=FONT_PX, margin=M
 def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
     if scans.font_path("cjk") is None or scans.font_path("mono") is None:
         pytest.skip("fonts-noto-cjk / DejaVu not installed")
-    t = Terminal.simulated(tmp_path_factory.mktemp("ocr"), modules=["imaging"])
+    t = simulated_terminal(tmp_path_factory.mktemp("ocr"), modules=["imaging"])
     with t:
         yield t
 

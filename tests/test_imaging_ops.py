@@ -16,6 +16,7 @@ import pytest
 from gtsdk.drivers.opencv_imaging import codec, geometry
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators.imaging import PHOTO_CORNERS, scans
 
 PAGE = scans.render_page(scans.FORM_LINES, (620, 877), font_px=26, margin=40)
@@ -25,7 +26,7 @@ PAGE = scans.render_page(scans.FORM_LINES, (620, 877), font_px=26, margin=40)
 def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
     if scans.font_path("cjk") is None:
         pytest.skip("fonts-noto-cjk not installed")
-    t = Terminal.simulated(tmp_path_factory.mktemp("imaging"), modules=["imaging"])
+    t = simulated_terminal(tmp_path_factory.mktemp("imaging"), modules=["imaging"])
     with t:
         yield t
 

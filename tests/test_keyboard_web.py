@@ -17,6 +17,7 @@ from _media_fixtures import Recorder
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 STATIC = Path(__file__).resolve().parents[1] / "gtsdk" / "server" / "static"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -70,7 +71,7 @@ def kiosk(browser: Any, site: str, tmp_path: Path) -> Iterator[tuple[Terminal, A
     """The terminal's keyboard events forwarded to the page, as the service's event stream would."""
     page = browser.new_page(viewport={"width": 1080, "height": 1920})
     page.goto(site)
-    t = Terminal.simulated(tmp_path, modules=["keyboard"])
+    t = simulated_terminal(tmp_path, modules=["keyboard"])
     pending: list[dict[str, Any]] = []
     t.events.subscribe(lambda e: pending.append({"module": e.module, "event": e.type, "data": e.data}), ["keyboard"])
 
@@ -186,7 +187,7 @@ def test_other_events_are_ignored(kiosk: tuple[Terminal, Any]) -> None:
     ({"layout": "numeric", "large": "very"}, ErrorCode.INVALID_DATA, "large"),
 ])
 def test_bad_requests(tmp_path: Path, req: dict[str, Any], code: ErrorCode, field: str) -> None:
-    t = Terminal.simulated(tmp_path, modules=["keyboard"])
+    t = simulated_terminal(tmp_path, modules=["keyboard"])
     with t:
         with pytest.raises(GtsdkError) as ei:
             t.keyboard.show(**req)

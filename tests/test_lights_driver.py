@@ -42,7 +42,7 @@ def test_steady_on_off_reaches_the_board(rig) -> None:  # type: ignore[no-untype
 
 def test_driver_flashes_a_relay_board(rig) -> None:  # type: ignore[no-untyped-def]
     t, sim = rig
-    t.lights.flash(light="qr", period_ms=200, duty=0.5)
+    t.lights.flash(light="qr", period=0.2, duty=0.5)
     wait_for(lambda: len(sim.toggles(3)) >= 6)
     levels = [v for _, v in sim.toggles(3)]
     assert all(a != b for a, b in itertools.pairwise(levels))  # on, off, on, off ...
@@ -58,7 +58,7 @@ def test_driver_flashes_a_relay_board(rig) -> None:  # type: ignore[no-untyped-d
 def test_bad_input_codes(rig) -> None:  # type: ignore[no-untyped-def]
     t, _sim = rig
     for call, kw, field in ((t.lights.on, {"light": "toaster"}, "light"),
-                            (t.lights.flash, {"light": "qr", "period_ms": -500}, "periodMs"),
+                            (t.lights.flash, {"light": "qr", "period": -0.5}, "period"),
                             (t.lights.flash, {"light": "qr", "duty": 1.5}, "duty"),
                             (t.lights.off, {"light": "Bad Name!"}, "light")):
         with pytest.raises(GtsdkError) as e:
@@ -102,7 +102,7 @@ def test_board_with_flash_registers(tmp_path: Path) -> None:
     sim = lights_sim.start(tmp_path / "lights", baudrate=115200, board_flash=True)
     t = terminal_for("lights", "modbus_rtu", sim.settings).start()
     try:
-        t.lights.flash(light="qr", period_ms=800, duty=0.25)
+        t.lights.flash(light="qr", period=0.8, duty=0.25)
         st = sim.state()
         assert (st["modes"][3], st["periods"][3], st["duties"][3]) == (2, 800, 25)
         assert st["toggles"] == 0  # the board flashes by itself: the driver writes no coils
@@ -137,7 +137,7 @@ def test_off_always_wins_over_the_flasher(rig) -> None:  # type: ignore[no-untyp
 
     t, sim = rig
     for _ in range(5):
-        t.lights.flash(light="camera", period_ms=100, duty=0.5)
+        t.lights.flash(light="camera", period=0.1, duty=0.5)
         wait_for(lambda: len(sim.toggles(5)) >= 1)
         t.lights.off(light="camera")
         time.sleep(0.25)  # two more flash periods: a stale flasher write would show up here

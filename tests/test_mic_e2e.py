@@ -14,6 +14,7 @@ from _media_fixtures import Recorder, need, wait_for
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 pytestmark = pytest.mark.peer
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.peer
 @pytest.fixture(scope="module")
 def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
     pytest.importorskip("sounddevice")
-    t = Terminal.simulated(tmp_path_factory.mktemp("mic"), modules=["microphone"])
+    t = simulated_terminal(tmp_path_factory.mktemp("mic"), modules=["microphone"])
     with t:
         wait_for(lambda: t.microphone.status().state == "online")
         yield t
@@ -44,7 +45,7 @@ def test_recording_returns_what_was_fed(term: Terminal, tmp_path: Path) -> None:
     term.simulations["microphone"].control("feed", {"path": str(src), "silence_after": 1})
     fed = _fed(term)
     rec = Recorder(term, "microphone")
-    term.microphone.start_recording(max_duration_ms=1000)
+    term.microphone.start_recording(max_duration=1)
     wait_for(lambda: rec.of("recordingFinished"))
     r = term.microphone.stop_recording()
     assert r.stopped_by == "maxDuration" and r.duration_ms == 1000 and not r.silent
@@ -62,7 +63,7 @@ def test_recording_returns_what_was_fed(term: Terminal, tmp_path: Path) -> None:
 def test_silence_detection_stops_after_speech(term: Terminal) -> None:
     term.simulations["microphone"].control("feed", {"tone": 0.8, "silence_after": 5})
     rec = Recorder(term, "microphone")
-    term.microphone.start_recording(max_duration_ms=20_000, silence_stop_ms=500, level_interval_ms=200)
+    term.microphone.start_recording(max_duration=20, silence_stop=0.5, level_interval=0.2)
     wait_for(lambda: rec.of("recordingFinished"))
     r = term.microphone.stop_recording()
     assert r.stopped_by == "silence"
@@ -73,7 +74,7 @@ def test_silence_detection_stops_after_speech(term: Terminal) -> None:
 
 def test_silence_is_reported_silent(term: Terminal) -> None:
     term.simulations["microphone"].control("silence", {})
-    term.microphone.start_recording(max_duration_ms=500, silence_stop_ms=200)
+    term.microphone.start_recording(max_duration=0.5, silence_stop=0.2)
     wait_for(lambda: not term.microphone.status().detail["recording"])
     r = term.microphone.stop_recording()
     assert r.silent and r.stopped_by == "maxDuration" and r.peak_dbfs == -120.0  # leading silence never stops
@@ -81,7 +82,7 @@ def test_silence_is_reported_silent(term: Terminal) -> None:
 
 def test_other_rate_and_stereo(term: Terminal) -> None:
     term.simulations["microphone"].control("feed", {"tone": 1.0})
-    term.microphone.start_recording(sample_rate=48000, channels=2, max_duration_ms=500)
+    term.microphone.start_recording(sample_rate=48000, channels=2, max_duration=0.5)
     wait_for(lambda: not term.microphone.status().detail["recording"])
     r = term.microphone.stop_recording()
     rate, ch, pcm = _data(r.wav)
@@ -91,7 +92,7 @@ def test_other_rate_and_stereo(term: Terminal) -> None:
 
 def test_stop_early_by_request(term: Terminal) -> None:
     term.simulations["microphone"].control("feed", {"tone": 0.2})
-    term.microphone.start_recording(max_duration_ms=600_000)
+    term.microphone.start_recording(max_duration=600)
     r = term.microphone.stop_recording()
     assert r.stopped_by in ("request", "maxDuration") and r.duration_ms < 600_000
 
@@ -106,7 +107,7 @@ def test_stop_early_by_request(term: Terminal) -> None:
 ])
 def test_bad_requests(term: Terminal, req: dict[str, int], field: str) -> None:
     with pytest.raises(GtsdkError) as ei:
-        term.microphone.start_recording(**req)
+        term.call("microphone", "start_recording", req)  # the untyped path: a request as the wire would carry it
     assert ei.value.code == ErrorCode.INVALID_DATA
     assert ei.value.field is not None and ei.value.field.replace("_", "").lower() == field.lower()
 
@@ -116,7 +117,7 @@ def test_state_errors(term: Terminal) -> None:
         term.microphone.stop_recording()
     assert ei.value.code == ErrorCode.INVALID_STATE
     term.simulations["microphone"].control("silence", {})
-    term.microphone.start_recording(max_duration_ms=600_000)
+    term.microphone.start_recording(max_duration=600)
     with pytest.raises(GtsdkError) as ei:
         term.microphone.start_recording()
     assert ei.value.code == ErrorCode.DEVICE_BUSY
@@ -125,7 +126,7 @@ def test_state_errors(term: Terminal) -> None:
 
 def test_unplugged_microphone(tmp_path: Path) -> None:
     pytest.importorskip("sounddevice")
-    t = Terminal.simulated(tmp_path, modules=["microphone"])
+    t = simulated_terminal(tmp_path, modules=["microphone"])
     with t:
         sim = t.simulations["microphone"]
         wait_for(lambda: t.microphone.status().state == "online")
@@ -137,6 +138,6 @@ def test_unplugged_microphone(tmp_path: Path) -> None:
         sim.control("replug", {})
         sim.control("feed", {"tone": 0.3})
         t.microphone.open()
-        t.microphone.start_recording(max_duration_ms=300)
+        t.microphone.start_recording(max_duration=0.3)
         wait_for(lambda: not t.microphone.status().detail["recording"])
         assert not t.microphone.stop_recording().silent

@@ -16,6 +16,7 @@ from gtsdk.driver import DeviceState
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 from gtsdk.simulators import receipt_printer as simmod
 
 cv2 = pytest.importorskip("cv2")
@@ -45,15 +46,14 @@ def _usb_terminal(workdir: Path) -> Terminal:
     cfg = TerminalConfig()
     cfg.modules["receipt_printer"] = ModuleConfig(module="receipt_printer", driver="escpos",
                                                   settings=dict(sim.settings), reconnect_interval=0.2)
-    t = Terminal(cfg)
-    t.simulations = {"receipt_printer": sim}
+    t = SimulatedTerminal(cfg, simulations={"receipt_printer": sim})
     return t
 
 
 @pytest.fixture(params=["serial", "usb"])
 def term(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Terminal]:
     if request.param == "serial":
-        t = Terminal.simulated(tmp_path, modules=["receipt_printer"])
+        t = simulated_terminal(tmp_path, modules=["receipt_printer"])
         t.config.modules["receipt_printer"].reconnect_interval = 0.2
     else:
         t = _usb_terminal(tmp_path)

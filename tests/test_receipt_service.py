@@ -12,7 +12,7 @@ import pytest
 from _server_fixtures import start_service
 from PIL import Image
 
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 pytest.importorskip("gtsdk.server.run")
 cv2 = pytest.importorskip("cv2")
@@ -31,7 +31,7 @@ def _pdf(pages: int) -> str:
 def test_printers_over_https(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    t = Terminal.simulated(tmp_path / "sim", modules=["receipt_printer", "a4_printer"])
+    t = simulated_terminal(tmp_path / "sim", modules=["receipt_printer", "a4_printer"])
     s = start_service(home, terminal=t)
     try:
         with s.app(timeout=60) as c, s.maint(timeout=30) as m:

@@ -114,8 +114,8 @@ def test_driver_exception_becomes_internal_error_without_its_text() -> None:
 def test_invalid_request_names_the_field() -> None:
     with terminal() as t:
         with pytest.raises(GtsdkError) as e:
-            t.lights.flash(light="a", period_ms=-5)
-        assert e.value.code == ErrorCode.INVALID_DATA and e.value.field == "period_ms"
+            t.lights.flash(light="a", period=-0.005)
+        assert e.value.code == ErrorCode.INVALID_DATA and e.value.field == "period"  # the argument as written
         with pytest.raises(GtsdkError) as e:
             t.call("lights", "on", {"light": "a", "colour": "red"})
         assert e.value.field == "colour"

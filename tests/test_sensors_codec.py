@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.drivers.modbus_sensors import codec as sc
 from gtsdk.errors import GtsdkError
+from gtsdk.transport import modbus_frames as rtu
 
 
 def test_default_map_is_one_read() -> None:

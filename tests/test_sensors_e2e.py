@@ -1,4 +1,4 @@
-"""End to end: QR scanner, light board and sensors through Terminal.simulated (real drivers ↔ simulators)."""
+"""End to end: QR scanner, light board and sensors through simulated_terminal (real drivers ↔ simulators)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,21 @@ from _peripherals_fixtures import Recorder, wait_for
 
 from gtsdk.driver import DeviceState
 from gtsdk.errors import GtsdkError
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 pytest.importorskip("pymodbus")
 pytest.importorskip("cv2")
 
 
 def test_three_modules_end_to_end(tmp_path: Path) -> None:
-    with Terminal.simulated(tmp_path, modules=["qr_scanner", "lights", "sensors"]) as t:
+    with simulated_terminal(tmp_path, modules=["qr_scanner", "lights", "sensors"]) as t:
         rec = Recorder(t, "sensors")
         qr_events = Recorder(t, "qr_scanner")
         for m in ("qr_scanner", "lights", "sensors"):
             wait_for(lambda m=m: t.module(m).status().state == DeviceState.ONLINE)
         sims = t.simulations
         # a guided step: light the QR reader, read a code, turn the light off
-        assert t.lights.flash(light="qr", period_ms=400, duty=0.5).states["qr"] == "flash"
+        assert t.lights.flash(light="qr", period=0.4, duty=0.5).states["qr"] == "flash"
         timer = threading.Timer(0.2, lambda: sims["qr_scanner"].control("present", {"text": "办件编号 2026-0001"}))
         timer.start()
         scan = t.qr_scanner.read(timeout=5)

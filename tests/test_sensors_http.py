@@ -13,15 +13,15 @@ pytest.importorskip("httpx")
 from _peripherals_fixtures import wait_for
 from _server_fixtures import ORIGIN, Svc
 
-from gtsdk.runtime import Terminal
 from gtsdk.server.config import parse_service
 from gtsdk.server.run import build, start_background
 from gtsdk.server.tokens import TokenStore
+from gtsdk.simulated import simulated_terminal
 
 
 def test_http_end_to_end(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    t = Terminal.simulated(tmp_path / "sim", modules=["qr_scanner", "lights", "sensors"]).start()
+    t = simulated_terminal(tmp_path / "sim", modules=["qr_scanner", "lights", "sensors"]).start()
     app = build(t, parse_service({"origins": [ORIGIN]}, base_dir=home), home, simulate=True)
     running = start_background(app, port=0, addresses=["127.0.0.1"])
     store = TokenStore(home)
@@ -55,7 +55,7 @@ def test_http_end_to_end(tmp_path: Path) -> None:
 
 def test_service_audits_sensor_alarms(tmp_path: Path) -> None:
     """9.1.1.1 b: a tamper alarm raised by the sensor board lands in the service's audit log."""
-    t = Terminal.simulated(tmp_path / "sim", modules=["sensors"]).start()
+    t = simulated_terminal(tmp_path / "sim", modules=["sensors"]).start()
     app = build(t, parse_service({}, base_dir=tmp_path / "home"), tmp_path / "home", simulate=True)
     try:
         assert app.audit is not None

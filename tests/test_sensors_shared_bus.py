@@ -1,4 +1,4 @@
-"""A light board (id 1) and a sensor board (id 2) on ONE RS-485 line, as in the peers reference §4:
+"""A light board (id 1) and a sensor board (id 2) on ONE RS-485 line, as in docs/test-peers.md §4:
 both modules open the same port; their transactions never interleave on the wire."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_lights_and_sensors_share_one_line(tmp_path: Path, backend: str) -> None
     try:
         with Terminal(cfg) as t:
             rec = Recorder(t, "sensors")
-            t.lights.flash(light="qr", period_ms=100, duty=0.5)  # the flasher thread writes too
+            t.lights.flash(light="qr", period=0.1, duty=0.5)  # the flasher thread writes too
             errors: list[BaseException] = []
 
             def hammer() -> None:
@@ -60,7 +60,7 @@ def test_lights_and_sensors_share_one_line(tmp_path: Path, backend: str) -> None
 
 
 def test_shared_port_needs_matching_settings(tmp_path: Path) -> None:
-    from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
+    from gtsdk.transport.modbus import ModbusLine, ModbusSettings
 
     bus = ModbusPtyServer([LightBoard().sim_device(1)], baudrate=9600, link=tmp_path / "rs485").start()
     try:

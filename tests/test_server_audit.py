@@ -169,7 +169,7 @@ def test_personal_data_sealed_for_app_recipient(tmp_path: Path) -> None:
         assert opened.signer is not None and opened.signer == terminal_pub
         assert lights == {"states": {"a": "on"}}  # not personal data: not sealed
         with Client(s.url, s.app_token, ca=s.ca) as cl:
-            assert isinstance(cl.idcard.read(), wm.SealedData)
+            assert isinstance(cl.idcard.read_sealed(), wm.SealedData)
         with s.client(s.tokens.create(["app"], app="other")) as c:  # an app without a key gets clear data
             assert c.post("/v1/idcard/read", json={}).json()["data"]["idNumber"] == ID_NUMBER
     finally:

@@ -10,13 +10,13 @@ import pytest
 from _server_fixtures import start_service
 
 from gtsdk import sim
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 pytestmark = pytest.mark.skipif(not sim.available("idcard"), reason="idcard simulator not installed")
 
 
 def test_sim_route_drives_the_simulated_reader(tmp_path: Path) -> None:
-    t = Terminal.simulated(tmp_path / "sim", modules=["idcard"])
+    t = simulated_terminal(tmp_path / "sim", modules=["idcard"])
     s = start_service(tmp_path / "home", terminal=t)
     try:
         with s.maint() as m, s.app() as c:

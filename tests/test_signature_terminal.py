@@ -1,4 +1,4 @@
-"""Signature pad end to end through the runtime: ``Terminal.simulated(modules=["signature_pad"])``
+"""Signature pad end to end through the runtime: ``simulated_terminal(modules=["signature_pad"])``
 with the Wacom STU driver talking pyusb to the fake-USB pad (8.4 c); faults and recovery."""
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from gtsdk.drivers.wacom_stu import render as R
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.signature_pad import Signature
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 pytest.importorskip("usb")
 
 
 @pytest.fixture
 def term(tmp_path: Path) -> Iterator[Terminal]:
-    t = Terminal.simulated(tmp_path, modules=["signature_pad"])
+    t = simulated_terminal(tmp_path, modules=["signature_pad"])
     with t:
         t.simulations["signature_pad"].control("speed", {"factor": 40})
         t.signature_pad.open()
@@ -185,7 +186,7 @@ def test_capabilities(term: Terminal) -> None:
 
 
 def test_without_usb_the_driver_reports_no_device() -> None:
-    """With the real libusb backend and no USB in the kernel (peers.md §8) the pad is simply absent."""
+    """With the real libusb backend and no USB in the kernel (docs/test-peers.md §8) the pad is simply absent."""
     drv = WacomStuDriver(WacomStuSettings())
     with pytest.raises(GtsdkError) as e:
         drv.connect()

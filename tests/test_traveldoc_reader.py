@@ -12,6 +12,7 @@ import pytest
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime.terminal import Terminal
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators.travel_doc import SAMPLES, TravelDocSimulation
 
 pytestmark = pytest.mark.peer
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.peer
 
 @pytest.fixture(scope="module")
 def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
-    t = Terminal.simulated(tmp_path_factory.mktemp("traveldoc"), modules=["travel_doc"])
+    t = simulated_terminal(tmp_path_factory.mktemp("traveldoc"), modules=["travel_doc"])
     if "travel_doc" not in t.simulations:
         reason = t.devices["travel_doc"].disabled_reason if "travel_doc" in t.devices else "simulator missing"
         t.stop()
@@ -38,11 +39,11 @@ def sim(term: Terminal) -> Iterator[TravelDocSimulation]:
     s.control("remove", {})
 
 
-def read(t: Terminal, timeout: int = 8000, **kw: Any) -> Any:
-    return t.travel_doc.read({"timeout": timeout, **kw})
+def read(t: Terminal, timeout: float = 8, **kw: Any) -> Any:
+    return t.travel_doc.read(timeout=timeout, **kw)  # seconds
 
 
-def fails(t: Terminal, timeout: int = 8000, **kw: Any) -> GtsdkError:
+def fails(t: Terminal, timeout: float = 8, **kw: Any) -> GtsdkError:
     with pytest.raises(GtsdkError) as e:
         read(t, timeout, **kw)
     return e.value
@@ -88,7 +89,7 @@ def test_missing_mrz_is_invalid_data(term: Terminal, sim: TravelDocSimulation) -
 
 def test_no_document_until_the_deadline_is_time_out(term: Terminal, sim: TravelDocSimulation) -> None:
     sim.control("remove", {})
-    assert fails(term, 1500, mrz=SAMPLES["passport"]).code == ErrorCode.TIME_OUT
+    assert fails(term, 1.5, mrz=SAMPLES["passport"]).code == ErrorCode.TIME_OUT
 
 
 def test_card_pulled_mid_read_is_no_media(term: Terminal, sim: TravelDocSimulation) -> None:
@@ -139,7 +140,7 @@ def _wait(t: Terminal, kind: str, after: int, limit: float = 8.0) -> None:
 def test_silent_chip_times_out_then_recovers(term: Terminal, sim: TravelDocSimulation) -> None:
     sim.control("insert", {"doc": "cs"})
     sim.control("fault", {"kind": "mute"})
-    assert fails(term, 2000, mrz=SAMPLES["cs"]).code == ErrorCode.TIME_OUT
+    assert fails(term, 2, mrz=SAMPLES["cs"]).code == ErrorCode.TIME_OUT
     sim.control("clear", {})
     sim.control("insert", {"doc": "cs"})  # re-present the document
     assert read(term, mrz=SAMPLES["cs"], read_photo=False).document_type == "CS"

@@ -14,6 +14,7 @@ from _media_fixtures import Recorder, need, sox_stat, wait_for
 from gtsdk.drivers.espeak import EspeakEngine, codec
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 
 pytestmark = pytest.mark.peer
 
@@ -23,7 +24,7 @@ LONG_EN = "This is a long announcement that keeps on going for several seconds s
 @pytest.fixture(scope="module")
 def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
     need("espeak-ng", "aplay", "sox")
-    t = Terminal.simulated(tmp_path_factory.mktemp("voice"), modules=["voice"])
+    t = simulated_terminal(tmp_path_factory.mktemp("voice"), modules=["voice"])
     with t:
         wait_for(lambda: t.voice.status().state == "online")
         yield t
@@ -134,7 +135,7 @@ def test_bad_requests(term: Terminal, req: dict[str, Any], code: ErrorCode, fiel
 
 def test_speaker_unplugged_then_back(tmp_path: Path) -> None:
     need("espeak-ng", "aplay")
-    t = Terminal.simulated(tmp_path, modules=["voice"])
+    t = simulated_terminal(tmp_path, modules=["voice"])
     with t:
         sim = t.simulations["voice"]
         wait_for(lambda: t.voice.status().state == "online")

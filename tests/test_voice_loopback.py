@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _media_fixtures import need, wait_for
 
-from gtsdk.runtime import Terminal
+from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators.imaging import scans
 
 pytestmark = pytest.mark.peer
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.peer
 def test_speak_then_record(tmp_path: Path) -> None:
     need("espeak-ng", "aplay")
     pytest.importorskip("sounddevice")
-    t = Terminal.simulated(tmp_path, modules=["voice", "microphone", "keyboard", "imaging"])
+    t = simulated_terminal(tmp_path, modules=["voice", "microphone", "keyboard", "imaging"])
     with t:
         wait_for(lambda: all(t.module(m).status().state == "online"
                              for m in ("voice", "microphone", "keyboard", "imaging")))
@@ -31,7 +31,7 @@ def test_speak_then_record(tmp_path: Path) -> None:
         played = t.simulations["voice"].control("captured", {"wav": True})
         assert played["rmsDbfs"] > -35 and played["seconds"] >= u.duration_ms / 1000
         t.simulations["microphone"].control("feed", {"wav": played["wav"], "silence_after": 2})
-        t.microphone.start_recording(max_duration_ms=30_000, silence_stop_ms=800)
+        t.microphone.start_recording(max_duration=30, silence_stop=0.8)
         wait_for(lambda: not t.microphone.status().detail["recording"])
         rec = t.microphone.stop_recording()
         assert rec.stopped_by == "silence" and not rec.silent

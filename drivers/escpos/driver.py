@@ -18,9 +18,11 @@ from pydantic import model_validator
 from gtsdk.driver import DeviceInfo, DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.receipt_printer import CutRequest, InitRequest, PrintRequest, PrintResult, ReceiptPrinterDriver
+from gtsdk.transport import ByteStream, io_timeout
+from gtsdk.transport.serial import SerialLink
+from gtsdk.transport.usb import UsbLink, UsbMatch, load_backend, parse_vid_pid
 
 from . import codec
-from .transport import SerialTransport, Transport, UsbTransport, load_backend, parse_vid_pid
 
 
 class EscposSettings(DriverSettings):
@@ -28,8 +30,9 @@ class EscposSettings(DriverSettings):
     baudrate: int = 115200
     parity: str = "N"
     stopbits: float = 1
-    usb: str | None = None
-    usb_backend: str | None = None
+    usb: str | None = None  # VID:PID in hex
+    usb_serial: str | None = None  # the printer's USB serial number, when several of one model are plugged in
+    usb_backend: str | None = None  # "module:factory" returning a pyusb backend; None: libusb
     usb_backend_arg: str | None = None
     answer_timeout: float = 1.0
     paper_width: int = codec.WIDTH_80MM
@@ -63,20 +66,22 @@ class EscposDriver(ReceiptPrinterDriver):
         super().__init__(settings, emit, set_state)
         self.s: EscposSettings = settings
         self.poll_interval = settings.status_poll  # type: ignore[misc]  # per-instance from the settings
-        self.t: Transport | None = None
+        self.t: ByteStream | None = None
         self.chinese = settings.chinese
         self._status: codec.PrinterStatus | None = None
         self._lock = threading.Lock()
         self.last_job_bytes = 0
 
     # ---- transport -----------------------------------------------------------------------------
-    def _make_transport(self) -> Transport:
+    def _make_transport(self) -> ByteStream:
         s = self.s
         if s.port is not None:
-            return SerialTransport(s.port, s.baudrate, s.parity, s.stopbits, s.answer_timeout)
+            return SerialLink(s.port, s.baudrate, parity=s.parity, stopbits=s.stopbits, answer_timeout=s.answer_timeout)
         vid, pid = parse_vid_pid(s.usb or "")
-        backend = load_backend(s.usb_backend, s.usb_backend_arg) if s.usb_backend else None
-        return UsbTransport(vid, pid, backend, s.answer_timeout)
+        backend = load_backend(s.usb_backend, s.usb_backend_arg, field="usb_backend") if s.usb_backend else None
+        # USB printer class: bulk OUT (+ bulk IN for status) on interface 0
+        return UsbLink(UsbMatch.of(vid, pid, s.usb_serial), backend=backend, answer_timeout=s.answer_timeout,
+                       name="USB printer")
 
     def connect(self) -> None:
         t = self._make_transport()
@@ -97,7 +102,7 @@ class EscposDriver(ReceiptPrinterDriver):
         if t is not None:
             t.close()
 
-    def _need(self) -> Transport:
+    def _need(self) -> ByteStream:
         if self.t is None:
             raise GtsdkError(ErrorCode.NO_DEVICE, "printer not connected")
         return self.t
@@ -106,10 +111,10 @@ class EscposDriver(ReceiptPrinterDriver):
     def _query(self, ctx: OpContext | None, functions: tuple[int, ...] = (1, 2, 3, 4)) -> codec.PrinterStatus:
         """Send DLE EOT n for each n and read one reply byte per request."""
         t = self._need()
-        timeout = self.s.answer_timeout if ctx is None else max(0.001, min(self.s.answer_timeout, ctx.remaining()))
+        timeout = io_timeout(self.s.answer_timeout, ctx)
         t.discard_input()  # e.g. the 37 25 00 an Epson sends when DLE DC4 fn=8 has cleared its buffers
         t.write(b"".join(codec.status_request(n) for n in functions), ctx)
-        reply = t.read(len(functions), ctx, timeout=timeout)
+        reply = t.read_exact(len(functions), ctx, timeout=timeout)
         return codec.parse_status(dict(zip(functions, reply, strict=True)))
 
     def _update(self, st: codec.PrinterStatus) -> None:
@@ -128,7 +133,7 @@ class EscposDriver(ReceiptPrinterDriver):
 
     def status_detail(self) -> dict[str, Any]:
         st = self._status
-        out: dict[str, Any] = {"transport": self.t.kind if self.t else ("usb" if self.s.usb else "serial")}
+        out: dict[str, Any] = {"transport": "usb" if self.s.usb else "serial"}
         if st is not None:
             out.update(st.detail())
         return out

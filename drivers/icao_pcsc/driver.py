@@ -1,22 +1,23 @@
 """Exit-entry document reader: ICAO 9303 eMRTD chips over PC/SC (clause 8.4 b).
 
-Device logic only: APDU exchange through pyscard/pcscd, waiting for the document, the
-BAC -> secure messaging -> EF.COM/DG1/DG2/EF.SOD sequence and passive authentication.
-Bytes and crypto live in :mod:`.codec`, :mod:`.mrz` and :mod:`.sod`.
+Device logic only: waiting for the document, the BAC -> secure messaging ->
+EF.COM/DG1/DG2/EF.SOD sequence and passive authentication.  The reader, the card
+session and every APDU exchange (with its deadline) are :mod:`gtsdk.transport.pcsc`;
+bytes and crypto live in :mod:`.codec`, :mod:`.mrz` and :mod:`.sod`.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import time
 from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, OpContext
+from gtsdk.driver import DeviceInfo, OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.travel_doc import PassiveAuth, ReadRequest, TravelDocData, TravelDocDriver
+from gtsdk.transport.pcsc import PcscCard, PcscReader, PcscSettings
 
 from . import codec, mrz, sod
 
@@ -24,162 +25,65 @@ log = logging.getLogger("gtsdk.drivers.icao_pcsc")
 
 SW_OK = 0x9000
 SW_NOT_FOUND = 0x6A82
-#: PC/SC codes meaning "the card went away" (pcsclite PCSC/pcsclite.h)
-_REMOVED = {0x80100069, 0x8010000C, 0x80100068, 0x80100067}
 
 
-class IcaoPcscSettings(DriverSettings):
-    reader: str = Field("", description="PC/SC reader name (or a unique part of it); empty: the first reader")
+class IcaoPcscSettings(PcscSettings):
     csca_store: str | None = Field(None, description="PEM/DER file or folder of CSCA certificates (chain check)")
     read_chunk: int = Field(0xDF, ge=16, le=0xDF, description="bytes per READ BINARY under secure messaging")
     wait_interval: float = Field(0.2, ge=0.02, description="s between card-presence checks while read() waits")
     poll_interval: float = Field(1.0, ge=0.1, description="s between presence checks while idle (events)")
 
 
-class _Link:
-    """One card session: transmit with error mapping."""
-
-    def __init__(self, conn: Any, presence: Any) -> None:
-        self.conn = conn
-        self.presence = presence
-
-    def tx(self, apdu: bytes, ctx: OpContext) -> tuple[bytes, int]:
-        ctx.check()
-        from smartcard.Exceptions import CardConnectionException
-
-        try:
-            data, sw1, sw2 = self.conn.transmit(list(apdu))
-        except CardConnectionException as e:
-            hr = getattr(e, "hresult", 0) or 0
-            if (hr & 0xFFFFFFFF) in _REMOVED or self._gone(ctx):
-                raise GtsdkError(ErrorCode.NO_MEDIA, "the document left the reader during the read") from None
-            raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "card did not answer an APDU") from None
-        return bytes(data), (sw1 << 8) | sw2
-
-    def _gone(self, ctx: OpContext) -> bool:
-        end = time.monotonic() + min(1.5, ctx.remaining())
-        while time.monotonic() < end:
-            if self.presence() is False:
-                return True
-            time.sleep(0.05)
-        return False
-
-    def close(self) -> None:
-        _release(self.conn)
-
-
-def _release(conn: Any) -> None:
-    """Disconnect and release the PC/SC context now (pyscard would do it in __del__, maybe after pcscd is gone)."""
-    for step in ("disconnect", "release"):
-        try:
-            getattr(conn, step)()
-        except Exception:
-            pass
-
-
 class IcaoPcscDriver(TravelDocDriver):
     name = "icao_pcsc"
-    version = "0.1"
+    version = "0.2"
     settings_model = IcaoPcscSettings
     settings: IcaoPcscSettings
 
     def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
         super().__init__(settings, emit, set_state)
         self.poll_interval = self.settings.poll_interval  # type: ignore[misc]
-        self._reader: Any = None
-        self._hcontext: Any = None
+        self.reader = PcscReader.from_settings(self.settings)
         self._present: bool | None = None
         self._csca = sod.load_csca_store(self.settings.csca_store) if self.settings.csca_store else None
 
     # ---- lifecycle ---------------------------------------------------------------------
     def connect(self) -> None:
-        try:
-            from smartcard import scard
-            from smartcard.System import readers
-        except ImportError:
-            raise GtsdkError(ErrorCode.NO_DEVICE, "pyscard is not installed (pip install gtsdk[iddocs])") from None
-        try:
-            found = readers()
-        except Exception:
-            raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC service (pcscd) not available") from None
-        want = self.settings.reader
-        match = [r for r in found if str(r) == want] or [r for r in found if want in str(r)]
-        if not match:
-            raise GtsdkError(ErrorCode.NO_DEVICE, f"PC/SC reader {want!r} not found")
-        self._reader = match[0]
-        hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-        if hr != scard.SCARD_S_SUCCESS:
-            raise GtsdkError(ErrorCode.NO_DEVICE, "cannot open a PC/SC context")
-        self._hcontext = ctx
+        self.reader.open()
 
     def disconnect(self) -> None:
-        if self._hcontext is not None:
-            try:
-                from smartcard import scard
-
-                scard.SCardReleaseContext(self._hcontext)
-            except Exception:
-                pass
-        self._hcontext = None
-        self._reader = None
+        self.reader.close()
         self._present = None
 
     def device_info(self) -> DeviceInfo:
-        return DeviceInfo(model=str(self._reader or ""), driver=self.name, driver_version=self.version)
+        return DeviceInfo(model=self.reader.name, driver=self.name, driver_version=self.version)
 
     def features(self) -> dict[str, Any]:
         return {"mrzTypes": ["TD3", "TD1", "CS", "CD", "CR", "CT"], "access": ["BAC"],
                 "dataGroups": [1, 2], "passiveAuth": True, "cscaStore": self._csca is not None}
 
     def status_detail(self) -> dict[str, Any]:
-        return {"reader": str(self._reader or ""), "cardPresent": bool(self._present)}
+        return {"reader": self.reader.name, "cardPresent": bool(self._present)}
 
     # ---- presence ------------------------------------------------------------------------
-    def _card_present(self) -> bool | None:
-        if self._hcontext is None or self._reader is None:
-            return None
-        from smartcard import scard
-
-        hr, states = scard.SCardGetStatusChange(self._hcontext, 0, [(str(self._reader), scard.SCARD_STATE_UNAWARE)])
-        if hr not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT) or not states:
-            raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC reader status unavailable")
-        return bool(states[0][1] & scard.SCARD_STATE_PRESENT)
+    def _arrived(self) -> None:
+        if not self._present:
+            self._present = True
+            self.emit("cardInserted", {})
 
     def poll(self, ctx: OpContext) -> None:
-        present = self._card_present()
-        if present is not None and present != self._present:
+        present = self.reader.card_present(ctx)
+        if present != self._present:
             if self._present is not None or present:
                 self.emit("cardInserted" if present else "cardRemoved", {})
             self._present = present
 
-    def _wait_card(self, ctx: OpContext) -> _Link:
-        from smartcard.Exceptions import CardConnectionException, NoCardException
-
-        while True:
-            ctx.check()
-            if self._reader is None:
-                raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC reader not connected")
-            try:
-                conn = self._reader.createConnection()
-            except Exception:  # no PC/SC context: pcscd went away
-                raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC service (pcscd) not available") from None
-            try:
-                conn.connect()
-                if not self._present:
-                    self._present = True
-                    self.emit("cardInserted", {})
-                return _Link(conn, self._card_present)
-            except (NoCardException, CardConnectionException):
-                _release(conn)
-            except Exception:
-                _release(conn)
-                raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC reader not available") from None
-            try:
-                ctx.sleep(self.settings.wait_interval)
-            except GtsdkError as e:  # waiting for a person ends with timeOut (conformance 6.4.4 c)
-                if e.code == ErrorCode.TIME_OUT:
-                    raise GtsdkError(ErrorCode.TIME_OUT, "no document presented before the deadline") from None
-                raise
+    def _wait_card(self, ctx: OpContext) -> PcscCard:
+        # waiting for a person ends with timeOut (conformance 6.4.4 c)
+        card = self.reader.wait_card(ctx, self.settings.wait_interval,
+                                     absent="no document presented before the deadline")
+        self._arrived()
+        return card
 
     # ---- read --------------------------------------------------------------------------------
     @staticmethod
@@ -193,42 +97,42 @@ class IcaoPcscDriver(TravelDocDriver):
 
     def read(self, request: ReadRequest, ctx: OpContext) -> TravelDocData:
         key = self._key(request)
-        link = self._wait_card(ctx)
+        card = self._wait_card(ctx)
         try:
-            return self._read(link, key, request, ctx)
+            return self._read(card, key, request, ctx)
         finally:
-            link.close()
+            card.close()
 
-    def _bac(self, link: _Link, key: mrz.MrzData, ctx: OpContext) -> codec.SecureMessaging:
-        _, sw = link.tx(b"\x00\xa4\x04\x0c\x07" + codec.LDS1_AID, ctx)
+    def _bac(self, card: PcscCard, key: mrz.MrzData, ctx: OpContext) -> codec.SecureMessaging:
+        _, sw = card.transmit(b"\x00\xa4\x04\x0c\x07" + codec.LDS1_AID, ctx)
         if sw != SW_OK:
             raise GtsdkError(ErrorCode.UNSUPPORTED_DATA, f"no ICAO LDS1 application on the chip (SW {sw:04X})")
-        rnd_ic, sw = link.tx(b"\x00\x84\x00\x00\x08", ctx)
+        rnd_ic, sw = card.transmit(b"\x00\x84\x00\x00\x08", ctx)
         if sw != SW_OK:
             raise GtsdkError(ErrorCode.UNSUPPORTED_DATA, f"GET CHALLENGE refused (SW {sw:04X}); BAC unsupported")
         bac = codec.BacSession(*codec.bac_keys(key.bac_key))
-        resp, sw = link.tx(b"\x00\x82\x00\x00\x28" + bac.authenticate_data(rnd_ic) + b"\x28", ctx)
+        resp, sw = card.transmit(b"\x00\x82\x00\x00\x28" + bac.authenticate_data(rnd_ic) + b"\x28", ctx)
         if sw != SW_OK:
             raise GtsdkError(ErrorCode.AUTHENTICATION_FAILED,
                              f"BAC refused by the chip (SW {sw:04X}): the MRZ does not match this document")
         return bac.finish(resp)
 
-    def _sm(self, link: _Link, sm: codec.SecureMessaging, ctx: OpContext, ins: int, p1: int, p2: int,
+    def _sm(self, card: PcscCard, sm: codec.SecureMessaging, ctx: OpContext, ins: int, p1: int, p2: int,
             data: bytes = b"", le: int | None = None) -> tuple[bytes, int]:
-        resp, sw = link.tx(sm.protect(0x00, ins, p1, p2, data, le), ctx)
+        resp, sw = card.transmit(sm.protect(0x00, ins, p1, p2, data, le), ctx)
         if sw in (0x6987, 0x6988):
             raise GtsdkError(ErrorCode.INVALID_DATA, f"the chip rejected a secure-messaging command (SW {sw:04X})")
         if not resp:
             return b"", sw
         return sm.unprotect(resp)
 
-    def _read_file(self, link: _Link, sm: codec.SecureMessaging, fid: int, ctx: OpContext) -> bytes | None:
-        _, sw = self._sm(link, sm, ctx, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big"))
+    def _read_file(self, card: PcscCard, sm: codec.SecureMessaging, fid: int, ctx: OpContext) -> bytes | None:
+        _, sw = self._sm(card, sm, ctx, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big"))
         if sw == SW_NOT_FOUND:
             return None
         if sw != SW_OK:
             raise GtsdkError(ErrorCode.INVALID_DATA, f"cannot select file {fid:04X} (SW {sw:04X})")
-        head, sw = self._sm(link, sm, ctx, 0xB0, 0, 0, le=4)
+        head, sw = self._sm(card, sm, ctx, 0xB0, 0, 0, le=4)
         if sw != SW_OK or len(head) < 2:
             raise GtsdkError(ErrorCode.INVALID_DATA, f"cannot read file {fid:04X} (SW {sw:04X})")
         total = codec.tlv_length(head)
@@ -237,30 +141,30 @@ class IcaoPcscDriver(TravelDocDriver):
         buf = bytearray(head[:total])
         while len(buf) < total:
             off = len(buf)
-            part, sw = self._sm(link, sm, ctx, 0xB0, off >> 8, off & 0xFF,
+            part, sw = self._sm(card, sm, ctx, 0xB0, off >> 8, off & 0xFF,
                                 le=min(self.settings.read_chunk, total - off))
             if sw != SW_OK or not part:
                 raise GtsdkError(ErrorCode.INVALID_DATA, f"READ BINARY failed at {off} of file {fid:04X}")
             buf += part
         return bytes(buf[:total])
 
-    def _read(self, link: _Link, key: mrz.MrzData, request: ReadRequest, ctx: OpContext) -> TravelDocData:
-        sm = self._bac(link, key, ctx)
-        com = self._read_file(link, sm, codec.EF_COM, ctx)
+    def _read(self, card: PcscCard, key: mrz.MrzData, request: ReadRequest, ctx: OpContext) -> TravelDocData:
+        sm = self._bac(card, key, ctx)
+        com = self._read_file(card, sm, codec.EF_COM, ctx)
         listed = codec.parse_com(com) if com else [1, 2]
         groups: dict[int, bytes] = {}
-        dg1 = self._read_file(link, sm, codec.DG_FILES[1], ctx)
+        dg1 = self._read_file(card, sm, codec.DG_FILES[1], ctx)
         if dg1 is None:
             raise GtsdkError(ErrorCode.INVALID_DATA, "the chip has no DG1")
         groups[1] = dg1
         chip_mrz = codec.parse_dg1(dg1)
         if request.read_photo and 2 in listed:
-            dg2 = self._read_file(link, sm, codec.DG_FILES[2], ctx)
+            dg2 = self._read_file(card, sm, codec.DG_FILES[2], ctx)
             if dg2 is not None:
                 groups[2] = dg2
         pa: PassiveAuth | None = None
         if request.passive_auth:
-            raw_sod = self._read_file(link, sm, codec.EF_SOD, ctx)
+            raw_sod = self._read_file(card, sm, codec.EF_SOD, ctx)
             if raw_sod is None:
                 pa = PassiveAuth(hashes_ok=False, detail="the chip has no EF.SOD")
             else:

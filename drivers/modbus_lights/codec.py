@@ -1,6 +1,6 @@
 """Light-board commands as Modbus RTU frames (pure, no I/O).
 
-Two board profiles (protocols.md §5.1: no public kiosk light-board protocol exists; generic
+Two board profiles (docs/protocols.md §5.1: no public kiosk light-board protocol exists; generic
 Modbus relay boards are the documented pattern):
 
 - **relay board** (``board_flash`` unset): one coil per channel, FC05 on/off
@@ -14,8 +14,8 @@ Modbus relay boards are the documented pattern):
 from __future__ import annotations
 
 from gtsdk.driver import Model
-from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.transport import modbus_frames as rtu
 
 MODE_OFF, MODE_ON, MODE_FLASH = 0, 1, 2
 MODES = {"off": MODE_OFF, "on": MODE_ON, "flash": MODE_FLASH}

@@ -18,10 +18,10 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
-from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
-from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.lights import FlashRequest, LightRequest, Lights, LightsDriver
+from gtsdk.transport import modbus_frames as rtu
+from gtsdk.transport.modbus import ModbusLine, ModbusSettings
 
 from . import codec
 

@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import Field
 
 from gtsdk.driver import Model
-from gtsdk.drivers.modbus_common import codec as rtu
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.transport import modbus_frames as rtu
 
 Table = Literal["input", "holding", "discrete", "coil"]
 FUNCTION: dict[str, int] = {"input": rtu.READ_INPUT_REGISTERS, "holding": rtu.READ_HOLDING_REGISTERS,

@@ -22,9 +22,9 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext, Request
-from gtsdk.drivers.modbus_common import ModbusLine, ModbusSettings
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.sensors import Reading, SensorsDriver, SensorValues
+from gtsdk.transport.modbus import ModbusLine, ModbusSettings
 
 from . import codec
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import termios
 from typing import Any
 
 from pydantic import Field
@@ -70,18 +69,11 @@ class SamSerialDriver(IdCardDriver):
     def transact(self, command: Command, ctx: OpContext | None = None, data: bytes = b"",
                  gap: float | None = None) -> codec.Response:
         """Send one command and return its reply; resends on a damaged frame in either direction."""
-        try:
-            return self._transact(command, ctx, data, gap)
-        except termios.error:  # pyserial lets tcflush/tcsetattr errors through when the port vanishes
-            self.link.close()
-            raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.settings.port} lost") from None
-
-    def _transact(self, command: Command, ctx: OpContext | None, data: bytes, gap: float | None) -> codec.Response:
         frame = codec.build_request(command, data)
         wait = gap if gap is not None else self.settings.answer_timeout
         last: GtsdkError | None = None
         for _attempt in range(self.settings.retries + 1):
-            self.link.reset_input()
+            self.link.discard_input()
             self.link.write(frame, ctx)
             try:
                 resp = self._recv(ctx, wait)
@@ -124,6 +116,7 @@ class SamSerialDriver(IdCardDriver):
     def disconnect(self) -> None:
         self.link.close()
         self._present = False
+        self._consumed = None  # presence is no longer watched: a card seen after reconnecting is a new presentation
 
     def device_info(self) -> DeviceInfo:
         return DeviceInfo(model="GA 467 SAM (serial)", serial=self._sam_id, driver=self.name,

@@ -1,8 +1,8 @@
-"""``signature_pad.wacom_stu``: Wacom STU signature pads over USB HID with pyusb (clause 8.4 c).
+"""``signature_pad.wacom_stu``: Wacom STU signature pads over USB HID (clause 8.4 c).
 
-pyusb reaches the pad through a backend: libusb by default, or any ``usb.backend.IBackend`` named
-by the setting ``backend = "module:factory"`` (the simulator's fake USB device, a USB/IP client...),
-so the same driver code runs against real and simulated pads.
+The pad is reached through :class:`gtsdk.transport.usb.UsbLink` (pyusb): libusb by default, or
+any pyusb backend named by the setting ``backend = "module:factory"`` (the simulators' fake USB
+bus, a USB/IP client...), so the same driver code runs against real and simulated pads.
 
 ``get_signature`` clears the pad, shows the prompt and three buttons (清除/取消/确定, see
 :mod:`.render`), sets the writing area to the signing box, switches inking on and collects pen
@@ -11,36 +11,31 @@ reports until the user taps OK or cancel (clear restarts) or the operation's dea
 
 from __future__ import annotations
 
-import errno
-import importlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field
 
-try:  # the biometrics extra; imported here, once, because pyusb's package import is not thread-safe
-    import usb.core
-    import usb.util
-except ImportError:  # pragma: no cover - reported by connect()
-    usb = None  # type: ignore[assignment]
-
 from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
 from gtsdk.drivers.wacom_stu import codec as K
 from gtsdk.drivers.wacom_stu import render as R
-from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.signature_pad import GetSignatureRequest, Signature, SignaturePadDriver
+from gtsdk.transport.usb import UsbLink, UsbMatch, load_backend
 
-_GONE = {errno.ENODEV, errno.EIO, errno.ENOENT, errno.ENXIO, errno.ESHUTDOWN}
-_LIBUSB_NO_DEVICE = -4
+#: HID class requests to / from the interface (HID 1.11 §7.2)
+_HID_IN, _HID_OUT = 0xA1, 0x21
 
 
 class WacomStuSettings(DriverSettings):
     vendor_id: int = Field(K.VENDOR_ID, description="USB vendor id (Wacom 0x056A)")
     product_id: int | None = Field(None, description="USB product id; None: the first known STU model")
+    usb_serial: str | None = Field(None, description="the pad's USB serial number, when several pads are plugged in")
     backend: str | None = Field(None, description="'module:factory' returning a pyusb backend; None: libusb")
     backend_arg: str | None = Field(None, description="argument passed to the backend factory")
     interface: int = 0
+    answer_timeout: float = Field(1.0, gt=0, description="seconds one USB transfer may take")
     font: str | None = Field(None, description="TrueType/OpenType font with CJK glyphs for the prompt")
     timed_reports: bool = Field(True, description="ask for pen reports with the pad's own time stamps (mode 1)")
     stuck_pen_seconds: float = Field(5.0, gt=0, description="tip down without moving this long → hardwareError")
@@ -48,28 +43,6 @@ class WacomStuSettings(DriverSettings):
     pen_min_width: float = Field(1.2, gt=0, description="PNG stroke width at zero pressure (px)")
     pen_max_width: float = Field(4.5, gt=0, description="PNG stroke width at full pressure (px)")
     output_scale: float = Field(1.0, gt=0, le=8, description="PNG pixels per pad screen pixel")
-    usb_timeout_ms: int = Field(1000, gt=0, description="timeout of one control transfer")
-
-
-def load_backend(spec: str, arg: str | None) -> Any:
-    mod, _, attr = spec.partition(":")
-    try:
-        factory = getattr(importlib.import_module(mod), attr)
-        return factory(arg) if arg is not None else factory()
-    except GtsdkError:
-        raise
-    except Exception as e:
-        raise ConfigError("backend", f"cannot load USB backend {spec!r}: {type(e).__name__}") from None
-
-
-def usb_error(e: BaseException, what: str) -> GtsdkError:
-    if isinstance(e, usb.core.USBTimeoutError):
-        return GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"{what}: USB timeout")
-    err = getattr(e, "errno", None)
-    code = getattr(e, "backend_error_code", None)
-    if err in _GONE or code == _LIBUSB_NO_DEVICE or isinstance(e, usb.core.NoBackendError):
-        return GtsdkError(ErrorCode.NO_DEVICE, f"{what}: signature pad is gone")
-    return GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"{what}: USB error")
 
 
 @dataclass
@@ -85,8 +58,7 @@ class WacomStuDriver(SignaturePadDriver):
     def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
         super().__init__(settings, emit, set_state)
         self.cfg: WacomStuSettings = settings
-        self.dev: Any = None
-        self.ep_in: Any = None
+        self.link: UsbLink | None = None
         self.cap: K.Capability | None = None
         self.info: K.Information | None = None
         self.serial = ""
@@ -94,85 +66,54 @@ class WacomStuDriver(SignaturePadDriver):
         self.screen: dict[str, Any] = {}
 
     # ---- USB ----------------------------------------------------------------------------
+    def _link(self) -> UsbLink:
+        c = self.cfg
+        backend = load_backend(c.backend, c.backend_arg) if c.backend else None
+        pids = c.product_id if c.product_id is not None else K.MODELS
+        return UsbLink(UsbMatch.of(c.vendor_id, pids, c.usb_serial), backend=backend, interface=c.interface,
+                       answer_timeout=c.answer_timeout, name="Wacom STU signature pad")
+
     def connect(self) -> None:
-        if usb is None:
-            raise GtsdkError(ErrorCode.NO_DEVICE, "pyusb is not installed (pip install gtsdk[biometrics])")
         self.disconnect()
-        backend = load_backend(self.cfg.backend, self.cfg.backend_arg) if self.cfg.backend else None
-        pid = self.cfg.product_id
+        link = self._link()
+        link.open()
+        self.link = link
         try:
-            dev = usb.core.find(
-                idVendor=self.cfg.vendor_id, backend=backend,
-                custom_match=lambda d: d.idProduct == pid if pid is not None else d.idProduct in K.MODELS)
-        except usb.core.NoBackendError:
-            raise GtsdkError(ErrorCode.NO_DEVICE, "no USB backend (libusb) available") from None
-        except usb.core.USBError as e:
-            raise usb_error(e, "USB enumeration") from None
-        if dev is None:
-            raise GtsdkError(ErrorCode.NO_DEVICE, "no Wacom STU signature pad found")
-        try:
-            dev.set_configuration()
-            intf = dev.get_active_configuration()[(self.cfg.interface, 0)]
-            self.ep_in = usb.util.find_descriptor(
-                intf, custom_match=lambda e: usb.util.endpoint_direction(e.bEndpointAddress) == usb.util.ENDPOINT_IN)
-            self.dev = dev
-            self.product_id = int(dev.idProduct)
+            if link.ep_in is None:
+                raise GtsdkError(ErrorCode.HARDWARE_ERROR, "pad has no interrupt IN endpoint")
+            self.product_id = int(link.device.idProduct)
             self.cap = K.decode_capability(self.get_feature(K.CAPABILITY, 16))
             self.info = K.decode_information(self.get_feature(K.INFORMATION, 16))
             try:
                 self.serial = K.decode_serial(self.get_feature(K.SERIAL, 16))
             except GtsdkError:
                 self.serial = ""
-        except usb.core.USBError as e:
-            self.disconnect()
-            raise usb_error(e, "pad set-up") from None
         except GtsdkError:
             self.disconnect()
             raise
-        if self.ep_in is None:
-            self.disconnect()
-            raise GtsdkError(ErrorCode.HARDWARE_ERROR, "pad has no interrupt IN endpoint")
 
     def disconnect(self) -> None:
-        dev, self.dev = self.dev, None
-        if dev is not None:
-            try:
-                usb.util.dispose_resources(dev)
-            except Exception:
-                pass
+        link, self.link = self.link, None
+        if link is not None:
+            link.close()
 
-    def _need(self) -> Any:
-        if self.dev is None:
+    def _need(self) -> UsbLink:
+        if self.link is None or not self.link.is_open:
             raise GtsdkError(ErrorCode.NO_DEVICE, "signature pad not connected")
-        return self.dev
+        return self.link
 
     def get_feature(self, rid: int, length: int) -> bytes:
-        dev = self._need()
-        try:
-            data = bytes(dev.ctrl_transfer(0xA1, K.HID_GET_REPORT, (K.FEATURE << 8) | rid, self.cfg.interface, length,
-                                           self.cfg.usb_timeout_ms))
-        except usb.core.USBError as e:
-            raise usb_error(e, f"get feature 0x{rid:02X}") from None
+        data = self._need().control_in(_HID_IN, K.HID_GET_REPORT, (K.FEATURE << 8) | rid, self.cfg.interface, length)
         if not data or data[0] != rid:
             raise K.ReportError(f"feature 0x{rid:02X}: unexpected answer")
         return data
 
     def set_feature(self, report: bytes) -> None:
-        dev = self._need()
-        try:
-            dev.ctrl_transfer(0x21, K.HID_SET_REPORT, (K.FEATURE << 8) | report[0], self.cfg.interface, report,
-                              self.cfg.usb_timeout_ms)
-        except usb.core.USBError as e:
-            raise usb_error(e, f"set feature 0x{report[0]:02X}") from None
+        self._need().control_out(_HID_OUT, K.HID_SET_REPORT, (K.FEATURE << 8) | report[0], self.cfg.interface, report)
 
-    def read_report(self, timeout_ms: int) -> bytes | None:
-        dev = self._need()
-        try:
-            return bytes(dev.read(self.ep_in.bEndpointAddress, 64, max(1, timeout_ms)))
-        except usb.core.USBTimeoutError:
-            return None
-        except usb.core.USBError as e:
-            raise usb_error(e, "pen report") from None
+    def read_report(self, timeout: float) -> bytes | None:
+        """One pen report, or ``None`` if none came within *timeout* seconds."""
+        return self._need().read_packet(timeout=timeout)
 
     # ---- info -----------------------------------------------------------------------------
     def device_info(self) -> DeviceInfo:
@@ -207,7 +148,7 @@ class WacomStuDriver(SignaturePadDriver):
         end = time.monotonic() + 1.0
         while time.monotonic() < end:
             ctx.check()
-            if self.read_report(1) is None:
+            if self.read_report(0.001) is None:
                 return
 
     def get_signature(self, request: GetSignatureRequest, ctx: OpContext) -> Signature:
@@ -230,7 +171,7 @@ class WacomStuDriver(SignaturePadDriver):
         outcome: str | None = None
         while outcome is None:
             ctx.check()
-            rep = self.read_report(int(min(50.0, max(1.0, ctx.remaining() * 1000))))
+            rep = self.read_report(min(0.05, max(0.001, ctx.remaining())))
             if rep is None:
                 continue
             s = K.decode_pen(rep)

@@ -10,7 +10,6 @@ reference in char buffer 2 (DownChar) and lets the module score them (Match).
 from __future__ import annotations
 
 import logging
-import termios
 import time
 from typing import Any
 
@@ -82,7 +81,7 @@ class Session:
     def _exchange(self, frame: bytes, ctx: OpContext | None, data_after: bool) -> tuple[C.Packet, bytes]:
         last: GtsdkError | None = None
         for _attempt in range(self.retries + 1):
-            self._reset_input()
+            self.link.discard_input()
             self.link.write(frame, ctx)
             parser = C.Parser(max_payload=512)
             try:
@@ -107,13 +106,6 @@ class Session:
                 self._drain(ctx)
         assert last is not None
         raise last
-
-    def _reset_input(self) -> None:
-        try:
-            self.link.reset_input()
-        except termios.error:  # tcflush on a vanished pty/USB adapter raises termios.error (EIO), not OSError
-            self.link.close()
-            raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.link.port} lost") from None
 
     def _drain(self, ctx: OpContext | None) -> None:
         """Let the rest of a corrupted transfer arrive and drop it."""

@@ -5,7 +5,7 @@ import time
 from _common import connect
 
 with connect() as c:
-    print(c.lights.flash(light="idcard", period_ms=500, duty=0.5).states)
+    print(c.lights.flash(light="idcard", period=0.5, duty=0.5).states)
     time.sleep(1.0)
     print(c.lights.on(light="receipt").states)
     print(c.lights.off(light="idcard").states)

@@ -7,7 +7,7 @@ from _common import connect
 
 with connect() as c:
     c.microphone.open()
-    c.microphone.start_recording(sample_rate=16000, channels=1, max_duration_ms=5000)
+    c.microphone.start_recording(sample_rate=16000, channels=1, max_duration=5)
     time.sleep(1.0)
     rec = c.microphone.stop_recording()
     print("recorded", rec.duration_ms, "ms at", rec.sample_rate, "Hz; peak", rec.peak_dbfs, "dBFS; silent:", rec.silent)

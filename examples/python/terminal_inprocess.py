@@ -1,8 +1,8 @@
 """The same SDK without the service: drive the simulated terminal in-process."""
 
-from gtsdk import Terminal
+from gtsdk.simulated import simulated_terminal
 
-with Terminal.simulated(modules=["idcard", "lights"]) as t:
+with simulated_terminal(modules=["idcard", "lights"]) as t:
     t.lights.flash(light="idcard")
     t.simulations["idcard"].control("insert", {"card": "resident"})
     card = t.idcard.read(timeout=20)

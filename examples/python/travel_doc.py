@@ -17,7 +17,7 @@ with connect() as c:
     simulate("travel_doc", "insert", mrz=MRZ)
     for attempt in range(3):  # retry what the catalogue marks retryable (a card moved, a noisy line)
         try:
-            doc = c.travel_doc.read(mrz=MRZ, timeout=30_000)
+            doc = c.travel_doc.read(mrz=MRZ, timeout=30)
             break
         except ServiceError as e:
             if not e.retryable or attempt == 2:

@@ -3,7 +3,7 @@
 from _common import connect
 
 with connect() as c:
-    u = c.voice.speak(text="请放置证件", elderly=True, wait=True, timeout=30_000)
+    u = c.voice.speak(text="请放置证件", elderly=True, wait=True, timeout=30)
     print("spoke", repr(u.text), "for", u.duration_ms, "ms")
     c.voice.speak(text="欢迎使用政务服务自助终端，请选择您要办理的业务")
     c.voice.stop()

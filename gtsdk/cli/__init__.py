@@ -22,11 +22,13 @@ SUBCOMMANDS: dict[str, str] = {
     "sim": "gtsdk.cli.sim:command",
     "crypto": "gtsdk.cli.crypto:command",
     "audit": "gtsdk.cli.audit:command",
+    "inspect": "gtsdk.cli.inspect:command",
     "ca": "gtsdk.cli.ca:command",
     "token": "gtsdk.cli.token:command",
     "models": "gtsdk.cli.models:command",
     "certify": "gtsdk.cli.certify:command",
     "certify-driver": "gtsdk.cli.certify:certify_driver",
+    "bridge": "gtsdk.cli.bridge:command",
 }
 
 

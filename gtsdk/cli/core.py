@@ -11,6 +11,7 @@ import click
 from gtsdk.errors import ConfigError
 from gtsdk.modules import MODULES
 from gtsdk.runtime import Terminal, load_config, registry
+from gtsdk.simulated import simulated_terminal
 
 
 @click.command()
@@ -49,7 +50,7 @@ def devices(config: Path | None, simulate: bool, wait: float, as_json: bool) -> 
         cfg = load_config(config) if config else None
     except ConfigError as e:
         raise click.ClickException(e.detail) from None
-    t = Terminal.simulated(config=cfg) if simulate else Terminal(cfg)
+    t = simulated_terminal(config=cfg) if simulate else Terminal(cfg)
     with t:
         time.sleep(wait)
         rows = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,6 +13,7 @@ from gtsdk.errors import ConfigError
 from gtsdk.runtime import Terminal, load_config
 from gtsdk.runtime.config import TerminalConfig
 from gtsdk.server.config import ServiceConfig
+from gtsdk.simulated import simulated_terminal
 
 HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/share/gtsdk"
 
@@ -38,16 +39,22 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
         raise click.ClickException(e.detail) from None
     if demo:
         service = service.model_copy(update={"demo": True})
+    own_wd: Path | None = None
     if simulate:
-        wd = workdir or Path(tempfile.mkdtemp(prefix="gtsdk-sim-"))
-        terminal = Terminal.simulated(wd, config=cfg)
+        from gtsdk import leftovers, sim
+
+        sim.reap_once()  # daemons and folders of a service that crashed (kill -9) go first
+        if workdir is None:  # removed at exit; after a crash, by the next host (gtsdk.leftovers)
+            own_wd = workdir = leftovers.make_temp_dir("gtsdk-sim-")
+        terminal: Terminal = simulated_terminal(workdir, config=cfg)
     else:
         terminal = Terminal(cfg)
-    run(terminal, service, home, port=port, simulate=simulate, audit=not no_audit)
+    run(terminal, service, home, port=port, simulate=simulate, audit=not no_audit,
+        on_stop=lambda: _remove(own_wd))
 
 
 def run(terminal: Terminal, service: ServiceConfig, home: Path | None, *, port: int | None = None,
-        simulate: bool = False, audit: bool = True) -> None:
+        simulate: bool = False, audit: bool = True, on_stop: Callable[[], None] | None = None) -> None:
     """Serve *terminal* until SIGTERM or SIGINT, then stop it (and its simulators) within the shutdown bound:
     in-flight operations get ``[service] shutdown_grace`` seconds, then they are cancelled on their devices."""
     from gtsdk.home import home_dir
@@ -55,15 +62,20 @@ def run(terminal: Terminal, service: ServiceConfig, home: Path | None, *, port: 
     from gtsdk.server.run import build, serve_forever
     from gtsdk.server.tokens import TokenStore
 
+    def stop() -> None:
+        terminal.stop()
+        if on_stop is not None:
+            on_stop()
+
     h = home_dir(home)
+    files = tls.ensure(h)
+    if service.non_loopback():
+        click.echo(f"WARNING: listening on {service.non_loopback()}: other computers can reach this service "
+                   "(clause 8.3 says they must not)", err=True)
     try:
-        files = tls.ensure(h)
-        if service.non_loopback():
-            click.echo(f"WARNING: listening on {service.non_loopback()}: other computers can reach this service "
-                       "(clause 8.3 says they must not)", err=True)
         app = build(terminal, service, h, simulate=simulate, audit=audit)
     except ConfigError as e:
-        terminal.stop()
+        stop()
         raise click.ClickException(e.detail) from None
     p = port if port is not None else service.port
     shown = [f"https://[{a}]:{p}" if ":" in a else f"https://{a}:{p}" for a in service.listen]
@@ -80,7 +92,14 @@ def run(terminal: Terminal, service: ServiceConfig, home: Path | None, *, port: 
     except OSError as e:
         raise click.ClickException(f"cannot listen on port {p}: {e.strerror or e}") from None
     finally:
-        terminal.stop()
+        stop()
+
+
+def _remove(own_wd: Path | None) -> None:
+    if own_wd is not None:
+        from gtsdk import leftovers
+
+        leftovers.remove_temp_dir(own_wd)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -1,4 +1,6 @@
-"""The 14 module contracts of clause 8.4, by id."""
+"""The 14 module contracts of clause 8.4, by id, and the shapes every module shares (status,
+capabilities, health, statistics).  Each contract's models live in ``gtsdk.modules.<id>``;
+drivers import the framework side from :mod:`gtsdk.driver`."""
 
 from __future__ import annotations
 
@@ -22,15 +24,12 @@ from gtsdk.modules._base import (
     Capabilities,
     DeviceInfo,
     DeviceState,
-    Driver,
-    DriverSettings,
     Empty,
     HealthLevel,
     HealthRequest,
     HealthResult,
     Model,
     ModuleSpec,
-    OpContext,
     OperationInfo,
     OperationSpec,
     Request,
@@ -64,15 +63,12 @@ __all__ = [
     "Capabilities",
     "DeviceInfo",
     "DeviceState",
-    "Driver",
-    "DriverSettings",
     "Empty",
     "HealthLevel",
     "HealthRequest",
     "HealthResult",
     "Model",
     "ModuleSpec",
-    "OpContext",
     "OperationInfo",
     "OperationSpec",
     "Request",

@@ -1,4 +1,5 @@
-"""Shared parts of the 14 module contracts (clause 8.4).
+"""Shared parts of the 14 module contracts (clause 8.4) — private: import them from
+:mod:`gtsdk.driver` (drivers) or :mod:`gtsdk.modules` (apps).
 
 A module contract is a :class:`ModuleSpec`: its id, its clause, its operations
 (each with typed request and result models and a version) and the abstract
@@ -16,10 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from typing_extensions import TypeVar
 
 from gtsdk.errors import ErrorCode, GtsdkError
 
@@ -97,7 +99,7 @@ class Status(Model):
     state: DeviceState
     opened: bool
     busy: bool = False
-    reason: str = Field("", description="why the device is not online (no personal data)")
+    reason: str = Field(default="", description="why the device is not online (no personal data)")
     detail: dict[str, Any] = Field(default_factory=dict, description="module-specific status (paper, door, ...)")
     last_error: str | None = None
     since: datetime | None = None
@@ -127,21 +129,35 @@ class Statistics(Model):
     since: datetime | None = None
 
 
-class Request(Model):
-    """Base of every operation request: the fields the runtime consumes itself."""
+#: the longest operation timeout anyone may ask for (seconds; 600 000 ms on the wire)
+MAX_TIMEOUT = 600.0
 
-    timeout: int | None = Field(None, ge=1, le=600_000, description="operation timeout in ms")
+
+class Request(Model):
+    """Base of every operation request: the fields the runtime consumes itself.
+
+    ``timeout`` is the wire field, in milliseconds like every time on the wire; Python callers
+    give ``timeout=`` in seconds to the call instead (``t.idcard.read(timeout=20)``)."""
+
+    timeout: int | None = Field(default=None, ge=1, le=int(MAX_TIMEOUT * 1000), description="operation timeout in ms")
+
+
+RequestT = TypeVar("RequestT", bound=Model, default=Model)
+ResultT = TypeVar("ResultT", bound=Model, default=Model)
 
 
 @dataclass(frozen=True)
-class OperationSpec:
+class OperationSpec(Generic[RequestT, ResultT]):
+    """One operation of a contract: typed by its request and result models."""
+
     name: str
-    request: type[Model]
-    result: type[Model]
+    request: type[RequestT]
+    result: type[ResultT]
     version: str = "1.0"
     summary: str = ""
     #: needs the device to have been opened (modules with open/close operations)
     needs_open: bool = True
+    #: seconds
     default_timeout: float = 30.0
     #: the result carries personal data (clause 9.3.2): sealed for the app's recipient key when one is set
     personal_data: bool = False
@@ -215,6 +231,9 @@ class DriverSettings(Model):
     """Base of every driver's settings model (the keys under ``[modules.<id>]``)."""
 
 
+SettingsT = TypeVar("SettingsT", bound=DriverSettings, default=DriverSettings)
+
+
 EventSink = Callable[[str, dict[str, Any]], None]
 StateSink = Callable[[DeviceState, str], None]
 
@@ -227,8 +246,15 @@ def _noop_state(state: DeviceState, reason: str) -> None:
     pass
 
 
-class Driver(abc.ABC):
-    """Base of every driver.  Subclass the module's driver class, not this one.
+class Driver(abc.ABC, Generic[SettingsT]):
+    """Base of every driver.  Subclass the module's driver class, not this one, with your
+    settings model as its type argument::
+
+        class AcmeLights(LightsDriver[AcmeSettings]):   # self.settings is an AcmeSettings
+            name = "acme"
+
+    The type argument also sets :attr:`settings_model` (what the runtime validates the
+    module's configuration table with), so the settings type is written once.
 
     Lifecycle (UnifiedPOS open → claim → enable, simplified): the runtime calls
     :meth:`connect` at start and on ``open``, :meth:`disconnect` on ``close`` and
@@ -243,8 +269,19 @@ class Driver(abc.ABC):
     #: seconds between :meth:`poll` calls while idle (None: never)
     poll_interval: ClassVar[float | None] = None
 
-    def __init__(self, settings: DriverSettings, emit: EventSink | None = None, set_state: StateSink | None = None):
-        self.settings = settings
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = _settings_argument(cls)
+        if declared is None:
+            return
+        if "settings_model" not in cls.__dict__:
+            cls.settings_model = declared
+        elif not issubclass(cls.settings_model, declared):
+            raise TypeError(f"{cls.__qualname__}.settings_model {cls.settings_model.__name__} is not the type argument "
+                            f"{declared.__name__}")
+
+    def __init__(self, settings: SettingsT, emit: EventSink | None = None, set_state: StateSink | None = None):
+        self.settings: SettingsT = settings
         self.emit: EventSink = emit or _noop_event
         self.set_state: StateSink = set_state or _noop_state
 
@@ -272,11 +309,22 @@ class Driver(abc.ABC):
             raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, "no interactive health check")
         return HealthResult(level=level, ok=True, text="device answers")
 
-    def poll(self, ctx: OpContext) -> None:  # noqa: B027 - optional hook
+    def poll(self, ctx: OpContext) -> None:
         """Periodic work while idle (card presence, sensor thresholds)."""
 
     def sim_settings_note(self) -> str:
         return ""
+
+
+def _settings_argument(cls: type) -> type[DriverSettings] | None:
+    """The settings model given as type argument in ``class X(SomeDriver[Settings])``, if any."""
+    for base in getattr(cls, "__orig_bases__", ()):
+        origin = get_origin(base)
+        if isinstance(origin, type) and issubclass(origin, Driver):
+            for arg in get_args(base):
+                if isinstance(arg, type) and issubclass(arg, DriverSettings):
+                    return arg
+    return None
 
 
 def operations(*specs: OperationSpec) -> dict[str, OperationSpec]:

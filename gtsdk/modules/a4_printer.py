@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, SettingsT, operations
 
 
 class DocumentFormat(StrEnum):
@@ -36,12 +36,13 @@ class JobState(StrEnum):
 class PrintRequest(Request):
     document: bytes = Field(description="the file (base64 on the wire)")
     format: DocumentFormat = DocumentFormat.PDF
-    copies: int = Field(1, ge=1, le=99)
+    copies: int = Field(default=1, ge=1, le=99)
     sides: Sides = Sides.ONE_SIDED
     color: bool = True
-    media: str = Field("A4", max_length=32)
-    title: str = Field("gtsdk", max_length=100)
-    wait: bool = Field(False, description="wait until the job ends (or the printer reports a fault) before answering")
+    media: str = Field(default="A4", max_length=32)
+    title: str = Field(default="gtsdk", max_length=100)
+    wait: bool = Field(default=False,
+                       description="wait until the job ends (or the printer reports a fault) before answering")
 
 
 class JobRequest(Request):
@@ -53,10 +54,11 @@ class Job(Model):
     state: JobState
     reasons: list[str] = Field(default_factory=list, description="IPP job-state-reasons")
     printer_reasons: list[str] = Field(default_factory=list, description="IPP printer-state-reasons seen for the job")
-    error: str | None = Field(None, description="catalogue code when the job failed or is held up by the printer")
+    error: str | None = Field(default=None,
+                              description="catalogue code when the job failed or is held up by the printer")
 
 
-class A4PrinterDriver(Driver, abc.ABC):
+class A4PrinterDriver(Driver[SettingsT], abc.ABC):
     module = "a4_printer"
 
     @abc.abstractmethod

@@ -10,7 +10,17 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class View(StrEnum):
@@ -26,8 +36,8 @@ class ImageFormat(StrEnum):
 
 
 class InitRequest(Request):
-    width: int | None = Field(None, ge=160, le=4096)
-    height: int | None = Field(None, ge=120, le=4096)
+    width: int | None = Field(default=None, ge=160, le=4096)
+    height: int | None = Field(default=None, ge=120, le=4096)
 
 
 class CaptureRequest(Request):
@@ -46,8 +56,8 @@ class Photo(Model):
 
 class FaceCompareRequest(Request):
     reference: bytes = Field(description="reference face image (ID card photo, DG2 or any image)")
-    probe: bytes | None = Field(None, description="image to compare; None captures the live face")
-    threshold: float | None = Field(None, gt=0)
+    probe: bytes | None = Field(default=None, description="image to compare; None captures the live face")
+    threshold: float | None = Field(default=None, gt=0)
 
 
 class FaceComparison(Model):
@@ -59,7 +69,7 @@ class FaceComparison(Model):
 
 
 class LivenessRequest(Request):
-    checks: list[str] | None = Field(None, max_length=8, description="subset of the driver's checks; None: all")
+    checks: list[str] | None = Field(default=None, max_length=8, description="subset of the driver's checks; None: all")
     challenge: bool = False
 
 
@@ -77,7 +87,7 @@ class Liveness(Model):
     checks: list[LivenessCheck]
 
 
-class CameraDriver(Driver, abc.ABC):
+class CameraDriver(Driver[SettingsT], abc.ABC):
     module = "camera"
 
     @abc.abstractmethod

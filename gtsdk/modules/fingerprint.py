@@ -6,12 +6,22 @@ import abc
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class CaptureRequest(Request):
     with_image: bool = True
-    wait_ms: int | None = Field(None, ge=0, le=600_000,
+    wait_ms: int | None = Field(default=None, ge=0, le=600_000,
                                 description="how long to wait for a finger before noMedia (driver default if None)")
 
 
@@ -19,16 +29,16 @@ class Capture(Model):
     quality: int = Field(ge=0, le=100, description="image quality 0..100 (higher is better)")
     template: bytes = Field(description="device-format template")
     template_format: str
-    iso19794_2: bytes | None = Field(None, alias="iso19794_2",
+    iso19794_2: bytes | None = Field(default=None, alias="iso19794_2",
                                      description="ISO/IEC 19794-2:2005 minutiae record, when available")
     image_png: bytes | None = None
 
 
 class CompareRequest(Request):
-    probe: bytes | None = Field(None, description="template to compare; None captures a live finger")
+    probe: bytes | None = Field(default=None, description="template to compare; None captures a live finger")
     references: list[bytes] = Field(min_length=1, max_length=16)
-    threshold: int | None = Field(None, ge=0, description="decision threshold (driver default if None)")
-    wait_ms: int | None = Field(None, ge=0, le=600_000, description="live finger: wait before noMedia")
+    threshold: int | None = Field(default=None, ge=0, description="decision threshold (driver default if None)")
+    wait_ms: int | None = Field(default=None, ge=0, le=600_000, description="live finger: wait before noMedia")
 
 
 class Comparison(Model):
@@ -39,7 +49,7 @@ class Comparison(Model):
     scores: list[int] = Field(default_factory=list)
 
 
-class FingerprintDriver(Driver, abc.ABC):
+class FingerprintDriver(Driver[SettingsT], abc.ABC):
     module = "fingerprint"
 
     @abc.abstractmethod

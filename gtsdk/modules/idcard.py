@@ -8,7 +8,17 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class CardType(StrEnum):
@@ -19,8 +29,8 @@ class CardType(StrEnum):
 
 
 class ReadRequest(Request):
-    with_fingerprint: bool = Field(False, description="also read the fingerprint block (SAM 30 10)")
-    with_appended_address: bool = Field(False, description="also read the appended address (SAM 30 03)")
+    with_fingerprint: bool = Field(default=False, description="also read the fingerprint block (SAM 30 10)")
+    with_appended_address: bool = Field(default=False, description="also read the appended address (SAM 30 03)")
 
 
 class IdCardData(Model):
@@ -29,30 +39,31 @@ class IdCardData(Model):
     name_en: str | None = None
     sex: str = Field(description="decoded per GB/T 2261.1, e.g. 男/女")
     sex_code: str
-    nation: str | None = Field(None, description="decoded per GB/T 3304 (resident cards)")
+    nation: str | None = Field(default=None, description="decoded per GB/T 3304 (resident cards)")
     nation_code: str | None = None
-    nationality: str | None = Field(None, description="ISO 3166 alpha-3 (foreigner cards)")
+    nationality: str | None = Field(default=None, description="ISO 3166 alpha-3 (foreigner cards)")
     birth_date: date
     address: str | None = None
     id_number: str
     issuer: str | None = None
     valid_from: date
-    valid_until: date | None = Field(None, description="None when long_term")
+    valid_until: date | None = Field(default=None, description="None when long_term")
     long_term: bool = False
-    pass_number: str | None = Field(None, description="通行证号码 (HMT permits)")
+    pass_number: str | None = Field(default=None, description="通行证号码 (HMT permits)")
     issue_count: int | None = None
     card_version: str | None = None
-    previous_card_ref: str | None = Field(None, description="既往版本永居证号码关联项 (2023 foreigner cards)")
+    previous_card_ref: str | None = Field(default=None, description="既往版本永居证号码关联项 (2023 foreigner cards)")
     appended_address: str | None = None
-    photo_wlt: bytes | None = Field(None, description="raw WLT photo (base64 on the wire)")
-    photo: bytes | None = Field(None, description="decoded photo (BMP/PNG) when a WLT decoder hook is configured")
-    photo_note: str = Field("", description="why photo is absent (e.g. no licensed WLT decoder configured)")
-    fingerprints: bytes | None = Field(None, description="raw fingerprint block (up to 2 x 512-byte templates)")
+    photo_wlt: bytes | None = Field(default=None, description="raw WLT photo (base64 on the wire)")
+    photo: bytes | None = Field(default=None,
+                                description="decoded photo (BMP/PNG) when a WLT decoder hook is configured")
+    photo_note: str = Field(default="", description="why photo is absent (e.g. no licensed WLT decoder configured)")
+    fingerprints: bytes | None = Field(default=None, description="raw fingerprint block (up to 2 x 512-byte templates)")
     extra: dict[str, str] = Field(default_factory=dict,
                                   description="non-blank slices whose meaning sources disagree on (raw text)")
 
 
-class IdCardDriver(Driver, abc.ABC):
+class IdCardDriver(Driver[SettingsT], abc.ABC):
     module = "idcard"
 
     @abc.abstractmethod

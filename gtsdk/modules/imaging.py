@@ -11,7 +11,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, SettingsT, operations
 
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
 
@@ -36,8 +36,9 @@ class Point(Model):
 class CropRequest(Request):
     image: bytes = Field(max_length=MAX_IMAGE_BYTES)
     rect: Rect | None = None
-    corners: list[Point] | None = Field(None, min_length=4, max_length=4, description="perspective-corrected crop")
-    auto_document: bool = Field(False, description="detect the document and deskew it")
+    corners: list[Point] | None = Field(default=None, min_length=4, max_length=4,
+                                        description="perspective-corrected crop")
+    auto_document: bool = Field(default=False, description="detect the document and deskew it")
     format: OutputFormat = OutputFormat.JPEG
 
 
@@ -54,10 +55,11 @@ class ImageResult(Model):
     format: OutputFormat
     width: int
     height: int
-    corners: list[Point] | None = Field(None, description="document corners found in the input (tl, tr, br, bl)")
-    rotation: int | None = Field(None, description="clockwise degrees the image was turned (orientation fix)")
-    skew_degrees: float | None = Field(None, description="skew that was corrected")
-    redacted: list[Rect] | None = Field(None, description="regions that were covered")
+    corners: list[Point] | None = Field(default=None,
+                                        description="document corners found in the input (tl, tr, br, bl)")
+    rotation: int | None = Field(default=None, description="clockwise degrees the image was turned (orientation fix)")
+    skew_degrees: float | None = Field(default=None, description="skew that was corrected")
+    redacted: list[Rect] | None = Field(default=None, description="regions that were covered")
 
 
 class DetectDocumentRequest(Request):
@@ -67,8 +69,8 @@ class DetectDocumentRequest(Request):
 class DocumentDetection(Model):
     found: bool
     corners: list[Point] | None = None
-    area_ratio: float = Field(0.0, description="document area / image area")
-    skew_degrees: float = Field(0.0, description="angle of the document's top edge, clockwise positive")
+    area_ratio: float = Field(default=0.0, description="document area / image area")
+    skew_degrees: float = Field(default=0.0, description="angle of the document's top edge, clockwise positive")
     width: int
     height: int
 
@@ -83,8 +85,8 @@ class EnhanceMode(StrEnum):
 class EnhanceRequest(Request):
     image: bytes = Field(max_length=MAX_IMAGE_BYTES)
     mode: EnhanceMode = EnhanceMode.PRINT
-    deskew: bool = Field(True, description="straighten text lines (scanned materials)")
-    rotate: Rotation = Field(Rotation.NONE, description="turn clockwise, or auto: the way the text reads")
+    deskew: bool = Field(default=True, description="straighten text lines (scanned materials)")
+    rotate: Rotation = Field(default=Rotation.NONE, description="turn clockwise, or auto: the way the text reads")
     format: OutputFormat = OutputFormat.PNG
 
 
@@ -105,10 +107,10 @@ class RedactRequest(Request):
 
 class OcrRequest(Request):
     image: bytes = Field(max_length=MAX_IMAGE_BYTES)
-    rect: Rect | None = Field(None, description="read only this region")
-    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    rect: Rect | None = Field(default=None, description="read only this region")
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     rotate: Rotation = Rotation.NONE
-    mrz: bool = Field(False, description="look for a machine readable zone (ICAO 9303) and parse it")
+    mrz: bool = Field(default=False, description="look for a machine readable zone (ICAO 9303) and parse it")
 
 
 class TextLine(Model):
@@ -126,8 +128,8 @@ class MrzResult(Model):
     issuing_state: str | None = None
     document_number: str | None = None
     nationality: str | None = None
-    birth_date: str | None = Field(None, description="YYMMDD")
-    expiry_date: str | None = Field(None, description="YYMMDD")
+    birth_date: str | None = Field(default=None, description="YYMMDD")
+    expiry_date: str | None = Field(default=None, description="YYMMDD")
     sex: str | None = None
     surname: str | None = None
     given_names: str | None = None
@@ -142,7 +144,7 @@ class OcrResult(Model):
     height: int
 
 
-class ImagingDriver(Driver, abc.ABC):
+class ImagingDriver(Driver[SettingsT], abc.ABC):
     module = "imaging"
 
     @abc.abstractmethod

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, SettingsT, operations
 
 
 class Layout(StrEnum):
@@ -21,8 +21,8 @@ class Layout(StrEnum):
 
 class ShowRequest(Request):
     layout: Layout = Layout.FULL
-    field: str | None = Field(None, max_length=64, description="id of the input field to type into")
-    large: bool = Field(False, description="large keys for elderly users (7.2 a)")
+    field: str | None = Field(default=None, max_length=64, description="id of the input field to type into")
+    large: bool = Field(default=False, description="large keys for elderly users (7.2 a)")
 
 
 class KeyboardState(Model):
@@ -32,7 +32,7 @@ class KeyboardState(Model):
     large: bool = False
 
 
-class KeyboardDriver(Driver, abc.ABC):
+class KeyboardDriver(Driver[SettingsT], abc.ABC):
     module = "keyboard"
 
     @abc.abstractmethod

@@ -6,7 +6,7 @@ import abc
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, SettingsT, operations
 
 LightName = Field(max_length=32, pattern=r"^[a-z][a-z0-9_]*$", description="logical light, e.g. idcard, receipt")
 
@@ -17,15 +17,15 @@ class LightRequest(Request):
 
 class FlashRequest(Request):
     light: str = LightName
-    period_ms: int = Field(500, ge=100, le=10_000)
-    duty: float = Field(0.5, gt=0, lt=1)
+    period_ms: int = Field(default=500, ge=100, le=10_000)
+    duty: float = Field(default=0.5, gt=0, lt=1)
 
 
 class Lights(Model):
     states: dict[str, str] = Field(description="light → on | flash | off")
 
 
-class LightsDriver(Driver, abc.ABC):
+class LightsDriver(Driver[SettingsT], abc.ABC):
     module = "lights"
 
     @abc.abstractmethod

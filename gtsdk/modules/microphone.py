@@ -7,7 +7,17 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class StopReason(StrEnum):
@@ -17,13 +27,14 @@ class StopReason(StrEnum):
 
 
 class StartRequest(Request):
-    sample_rate: int = Field(16000, ge=8000, le=48000)
-    channels: int = Field(1, ge=1, le=2)
-    max_duration_ms: int = Field(60_000, ge=100, le=600_000)
-    silence_stop_ms: int | None = Field(None, ge=100, le=60_000,
+    sample_rate: int = Field(default=16000, ge=8000, le=48000)
+    channels: int = Field(default=1, ge=1, le=2)
+    max_duration_ms: int = Field(default=60_000, ge=100, le=600_000)
+    silence_stop_ms: int | None = Field(default=None, ge=100, le=60_000,
                                         description="stop by itself after this much silence following speech")
-    silence_threshold_dbfs: float = Field(-45.0, ge=-100.0, le=0.0, description="below this RMS a block is silence")
-    level_interval_ms: int = Field(100, ge=20, le=5_000, description="period of the level events")
+    silence_threshold_dbfs: float = Field(default=-45.0, ge=-100.0, le=0.0,
+                                          description="below this RMS a block is silence")
+    level_interval_ms: int = Field(default=100, ge=20, le=5_000, description="period of the level events")
 
 
 class Recording(Model):
@@ -37,7 +48,7 @@ class Recording(Model):
     stopped_by: StopReason = StopReason.REQUEST
 
 
-class MicrophoneDriver(Driver, abc.ABC):
+class MicrophoneDriver(Driver[SettingsT], abc.ABC):
     module = "microphone"
 
     @abc.abstractmethod

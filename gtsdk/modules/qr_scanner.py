@@ -7,11 +7,21 @@ from datetime import datetime
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class ReadRequest(Request):
-    trigger: bool = Field(True, description="send the trigger command (triggered mode)")
+    trigger: bool = Field(default=True, description="send the trigger command (triggered mode)")
 
 
 class Scan(Model):
@@ -22,7 +32,7 @@ class Scan(Model):
     time: datetime
 
 
-class QrScannerDriver(Driver, abc.ABC):
+class QrScannerDriver(Driver[SettingsT], abc.ABC):
     module = "qr_scanner"
 
     @abc.abstractmethod

@@ -11,7 +11,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class Align(StrEnum):
@@ -24,8 +34,8 @@ class Text(Model):
     type: Literal["text"] = "text"
     text: str = Field(max_length=2000)
     align: Align = Align.LEFT
-    width: int = Field(1, ge=1, le=8, description="character width multiplier")
-    height: int = Field(1, ge=1, le=8, description="character height multiplier")
+    width: int = Field(default=1, ge=1, le=8, description="character width multiplier")
+    height: int = Field(default=1, ge=1, le=8, description="character height multiplier")
     bold: bool = False
     underline: bool = False
 
@@ -33,7 +43,7 @@ class Text(Model):
 class QrCode(Model):
     type: Literal["qr"] = "qr"
     data: str = Field(max_length=2000)
-    size: int = Field(6, ge=1, le=16, description="module size in dots")
+    size: int = Field(default=6, ge=1, le=16, description="module size in dots")
     error_correction: Literal["L", "M", "Q", "H"] = "M"
     align: Align = Align.CENTER
 
@@ -42,20 +52,20 @@ class Barcode(Model):
     type: Literal["barcode"] = "barcode"
     data: str = Field(max_length=80)
     symbology: Literal["CODE128", "CODE39", "EAN13", "EAN8", "UPCA", "ITF"] = "CODE128"
-    height: int = Field(80, ge=1, le=255)
+    height: int = Field(default=80, ge=1, le=255)
     align: Align = Align.CENTER
 
 
 class Image(Model):
     type: Literal["image"] = "image"
     data: bytes = Field(description="any picture (PNG/JPEG), dithered to 1 bit")
-    max_width: int | None = Field(None, ge=8, le=2048, description="dots; default: the paper width")
+    max_width: int | None = Field(default=None, ge=8, le=2048, description="dots; default: the paper width")
     align: Align = Align.CENTER
 
 
 class Feed(Model):
     type: Literal["feed"] = "feed"
-    lines: int = Field(1, ge=1, le=255)
+    lines: int = Field(default=1, ge=1, le=255)
 
 
 Element = Annotated[Text | QrCode | Barcode | Image | Feed, Field(discriminator="type")]
@@ -72,7 +82,7 @@ class PrintRequest(Request):
 
 class CutRequest(Request):
     partial: bool = False
-    feed_lines: int = Field(3, ge=0, le=255)
+    feed_lines: int = Field(default=3, ge=0, le=255)
 
 
 class PrintResult(Model):
@@ -80,7 +90,7 @@ class PrintResult(Model):
     paper_near_end: bool = False
 
 
-class ReceiptPrinterDriver(Driver, abc.ABC):
+class ReceiptPrinterDriver(Driver[SettingsT], abc.ABC):
     module = "receipt_printer"
 
     @abc.abstractmethod

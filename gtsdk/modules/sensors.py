@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import Driver, Model, ModuleSpec, OpContext, OperationSpec, Request, SettingsT, operations
 
 
 class Reading(Model):
@@ -24,7 +24,7 @@ class SensorValues(Model):
     alarms: list[str] = Field(default_factory=list, description="active alarms, e.g. tamperOpen, powerLost")
 
 
-class SensorsDriver(Driver, abc.ABC):
+class SensorsDriver(Driver[SettingsT], abc.ABC):
     module = "sensors"
 
     @abc.abstractmethod

@@ -6,24 +6,35 @@ import abc
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class GetSignatureRequest(Request):
-    prompt: str = Field("请在此签名", max_length=40)
+    prompt: str = Field(default="请在此签名", max_length=40)
 
 
 class Signature(Model):
     completed: bool = Field(description="True when the user confirmed (OK), False on cancel")
     image_png: bytes | None = None
-    iso19794_7: bytes | None = Field(None, alias="iso19794_7", description="ISO/IEC 19794-7 full-format time series")
+    iso19794_7: bytes | None = Field(default=None, alias="iso19794_7",
+                                     description="ISO/IEC 19794-7 full-format time series")
     points: int = 0
     strokes: int = 0
     pen_ups: int = 0
     duration_ms: int = 0
 
 
-class SignaturePadDriver(Driver, abc.ABC):
+class SignaturePadDriver(Driver[SettingsT], abc.ABC):
     module = "signature_pad"
 
     @abc.abstractmethod

@@ -7,12 +7,22 @@ from datetime import date
 
 from pydantic import Field
 
-from gtsdk.modules._base import Driver, Empty, Model, ModuleSpec, OpContext, OperationSpec, Request, operations
+from gtsdk.modules._base import (
+    Driver,
+    Empty,
+    Model,
+    ModuleSpec,
+    OpContext,
+    OperationSpec,
+    Request,
+    SettingsT,
+    operations,
+)
 
 
 class ReadRequest(Request):
-    mrz: str | None = Field(None, max_length=200, description="full MRZ text (lines joined by newline)")
-    document_number: str | None = Field(None, max_length=20)
+    mrz: str | None = Field(default=None, max_length=200, description="full MRZ text (lines joined by newline)")
+    document_number: str | None = Field(default=None, max_length=20)
     birth_date: date | None = None
     expiry_date: date | None = None
     read_photo: bool = True
@@ -37,9 +47,10 @@ class TravelDocData(Model):
     sex: str | None = None
     expiry_date: date
     mrz: str
-    photo: bytes | None = Field(None, description="DG2 face image decoded and re-encoded as PNG (base64 on the wire)")
-    photo_format: str | None = Field(None, description="format on the chip: jpeg or jpeg2000")
-    photo_original: bytes | None = Field(None, description="DG2 image bytes as stored on the chip")
+    photo: bytes | None = Field(default=None,
+                                description="DG2 face image decoded and re-encoded as PNG (base64 on the wire)")
+    photo_format: str | None = Field(default=None, description="format on the chip: jpeg or jpeg2000")
+    photo_original: bytes | None = Field(default=None, description="DG2 image bytes as stored on the chip")
     photo_width: int | None = None
     photo_height: int | None = None
     photo_note: str = ""
@@ -47,7 +58,7 @@ class TravelDocData(Model):
     passive_auth: PassiveAuth | None = None
 
 
-class TravelDocDriver(Driver, abc.ABC):
+class TravelDocDriver(Driver[SettingsT], abc.ABC):
     module = "travel_doc"
 
     @abc.abstractmethod

@@ -16,7 +16,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from gtsdk.driver import (
     Driver,
     Empty,
     HealthLevel,
+    HealthRequest,
     HealthResult,
     Model,
     ModuleSpec,
@@ -40,9 +42,11 @@ from gtsdk.driver import (
     Status,
 )
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.facade import check_timeout
 from gtsdk.runtime.config import ModuleConfig
 from gtsdk.runtime.events import EventBus
-from gtsdk.runtime.scheduler import Scheduler
+from gtsdk.runtime.failures import swallowed
+from gtsdk.runtime.scheduler import Scheduler, Timer
 
 log = logging.getLogger("gtsdk.runtime")
 
@@ -50,6 +54,9 @@ log = logging.getLogger("gtsdk.runtime")
 HANG_GRACE = 2.0
 _HEALTH = "health"
 _CONNECT_ERRORS = {ErrorCode.NO_DEVICE.value, ErrorCode.COMMUNICATION_ERROR.value}
+#: the business transaction (办件) operations submitted in this context belong to (gtsdk.records; the service
+#: sets it from the X-Transaction-Id header); an explicit ``transaction_id`` to ``submit`` wins
+CURRENT_TRANSACTION: ContextVar[str | None] = ContextVar("gtsdk_transaction", default=None)
 
 
 def validation_error(e: ValidationError) -> GtsdkError:
@@ -80,11 +87,19 @@ class OperationRecord:
     operation: str
     request_id: str
     code: str
-    duration_ms: float
+    #: seconds from the start of the operation (or of its wait in the queue) to its end
+    duration: float
     caller: str | None
     time: datetime
     #: the result model on success (kept in memory only; the audit log derives a masked subject from it)
     result: Model | None = None
+    #: the business transaction the operation was made in (gtsdk.records), if any
+    transaction_id: str | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        """:attr:`duration` in milliseconds, as the audit log stores it."""
+        return self.duration * 1000.0
 
 
 @dataclass
@@ -95,6 +110,9 @@ class Job:
     future: Future[Model] = field(default_factory=Future)
     caller: str | None = None
     started: float | None = None
+    transaction_id: str | None = None
+    #: the timer that fails the job at its deadline (cancelled when the job ends first)
+    expiry: Timer | None = None
 
     @property
     def request_id(self) -> str:
@@ -105,7 +123,7 @@ def _fail(fut: Future[Model], err: BaseException) -> None:
     if not fut.done():
         try:
             fut.set_exception(err)
-        except Exception:  # raced with another completion
+        except InvalidStateError:  # raced with another completion (deadline, cancel): the first one stands
             pass
 
 
@@ -113,7 +131,7 @@ def _succeed(fut: Future[Model], value: Model) -> None:
     if not fut.done():
         try:
             fut.set_result(value)
-        except Exception:
+        except InvalidStateError:
             pass
 
 
@@ -183,7 +201,8 @@ class Device:
         if self.driver is not None:
             try:
                 detail = self.driver.status_detail()
-            except Exception:
+            except Exception as e:  # status answers from cache whatever the driver does
+                swallowed(self.spec.id, "status_detail", e)
                 detail = {}
         with self._lock:
             return Status(
@@ -202,10 +221,16 @@ class Device:
         if self.driver is not None:
             try:
                 features = self.driver.features()
-            except Exception:
+            except Exception as e:
+                swallowed(self.spec.id, "features", e)
                 features = {}
+        # an optional operation (the contract's method has a default) is listed only if the driver implements it
+        drv_cls, base = type(self.driver) if self.driver is not None else None, self.spec.driver_class
+        abstract: frozenset[str] = getattr(base, "__abstractmethods__", frozenset())
         ops = [OperationInfo(name=o.name, version=o.version, clause=self.spec.clause) for o in
-               self.spec.operations.values()]
+               self.spec.operations.values()
+               if drv_cls is None or o.name in abstract or getattr(base, o.name, None) is None
+               or getattr(drv_cls, o.name, None) is not getattr(base, o.name)]
         ops.append(OperationInfo(name=_HEALTH, version="1.0"))
         return Capabilities(module=self.spec.id, clause=self.spec.clause, operations=ops, device=self._info,
                             features=features)
@@ -246,8 +271,8 @@ class Device:
         if self.driver is not None:
             try:
                 self.driver.disconnect()
-            except Exception:
-                pass
+            except Exception as e:  # must not raise, by contract; stopping goes on
+                swallowed(self.spec.id, "disconnect", e)
         self.connected = False
 
     def _spawn_worker(self) -> None:
@@ -258,36 +283,35 @@ class Device:
         self._thread.start()
 
     def _internal(self, op: str) -> Job:
-        return Job(op=op, request=Request(), ctx=OpContext(f"internal-{op}", 30.0, self._emit))
+        return Job(op=op, request=Request(timeout=None), ctx=OpContext(f"internal-{op}", 30.0, self._emit))
 
     # ---- submitting ----------------------------------------------------------
     def submit(self, op: str, request: Any = None, *, timeout: float | None = None, request_id: str | None = None,
-               caller: str | None = None) -> Job:
+               caller: str | None = None, transaction_id: str | None = None) -> Job:
         if self.disabled_reason is not None or self.driver is None:
             raise GtsdkError(ErrorCode.NO_DEVICE, self.disabled_reason or "module not configured")
         if self._stopping:
             raise GtsdkError(ErrorCode.NO_DEVICE, "terminal stopping")
         if op == _HEALTH:
-            from gtsdk.driver import HealthRequest
-
             req: Model = parse_request(HealthRequest, request)
             default_timeout = 30.0
         else:
             ospec = self.spec.operation(op)
             req = parse_request(ospec.request, request)
             default_timeout = ospec.default_timeout
+        check_timeout(timeout)
         t_ms = getattr(req, "timeout", None)
         if timeout is None:
             timeout = (t_ms / 1000.0) if t_ms else (self.config.timeout if self.config and self.config.timeout
                                                     else default_timeout)
         rid = request_id or uuid.uuid4().hex
-        job = Job(op=op, request=req, ctx=OpContext(rid, timeout, self._emit), caller=caller)
+        job = Job(op=op, request=req, ctx=OpContext(rid, timeout, self._emit), caller=caller,
+                  transaction_id=transaction_id or CURRENT_TRANSACTION.get())
         with self._lock:
             if rid in self._queued or (self._running is not None and self._running.request_id == rid):
                 raise GtsdkError(ErrorCode.INVALID_DATA, "duplicate request id", field="requestId")
             self._queued[rid] = job
-        timer = self._scheduler.at(job.ctx.deadline, lambda: self._expire(job))
-        job.future.add_done_callback(lambda _f: timer.cancel())  # a finished job is not kept until its deadline
+        job.expiry = self._scheduler.at(job.ctx.deadline, lambda: self._expire(job))
         self._queue.put(job)
         return job
 
@@ -362,7 +386,7 @@ class Device:
         except GtsdkError as e:
             self._after_error(e)
         except Exception as e:
-            log.exception("%s: poll failed", self.spec.id)
+            swallowed(self.spec.id, "poll", e)
             self._after_error(GtsdkError(ErrorCode.HARDWARE_ERROR, type(e).__name__))
 
     def _connect(self) -> None:
@@ -373,8 +397,8 @@ class Device:
             info = self.driver.device_info()
             self._info = info.model_copy(update={"driver": info.driver or self._info.driver,
                                                  "driver_version": info.driver_version or self._info.driver_version})
-        except Exception:
-            pass
+        except Exception as e:  # the device works; only its description is missing
+            swallowed(self.spec.id, "device_info", e)
         if self.config is not None and (self.config.auto_open or self.opened):
             self.opened = True
         self._set_state(DeviceState.ONLINE, "")
@@ -384,8 +408,8 @@ class Device:
             if self.connected and self.driver is not None:
                 try:
                     self.driver.disconnect()
-                except Exception:
-                    pass
+                except Exception as ex:
+                    swallowed(self.spec.id, "disconnect", ex)
             self.connected = False
             self._set_state(DeviceState.NO_DEVICE if e.code == ErrorCode.NO_DEVICE else DeviceState.OFFLINE,
                             e.detail or e.code)
@@ -401,6 +425,8 @@ class Device:
             if not expired:
                 self._running = job
         if expired:  # timed out or cancelled while queued: counted, never run
+            if job.expiry is not None:
+                self._scheduler.cancel(job.expiry)
             exc = job.future.exception()
             if not job.op.startswith("__"):
                 self._record(job, exc.code if isinstance(exc, GtsdkError) else ErrorCode.CANCELED.value)
@@ -429,6 +455,8 @@ class Device:
             with self._lock:
                 if self._running is job:
                     self._running = None
+            if job.expiry is not None and job.future.done():
+                self._scheduler.cancel(job.expiry)
         if job.future.done() and job.future.exception() is not None:
             exc = job.future.exception()
             if isinstance(exc, GtsdkError):
@@ -437,12 +465,12 @@ class Device:
             self._record(job, code, result if code == ErrorCode.SUCCESS.value else None)
 
     def _record(self, job: Job, code: str, result: Model | None = None) -> None:
-        ms = (time.monotonic() - (job.started or job.ctx.started)) * 1000.0
+        seconds = time.monotonic() - (job.started or job.ctx.started)
         with self._lock:
             s = self._stats
             s.operations += 1
             s.by_operation[job.op] = s.by_operation.get(job.op, 0) + 1
-            s.total_ms += ms
+            s.total_ms += seconds * 1000.0
             if code != ErrorCode.SUCCESS.value:
                 s.failures += 1
                 s.by_error[code] = s.by_error.get(code, 0) + 1
@@ -450,10 +478,10 @@ class Device:
                 self._last_error = code
         if self._on_complete is not None:
             try:
-                self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, ms, job.caller,
-                                                  datetime.now(UTC), result))
-            except Exception:
-                log.exception("completion listener failed")
+                self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, seconds, job.caller,
+                                                  datetime.now(UTC), result, job.transaction_id))
+            except Exception as e:  # audit and metrics listeners must not fail the operation
+                swallowed(self.spec.id, "a completion listener", e)
 
     def _dispatch(self, job: Job) -> Model:
         drv = self.driver
@@ -463,8 +491,8 @@ class Device:
             if op == "__reconnect__":
                 try:
                     drv.disconnect()
-                except Exception:
-                    pass
+                except Exception as e:
+                    swallowed(self.spec.id, "disconnect", e)
             try:
                 self._connect()
             except GtsdkError as e:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from gtsdk.driver import Model
+from gtsdk.runtime.failures import swallowed
 
 
 class Event(Model):
@@ -46,8 +47,8 @@ class EventBus:
             if mods is None or module in mods:
                 try:
                     fn(ev)
-                except Exception:  # a bad listener must not break publishers
-                    pass
+                except Exception as e:  # a bad listener must not break publishers
+                    swallowed(module, f"an event listener ({type})", e)
         return ev
 
     def subscribe(self, fn: Listener, modules: Iterable[str] | None = None) -> Callable[[], None]:

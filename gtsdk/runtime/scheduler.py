@@ -1,10 +1,9 @@
 """One timer thread for every deadline in the terminal (no thread per request).
 
-Timers are cancellable: a request that completes before its deadline cancels its timer, which drops the
-callback (and with it the request, its context and its future) at once; cancelled entries are purged from the
-heap once they are the majority.  Without this every finished request stayed reachable until its deadline
-passed (30 s by default), so a busy service held tens of thousands of dead jobs and the garbage collector's
-full passes over them stalled every thread for hundreds of milliseconds.
+A timer that is no longer needed (its operation finished first — the common case) is
+cancelled: it is skipped when due, and the heap is compacted once cancelled timers are
+the majority, so the heap holds about as many timers as there are live operations rather
+than every operation of the last default-timeout seconds.
 """
 
 from __future__ import annotations
@@ -18,56 +17,55 @@ from collections.abc import Callable
 
 log = logging.getLogger("gtsdk.runtime")
 
+#: compact only above this many cancelled timers (small heaps are cheap to leave alone)
+_COMPACT_MIN = 256
+
 
 class Timer:
-    """A scheduled callback; :meth:`cancel` forgets the callback (safe from any thread, idempotent)."""
+    __slots__ = ("cancelled", "fn", "when")
 
-    __slots__ = ("_owner", "fn", "seq", "when")
-
-    def __init__(self, when: float, seq: int, fn: Callable[[], None], owner: Scheduler) -> None:
-        self.when, self.seq, self._owner = when, seq, owner
-        self.fn: Callable[[], None] | None = fn
-
-    def __lt__(self, other: Timer) -> bool:
-        return (self.when, self.seq) < (other.when, other.seq)
-
-    def cancel(self) -> None:
-        if self.fn is not None:
-            self.fn = None
-            self._owner._cancelled()
+    def __init__(self, when: float, fn: Callable[[], None]) -> None:
+        self.when = when
+        self.fn = fn
+        self.cancelled = False
 
 
 class Scheduler:
     def __init__(self) -> None:
-        self._heap: list[Timer] = []
+        self._heap: list[tuple[float, int, Timer]] = []
         self._cv = threading.Condition()
         self._count = itertools.count()
-        self._dead = 0
+        self._cancelled = 0
         self._stopped = False
         self._thread = threading.Thread(target=self._loop, name="gtsdk-scheduler", daemon=True)
         self._thread.start()
 
     def at(self, when: float, fn: Callable[[], None]) -> Timer:
         """Run *fn* at monotonic time *when* (on the scheduler thread; keep it short)."""
-        timer = Timer(when, next(self._count), fn, self)
+        timer = Timer(when, fn)
         with self._cv:
-            heapq.heappush(self._heap, timer)
-            if self._heap[0] is timer:  # only an earlier wake-up needs the thread; later ones it finds itself
-                self._cv.notify()
+            heapq.heappush(self._heap, (when, next(self._count), timer))
+            if self._heap[0][2] is timer:
+                self._cv.notify()  # a new earliest deadline: the loop must wake sooner
         return timer
 
-    def __len__(self) -> int:
-        """Timers still pending (cancelled ones not counted)."""
+    def cancel(self, timer: Timer) -> None:
+        """*timer* will not run (no effect once it has run)."""
         with self._cv:
-            return len(self._heap) - self._dead
-
-    def _cancelled(self) -> None:
-        with self._cv:
-            self._dead += 1
-            if self._dead > 64 and self._dead * 2 > len(self._heap):
-                self._heap = [t for t in self._heap if t.fn is not None]
+            if timer.cancelled:
+                return
+            timer.cancelled = True
+            self._cancelled += 1
+            if self._cancelled > _COMPACT_MIN and self._cancelled * 2 > len(self._heap):
+                self._heap = [e for e in self._heap if not e[2].cancelled]
                 heapq.heapify(self._heap)
-                self._dead = 0
+                self._cancelled = 0
+
+    @property
+    def pending(self) -> int:
+        """Timers in the heap, cancelled ones not yet dropped included."""
+        with self._cv:
+            return len(self._heap)
 
     def stop(self) -> None:
         with self._cv:
@@ -78,20 +76,17 @@ class Scheduler:
     def _loop(self) -> None:
         while True:
             with self._cv:
-                while not self._stopped:
-                    while self._heap and self._heap[0].fn is None:
-                        heapq.heappop(self._heap)
-                        self._dead -= 1
-                    if self._heap and self._heap[0].when <= time.monotonic():
-                        break
-                    self._cv.wait(self._heap[0].when - time.monotonic() if self._heap else None)
+                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cv.wait(wait)
                 if self._stopped:
                     return
-                timer = heapq.heappop(self._heap)
-                fn, timer.fn = timer.fn, None
-            if fn is None:
-                continue
+                _, _, timer = heapq.heappop(self._heap)
+                if timer.cancelled:
+                    self._cancelled -= 1
+                    continue
+                timer.cancelled = True  # has run: a later cancel is a no-op
             try:
-                fn()
+                timer.fn()
             except Exception:
                 log.exception("scheduled callback failed")

@@ -2,24 +2,26 @@
 
 ```python
 with Terminal.from_config("terminal.toml") as t:
-    card = t.idcard.read(timeout=20_000)
+    card = t.idcard.read(timeout=20)           # seconds; an IdCardData
+    print(card.name, t.idcard.status().state)
 ```
-or ``async with`` and ``await t.idcard.aio.read()``.
+or ``async with`` and ``await t.aio.idcard.read()`` (also ``t.idcard.aio.read()``).
+Each ``t.<module>`` is a typed facade (:mod:`gtsdk.facade`); ``t.module(id)`` is the
+generic handle and ``t.call(module, op, request)`` the untyped call underneath.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Self
 
-from gtsdk import sim as simulation
 from gtsdk.driver import Capabilities, HealthLevel, HealthResult, Model, Statistics, Status
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.facade import AsyncModule, AsyncTerminalModules, Level, Module, RequestLike, TerminalModules
 from gtsdk.modules import MODULES
 from gtsdk.runtime import registry
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig, load_config
@@ -30,15 +32,19 @@ from gtsdk.runtime.scheduler import Scheduler
 log = logging.getLogger("gtsdk.runtime")
 
 
-class Terminal:
+class Terminal(TerminalModules):
+    """Every configured module of one terminal, in process.  Time is in seconds throughout."""
+
     def __init__(self, config: TerminalConfig | None = None, *, strict: bool = False) -> None:
         """Build devices for *config*.  With *strict*, a module whose driver is
         missing or broken raises ConfigError; otherwise it is disabled with the reason."""
+        #: the asynchronous view: ``await t.aio.idcard.read()``
+        self.aio = AsyncTerminal(self)
+        self._init_modules(self, self.aio)
         self.config = config or TerminalConfig()
         self.events = EventBus()
         self._scheduler = Scheduler()
         self._listeners: list[Callable[[OperationRecord], None]] = []
-        self.simulations: dict[str, simulation.Simulation] = {}
         self.devices: dict[str, Device] = {}
         self._started = False
         for mod_id, mc in self.config.modules.items():
@@ -60,39 +66,19 @@ class Terminal:
     def _disabled(self, mod_id: str, reason: str) -> Device:
         return Device(MODULES[mod_id], None, None, self.events, self._scheduler, disabled_reason=reason)
 
+    def disable(self, module: str, reason: str) -> None:
+        """Take *module* out of service before :meth:`start`: its operations answer ``noDevice`` with *reason*."""
+        if self._started:
+            raise GtsdkError(ErrorCode.INVALID_STATE, "disable modules before the terminal starts")
+        self.devices[module] = self._disabled(module, reason)
+
     # ---- construction helpers ------------------------------------------------
     @classmethod
-    def from_config(cls, path: str | Path, *, strict: bool = False) -> Terminal:
+    def from_config(cls, path: str | Path, *, strict: bool = False) -> Self:
         return cls(load_config(path), strict=strict)
 
-    @classmethod
-    def simulated(cls, workdir: str | Path | None = None, config: TerminalConfig | None = None,
-                  modules: list[str] | None = None) -> Terminal:
-        """Every module (or *modules*) backed by its real driver talking to its simulator."""
-        cfg = config or TerminalConfig()
-        base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="gtsdk-sim-"))
-        sims: dict[str, simulation.Simulation] = {}
-        reasons: dict[str, str] = {}
-        for mod_id in modules or list(MODULES):
-            try:
-                sim = simulation.start(mod_id, base / mod_id)
-            except Exception as e:
-                reasons[mod_id] = f"simulator failed to start: {e}"
-                log.error("simulator %s: %s", mod_id, e)
-                continue
-            sims[mod_id] = sim
-            prev = cfg.modules.get(mod_id)
-            cfg.modules[mod_id] = ModuleConfig(
-                module=mod_id, driver=sim.driver, settings=dict(sim.settings),
-                timeout=prev.timeout if prev else None, reconnect_interval=prev.reconnect_interval if prev else 0.5)
-        t = cls(cfg)
-        t.simulations = sims
-        for mod_id, why in reasons.items():
-            t.devices[mod_id] = t._disabled(mod_id, why)
-        return t
-
     # ---- lifecycle --------------------------------------------------------------
-    def start(self) -> Terminal:
+    def start(self) -> Self:
         if not self._started:
             self._started = True
             for d in self.devices.values():
@@ -103,20 +89,15 @@ class Terminal:
         for d in self.devices.values():
             d.stop()
         self._scheduler.stop()
-        for sim in self.simulations.values():
-            try:
-                sim.stop()
-            except Exception:
-                log.exception("stopping simulator %s", sim.module)
         self._started = False
 
-    def __enter__(self) -> Terminal:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
-    async def __aenter__(self) -> Terminal:
+    async def __aenter__(self) -> Self:
         return self.start()
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
@@ -140,72 +121,80 @@ class Terminal:
             dev = self.devices[module] = self._disabled(module, "not configured")
         return dev
 
-    def submit(self, module: str, op: str, request: Any = None, *, timeout: float | None = None,
+    def submit(self, module: str, op: str, request: RequestLike = None, *, timeout: float | None = None,
                request_id: str | None = None, caller: str | None = None) -> Job:
+        """Queue one operation; *timeout* in seconds (else the request's wire ``timeout`` in ms, else the
+        module's configured timeout, else the operation's default)."""
         return self.device(module).submit(op, request, timeout=timeout, request_id=request_id, caller=caller)
 
-    def call(self, module: str, op: str, request: Any = None, *, timeout: float | None = None,
+    def call(self, module: str, op: str, request: RequestLike = None, *, timeout: float | None = None,
              request_id: str | None = None, caller: str | None = None) -> Model:
-        """Run one operation and wait for its result (or its catalogue error)."""
+        """Run one operation and wait for its result (or its catalogue error); *timeout* in seconds."""
         job = self.submit(module, op, request, timeout=timeout, request_id=request_id, caller=caller)
         return job.future.result()
 
-    async def acall(self, module: str, op: str, request: Any = None, *, timeout: float | None = None,
+    async def acall(self, module: str, op: str, request: RequestLike = None, *, timeout: float | None = None,
                     request_id: str | None = None, caller: str | None = None) -> Model:
+        """:meth:`call`, awaited."""
         job = self.submit(module, op, request, timeout=timeout, request_id=request_id, caller=caller)
         return await asyncio.wrap_future(job.future)
 
     def cancel(self, module: str, request_id: str) -> bool:
         return self.device(module).cancel(request_id)
 
-    def module(self, module: str) -> ModuleHandle:
+    def status(self, module: str) -> Status:
+        return self.device(module).status()
+
+    def capabilities(self, module: str) -> Capabilities:
+        return self.device(module).capabilities()
+
+    def statistics(self, module: str) -> Statistics:
+        return self.device(module).statistics()
+
+    def health(self, module: str, level: Level = HealthLevel.INTERNAL, *, timeout: float | None = None
+               ) -> HealthResult:
+        return _health(self.call(module, "health", {"level": level}, timeout=timeout))
+
+    def module(self, module: str) -> Module:
+        """The generic handle on *module* (for code that picks the module at run time)."""
         self.device(module)
-        return ModuleHandle(self, module)
-
-    def __getattr__(self, name: str) -> ModuleHandle:
-        if name in MODULES:
-            return ModuleHandle(self, name)
-        raise AttributeError(name)
+        return Module(self, module)
 
 
-class ModuleHandle:
-    """``terminal.<module>.<operation>(**fields)``; ``.aio.<operation>`` is the async form."""
+def _health(out: Model) -> HealthResult:
+    if not isinstance(out, HealthResult):
+        raise GtsdkError(ErrorCode.INTERNAL_ERROR, f"health returned {type(out).__name__}")
+    return out
 
-    def __init__(self, terminal: Terminal, module: str, asynchronous: bool = False) -> None:
+
+class AsyncTerminal(AsyncTerminalModules):
+    """The asynchronous view of a :class:`Terminal` (``terminal.aio``): the same modules, awaited."""
+
+    def __init__(self, terminal: Terminal) -> None:
         self._t = terminal
-        self._module = module
-        self._async = asynchronous
+        self._init_modules(self)
 
-    @property
-    def aio(self) -> ModuleHandle:
-        return ModuleHandle(self._t, self._module, True)
+    async def call(self, module: str, op: str, request: RequestLike = None, *, timeout: float | None = None,
+                   request_id: str | None = None, caller: str | None = None) -> Model:
+        return await self._t.acall(module, op, request, timeout=timeout, request_id=request_id, caller=caller)
 
-    def status(self) -> Status:
-        return self._t.device(self._module).status()
+    async def cancel(self, module: str, request_id: str) -> bool:
+        return self._t.cancel(module, request_id)
 
-    def capabilities(self) -> Capabilities:
-        return self._t.device(self._module).capabilities()
+    async def status(self, module: str) -> Status:
+        return self._t.status(module)
 
-    def statistics(self) -> Statistics:
-        return self._t.device(self._module).statistics()
+    async def capabilities(self, module: str) -> Capabilities:
+        return self._t.capabilities(module)
 
-    def health(self, level: HealthLevel = HealthLevel.INTERNAL, timeout: float | None = None) -> HealthResult:
-        out = self._t.call(self._module, "health", {"level": level}, timeout=timeout)
-        assert isinstance(out, HealthResult)
-        return out
+    async def statistics(self, module: str) -> Statistics:
+        return self._t.statistics(module)
 
-    def __getattr__(self, op: str) -> Callable[..., Any]:
-        spec = MODULES[self._module]
-        if op not in spec.operations:
-            raise AttributeError(f"{self._module} has no operation {op!r}")
+    async def health(self, module: str, level: Level = HealthLevel.INTERNAL, *, timeout: float | None = None
+                     ) -> HealthResult:
+        return _health(await self.call(module, "health", {"level": level}, timeout=timeout))
 
-        def invoke(request: Any = None, *, timeout: float | None = None, request_id: str | None = None,
-                   **fields: Any) -> Any:
-            req = request if request is not None else fields
-            if self._async:
-                return self._t.acall(self._module, op, req, timeout=timeout, request_id=request_id)
-            return self._t.call(self._module, op, req, timeout=timeout, request_id=request_id)
-
-        invoke.__name__ = op
-        invoke.__doc__ = spec.operations[op].summary
-        return invoke
+    def module(self, module: str) -> AsyncModule:
+        """The generic asynchronous handle on *module*."""
+        self._t.device(module)
+        return AsyncModule(self, module)

@@ -69,9 +69,11 @@ class ServiceApp:
         self.inflight = InFlight(terminal, config.max_pending)
         for part in (discovery, modules, audit_routes, sim):
             part.add_routes(self)
-        from gtsdk.server import pages  # /demo/, /ops/ and their data routes
+        # records (catalogue, transactions, ratings), /v1/ops/*, /metrics, the example pages /demo/ and /ops/
+        from gtsdk.server import metrics, ops, pages, records_routes
 
-        pages.add_routes(self)
+        for other in (records_routes, ops, metrics, pages):
+            other.add_routes(self)
         self._http = RequestContext(Cors(Resolve(Auth(RateLimit(BodyLimit(Dispatch(self.routes), self.limits),
                                                                 self.rates), self.authenticator), self.routes),
                                          self.origins, self.routes))

@@ -175,4 +175,4 @@ def call_of(scope: Scope) -> Call:
     return c
 
 
-Handler = Callable[[Call], Awaitable[Response]]
+Handler = Callable[[Call], Awaitable[StarletteResponse]]

@@ -21,7 +21,7 @@ from gtsdk.server.config import ServiceConfig
 from gtsdk.server.router import Routes
 from gtsdk.server.tokens import TokenInfo
 
-ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id, Accept-Language"
+ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id, X-Transaction-Id, Accept-Language"
 EXPOSE_HEADERS = "X-Request-Id, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
 #: paths any page may load (static code, no data)

@@ -140,7 +140,9 @@ def build(app: ServiceApp) -> dict[str, Any]:
     paths["/v1/audit/verify"] = {"get": {"operationId": "audit_verify", "tags": ["maintenance"],
                                          "parameters": params,
                                          "responses": {"200": ok(ref(wm.AuditVerify)), **errors()}}}
-    return {
+    from gtsdk.server import records_openapi
+
+    return records_openapi.extend({
         "openapi": "3.1.0",
         "info": {"title": "gtsdk local terminal service", "version": gtsdk.__version__,
                  "description": "Government-service self-service terminal devices over HTTPS on 127.0.0.1:8801 "
@@ -150,4 +152,4 @@ def build(app: ServiceApp) -> dict[str, Any]:
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": security,
         "paths": paths,
-    }
+    })

@@ -130,10 +130,17 @@ def run_server(server: GuardedServer, main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-def _close(app: Served) -> None:
-    app.close()
-    if app.audit is not None:
-        app.audit.close()
+def close_app(app: Any) -> None:
+    """After the server stopped: the application's own resources, the records (final heartbeat: a clean stop),
+    then the audit log."""
+    from gtsdk.server import records_routes
+
+    try:
+        app.close()
+        records_routes.close(app)
+    finally:
+        if app.audit is not None:
+            app.audit.close()
 
 
 class Running:
@@ -157,7 +164,7 @@ class Running:
         for s in self.sockets:
             with contextlib.suppress(OSError):
                 s.close()
-        _close(self.app)
+        close_app(self.app)
 
 
 def start_background(app: Any, *, port: int = 0, addresses: list[str] | None = None) -> Running:
@@ -195,4 +202,4 @@ def serve_forever(app: ServiceApp, *, port: int) -> None:
     finally:
         for s in socks:
             s.close()
-        _close(app)
+        close_app(app)

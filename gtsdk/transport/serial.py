@@ -1,14 +1,19 @@
 """A serial line with deadlines: every read and write honours the operation's
 :class:`~gtsdk.driver.OpContext` and maps failures to catalogue codes.
 
-- the port cannot be opened, or vanishes (EIO/ENXIO)  → ``noDevice``
-- the device does not answer within its answer timeout  → ``communicationError``
-- the operation deadline passes / it is cancelled       → ``timeOut`` / ``canceled``
+- the port cannot be opened, or vanishes (EIO/ENXIO, a failing tcflush) → ``noDevice``
+- the device does not answer within its answer timeout              → ``communicationError``
+- the operation deadline passes / it is cancelled                   → ``timeOut`` / ``canceled``
+
+The port is opened non-blocking once (pyserial sets the line up); reads wait with
+``select`` in slices of :data:`SLICE` seconds, so cancel is noticed and no read outlives
+the deadline, without re-programming the port for every wait.
 """
 
 from __future__ import annotations
 
 import errno
+import select
 import termios
 import time
 from typing import Any
@@ -17,10 +22,15 @@ import serial
 
 from gtsdk.driver import DriverSettings, OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.transport import io_timeout
+
+__all__ = ["SLICE", "SerialLink", "SerialSettings", "bits_per_byte"]
 
 _GONE = {errno.EIO, errno.ENXIO, errno.ENODEV, errno.EBADF, errno.ENOENT}
-#: longest single blocking read, so cancel is noticed promptly
-_SLICE = 0.05
+#: longest single wait for input, so cancel is noticed promptly
+SLICE = 0.05
+#: what pyserial and termios raise when a port misbehaves or goes away (termios.error is not an OSError)
+_PORT_ERRORS = (serial.SerialException, OSError, ValueError, termios.error)
 
 
 class SerialSettings(DriverSettings):
@@ -66,8 +76,8 @@ class SerialLink:
         self.close()
         try:
             self._ser = serial.Serial(self.port, self.baudrate, bytesize=self.bytesize, parity=self.parity,
-                                      stopbits=self.stopbits, timeout=_SLICE, write_timeout=self.answer_timeout)
-        except (serial.SerialException, OSError, ValueError) as e:
+                                      stopbits=self.stopbits, timeout=0, write_timeout=self.answer_timeout)
+        except _PORT_ERRORS as e:
             self._ser = None
             raise GtsdkError(ErrorCode.NO_DEVICE, f"cannot open serial port {self.port}: {type(e).__name__}") from None
 
@@ -76,12 +86,13 @@ class SerialLink:
         if ser is not None:
             try:
                 ser.close()
-            except Exception:
+            except _PORT_ERRORS:  # closing a vanished port: it is closed either way
                 pass
 
     def _lost(self, e: BaseException) -> GtsdkError:
-        err = getattr(e, "errno", None)
-        if err in _GONE or (isinstance(e, serial.SerialException) and not isinstance(e, serial.SerialTimeoutException)):
+        if isinstance(e, serial.SerialTimeoutException):
+            return GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"serial port {self.port} does not take data")
+        if isinstance(e, serial.SerialException | termios.error | ValueError) or getattr(e, "errno", None) in _GONE:
             self.close()
             return GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.port} lost")
         return GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"serial I/O failed: {type(e).__name__}")
@@ -91,15 +102,13 @@ class SerialLink:
             raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.port} not open")
         return self._ser
 
-    def reset_input(self) -> None:
+    def discard_input(self) -> None:
+        """Drop whatever the device sent that nobody has read yet."""
         ser = self._need()
         try:
             ser.reset_input_buffer()
-        except (serial.SerialException, OSError) as e:
+        except _PORT_ERRORS as e:  # tcflush on a vanished pty raises termios.error
             raise self._lost(e) from None
-        except termios.error:  # tcflush on a vanished pty: not an OSError
-            self.close()
-            raise GtsdkError(ErrorCode.NO_DEVICE, f"serial port {self.port} lost") from None
 
     def write(self, data: bytes, ctx: OpContext | None = None) -> None:
         ser = self._need()
@@ -108,15 +117,15 @@ class SerialLink:
         try:
             ser.write(data)
             ser.flush()
-        except (serial.SerialException, OSError) as e:
+        except _PORT_ERRORS as e:
             raise self._lost(e) from None
 
     def read_available(self) -> bytes:
+        """What has arrived so far, without waiting."""
         ser = self._need()
         try:
-            n = ser.in_waiting
-            return bytes(ser.read(n)) if n else b""
-        except (serial.SerialException, OSError) as e:
+            return bytes(ser.read(ser.in_waiting or 1))
+        except _PORT_ERRORS as e:
             raise self._lost(e) from None
 
     def _read_some(self, n: int, ctx: OpContext | None, until: float) -> bytes:
@@ -127,9 +136,9 @@ class SerialLink:
         if left <= 0:
             return b""
         try:
-            ser.timeout = min(_SLICE, left, ctx.remaining() if ctx is not None else left) or 0.001
-            return bytes(ser.read(n))
-        except (serial.SerialException, OSError) as e:
+            ready, _, _ = select.select([ser.fileno()], [], [], io_timeout(min(SLICE, left), ctx))
+            return bytes(ser.read(n)) if ready else b""
+        except _PORT_ERRORS as e:
             raise self._lost(e) from None
 
     def read_exact(self, n: int, ctx: OpContext | None = None, *, timeout: float | None = None) -> bytes:

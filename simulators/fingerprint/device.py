@@ -1,7 +1,7 @@
 """A simulated AS608/R307 fingerprint module on a pty (the protocol of ``drivers/zhiantec/codec.py``).
 
 It keeps an image buffer, two char buffers and a template library of ``capacity`` pages, checks
-the password and the address, and answers every command of protocols.md §3 that a host uses:
+the password and the address, and answers every command of docs/protocols.md §3 that a host uses:
 VfyPwd, SetPwd, ReadSysPara, SetSysPara, TemplateNum, ReadIndexTable, GenImg, Img2Tz, Match,
 Search/HighSpeedSearch, RegModel, Store, LoadChar, UpChar, DownChar, UpImage, DeleteChar, Empty,
 GetRandomCode.  Faults: ``mute`` (no answer), ``garble`` (one corrupted answer: bad checksum),
@@ -36,7 +36,8 @@ class FingerprintModule(PtyDevice):
     def __init__(self, baudrate: int | None = None, link: Path | None = None, *, password: int = 0,
                  address: int = C.DEFAULT_ADDRESS, capacity: int = 1000, packet_size: int = 128,
                  realistic: bool = False) -> None:
-        super().__init__(baudrate=baudrate, link=link)
+        # the host's bytes need their wire time to arrive, too (the pty delivers at once)
+        super().__init__(baudrate=baudrate, link=link, pace_input=True)
         self.password = password
         self.address = address
         self.capacity = capacity
@@ -91,8 +92,6 @@ class FingerprintModule(PtyDevice):
         self._parser = C.Parser()
 
     def on_bytes(self, data: bytes) -> None:
-        if self.baudrate:  # the host's bytes need their wire time to arrive, too (the pty delivers at once)
-            time.sleep(len(data) * self.bits_per_byte / self.baudrate)
         now = time.monotonic()
         if now - self._last_rx > FRAME_GAP:
             self.reset_line()

@@ -14,7 +14,6 @@ import collections
 import os
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from gtsdk.drivers.serial_scanner import codec
 from gtsdk.drivers.serial_scanner.codec import Dialect
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.sim import unknown_action
-from gtsdk.simulators._pty import PtyDevice
+from gtsdk.simulators._pty import FAULT_ACTIONS, PtyDevice
 
 SUFFIX = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n", "none": b""}
 
@@ -58,7 +57,8 @@ def render_and_decode(payload: bytes) -> bytes:
 class ScannerDevice(PtyDevice):
     def __init__(self, dialect: Dialect, *, suffix: str = "cr", baudrate: int | None = 9600,
                  link: Path | None = None) -> None:
-        super().__init__(baudrate=baudrate, link=link)
+        # a scan engine sends a long code in small slices: the driver sees it trickle in
+        super().__init__(baudrate=baudrate, link=link, slice_bytes=4)
         self.dialect = dialect
         self.suffix = SUFFIX[suffix]
         self.mode = "triggered"
@@ -67,28 +67,6 @@ class ScannerDevice(PtyDevice):
         self.rx = bytearray()
         self.commands: list[bytes] = []
         self.lock = threading.Lock()
-
-    def send(self, data: bytes) -> None:
-        """Like :meth:`PtyDevice.send`, but each 4-byte slice leaves only when its wire time is
-        over, so the last byte of a code arrives one full wire time after the first."""
-        if self.mute or self.unplugged or not data:
-            return
-        if self.garble:
-            self.garble = False
-            i = len(data) // 2
-            data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
-        with self._wlock:
-            if not self.baudrate:
-                self._write_all(data)
-                return
-            per_byte = self.bits_per_byte / self.baudrate
-            start = time.monotonic()
-            for i in range(0, len(data), 4):
-                chunk = data[i:i + 4]
-                pause = start + (i + len(chunk)) * per_byte - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                self._write_all(chunk)
 
     # ---- what the driver sends -------------------------------------------------------
     def on_bytes(self, data: bytes) -> None:
@@ -227,9 +205,7 @@ class QrScannerSimulation:
             "present": "params {text, encoding: utf-8|gb18030 (default utf-8), repeat: n, image: true}: hold a QR "
                        "code under the scanner (rendered and decoded with OpenCV unless image=false)",
             "garbage": "params {n}: line noise (random bytes with control characters) then the suffix",
-            "stop_answering": "the scanner goes silent", "answer": "the scanner answers again",
-            "garble": "flip one bit of the next output", "unplug": "the scanner vanishes",
-            "replug": "the scanner comes back (same path)",
+            **FAULT_ACTIONS,
         }
 
     def state(self) -> dict[str, Any]:
@@ -259,19 +235,10 @@ class QrScannerSimulation:
             noise = bytes(b if b not in (0x0D, 0x0A) else 0x01 for b in os.urandom(n))
             d.send(b"\x01" + noise + d.suffix)
             return {"sent": n + 1}
-        if action == "stop_answering":
-            d.mute = True
-        elif action == "answer":
-            d.mute = False
-        elif action == "garble":
-            d.garble = True
-        elif action == "unplug":
-            d.unplug()
-        elif action == "replug":
-            d.replug()
-        else:
+        out = d.fault(action)
+        if out is None:
             raise unknown_action(self, action)
-        return {"muted": d.mute, "unplugged": d.unplugged}
+        return out
 
     def stop(self) -> None:
         self.device.stop()

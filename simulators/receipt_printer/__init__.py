@@ -8,15 +8,19 @@ Every cut saves ``receipts/receipt-NNNN.png`` (rendered paper) and ``.txt``
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gtsdk import sim as simulation
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.simulators._pty import PtyDevice
 
 from .engine import PrinterEngine
+
+if TYPE_CHECKING:
+    from gtsdk.simulators._usb import FakeUsbBackend
+
+    from .usb import UsbPrinter
 
 __all__ = ["EscPosPty", "PrinterEngine", "ReceiptPrinterSimulation", "start", "start_usb"]
 
@@ -25,13 +29,10 @@ class EscPosPty(PtyDevice):
     """The printer behind a pseudo-terminal.  With *pace_baud* it reads no faster than that line rate."""
 
     def __init__(self, engine: PrinterEngine, pace_baud: int | None = None, link: Path | None = None) -> None:
-        super().__init__(baudrate=pace_baud, link=link)
+        super().__init__(baudrate=pace_baud, link=link, pace_input=True)
         self.engine = engine
-        self.pace_baud = pace_baud
 
     def on_bytes(self, data: bytes) -> None:
-        if self.pace_baud:
-            time.sleep(len(data) * self.bits_per_byte / self.pace_baud)
         reply = self.engine.feed(data)
         if reply:
             self.send(reply)
@@ -64,14 +65,15 @@ class ReceiptPrinterSimulation:
         self.engine = PrinterEngine(workdir / "receipts")
         self.transport = transport
         self.pty: EscPosPty | None = None
-        self.usb: Any = None
+        self.usb: FakeUsbBackend | None = None
+        self.usb_printer: UsbPrinter | None = None
         if transport == "usb":
-            from .usb import PID, VID, FakeUsbBackend
+            from .usb import PID, VID, fake_usb_printer
 
-            self.usb = FakeUsbBackend(self.engine)
+            self.usb, self.usb_printer = fake_usb_printer(self.engine)
             self.settings: dict[str, Any] = {
                 "usb": f"{VID:04X}:{PID:04X}",
-                "usb_backend": "gtsdk.simulators.receipt_printer.usb:backend",
+                "usb_backend": "gtsdk.simulators._usb:backend",
                 "usb_backend_arg": self.usb.key,
             }
         else:
@@ -112,23 +114,23 @@ class ReceiptPrinterSimulation:
             on = params.get("on", True) not in (False, "false", "0", 0)
             if self.pty is not None:
                 self.pty.mute = on
-            if self.usb is not None:
-                self.usb.mute = on
+            if self.usb_printer is not None:
+                self.usb_printer.mute = on
         elif action == "garble":
             if self.pty is not None:
                 self.pty.garble = True
-            if self.usb is not None:
-                self.usb.garble = True
+            if self.usb_printer is not None:
+                self.usb_printer.garble = True
         elif action == "unplug":
             if self.pty is not None:
                 self.pty.unplug()
             if self.usb is not None:
-                self.usb.unplugged = True
+                self.usb.unplug()
         elif action == "replug":
-            if self.pty is not None and self.pty.unplugged:
+            if self.pty is not None:
                 self.pty.replug()
             if self.usb is not None:
-                self.usb.unplugged = False
+                self.usb.replug()
         elif action == "receipts":
             return {"receipts": [str(p) for p in e.receipts()]}
         elif action == "flush":

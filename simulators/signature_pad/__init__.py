@@ -1,28 +1,22 @@
 """Signature pad simulator: a Wacom STU-540 behind a fake pyusb backend (``gtsdk sim signature_pad``).
 
-There is no USB in the kernels this runs on, so the simulated pad lives in-process: the driver
-setting ``backend = "gtsdk.simulators.signature_pad:backend"`` (with ``backend_arg`` naming the
-simulation) makes pyusb talk to it.  Control actions make a simulated hand write a Chinese name or a
+There is no USB in the kernels this runs on, so the simulated pad lives in-process on the fake USB
+bus: the driver setting ``backend = "gtsdk.simulators._usb:backend"`` (with ``backend_arg`` naming
+the device) makes pyusb talk to it.  Control actions make a simulated hand write a Chinese name or a
 scribble and tap 确定/取消/清除; faults: unplug, stuck pen.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
 from pathlib import Path
 from typing import Any
 
 from gtsdk import sim as simulation
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.simulators.signature_pad.backend import PadBackend
+from gtsdk.simulators.signature_pad.backend import fake_usb_pad
 from gtsdk.simulators.signature_pad.pad import MODELS, Pad
 
-__all__ = ["Pad", "SignaturePadSimulation", "backend", "start"]
-
-_REGISTRY: dict[str, SignaturePadSimulation] = {}
-_LOCK = threading.Lock()
-_IDS = itertools.count(1)
+__all__ = ["Pad", "SignaturePadSimulation", "start"]
 
 _ACTIONS = {
     "sign": "the hand writes: what=NAME|scribble [then=ok|cancel|clear|none] (waits for the prompt on screen)",
@@ -35,21 +29,6 @@ _ACTIONS = {
 }
 
 
-def backend(key: str | None = None) -> Any:
-    """pyusb backend factory named by the driver setting ``backend``."""
-    with _LOCK:
-        if key is None:
-            if not _REGISTRY:
-                raise GtsdkError(ErrorCode.NO_DEVICE, "no signature pad simulation running")
-            sim = list(_REGISTRY.values())[-1]
-        else:
-            found = _REGISTRY.get(key)
-            if found is None:
-                raise GtsdkError(ErrorCode.NO_DEVICE, f"no signature pad simulation {key!r}")
-            sim = found
-    return PadBackend(sim.pad)
-
-
 class SignaturePadSimulation:
     module = "signature_pad"
     driver = "wacom_stu"
@@ -58,11 +37,10 @@ class SignaturePadSimulation:
         if model not in MODELS:
             raise GtsdkError(ErrorCode.INVALID_DATA, f"model must be one of {sorted(MODELS)}", field="model")
         self.workdir = workdir
-        self.key = f"pad{next(_IDS)}"
         self.pad = Pad(MODELS[model], speed=speed, seed=seed)
-        self.settings: dict[str, Any] = {"backend": "gtsdk.simulators.signature_pad:backend", "backend_arg": self.key}
-        with _LOCK:
-            _REGISTRY[self.key] = self
+        self.usb = fake_usb_pad(self.pad)
+        self.key = self.usb.key
+        self.settings: dict[str, Any] = {"backend": "gtsdk.simulators._usb:backend", "backend_arg": self.key}
 
     def describe(self) -> str:
         m = self.pad.model
@@ -86,8 +64,10 @@ class SignaturePadSimulation:
             p.tap(button)
         elif action == "unplug":
             p.unplugged = True
+            self.usb.unplug()
         elif action == "replug":
             p.unplugged = False
+            self.usb.replug()
         elif action == "stuck_pen":
             p.stuck_pen = bool(params.get("on", True))
         elif action == "speed":
@@ -104,8 +84,7 @@ class SignaturePadSimulation:
 
     def stop(self) -> None:
         self.pad.stop()
-        with _LOCK:
-            _REGISTRY.pop(self.key, None)
+        self.usb.release()
 
 
 def start(workdir: Path, **options: Any) -> SignaturePadSimulation:

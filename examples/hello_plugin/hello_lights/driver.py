@@ -6,24 +6,23 @@ contract's three operations and a catalogue error for an unknown light.
 
 from __future__ import annotations
 
-from gtsdk.driver import DriverSettings, OpContext
-from gtsdk.errors import ErrorCode, GtsdkError
+from pydantic import Field
+
+from gtsdk.driver import DriverSettings, ErrorCode, GtsdkError, OpContext
 from gtsdk.modules import lights
 
 
 class Settings(DriverSettings):
     """The keys under [modules.lights] in the terminal config (besides driver/timeout)."""
 
-    names: list[str] = ["idcard", "receipt", "qr"]
+    names: list[str] = Field(default_factory=lambda: ["idcard", "receipt", "qr"], description="the board's lights")
 
 
-class HelloLightsDriver(lights.LightsDriver):
+class HelloLightsDriver(lights.LightsDriver[Settings]):  # the type argument is the settings model
     name = "hello"
     version = "0.1.0"
-    settings_model = Settings
 
     def connect(self) -> None:
-        assert isinstance(self.settings, Settings)
         self.states = dict.fromkeys(self.settings.names, "off")
 
     def disconnect(self) -> None:

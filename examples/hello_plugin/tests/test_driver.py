@@ -35,7 +35,7 @@ def test_lights_follow_commands_and_unknown_light_is_invalid_data() -> None:
     cfg = parse_config({"modules": {"lights": {"driver": "hello", "names": ["idcard", "qr"]}}})
     with Terminal(cfg, strict=True) as t:
         assert t.lights.on(light="idcard").states == {"idcard": "on", "qr": "off"}
-        assert t.lights.flash(light="qr", period_ms=400).states["qr"] == "flash"
+        assert t.lights.flash(light="qr", period=0.4).states["qr"] == "flash"
         assert t.lights.off(light="idcard").states["idcard"] == "off"
         with pytest.raises(GtsdkError) as e:
             t.lights.on(light="printer")

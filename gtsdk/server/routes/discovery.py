@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import gtsdk
 from gtsdk.modules import MODULES
 from gtsdk.server.call import JSON, Call, Response
+from gtsdk.simulated import simulations_of
 from gtsdk.wire import OperationEntry, ServiceEntry, ServiceHealth, Services
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def services(svc: ServiceApp) -> Services:
             driver=(dev.config.driver if dev.config else None),
             driver_version=caps.driver_version if caps else None,
             state=st.state.value, reason=st.reason, opened=st.opened,
-            simulated=mod_id in svc.terminal.simulations,
+            simulated=mod_id in simulations_of(svc.terminal),
             operations=[OperationEntry(name=o.name, version=o.version, summary=o.summary,
                                        personal_data=o.personal_data) for o in spec.operations.values()],
             events=list(spec.events)))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import MODULES
 from gtsdk.server.call import Call, Handler, Response
+from gtsdk.simulated import simulations_of
 from gtsdk.wire import SimControl, SimInfo
 
 if TYPE_CHECKING:
@@ -23,13 +24,13 @@ if TYPE_CHECKING:
 
 def add_routes(svc: ServiceApp) -> None:
     def simulation(mod_id: str) -> Any:
-        sim = svc.terminal.simulations.get(mod_id)
+        sim = simulations_of(svc.terminal).get(mod_id)
         if sim is None:
             raise GtsdkError(ErrorCode.NOT_FOUND, f"{mod_id} is not simulated (start with --simulate)")
         return sim
 
     async def listing(call: Call) -> Response:
-        return call.ok({"modules": sorted(svc.terminal.simulations)})
+        return call.ok({"modules": sorted(simulations_of(svc.terminal))})
 
     def info(mod_id: str) -> Handler:
         async def handler(call: Call) -> Response:

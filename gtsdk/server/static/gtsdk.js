@@ -7,6 +7,12 @@
 //   const sub = sdk.events({ modules: ["idcard"], onEvent: (e) => console.log(e.seq, e.event, e.data) });
 //   sub.close();
 //
+//   // a business transaction (办件): operations made in it carry X-Transaction-Id (docs/records.md)
+//   const txn = await sdk.beginTransaction("social");
+//   await sdk.call("idcard", "read", {}, { transaction: txn.id });   // or set sdk.transaction = txn.id
+//   await sdk.rate({ transactionId: txn.id, level: 5, tags: ["速度快"] });
+//   await sdk.endTransaction(txn.id, "completed");
+//
 // Every failure rejects with a GtsdkError carrying the catalogue code (e.g. "timeOut", "noDevice"),
 // the localised message and the request id. Events reconnect by themselves and resume from the last
 // sequence number seen, so a page that loses the socket for a moment misses nothing.
@@ -38,6 +44,8 @@ export class Gtsdk {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.token = token;
     this.lang = lang;
+    /** the open business transaction that calls belong to unless they name another (null: none) */
+    this.transaction = null;
     this.modules = new Proxy({}, {
       get: (_, module) => new Proxy({}, {
         get: (__, op) => (body = {}, opts = {}) => this.call(String(module), String(op), body, opts),
@@ -51,8 +59,9 @@ export class Gtsdk {
     return h;
   }
 
-  async _fetch(method, path, body, { requestId = newRequestId(), signal } = {}) {
+  async _fetch(method, path, body, { requestId = newRequestId(), signal, transaction } = {}) {
     const headers = this._headers(requestId);
+    if (transaction) headers["X-Transaction-Id"] = transaction;
     const init = { method, headers, signal, mode: "cors", cache: "no-store" };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -79,11 +88,11 @@ export class Gtsdk {
 
   /** Run an operation: call("idcard", "read", {timeout: 20000}, {requestId, signal}). Aborting the
    *  signal also cancels the operation on the device. */
-  async call(module, op, body = {}, { requestId = newRequestId(), signal } = {}) {
+  async call(module, op, body = {}, { requestId = newRequestId(), signal, transaction = this.transaction } = {}) {
     const onAbort = () => { this.cancel(module, requestId).catch(() => {}); };
     if (signal) signal.addEventListener("abort", onAbort, { once: true });
     try {
-      return await this._fetch("POST", `/v1/${module}/${op}`, body, { requestId, signal });
+      return await this._fetch("POST", `/v1/${module}/${op}`, body, { requestId, signal, transaction });
     } finally {
       if (signal) signal.removeEventListener("abort", onAbort);
     }
@@ -97,6 +106,31 @@ export class Gtsdk {
   async cancel(module, requestId) {
     return (await this._fetch("POST", `/v1/${module}/cancel`, { requestId })).canceled;
   }
+
+  // ---- records: 事项 catalogue, business transactions, 好差评 (docs/records.md) ----
+  /** The 事项 catalogue: {version, entries: [{code, nameZh, nameEn, modules, available, missingModules, …}]}. */
+  catalogue() { return this._fetch("GET", "/v1/catalogue"); }
+  /** Begin a 办件 for a catalogue service code; makes it the current transaction of later calls. */
+  async beginTransaction(serviceCode) {
+    const txn = await this._fetch("POST", "/v1/transactions", { serviceCode });
+    this.transaction = txn.id;
+    return txn;
+  }
+  transactionInfo(id = this.transaction) { return this._fetch("GET", `/v1/transactions?id=${encodeURIComponent(id)}`); }
+  /** result: "completed" | "failed" | "abandoned" | "timedOut"; reasonCode: a catalogue code or your own id. */
+  async endTransaction(id = this.transaction, result = "completed", reasonCode = undefined) {
+    const body = { transactionId: id, result };
+    if (reasonCode) body.reasonCode = reasonCode;
+    const out = await this._fetch("POST", "/v1/transactions/end", body);
+    if (this.transaction === id) this.transaction = null;
+    return out;
+  }
+  /** The keyed hash of the holder whose card was read within the transaction (never the number). */
+  async holderKey(id = this.transaction, module = "idcard") {
+    return (await this._fetch("POST", "/v1/transactions/holder-key", { transactionId: id, module })).holderKey;
+  }
+  /** 好差评: {transactionId, level 1–5 (5 非常满意), tags: [..], comment} — the comment is masked by the service. */
+  rate(rating) { return this._fetch("POST", "/v1/ratings", rating); }
 
   /** Subscribe to events. Returns {close(), subscribe(modules), get lastSeq}. Callbacks:
    *  onEvent({seq,time,module,event,data}), onGap({since,first}), onState("open"|"closed"|"reconnecting"),

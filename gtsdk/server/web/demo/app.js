@@ -1,9 +1,10 @@
 // Kiosk demo: the whole 实名认证 flow on the gtsdk JS client (no build step, no framework).
 //
-// choose a service → ID card (8.4 a, light flashing + voice prompt) → face (8.4 e: liveness + compare with the
+// choose a service (tiles from the terminal's 事项 catalogue, GET /v1/catalogue; each service is one business
+// transaction whose device operations carry its id) → ID card (8.4 a, light flashing + voice prompt) → face (8.4 e: liveness + compare with the
 // card photo; the page shows scores and thresholds and makes the decision itself, 9.4.1 e) → signature
 // (8.4 c) → optional fingerprint (8.4 d) → receipt with a QR code of the transaction id (8.4 g) → rating
-// (好差评).  Elderly mode (7.2 a–e): large icons with text, solid background, one-tap help, 5 steps, slow
+// (好差评, GB/T 39734 levels, stored with the transaction; one tap in elderly mode).  Elderly mode (7.2 a–e): large icons with text, solid background, one-tap help, 5 steps, slow
 // voice that can be switched off.  Chinese/English switch (7.2).  Consultation phone and complaint channel
 // are always on screen (7.1.1 e).
 import { Gtsdk } from "/sdk/gtsdk.js";
@@ -22,7 +23,10 @@ const TEXT = {
     complaint: "投诉渠道", complaintWays: "12345 热线 · 政务服务“好差评”",
     chooseService: "请选择要办理的业务", stepCard: "刷身份证", stepFace: "刷脸核验", stepSign: "签名确认",
     stepFinger: "指纹(可选)", stepPrint: "打印凭条", stepRate: "服务评价",
-    svcSocial: "社保卡补办", svcResidence: "居住证明", svcHousing: "公积金查询", svcTax: "个税证明",
+    unavailable: "暂不可用", catalogueError: "无法获取事项目录",
+    rateTags: "您的感受（可多选）", comment: "意见建议（选填，最多 500 字）",
+    tag_easy: "操作简便", tag_fast: "办理快", tag_clear: "指引清楚", tag_slow: "等待时间长", tag_device: "设备故障",
+    tag_complex: "操作复杂",
     placeCard: "请放置身份证", placeCardHint: "请把身份证放在读卡区（闪烁的灯旁边）",
     cardRead: "已读取身份证", lookCamera: "请正视摄像头", lookCameraHint: "请摘下帽子和眼镜，保持不动",
     liveness: "活体检测", compare: "人脸比对", score: "得分", threshold: "阈值", distance: "距离",
@@ -49,8 +53,10 @@ const TEXT = {
     complaintWays: "12345 hotline · service rating (好差评)",
     chooseService: "Please choose a service", stepCard: "ID card", stepFace: "Face check", stepSign: "Signature",
     stepFinger: "Fingerprint (optional)", stepPrint: "Receipt", stepRate: "Rating",
-    svcSocial: "Replace social security card", svcResidence: "Residence certificate", svcHousing: "Housing fund",
-    svcTax: "Income tax certificate",
+    unavailable: "Unavailable", catalogueError: "The service catalogue is not available",
+    rateTags: "What did you notice? (optional)", comment: "Comments (optional, up to 500 characters)",
+    tag_easy: "Easy", tag_fast: "Quick", tag_clear: "Clear guidance", tag_slow: "Long wait", tag_device: "Device fault",
+    tag_complex: "Complicated",
     placeCard: "Please place your ID card", placeCardHint: "Put the card on the reader (next to the flashing light)",
     cardRead: "ID card read", lookCamera: "Please look at the camera", lookCameraHint: "Take off hat and glasses, keep still",
     liveness: "Liveness", compare: "Face comparison", score: "score", threshold: "threshold", distance: "distance",
@@ -77,19 +83,17 @@ const TEXT = {
   },
 };
 
-const SERVICES = [
-  { id: "social", key: "svcSocial", icon: "card" },
-  { id: "residence", key: "svcResidence", icon: "home" },
-  { id: "housing", key: "svcHousing", icon: "bank" },
-  { id: "tax", key: "svcTax", icon: "doc" },
-];
+// icons by catalogue category (a category without one gets the document icon)
+const CATEGORY_ICON = { 社保: "card", 户籍: "home", 公积金: "bank", 税务: "doc" };
 const RATINGS = [5, 4, 3, 2, 1];
+const TAGS = ["easy", "fast", "clear", "slow", "device", "complex"];
 
 const state = {
   lang: params.get("lang") === "en" ? "en" : "zh",
   elderly: params.get("elderly") === "1",
   voice: params.get("voice") !== "0",
   step: "home", service: null, card: null, txn: null, opened: new Set(), reference: null, abort: null,
+  catalogue: null, record: null, lastError: null,
 };
 const t = (k) => TEXT[state.lang][k] ?? TEXT.zh[k] ?? k;
 const $ = (sel) => document.querySelector(sel);
@@ -180,6 +184,7 @@ function maskId(v) { return v && v.length >= 15 ? v.slice(0, 6) + "*".repeat(v.l
 function errorView(kind, err, { retry, skip } = {}) {
   const title = { noCard: "errNoCard", face: "errFace", live: "errLive", paper: "errPaper" }[kind] || "errOther";
   const todo = { noCard: "errNoCardDo", face: "errFaceDo", live: "errFaceDo", paper: "errPaperDo" }[kind] || "errOtherDo";
+  state.lastError = err && err.code ? err.code : { face: "faceMismatch", live: "livenessFailed" }[kind] || kind;
   speak(t(title));
   const box = h("div", { class: "error", role: "alert", id: "error", "data-kind": kind },
     bigIcon("warn"),
@@ -195,15 +200,53 @@ function errorView(kind, err, { retry, skip } = {}) {
 }
 
 // ---- the flow ---------------------------------------------------------------------------------------------
-function home() {
+// ---- the business transaction of the chosen service (docs/records.md) --------------------------------------
+async function beginService(entry) {
+  state.service = entry;
+  state.lastError = null;
+  try {
+    state.record = await sdk.beginTransaction(entry.code); // later sdk.call()s carry its id
+  } catch (e) {
+    state.record = null; // records disabled or unreachable: the service still runs, unrecorded
+  }
+  cardStep();
+}
+
+async function endService(result, reasonCode) {
+  const rec = state.record;
+  state.record = null;
+  sdk.transaction = null;
+  if (!rec) return;
+  try { await sdk.endTransaction(rec.id, result, reasonCode); } catch (e) { /* closed as abandoned when idle */ }
+}
+
+const serviceName = (entry, lang = state.lang) => (lang === "en" && entry.nameEn ? entry.nameEn : entry.nameZh);
+
+async function loadCatalogue() {
+  if (!state.catalogue) state.catalogue = await sdk.catalogue();
+  return state.catalogue;
+}
+
+async function home() {
   if (state.abort) state.abort.abort(); // stops the operation on the device too (gtsdk.js cancels it)
   state.abort = new AbortController();
+  if (state.record) endService("abandoned", state.lastError || "userCancelled");
   state.service = null; state.card = null; state.txn = null;
   light("off", "idcard");
-  const list = state.elderly ? SERVICES.slice(0, 2) : SERVICES;
+  show("home", h("h2", {}, t("chooseService")), h("div", { class: "services", "aria-busy": "true" }));
+  let entries;
+  try {
+    entries = (await loadCatalogue()).entries.filter((e) => e.onTerminal !== false);
+  } catch (e) {
+    show("home", errorView("other", e, { retry: () => { state.catalogue = null; home(); } }));
+    return;
+  }
+  if (state.step !== "home") return;
+  const list = state.elderly ? entries.filter((e) => e.available).slice(0, 2) : entries;
   show("home", h("h2", {}, t("chooseService")), h("div", { class: "services" }, list.map((s) =>
-    button([h("span", { class: "icon", "aria-hidden": "true" }, icon(s.icon)), h("span", {}, t(s.key))],
-      () => { state.service = s; cardStep(); }, { class: "service", "data-service": s.id }))));
+    button([h("span", { class: "icon", "aria-hidden": "true" }, icon(CATEGORY_ICON[s.category] || "doc")),
+      h("span", {}, serviceName(s)), s.available ? null : h("span", { class: "unavailable" }, t("unavailable"))],
+    () => beginService(s), { class: "service", "data-service": s.code, disabled: !s.available }))));
 }
 
 async function cardStep() {
@@ -339,7 +382,7 @@ async function printStep() {
     const now = new Date();
     await sdk.call("receipt_printer", "print", { elements: [
       { type: "text", text: "政务服务自助终端", align: "center", width: 2, height: 2, bold: true },
-      { type: "text", text: `业务 Service: ${TEXT.zh[state.service.key]}` },
+      { type: "text", text: `业务 Service: ${serviceName(state.service, "zh")}` },
       { type: "text", text: `办理人 Name: ${state.card ? state.card.name : ""}` },
       { type: "text", text: `证件号 ID: ${maskId(state.card ? state.card.idNumber : "")}` },
       { type: "text", text: `时间 Time: ${now.toLocaleString("zh-CN")}` },
@@ -360,6 +403,7 @@ async function printStep() {
 }
 
 function rateStep(printed) {
+  if (state.elderly) return rateOneTap(printed);
   const phone = h("input", { id: "phone", type: "tel", inputmode: "none", maxlength: "11", autocomplete: "off",
     "aria-describedby": "phone-help" });
   phone.addEventListener("focus", () => {
@@ -368,24 +412,51 @@ function rateStep(printed) {
       .catch(() => window.GtsdkKeyboard && GtsdkKeyboard.show({ layout: "phone", field: "phone", large: state.elderly }));
   });
   let chosen = null;
+  const tags = new Set();
   const buttons = RATINGS.map((r) => button(t(`rate${r}`), (ev) => {
     chosen = r;
     for (const b of ev.currentTarget.parentElement.children) b.setAttribute("aria-pressed", String(b === ev.currentTarget));
   }, { class: `rate rate-${r}`, "data-rating": String(r), "aria-pressed": "false" }));
+  const tagButtons = TAGS.map((tag) => button(t(`tag_${tag}`), (ev) => {
+    if (tags.has(tag)) tags.delete(tag); else tags.add(tag);
+    ev.currentTarget.setAttribute("aria-pressed", String(tags.has(tag)));
+  }, { class: "tag", "data-tag": tag, "aria-pressed": "false" }));
+  const comment = h("textarea", { id: "comment", maxlength: "500", rows: "3", autocomplete: "off" });
   show("stepRate", printed ? h("p", { class: "ok-line", id: "printed" }, t("printed")) : null,
     h("p", { class: "txn" }, `${t("txn")}: ${state.txn}`),
     h("h2", { id: "rate-title" }, t("rateAsk")),
     h("div", { class: "ratings", role: "group", "aria-labelledby": "rate-title" }, buttons),
-    state.elderly ? null : h("p", { class: "field" }, h("label", { for: "phone" }, t("phone")), phone,
+    h("p", { class: "tags-title", id: "tags-title" }, t("rateTags")),
+    h("div", { class: "tags", role: "group", "aria-labelledby": "tags-title" }, tagButtons),
+    h("p", { class: "field" }, h("label", { for: "comment" }, t("comment")), comment),
+    h("p", { class: "field" }, h("label", { for: "phone" }, t("phone")), phone,
       h("span", { id: "phone-help", class: "sr-only" }, "11")),
     h("div", { class: "actions" }, button(t("submit"), () => {
       if (!chosen) { buttons[0].focus(); return; }
       sdk.call("keyboard", "hide", {}).catch(() => {});
-      finish(chosen);
+      finish(chosen, printed, [...tags], comment.value.trim());
     }, { id: "btn-submit" })));
 }
 
-function finish(rating) {
+// Elderly mode (7.2): one tap on a rating is the whole rating — no tags, no typing, no submit button.
+function rateOneTap(printed) {
+  show("stepRate", printed ? h("p", { class: "ok-line", id: "printed" }, t("printed")) : null,
+    h("p", { class: "txn" }, `${t("txn")}: ${state.txn}`),
+    h("h2", { id: "rate-title" }, t("rateAsk")),
+    h("div", { class: "ratings", role: "group", "aria-labelledby": "rate-title" }, RATINGS.map((r) =>
+      button(t(`rate${r}`), () => finish(r, printed, [], ""), { class: `rate rate-${r}`, "data-rating": String(r) }))));
+}
+
+async function finish(rating, printed = true, tags = [], comment = "") {
+  const rec = state.record;
+  if (rec) {
+    try {
+      const body = { transactionId: rec.id, level: rating, tags };
+      if (comment) body.comment = comment;
+      await sdk.rate(body);
+    } catch (e) { console.warn("rating not stored", e.code); }
+    await endService("completed", printed ? undefined : "receiptSkipped");
+  }
   speak(t("thanks"));
   show("done", bigIcon("ok"), h("h2", { id: "done" }, t("done")),
     h("p", {}, `${t("thanks")} (${t(`rate${rating}`)})`), h("p", { class: "txn" }, `${t("txn")}: ${state.txn}`),
@@ -408,6 +479,7 @@ function applyChrome() {
 }
 
 $("#btn-lang").addEventListener("click", () => { state.lang = state.lang === "en" ? "zh" : "en"; applyChrome(); home(); });
+window.addEventListener("pagehide", () => { if (state.record) endService("abandoned", "pageClosed"); });
 $("#btn-elderly").addEventListener("click", () => { state.elderly = !state.elderly; applyChrome(); home(); });
 $("#btn-voice").addEventListener("click", () => {
   state.voice = !state.voice;

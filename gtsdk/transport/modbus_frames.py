@@ -2,7 +2,7 @@
 
 Frame: ``<device id> <function code> <data> <CRC-16/MODBUS, low byte first>``
 (Modbus over Serial Line V1.02 §2.5.1; CRC polynomial 0xA001 reflected, init 0xFFFF, §6.2.2).
-Golden vector from the public IO-Box README cited in protocols.md §5.1:
+Golden vector from the public IO-Box README cited in docs/protocols.md §5.1:
 ``01 05 00 00 FF 00 8C 3A`` switches relay 0 on, ``01 01 00 00 00 08 3D CC`` reads 8 relays.
 
 Only the function codes a light or sensor board needs are built here:

@@ -1,28 +1,36 @@
-"""One Modbus RTU master on a serial line, two interchangeable back ends.
+"""A Modbus RTU master on a serial line, shared by every board on it; two interchangeable back ends.
 
-- ``native`` (default): frames from :mod:`.codec` over :class:`gtsdk.transport.serial.SerialLink`;
-  every read honours the operation deadline exactly (the answer timeout is capped by
-  ``ctx.remaining()``) and the response length is computed from its header, so there is
-  no waiting for line silence.
+One RS-485 line carries several boards (a light board and a sensor board with their own
+device ids): every :class:`ModbusLine` configured with the same port uses one open port
+and one transaction at a time (the port is keyed by its real path and closes when its
+last user releases it).
+
+- ``native`` (default): frames from :mod:`gtsdk.transport.modbus_frames` over
+  :class:`gtsdk.transport.serial.SerialLink`; every read honours the operation deadline
+  exactly (the answer timeout is capped by ``ctx.remaining()``) and the response length
+  is computed from its header, so there is no waiting for line silence.
 - ``pymodbus``: pymodbus' own ``ModbusSerialClient`` (RTU framer); the per-call timeout is
   set to the same cap.  Useful when a board needs a pymodbus quirk, and as a cross-check.
 
 Both raise only catalogue errors: no answer → ``communicationError``; port gone →
-``noDevice``; Modbus exception responses via :data:`.codec.EXCEPTIONS`.
+``noDevice``; Modbus exception responses via :data:`.modbus_frames.EXCEPTIONS`.
 """
 
 from __future__ import annotations
 
 import os
+import termios
 import threading
 import time
 from typing import Any, Literal
 
 from gtsdk.driver import OpContext
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.transport import io_timeout
+from gtsdk.transport import modbus_frames as codec
 from gtsdk.transport.serial import SerialLink, SerialSettings
 
-from . import codec
+__all__ = ["Backend", "ModbusLine", "ModbusSettings"]
 
 Backend = Literal["native", "pymodbus"]
 
@@ -127,7 +135,7 @@ class ModbusLine:
         if client is not None:
             try:
                 client.close()
-            except Exception:
+            except (OSError, ValueError, termios.error):  # closing a vanished port: it is closed either way
                 pass
 
     def close(self) -> None:
@@ -169,17 +177,13 @@ class ModbusLine:
             raise last
 
     def _answer_timeout(self, ctx: OpContext | None) -> float:
-        t = self.s.answer_timeout
-        if ctx is not None:
-            t = min(t, max(ctx.remaining(), 0.001))
-        return t
+        return io_timeout(self.s.answer_timeout, ctx)
 
     def _native(self, port: _Port, request: bytes, ctx: OpContext | None) -> codec.Response:
         link = port.link
         if not link.is_open:  # another user of the line lost it, or it vanished before
             link.open()
-        # drop a late answer of an earlier, timed-out request (read_available, not reset_input:
-        # tcflush on a vanished pty raises termios.error, which is not an OSError)
+        # drop a late answer of an earlier, timed-out request
         link.read_available()
         self.last_request = request
         link.write(request, ctx)
