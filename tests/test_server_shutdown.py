@@ -118,13 +118,15 @@ def test_sigterm_cancels_a_600_s_read_within_the_grace(tmp_path: Path) -> None:
         token = TokenStore(home).create(["app"])
         ctx = ssl.create_default_context(cafile=str(home / "ca.pem"))
         base = f"https://127.0.0.1:{port}"
-        while time.monotonic() < end:
+        while time.monotonic() < end:  # up, and it has seen the token (tokens.json is re-read every 0.5 s)
             try:
-                with httpx.Client(base_url=base, verify=ctx, timeout=5) as c:
-                    if c.get("/v1/health").status_code == 200:
+                with httpx.Client(base_url=base, verify=ctx, timeout=5,
+                                  headers={"Authorization": f"Bearer {token}"}) as c:
+                    if c.get("/v1/services").status_code == 200:
                         break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         answer: dict[str, httpx.Response | BaseException] = {}
 
         def read() -> None:
