@@ -214,3 +214,41 @@ async def test_body_that_stalls_times_out() -> None:
              "client": ("127.0.0.1", 1)}
     await asyncio.wait_for(app(scope, receive, send), 5)
     assert sent[0]["status"] == 504 and json.loads(sent[1]["body"])["code"] == "timeOut"
+
+
+# ---- the fused chain ----------------------------------------------------------------------------------------------
+async def test_fused_chain_answers_as_the_asgi_chain(tmp_path: Any) -> None:
+    from _server_fixtures import make_terminal
+
+    from gtsdk.server.run import build
+    from gtsdk.server.tokens import TokenStore
+
+    t = make_terminal().start()
+    try:
+        svc = build(t, parse_service({"origins": ["https://kiosk.example"]}), tmp_path / "h")
+        token = TokenStore(tmp_path / "h").create(["app"], app="kiosk")
+        auth = {"Authorization": f"Bearer {token}"}
+        cases: list[tuple[str, str, dict[str, str], bytes]] = [
+            ("GET", "/v1/health", {}, b""), ("GET", "/v1/services", {}, b""), ("GET", "/v1/services", auth, b""),
+            ("POST", "/v1/lights/on", auth, b'{"light":"a"}'), ("POST", "/v1/lights/on", auth, b'{"light":5}'),
+            ("GET", "/v1/audit", auth, b""), ("GET", "/v1/nothing", auth, b""), ("GET", "/v1/lights/on", auth, b""),
+            ("OPTIONS", "/v1/lights/on", {"Origin": "https://kiosk.example"}, b""),
+            ("POST", "/v1/lights/on", {**auth, "Origin": "https://evil.example"}, b'{"light":"a"}'),
+            ("GET", "/v1/services", {**auth, "X-Request-Id": "bad id"}, b""),
+        ]
+        for app in (svc, svc.chain):
+            async with client(app) as c:
+                got = []
+                for method, path, headers, body in cases:
+                    r = await c.request(method, path, headers={"Content-Type": "application/json", **headers},
+                                        content=body)
+                    got.append((r.status_code, r.json()["code"] if r.content else "", r.headers.get("vary")))
+            if app is svc:
+                fused = got
+        assert got == fused
+        assert [g[0] for g in got] == [200, 401, 200, 200, 400, 403, 404, 404, 204, 403, 400]
+        svc.close()
+        assert svc.audit is not None
+        svc.audit.close()
+    finally:
+        t.stop()

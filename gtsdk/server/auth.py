@@ -15,14 +15,13 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.types import Receive, Scope, Send
-
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.server.call import Call, call_of
+from gtsdk.server.call import Call, Response
 from gtsdk.server.cors import Origins
+from gtsdk.server.piece import ASGIApp, Piece
 from gtsdk.server.tokens import PREFIX, TokenInfo, TokenStore, retry_after
 
 log = logging.getLogger("gtsdk.server.auth")
@@ -101,9 +100,9 @@ class Authenticator:
     def check(self, value: str | None, addr: str, what: str,
               missing: str = "missing Authorization: Bearer <token>") -> TokenInfo:
         """The token for a secret, or a catalogue error (counted and logged when refused)."""
-        if value and self.tokens.known(value) is not None:  # verified before: not a guess
-            token = self.tokens.verify(value)
-            if token is not None:
+        if value:
+            token = self.tokens.cached(value)
+            if token is not None:  # verified before: not a guess
                 return token
         wait = self.throttle.wait(addr)
         if wait > 0:
@@ -129,20 +128,17 @@ def bearer(header: str | None) -> str | None:
     return value.strip() or None if kind.lower() == "bearer" else None
 
 
-class Auth:
-    """ASGI piece: the token of the request (``call.token``), its origin for the app, the route's scope."""
+class Auth(Piece):
+    """Piece: the token of the request (``call.token``), its app's origins, the route's scope."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], auth: Authenticator) -> None:
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
         self.app, self.auth = app, auth
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = call_of(scope)
+    def check(self, call: Call) -> Response | None:
         route = call.route
-        if route is not None and route[0] is None:  # public route
-            await self.app(scope, receive, send)
-            return
-        self._authorise(call)
-        await self.app(scope, receive, send)
+        if route is None or route[0] is not None:  # public routes need no token
+            self._authorise(call)
+        return None
 
     def _authorise(self, call: Call) -> None:
         what = f"{call.method} {call.path}"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,8 +27,9 @@ from starlette.types import Message, Receive, Scope, Send
 from gtsdk.driver import Model
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.runtime.device import validation_error
-from gtsdk.server.call import JSON, Call, call_of
+from gtsdk.server.call import JSON, Call, Response, call_of
 from gtsdk.server.config import ServiceConfig
+from gtsdk.server.piece import ASGIApp, Piece
 
 #: formats of pydantic's JSON Schema for ``bytes`` fields
 BINARY_FORMATS = frozenset({"base64url", "base64", "binary"})
@@ -64,52 +64,94 @@ class Limits:
         return GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {self.max_bytes} bytes", field="body")
 
 
-class BodyLimit:
-    """ASGI piece: refuses a too long ``Content-Length`` and bounds the size and time of the body as it is read."""
+class BodyLimit(Piece):
+    """Piece: refuses a too long ``Content-Length``; bounds the size and time of the body as it is read."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limits: Limits) -> None:
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
         self.app, self.limits = app, limits
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = call_of(scope)
+    def check(self, call: Call) -> Response | None:
         if call.method in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
+            return None
         cl = call.headers.get("content-length")
         if cl is not None:
             if not cl.isdigit() or len(cl) > 18:
                 raise GtsdkError(ErrorCode.INVALID_DATA, "bad Content-Length", field="Content-Length")
             if int(cl) > self.limits.max_bytes:
                 raise self.limits.too_large()
-        call.receive = bounded = _bounded(receive, self.limits)
-        await self.app(scope, bounded, send)
+        call.receive = BoundedReceive(call.receive, self.limits)
+        return None
 
-
-def _bounded(receive: Receive, limits: Limits) -> Receive:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limits.timeout
-    state = {"size": 0, "done": False}
-
-    async def bounded_receive() -> Message:
-        if state["done"]:
-            return await receive()
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            async with asyncio.timeout_at(deadline):
-                msg = await receive()
-        except TimeoutError:  # a client that stalls half-way through its body must not hold a slot for ever
-            raise GtsdkError(ErrorCode.TIME_OUT, f"request body not complete after {limits.timeout:g} s",
-                             field="body") from None
-        if msg["type"] == "http.request":
-            state["size"] += len(msg.get("body", b""))
-            if state["size"] > limits.max_bytes:
-                raise limits.too_large()
-            if not msg.get("more_body", False):
-                state["done"] = True
-        else:
-            state["done"] = True
-        return msg
+            await super().__call__(scope, receive, send)
+        finally:
+            disarm(call_of(scope))
 
-    return bounded_receive
+
+def disarm(call: Call) -> None:
+    """The request is over: its body timer goes."""
+    if isinstance(call.receive, BoundedReceive):
+        call.receive.disarm()
+
+
+class BoundedReceive:
+    """``receive`` of one request with the body's size and time bounded.
+
+    The time bound is one timer per request (not one per message): when it fires while the request's task waits
+    for body bytes, the wait is cancelled and reported as ``timeOut``.  Once the body is complete, later calls
+    (the disconnect watch) pass straight through.
+    """
+
+    __slots__ = ("_deadline", "_limits", "_receive", "_timer", "_waiting", "done", "expired", "size")
+
+    def __init__(self, receive: Receive, limits: Limits) -> None:
+        self._receive, self._limits = receive, limits
+        self._deadline = asyncio.get_running_loop().time() + limits.timeout
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting: asyncio.Task[Any] | None = None
+        self.size = 0
+        self.done = self.expired = False
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self._waiting is not None and not self.done:
+            self.expired = True
+            self._waiting.cancel()
+
+    async def __call__(self) -> Message:
+        if self.done:
+            return await self._receive()
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_at(self._deadline, self._expire)
+        self._waiting = asyncio.current_task()
+        try:
+            msg = await self._receive()
+        except asyncio.CancelledError:
+            if not self.expired:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            # a client that stalls half-way through its body must not hold a request slot for ever
+            raise GtsdkError(ErrorCode.TIME_OUT, f"request body not complete after {self._limits.timeout:g} s",
+                             field="body") from None
+        finally:
+            self._waiting = None
+        if msg["type"] == "http.request":
+            self.size += len(msg.get("body", b""))
+            if self.size > self._limits.max_bytes:
+                raise self._limits.too_large()
+            if msg.get("more_body", False):
+                return msg
+        self.done = True
+        self.disarm()
+        return msg
 
 
 async def read_body(call: Call) -> bytes:
@@ -149,6 +191,9 @@ def check_content_type(headers: dict[str, str]) -> None:
         raise GtsdkError(ErrorCode.INVALID_DATA, "only UTF-8 is accepted (clause 8.2)", field="Content-Type")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_dupes, parse_constant=_no_constants)
+
+
 def strict_object(raw: bytes) -> dict[str, Any]:
     """*raw* as a JSON object; anything else is ``invalidData`` naming the field."""
     try:
@@ -156,7 +201,7 @@ def strict_object(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise GtsdkError(ErrorCode.INVALID_DATA, "body is not valid UTF-8", field="body") from None
     try:
-        obj = json.loads(text, object_pairs_hook=_dupes, parse_constant=_no_constants)
+        obj = _DECODER.decode(text)
     except json.JSONDecodeError as e:
         raise GtsdkError(ErrorCode.INVALID_DATA, f"not JSON: {e.msg} at {e.pos}", field="body") from None
     except RecursionError:

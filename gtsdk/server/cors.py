@@ -11,13 +11,11 @@ an origin, and the set is small and fixed.  Preflights (``OPTIONS``) of allowed 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable
-
-from starlette.types import Receive, Scope, Send
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.server.call import Call, Response, call_of
+from gtsdk.server.call import Call, Response
 from gtsdk.server.config import ServiceConfig
+from gtsdk.server.piece import ASGIApp, Piece
 from gtsdk.server.router import Routes
 from gtsdk.server.tokens import TokenInfo
 
@@ -66,25 +64,24 @@ class Origins:
         return origin in self._everyone or origin in self._per_app.get(token.app, frozenset())
 
 
-class Cors:
-    """ASGI piece: refuse foreign origins, answer preflights, add the CORS headers to the answer."""
+class Cors(Piece):
+    """Piece: refuse foreign origins, answer preflights, add the CORS headers to the answer."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], origins: Origins,
-                 routes: Routes) -> None:
+    def __init__(self, app: ASGIApp, origins: Origins, routes: Routes) -> None:
         self.app, self.origins, self.routes = app, origins, routes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = call_of(scope)
+    def check(self, call: Call) -> Response | None:
         origin = call.headers.get("origin")
-        if origin is not None and call.path not in PUBLIC_ASSETS:
+        checked = origin is not None and call.path not in PUBLIC_ASSETS
+        if checked:
+            assert origin is not None
             if not self.origins.allowed(origin, None):
                 raise GtsdkError(ErrorCode.FORBIDDEN, "origin not allowed", field="Origin")
             call.out.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin",
                              "Access-Control-Expose-Headers": EXPOSE_HEADERS})
         if call.method == "OPTIONS":
-            await self._preflight(call, origin is not None and call.path not in PUBLIC_ASSETS)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            return self._preflight(call, checked)
+        return None
 
     def _preflight(self, call: Call, allowed_origin: bool) -> Response:
         if not allowed_origin:
@@ -92,8 +89,8 @@ class Cors:
         methods = self.routes.methods(call.path)
         if methods is None:
             raise GtsdkError(ErrorCode.INVALID_COMMAND, "no such route")
-        h = {**call.out, "Access-Control-Allow-Methods": ", ".join(methods),
-             "Access-Control-Allow-Headers": ALLOW_HEADERS, "Access-Control-Max-Age": PREFLIGHT_MAX_AGE}
+        h = {"Access-Control-Allow-Methods": ", ".join(methods), "Access-Control-Allow-Headers": ALLOW_HEADERS,
+             "Access-Control-Max-Age": PREFLIGHT_MAX_AGE}
         # Private Network Access: a public page may reach the local service only if it says so
         if call.headers.get("access-control-request-private-network", "").lower() == "true":
             h["Access-Control-Allow-Private-Network"] = "true"

@@ -33,11 +33,10 @@ class _Gone(Exception):
 def _deliver(src: Future[Model], dst: asyncio.Future[Model]) -> None:
     if dst.done():
         return
-    exc = src.exception()
-    if exc is not None:
-        dst.set_exception(exc)
-    else:
-        dst.set_result(src.result())
+    try:
+        dst.set_result(src.result(0))
+    except BaseException as e:  # the job's catalogue error (or its cancellation), for the waiting request
+        dst.set_exception(e)
 
 
 class InFlight:

@@ -6,13 +6,10 @@ Over the limit: ``rateLimited``, HTTP 429 with ``Retry-After`` (also in ``data.r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from starlette.types import Receive, Scope, Send
-
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.server.call import call_of
+from gtsdk.server.call import Call, Response
 from gtsdk.server.config import ServiceConfig
+from gtsdk.server.piece import ASGIApp, Piece
 from gtsdk.server.tokens import RateLimiter, TokenInfo, retry_after
 
 
@@ -37,14 +34,13 @@ class TokenRates:
             raise GtsdkError(ErrorCode.RATE_LIMITED, f"limit {rate:g}/s", data={"retryAfter": retry_after(wait)})
 
 
-class RateLimit:
-    """ASGI piece: counts every request that carries a verified token."""
+class RateLimit(Piece):
+    """Piece: counts every request that carries a verified token."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], rates: TokenRates) -> None:
+    def __init__(self, app: ASGIApp, rates: TokenRates) -> None:
         self.app, self.rates = app, rates
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = call_of(scope).token
-        if token is not None:
-            self.rates.take(token)
-        await self.app(scope, receive, send)
+    def check(self, call: Call) -> Response | None:
+        if call.token is not None:
+            self.rates.take(call.token)
+        return None

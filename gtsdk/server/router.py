@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
+from starlette.responses import Response as StarletteResponse
 from starlette.types import Receive, Scope, Send
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import MODULES
-from gtsdk.server.call import Call, add_headers, call_of
+from gtsdk.server.call import Call, Response, add_headers, call_of
+from gtsdk.server.piece import ASGIApp, Piece
 
 Scoped = tuple[str | None, Callable[[Call], Awaitable[Any]]]
 SCOPES = (None, "any", "app", "maintenance")
@@ -75,28 +77,31 @@ class Routes(MutableMapping[tuple[str, str], Scoped]):
         return GtsdkError(ErrorCode.NOT_FOUND, "no such route")
 
 
-class Resolve:
-    """ASGI piece: finds the route of the request (``call.route``; None when there is none)."""
+class Resolve(Piece):
+    """Piece: finds the route of the request (``call.route``; None when there is none)."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], routes: Routes) -> None:
+    def __init__(self, app: ASGIApp, routes: Routes) -> None:
         self.app, self.routes = app, routes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = call_of(scope)
+    def check(self, call: Call) -> Response | None:
         call.route = self.routes.get_route(call.method, call.path)
-        await self.app(scope, receive, send)
+        return None
 
 
 class Dispatch:
-    """ASGI piece at the end of the chain: runs the route's handler and sends what it returns."""
+    """The end of the chain: runs the route's handler (as an ASGI app, or :meth:`run` for the fused chain)."""
 
     def __init__(self, routes: Routes) -> None:
         self.routes = routes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = call_of(scope)
+    async def run(self, call: Call) -> StarletteResponse:
         if call.route is None:
             raise self.routes.unknown(call.method, call.path)
-        resp = await call.route[1](call)
+        resp: StarletteResponse = await call.route[1](call)
+        return resp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = call_of(scope)
+        resp = await self.run(call)
         add_headers(resp, call.out)
         await resp(scope, receive, send)

@@ -198,9 +198,11 @@ class TokenStore:
         return new
 
     # ---- checking -----------------------------------------------------------------
-    def known(self, token: str) -> TokenInfo | None:
-        """The token's entry if this exact token verified before (no hashing; still check it with verify)."""
-        return self._cache.get(token)
+    def cached(self, token: str) -> TokenInfo | None:
+        """The entry of a token that verified before and is still active (no hashing), else None."""
+        self._refresh()
+        hit = self._cache.get(token)
+        return hit if hit is not None and hit.active() else None
 
     def verify(self, token: str) -> TokenInfo | None:
         self._refresh()
