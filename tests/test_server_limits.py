@@ -400,3 +400,14 @@ def test_heap_given_back_after_a_burst() -> None:
     assert not t.observe()  # still growing
     gate.open = 5
     assert t.observe()  # a burst has passed
+
+
+def test_every_limit_is_in_the_documented_table() -> None:
+    from gtsdk.server.config import LIMITS, ServiceConfig, limits_table
+
+    not_limits = {"port", "listen", "allow_remote", "origins", "apps", "demo", "demo_dir", "metrics_token_sha256",
+                  "base_dir"}
+    listed = {k for _, keys in LIMITS for k in keys}
+    assert listed == set(ServiceConfig.model_fields) - not_limits, "a [service] limit missing from LIMITS"
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "service.md").read_text(encoding="utf-8")
+    assert limits_table() in doc, "docs/service.md's limits table is stale (gtsdk.server.config.limits_table)"

@@ -74,7 +74,8 @@ class ServiceConfig(_Strict):
     max_header_bytes: int = Field(16384, ge=1024, description="bytes of a request line plus headers; else 431")
     max_header_count: int = Field(100, ge=8, description="header fields of one request; else 431")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="bytes of a request body; else 413")
-    body_timeout: float = Field(10.0, gt=0, description="seconds a client may take to send its request body")
+    body_timeout: float = Field(10.0, gt=0, description="seconds a client may take to send its request body; "
+                                "else 504 timeOut")
     max_string_chars: int = Field(1_000_000, ge=16, description="characters of a text field in a body; binary "
                                   "(base64) fields such as images may fill the whole body")
     max_json_values: int = Field(100_000, ge=100, description="JSON values (objects, arrays, strings, numbers …) "
@@ -91,10 +92,10 @@ class ServiceConfig(_Strict):
     event_queue: int = Field(1000, ge=10, description="events buffered per WebSocket before the client is told "
                              "to resume (close 1013)")
     rate_limit: float = Field(50.0, gt=0, description="requests per second per token")
-    rate_burst: int = Field(100, ge=1)
+    rate_burst: int = Field(100, ge=1, description="requests a token may make at once before rate_limit applies")
     auth_failure_rate: float = Field(1.0, gt=0, description="refused requests (401/403) per second per client "
                                      "address before its further attempts are answered 429 unchecked")
-    auth_failure_burst: int = Field(20, ge=1)
+    auth_failure_burst: int = Field(20, ge=1, description="refusals an address may collect at once")
     shutdown_grace: float = Field(5.0, ge=0, description="seconds in-flight operations may finish at shutdown "
                                   "before they are cancelled on their devices")
     apps: dict[str, AppConfig] = Field(default_factory=dict)
@@ -132,6 +133,31 @@ class ServiceConfig(_Strict):
             return None
         p = Path(rk)
         return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+#: the limits of ``[service]`` by layer, in the order docs/service.md lists them (a test keeps the two in step)
+LIMITS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("connections", ("max_connections", "tls_handshake_timeout", "keepalive_timeout")),
+    ("request head", ("header_timeout", "max_header_bytes", "max_header_count")),
+    ("request body", ("max_body_bytes", "body_timeout", "max_json_values", "max_string_chars",
+                      "parse_offload_bytes")),
+    ("callers", ("rate_limit", "rate_burst", "auth_failure_rate", "auth_failure_burst")),
+    ("operations", ("max_pending", "shutdown_grace")),
+    ("events (WebSocket)", ("ws_max_message_bytes", "ws_auth_timeout", "ws_ping_interval", "ws_ping_timeout",
+                            "event_queue")),
+)
+
+
+def limits_table() -> str:
+    """Every limit of ``[service]`` as the Markdown table of docs/service.md."""
+    lines = ["| layer | key | default | what |", "|---|---|---|---|"]
+    for layer, keys in LIMITS:
+        for key in keys:
+            f = ServiceConfig.model_fields[key]
+            default = f.default
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            lines.append(f"| {layer} | `{key}` | {shown} | {f.description or ''} |")
+    return "\n".join(lines) + "\n"
 
 
 def parse_service(table: dict[str, Any], base_dir: str | Path = ".") -> ServiceConfig:
