@@ -411,3 +411,30 @@ def test_every_limit_is_in_the_documented_table() -> None:
     assert listed == set(ServiceConfig.model_fields) - not_limits, "a [service] limit missing from LIMITS"
     doc = (Path(__file__).resolve().parents[1] / "docs" / "service.md").read_text(encoding="utf-8")
     assert limits_table() in doc, "docs/service.md's limits table is stale (gtsdk.server.config.limits_table)"
+
+
+def test_stalled_body_answered_by_the_connection_with_the_request_id(tmp_path: Path) -> None:
+    s = start_service(tmp_path / "h", {"body_timeout": 0.5, "max_body_bytes": 4096})
+    try:
+        conn = tls(s)
+        try:
+            conn.sendall(b"POST /v1/lights/on HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.app_token.encode()
+                         + b"\r\nContent-Type: application/json\r\nX-Request-Id: stall-1\r\nContent-Length: 100\r\n\r\n{")
+            status, env = envelope(read_all(conn))
+        finally:
+            conn.close()
+        assert status == 504 and env["code"] == "timeOut" and env["requestId"] == "stall-1"
+        conn = tls(s)
+        try:  # chunked, no Content-Length: counted as it streams
+            conn.sendall(b"POST /v1/lights/on HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.app_token.encode()
+                         + b"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(3):
+                conn.sendall(b"800\r\n" + b" " * 2048 + b"\r\n")
+            status, env = envelope(read_all(conn))
+        finally:
+            conn.close()
+        assert status == 413 and env["code"] == "payloadTooLarge" and env["data"]["field"] == "body"
+        assert health(s) == 200
+    finally:
+        s.running.stop()
+        s.terminal.stop()

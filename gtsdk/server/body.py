@@ -36,6 +36,8 @@ BINARY_FORMATS = frozenset({"base64url", "base64", "binary"})
 #: bodies parsed at once off the loop (each may hold ``max_body_bytes`` and its parsed form)
 PARSE_THREADS = 2
 _BINARY = "binary"
+#: scope key set by gtsdk.server.connections when the connection bounds the body's size and time itself
+BODY_BOUNDED = "gtsdk.body_bounded"
 LimitTree = dict[str, Any] | str | None
 
 
@@ -79,7 +81,8 @@ class BodyLimit(Piece):
                 raise GtsdkError(ErrorCode.INVALID_DATA, "bad Content-Length", field="Content-Length")
             if int(cl) > self.limits.max_bytes:
                 raise self.limits.too_large()
-        call.receive = BoundedReceive(call.receive, self.limits)
+        if BODY_BOUNDED not in call.scope:  # the connection layer bounds size and time itself when it can
+            call.receive = BoundedReceive(call.receive, self.limits)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

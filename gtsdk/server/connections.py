@@ -14,6 +14,9 @@ complete.  This module closes those gaps with the field's parts (uvicorn's own p
   counted while they stream (a 400 MB header never reaches memory) and ``max_header_count`` fields
   → ``headerTooLarge`` (431); the head must be complete ``header_timeout`` seconds after the connection is
   made or the request's first byte arrives → ``timeOut`` (408).  Both close the connection.
+* **Request bodies**: over ``max_body_bytes`` while they stream → ``payloadTooLarge`` (413); not complete
+  ``body_timeout`` seconds after the head → ``timeOut`` (504); both answered here and the connection closed (the
+  application's BodyLimit piece does the same checks when it runs without this protocol).
 * **Idle keep-alive** connections close after ``keepalive_timeout``; TLS shutdowns are bounded too.
 * **WebSockets** (:class:`GuardedWebSocketProtocol`): messages up to ``ws_max_message_bytes``; pings every
   ``ws_ping_interval``, a client that does not answer within ``ws_ping_timeout`` is closed.
@@ -49,9 +52,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.server.body import BODY_BOUNDED
 from gtsdk.server.call import error_response, new_request_id
 from gtsdk.server.config import ServiceConfig
 from gtsdk.server.inflight import DISCONNECTED
+from gtsdk.server.request_id import RID_PATTERN
 
 log = logging.getLogger("gtsdk.server.connections")
 
@@ -125,21 +130,26 @@ class Limits:
     header_timeout: float
     max_header_bytes: int
     max_header_count: int
+    max_body_bytes: int = 8 * 1024 * 1024
+    body_timeout: float = 10.0
 
     @classmethod
     def of(cls, config: ServiceConfig) -> Limits:
         n = effective_max_connections(config.max_connections)
         return cls(max_connections=n, busy_reserve=max(4, n // 20), tls_handshake_timeout=config.tls_handshake_timeout,
                    header_timeout=config.header_timeout, max_header_bytes=config.max_header_bytes,
-                   max_header_count=config.max_header_count)
+                   max_header_count=config.max_header_count, max_body_bytes=config.max_body_bytes,
+                   body_timeout=config.body_timeout)
 
 
-def plain_error(code: ErrorCode, detail: str, status: int | None = None) -> bytes:
+def plain_error(code: ErrorCode, detail: str, status: int | None = None, rid: str | None = None,
+                field: str | None = None) -> bytes:
     """A complete HTTP/1.1 response with the error envelope, closing the connection (protocol level)."""
-    rid = new_request_id()
-    resp = error_response(GtsdkError(code, detail), rid, "zh", status=status)
+    rid = rid or new_request_id()
+    resp = error_response(GtsdkError(code, detail, field=field), rid, "zh", status=status)
     body = bytes(resp.body)
-    phrase = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
+    phrase = {408: "Request Timeout", 413: "Payload Too Large", 431: "Request Header Fields Too Large",
+              503: "Service Unavailable", 504: "Gateway Timeout"}
     head = (f"HTTP/1.1 {resp.status_code} {phrase.get(resp.status_code, '')}\r\n"
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n"
             f"cache-control: no-store\r\nx-request-id: {rid}\r\n\r\n")
@@ -219,6 +229,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_fields = 0
         self._head_pending = True
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_bytes = 0
         self._gone: asyncio.Future[None] | None = None
         self._upgraded = False
         self._refused = False
@@ -236,6 +248,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        self._disarm_body_timer()
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
         self.gate.forget(self)
@@ -290,7 +303,50 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self.gate.busy(self)
         self.scope[DISCONNECTED] = self._gone  # type: ignore[literal-required]
+        self.scope[BODY_BOUNDED] = True  # type: ignore[literal-required]
+        self._body_bytes = 0
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle.scope is self.scope and self.cycle.more_body:
+            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_expired)
+
+    # ---- the request body --------------------------------------------------------------------------------------
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self.limits.max_body_bytes:
+            if not self._refused:
+                self._refuse_request(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {self.limits.max_body_bytes} bytes")
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._disarm_body_timer()
+        super().on_message_complete()
+
+    def _disarm_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_expired(self) -> None:
+        self._body_timer = None
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_started:
+            # a client that stalls half-way through its body must not hold a request slot for ever
+            self._refuse_request(ErrorCode.TIME_OUT, f"request body not complete after {self.limits.body_timeout:g} s")
+
+    def _refuse_request(self, code: ErrorCode, detail: str) -> None:
+        """Answer the request in progress from here (its application sees a disconnect) and close."""
+        cycle = self.cycle
+        rid = dict(self.headers).get(b"x-request-id", b"").decode("latin-1") if self.headers else ""
+        if cycle is not None:
+            started = cycle.response_started
+            cycle.disconnected = True  # the application's receive ends, its sends are dropped
+            cycle.message_event.set()
+            if started:
+                self._refused = True
+                self.transport.close()
+                return
+        self._refuse(code, detail, rid=rid if RID_PATTERN.match(rid) else None, field="body")
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -322,12 +378,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._head_pending and not self.transport.is_closing():
             self._refuse(ErrorCode.TIME_OUT, f"request head not complete after {self.limits.header_timeout:g} s", 408)
 
-    def _refuse(self, code: ErrorCode, detail: str, status: int | None = None) -> None:
+    def _refuse(self, code: ErrorCode, detail: str, status: int | None = None, rid: str | None = None,
+                field: str | None = None) -> None:
         self._refused = True
         self._disarm_head_timer()
+        self._disarm_body_timer()
         self.gate.forget(self)
         if not self.transport.is_closing():
-            self.transport.write(plain_error(code, detail, status))
+            self.transport.write(plain_error(code, detail, status, rid, field))
             self.transport.pause_reading()  # whatever else the client sends stays in its socket buffers
             self.transport.close()
             self.loop.call_later(REFUSAL_LINGER, self.transport.abort)

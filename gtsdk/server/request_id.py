@@ -19,7 +19,7 @@ from gtsdk.wire import REQUEST_ID
 
 log = logging.getLogger("gtsdk.server")
 
-_RID = re.compile(REQUEST_ID)
+RID_PATTERN = re.compile(REQUEST_ID)
 #: on every response: the id, never cached (answers hold device state and personal data), no sniffing
 BASE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -40,7 +40,7 @@ class RequestContext:
         rid = headers.get("x-request-id")
         if rid is None:
             rid = new_request_id()
-        elif not _RID.match(rid):
+        elif not RID_PATTERN.match(rid):
             call.rid = new_request_id()
             call.out = {"X-Request-Id": call.rid, **BASE_HEADERS}
             raise GtsdkError(ErrorCode.INVALID_DATA, "X-Request-Id must match " + REQUEST_ID, field="X-Request-Id")
