@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -186,7 +187,7 @@ def _no_constants(name: str) -> Any:
     raise GtsdkError(ErrorCode.INVALID_DATA, f"{name} is not JSON", field="body")
 
 
-def check_content_type(headers: dict[str, str]) -> None:
+def check_content_type(headers: Mapping[str, str]) -> None:
     mime, _, params = headers.get("content-type", "").partition(";")
     if mime.strip().lower() != JSON:
         raise GtsdkError(ErrorCode.INVALID_DATA, "Content-Type must be application/json", field="Content-Type")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -81,7 +81,7 @@ class Response(StarletteResponse):
         self.extra: dict[str, str] = dict(headers) if headers else {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.extra.items()]
+        raw = [_encoded(k, v) for k, v in self.extra.items()]
         raw += self.raw_headers
         if self.media_type:
             raw.append((b"content-type", self.media_type.encode("latin-1")))
@@ -134,6 +134,52 @@ def error_response(e: GtsdkError, rid: str, lang: str, headers: dict[str, str] |
     return Response(body, status or http_status(e.code), media_type=JSON, headers=hdrs)
 
 
+class Headers(Mapping[str, str]):
+    """The request headers as a read-only mapping over the raw ASGI list (names are lower case): a look-up scans
+    the few pairs instead of decoding them all into a dict for every request."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def get(self, key: str, default: Any = None) -> Any:
+        name = key.encode("latin-1")
+        for k, v in self._raw:
+            if k == name:
+                return v.decode("latin-1")
+        return default
+
+    def __getitem__(self, key: str) -> str:
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return str(v)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(k.decode("latin-1") for k, _ in self._raw))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys(k for k, _ in self._raw))
+
+
+#: header names and values of every response, encoded once
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_ENCODE_CACHE_MAX = 512
+
+
+def _encoded(k: str, v: str) -> tuple[bytes, bytes]:
+    pair = _ENCODED.get((k, v))
+    if pair is None:
+        pair = (k.lower().encode("latin-1"), v.encode("latin-1"))
+        if k != "X-Request-Id" and len(_ENCODED) < _ENCODE_CACHE_MAX:
+            _ENCODED[(k, v)] = pair
+    return pair
+
+
 class Call:
     """What the pieces and a route handler share about one request: headers, id, language, route, caller."""
 
@@ -142,7 +188,7 @@ class Call:
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope, self.receive = scope, receive
-        self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        self.headers = Headers(scope["headers"])
         self.method: str = scope.get("method", "GET")
         self.path: str = scope["path"]
         client = scope.get("client")
