@@ -26,7 +26,7 @@ json_values = st.recursive(
     max_leaves=20)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
 def test_every_json_object_parses_to_itself(obj: dict[str, Any]) -> None:
     assert strict_object(json.dumps(obj).encode()) == obj

@@ -419,7 +419,8 @@ def test_stalled_body_answered_by_the_connection_with_the_request_id(tmp_path: P
         conn = tls(s)
         try:
             conn.sendall(b"POST /v1/lights/on HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.app_token.encode()
-                         + b"\r\nContent-Type: application/json\r\nX-Request-Id: stall-1\r\nContent-Length: 100\r\n\r\n{")
+                         + b"\r\nContent-Type: application/json\r\nX-Request-Id: stall-1\r\n"
+                         + b"Content-Length: 100\r\n\r\n{")
             status, env = envelope(read_all(conn))
         finally:
             conn.close()
