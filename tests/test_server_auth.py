@@ -175,3 +175,15 @@ def test_public_routes_need_no_token(svc_home: Path) -> None:
 @pytest.fixture
 def svc_home(tmp_path: Path) -> Path:
     return tmp_path / "home"
+
+
+def test_forwarded_for_cannot_choose_the_throttled_address(tmp_path: Path) -> None:
+    s = start_service(tmp_path / "h", {"auth_failure_rate": 0.5, "auth_failure_burst": 3})
+    try:
+        with s.client("gts_0123456789ab_guess") as bad:
+            codes = [bad.get("/v1/services", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
+                     for i in range(8)]
+    finally:
+        s.running.stop()
+        s.terminal.stop()
+    assert codes[:3] == [401] * 3 and set(codes[3:]) == {429}  # one address: the socket's, not the header's

@@ -97,8 +97,11 @@ def uvicorn_config(app: Any, home: Path, *, log_level: str = "warning",
     if not isinstance(svc, ServiceConfig):
         svc = ServiceConfig()
     files = tls.ensure(home)
+    # proxy_headers off: the service is never behind a proxy, and a local process must not choose the client
+    # address the refusal throttle counts by sending X-Forwarded-For (uvicorn trusts it from 127.0.0.1)
     cfg = uvicorn.Config(app, ssl_certfile=str(files.cert), ssl_keyfile=str(files.key), log_level=log_level,
                          access_log=False, server_header=False, lifespan="on", ws=GuardedWebSocketProtocol,
+                         proxy_headers=False,
                          ws_max_size=svc.ws_max_message_bytes, ws_ping_interval=svc.ws_ping_interval,
                          ws_ping_timeout=svc.ws_ping_timeout, timeout_keep_alive=svc.keepalive_timeout,  # type: ignore[arg-type]
                          timeout_graceful_shutdown=GRACEFUL_REST, h11_max_incomplete_event_size=svc.max_header_bytes)
