@@ -11,6 +11,10 @@ An HTTP request passes, outermost first:
 6. :class:`~gtsdk.server.body.BodyLimit` — body size and time;
 7. :class:`~gtsdk.server.router.Dispatch` — the route's handler.
 
+Each piece is a synchronous check of the call (gtsdk/server/piece.py) that also runs alone as ASGI middleware:
+:attr:`ServiceApp.chain` is the whole chain built that way; :class:`ServiceApp` itself runs the checks in one loop,
+with the same answers and no coroutine per piece.
+
 The routes live in gtsdk/server/routes/ (modules, discovery, audit, simulators, events); the example pages in
 gtsdk/server/pages.py.  Connection-level limits (header size and time, TLS handshake, connection count,
 keep-alive, WebSocket frames) are gtsdk/server/connections.py's, below the application.
