@@ -53,7 +53,8 @@ def devices_of(cfg: TerminalConfig) -> list[UsbDevice]:
                                      str(s["usb_serial"]) if "usb_serial" in s else None))
         if isinstance(s.get("usb"), str):
             v, _, p = s["usb"].partition(":")
-            out.append(UsbDevice(_hex(f"{key}.usb", v), _hex(f"{key}.usb", p), mod_id))
+            out.append(UsbDevice(_hex(f"{key}.usb", v), _hex(f"{key}.usb", p), mod_id,
+                                 str(s["usb_serial"]) if "usb_serial" in s else None))
     return out
 
 
