@@ -71,11 +71,15 @@ def gtsdk_wheel(out_dir: Path) -> Path:
     return sorted(out_dir.glob("gtsdk-*.whl"))[0]
 
 
-def plugin_wheel(src: Path, out_dir: Path, *, version: str, body: str, entry: str = "qr_scanner.acme") -> Path:
-    """A throwaway driver plugin ``acme-scanner`` of *version* whose module ``acme_scanner`` is *body*."""
+def plugin_wheel(src: Path, out_dir: Path, *, version: str, body: str, entry: str = "qr_scanner.acme",
+                 modules: dict[str, str] | None = None) -> Path:
+    """A throwaway driver plugin ``acme-scanner`` of *version* whose module ``acme_scanner`` is *body*
+    (plus *modules*: submodule name → source)."""
     tree = src / f"acme-{version}"
     (tree / "acme_scanner").mkdir(parents=True, exist_ok=True)
     (tree / "acme_scanner" / "__init__.py").write_text(body, encoding="utf-8")
+    for name, source in (modules or {}).items():
+        (tree / "acme_scanner" / f"{name}.py").write_text(source, encoding="utf-8")
     (tree / "pyproject.toml").write_text(f"""
 [build-system]
 requires = ["setuptools>=77"]

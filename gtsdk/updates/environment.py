@@ -61,13 +61,14 @@ class VenvEnvironment:
         self.compile_bytecode = compile_bytecode
         self.python = python
 
-    def _run(self, argv: list[str], timeout: float, what: str, code: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: list[str], timeout: float, what: str, code: str,
+             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
         env["PIP_NO_INPUT"] = "1"
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         try:
             return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
-                                  stdin=subprocess.DEVNULL)
+                                  stdin=subprocess.DEVNULL, cwd=cwd)
         except subprocess.TimeoutExpired:
             raise GtsdkError(code, f"{what} took longer than {timeout:.0f} s") from None
         except OSError as e:
@@ -89,7 +90,7 @@ class VenvEnvironment:
 
     def check_config(self, venv_dir: Path, config: Path) -> str | None:
         p = self._run([str(venv_dir / "bin" / "gtsdk"), "check-config", str(config)], CHECK_TIMEOUT,
-                      "check-config", ue.CONFIG_REJECTED)
+                      "check-config", ue.CONFIG_REJECTED, cwd=venv_dir)
         return None if p.returncode == 0 else _tail(p.stderr or p.stdout) or f"exit status {p.returncode}"
 
     def certify(self, venv_dir: Path, entry: str, settings: dict[str, Any], *, simulate: bool,
@@ -103,7 +104,7 @@ class VenvEnvironment:
         if simulate:
             argv.append("--simulate")
         try:
-            p = self._run(argv, CERTIFY_TIMEOUT, f"certify-driver {entry}", ue.CERTIFICATION_FAILED)
+            p = self._run(argv, CERTIFY_TIMEOUT, f"certify-driver {entry}", ue.CERTIFICATION_FAILED, cwd=out)
         finally:
             os.unlink(settings_file)
         try:

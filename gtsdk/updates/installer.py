@@ -267,8 +267,10 @@ class Updater:
             out = self.layout.version_dir(version) / "certification" / entry
             if out.exists():
                 shutil.rmtree(out)
-            c = self.env.certify(self.layout.venv(version), entry, self._settings_for(version, entry),
-                                 simulate=self.policy.simulate_devices, out=out)
+            # against the simulator, its own settings reach it; against the device, the configured ones
+            settings = {} if self.policy.simulate_devices else self._settings_for(version, entry)
+            c = self.env.certify(self.layout.venv(version), entry, settings, simulate=self.policy.simulate_devices,
+                                 out=out)
             if tier_rank(c.tier) < tier_rank(required):
                 raise GtsdkError(ue.CERTIFICATION_FAILED,
                                  f"{entry} reached {c.tier or 'no tier'}; the bundle requires {required}")
