@@ -32,16 +32,23 @@ class AcmeScanner(SerialScannerDriver):
     name = "acme"
     version = VERSION
 '''
-#: written against another contract: the read operation is missing (a driver/contract mismatch, 10.2.2 c)
+#: accepts any setting, misspelt ones included: fails the bronze check driver.settings (9.2.2 b) on the terminal
 BROKEN = '''
-from gtsdk.modules.qr_scanner import QrScannerDriver
+from pydantic import ConfigDict
+
+from gtsdk.drivers.serial_scanner import SerialScannerDriver
 
 VERSION = "{version}"
 
 
-class AcmeScanner(QrScannerDriver):
+class LaxSettings(SerialScannerDriver.settings_model):
+    model_config = ConfigDict(extra="allow")
+
+
+class AcmeScanner(SerialScannerDriver):
     name = "acme"
     version = VERSION
+    settings_model = LaxSettings
 '''
 SERVICE = '''
 import json, os, sys, time

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +68,13 @@ class Running:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        pid = self.sup.pid
         self.sup.request_stop()
         self.thread.join(40)
         assert not self.thread.is_alive()
+        if pid is not None:  # the service it ran was stopped with it, nothing orphaned
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
 
 
 def _wait(pred: Any, timeout: float, what: str) -> None:
@@ -166,6 +169,16 @@ def test_health_regression_rolls_back(world: dict[str, Any]) -> None:
     assert "qr_scanner" in (read_json(u.layout.version_dir("1.4") / "failed.json") or {})["detail"]
 
 
+def test_configuration_the_new_code_rejects_is_refused(world: dict[str, Any]) -> None:
+    tmp = world["tmp"]
+    u = _updater(world)
+    bad = fx.CONFIG.replace('port = "/dev/null"', 'port = "/dev/null"\nbaudrat = 9600')
+    with pytest.raises(GtsdkError) as e:  # check-config of the new version names the misspelt key
+        u.stage(fx.make_bundle(tmp, "1.45", [], config=bad))
+    assert e.value.code == ue.CONFIG_REJECTED and "baudrat" in e.value.detail
+    assert not u.layout.version_dir("1.45").exists() and u.current == "1.1"
+
+
 def test_switch_waits_for_an_open_transaction(world: dict[str, Any]) -> None:
     from gtsdk.records.clock import SystemClock
     from gtsdk.records.store import RecordStore
@@ -244,7 +257,7 @@ def test_kill9_mid_switch_comes_back_on_one_version(world: dict[str, Any], phase
     assert j is None or (j["op"] == "probation" and j["version"] == after)
     code = subprocess.run([str(u.layout.venv(after) / "bin/python"), "-c",
                            "import acme_scanner; print(acme_scanner.VERSION)"],
-                          capture_output=True, text=True, timeout=60).stdout.strip()
+                          capture_output=True, text=True, timeout=60, cwd=u.layout.version_dir(after)).stdout.strip()
     assert code == after  # the code that runs is the version the pointer names
     assert not list(u.layout.root.glob(".current.*")) and not list(u.layout.root.glob(".previous.*"))
     u.layout.set_journal(None)
@@ -278,9 +291,3 @@ def test_allowed_software_report_flags_what_no_bundle_brought(world: dict[str, A
     assert flags == {"acme-scanner": ["notFromBundle"], "numpy": ["modified"]} or \
         flags == {"acme_scanner": ["notFromBundle"], "numpy": ["modified"]}
     assert doc["unowned"] == ["sneaky.py"] and doc["flagged"] == 3
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_children() -> Iterator[None]:
-    yield
-    # every service the supervisors started was stopped by them (by pid, process group)
