@@ -32,7 +32,8 @@ OTHER = SM2PrivateKey.generate()
 WHO = Identity("T-0001", model="GT-K200", region="440305", groups=frozenset({"canary"}))
 
 
-def _wheel(tmp: Path, name: str = "acme_scanner-1.1-py3-none-any.whl", body: bytes = b"PK\x05\x06" + b"\0" * 18) -> Path:
+def _wheel(tmp: Path, name: str = "acme_scanner-1.1-py3-none-any.whl",
+           body: bytes = b"PK\x05\x06" + b"\0" * 18) -> Path:
     p = tmp / name
     p.write_bytes(body)
     return p

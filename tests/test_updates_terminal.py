@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _updates_fixtures as fx
+import _updates_wheels as wheels
 import pytest
 
 from gtsdk.errors import GtsdkError
@@ -27,9 +29,6 @@ from gtsdk.updates.installer import Updater
 from gtsdk.updates.inventory import report
 from gtsdk.updates.layout import read_json
 from gtsdk.updates.supervisor import Supervisor
-
-import _updates_fixtures as fx  # noqa: E402
-import _updates_wheels as wheels  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
