@@ -215,7 +215,7 @@ def latency(model_dir: Path, n: int = 30, rounds: int = 3) -> dict[str, float]:
 def liveness_rates(workdir: Path, n: int) -> dict[str, Any]:
     from gtsdk.simulators.camera import evaluate
 
-    return evaluate(workdir, n)
+    return evaluate(workdir, n, photos=sorted(PAIRS.glob("*.jpg")) or None)
 
 
 def fit_alignment(model_dir: Path, k: int = 8) -> list[dict[str, Any]]:

@@ -13,9 +13,12 @@ from collections import defaultdict
 
 from .model import CheckResult, Outcome, Report
 
-COLOURS = {Outcome.PASS: "#2e7d32", Outcome.FAIL: "#c62828", Outcome.NOT_RUN: "#9e9e9e", Outcome.ERROR: "#ef6c00"}
+COLOURS = {Outcome.PASS: "#2e7d32", Outcome.FAIL: "#c62828", Outcome.NOT_RUN: "#9e9e9e", Outcome.ERROR: "#ef6c00",
+           Outcome.NOT_APPLICABLE: "#bdbdbd"}
 LABELS = {Outcome.PASS: "通过 pass", Outcome.FAIL: "不通过 fail", Outcome.NOT_RUN: "未执行 not run",
-          Outcome.ERROR: "错误 error"}
+          Outcome.ERROR: "错误 error", Outcome.NOT_APPLICABLE: "不适用 not applicable"}
+TIER_STATES = {"complete": "完成 complete", "failed": "不通过 failed", "incomplete": "未完成 incomplete",
+               "empty": "无检查 no checks"}
 
 
 def _bar_chart(rows: list[tuple[str, dict[str, int]]]) -> str:
@@ -63,6 +66,15 @@ def _latency_chart(results: list[CheckResult]) -> str:
     return "".join(parts)
 
 
+def _incomplete(report: Report) -> str:
+    if not report.incomplete:
+        return ""
+    items = "".join(f"<li>{html.escape(m.tier.value)}: <code>{html.escape(m.check)}</code>"
+                    + (f" [{html.escape(m.module)}]" if m.module else "")
+                    + f" — needs {html.escape(m.needs)}</li>" for m in report.incomplete)
+    return f"<h2>Checks that could not run here</h2><ul>{items}</ul>"
+
+
 def render(report: Report) -> str:
     by_module: dict[str, dict[str, int]] = defaultdict(lambda: {o.value: 0 for o in Outcome})
     for r in report.results:
@@ -77,11 +89,13 @@ def render(report: Report) -> str:
         ev = html.escape(json.dumps(r.evidence, ensure_ascii=False, indent=1)[:4000]) if r.evidence else ""
         rows.append(
             f'<tr class="{r.outcome.value}"><td>{html.escape(r.module or "service")}</td>'
-            f"<td><code>{html.escape(r.id)}</code><br>{html.escape(r.title)}</td><td>{html.escape(r.clause)}</td>"
+            f"<td><code>{html.escape(r.id)}</code><br>{html.escape(r.title)}</td>"
+            f"<td title=\"{html.escape(' / '.join(r.clause_text.values()))}\">{html.escape(r.clause)}</td>"
             f"<td>{r.tier.value}</td><td style=\"color:{COLOURS[r.outcome]};font-weight:bold\">"
             f"{LABELS[r.outcome]}</td><td>{html.escape(r.reason)}"
+            + (f"<br><i>needs: {html.escape(r.needs)}</i>" if r.needs else "")
             + (f"<details><summary>evidence</summary><pre>{ev}</pre></details>" if ev else "")
-            + f"</td><td>{r.duration_ms:.0f}</td></tr>")
+            + f"</td><td>{r.duration_ms / 1000:.1f} / {r.budget_s:g}</td></tr>")
     clause_rows = "".join(
         f"<tr><td>{html.escape(c)}</td><td>{sum(r.outcome == Outcome.PASS for r in rs)}</td>"
         f"<td>{sum(r.outcome in (Outcome.FAIL, Outcome.ERROR) for r in rs)}</td>"
@@ -102,8 +116,11 @@ schema {html.escape(report.schema_version)} · {html.escape(report.tool)}<br>
 Started {report.started.isoformat()} · finished {report.finished.isoformat() if report.finished else "-"} ·
 {sig}</p>
 <p class="tier">Tier reached: {report.tier_reached.value if report.tier_reached else "none"}</p>
+<p>{" · ".join(f"{html.escape(t)}: {TIER_STATES.get(st, st)}" for t, st in report.tiers.items())}</p>
+{_incomplete(report)}
 <p>Checks: {counts.get("pass", 0)} pass · {counts.get("fail", 0)} fail · {counts.get("error", 0)} error ·
-{counts.get("notRun", 0)} not run (a check that needs a person and was not run is never counted as passed)</p>
+{counts.get("notRun", 0)} not run · {counts.get("notApplicable", 0)} not applicable (a check that did not run
+is never counted as passed: its tier stays incomplete)</p>
 <h2>Pass rate per module</h2>
 {_bar_chart(sorted(by_module.items()))}
 <h2>Per clause</h2>
@@ -112,7 +129,7 @@ Started {report.started.isoformat()} · finished {report.finished.isoformat() if
 {_latency_chart(report.results)}
 <h2>All checks</h2>
 <table><tr><th>module</th><th>check</th><th>clause</th><th>tier</th><th>outcome</th><th>reason / evidence</th>
-<th>ms</th></tr>
+<th>s / budget</th></tr>
 {"".join(rows)}
 </table>
 </body></html>

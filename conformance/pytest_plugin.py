@@ -1,10 +1,10 @@
-"""pytest plugin: the driver tier as one test per check.
+"""pytest plugin: the driver tier as one test per check, and one per mandatory operation.
 
     pytest -p gtsdk.conformance.pytest_plugin --gtsdk-driver lights.hello \
         [--gtsdk-settings '{"port": "/dev/ttyUSB0"}'] [--gtsdk-simulate]
 
-A failing check fails its test with the reason; a check that cannot run here
-is skipped with its reason.
+A failing check fails its test with the reason; a check that cannot run here is
+skipped naming what it needs; a check that does not apply to the module is skipped.
 """
 
 from __future__ import annotations
@@ -49,10 +49,31 @@ def check_outcome(report: Report, check_id: str) -> Any:
     for r in report.results:
         if r.id == check_id:
             if r.outcome == Outcome.NOT_RUN:
-                pytest.skip(r.reason)
+                pytest.skip(f"{r.reason} — needs {r.needs}")
+            if r.outcome == Outcome.NOT_APPLICABLE:
+                pytest.skip(f"not applicable: {r.reason}")
             assert r.outcome == Outcome.PASS, f"{check_id}: {r.reason} {r.evidence}"
             return r
     pytest.skip(f"{check_id} not in report")
+
+
+def operation_verdict(report: Report, op: str) -> dict[str, Any]:
+    """What ``driver.operations`` found for *op*: ``{"code", "problem"?, "needs"?, ...}``."""
+    for r in report.results:
+        if r.id == "driver.operations":
+            ops = r.evidence.get("operations") or {}
+            if op in ops:
+                return dict(ops[op])
+            return {"code": None, "problem": r.reason or f"{op} was not reached ({r.outcome.value})"}
+    return {"code": None, "problem": "driver.operations did not run"}
+
+
+def check_operation(report: Report, op: str) -> None:
+    """Fail unless *op* completed end to end (skip when it needs a person or a simulator)."""
+    v = operation_verdict(report, op)
+    if v.get("needs"):
+        pytest.skip(f"{op} needs {v['needs']}")
+    assert v.get("code") == "success" and not v.get("problem"), f"{op}: {v.get('problem') or v.get('code')}"
 
 
 def test_gtsdk_driver_check(gtsdk_driver_report: Report, gtsdk_check: str) -> None:

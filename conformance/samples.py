@@ -58,6 +58,7 @@ def sample(module: str, op: str) -> dict[str, Any]:
         ("lights", "flash"): lambda: {"light": "idcard", "periodMs": 500},
         ("lights", "off"): lambda: {"light": "idcard"},
         ("imaging", "crop"): lambda: {"image": _png(), "rect": {"x": 5, "y": 5, "width": 40, "height": 30}},
+        ("imaging", "redact"): lambda: {"image": _png(), "regions": [{"x": 5, "y": 5, "width": 20, "height": 10}]},
         ("voice", "speak"): lambda: {"text": "请放置证件"},
         ("keyboard", "show"): lambda: {"layout": "numeric"},
     }
@@ -109,15 +110,16 @@ REPLUG = ("replug", "plug", "reconnect", "plug_in")
 
 
 def touch(module: str) -> tuple[str, dict[str, Any]]:
-    """A short operation that talks to the device, so a vanished device is noticed at once."""
+    """A short operation that talks to the device, so a vanished device is noticed at once
+    (the caller sets its timeout)."""
     waiting = WAITING.get(module)
     if waiting is not None:
-        return waiting[0], {**sample(module, waiting[0]), "timeout": 500}
+        return waiting[0], sample(module, waiting[0])
     from gtsdk.modules import MODULES
 
     spec = MODULES[module]
     op = next(o for o in spec.operations if o not in (spec.open_op, spec.close_op))
-    return op, {**sample(module, op), "timeout": 3000}
+    return op, sample(module, op)
 
 
 def find_action(actions: dict[str, str] | list[str], candidates: tuple[str, ...]) -> str | None:

@@ -9,14 +9,19 @@ card, an IPP printer, a fake USB backend, an ALSA file device, image sources)
 and reports which real driver reaches it and with which settings.  ``control``
 changes the simulated world (insert a card, paper out, unplug, garble frames)
 and is what ``POST /v1/sim/<module>`` and the conformance suite call.
+
+Simulators start their daemons through :mod:`gtsdk.leftovers`, so none outlives its host: the first
+simulator a process starts also reaps what crashed hosts left behind.
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from gtsdk import leftovers
 from gtsdk.errors import ErrorCode, GtsdkError
 
 
@@ -48,8 +53,23 @@ def available(module: str) -> bool:
     return True
 
 
+_reaped = False
+_reap_lock = threading.Lock()
+
+
+def reap_once() -> leftovers.Reaped:
+    """Clear what crashed simulator hosts left (daemons, namespaces, temp folders), once per process."""
+    global _reaped
+    with _reap_lock:
+        if _reaped:
+            return leftovers.Reaped()
+        _reaped = True
+        return leftovers.reap()
+
+
 def start(module: str, workdir: Path) -> Simulation:
     """Start the simulator of *module* with its files under *workdir*."""
+    reap_once()
     try:
         mod = importlib.import_module(f"gtsdk.simulators.{module}")
     except ImportError as e:

@@ -1,7 +1,7 @@
 """ALSA without a sound card: the userspace ``file`` plugin as microphone and speaker.
 
 The kernel of a CI machine has no sound driver, but alsa-lib's plugins need none
-(see the peers reference §5 and ``alsa-test.conf``).  This writes an ``asoundrc``
+(docs/test-peers.md §5).  This writes an ``asoundrc``
 into the simulator's workdir that defines two PCMs:
 
 ``gtsdk_mic``

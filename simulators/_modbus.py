@@ -5,7 +5,7 @@ Two pseudo-terminals joined by a relay::
     driver ──pty A── [PtyDevice relay: store-and-forward pacing, the pty faults] ──pty B── pymodbus ModbusSerialServer
 
 The server is pymodbus' own (``pymodbus.server.ModbusSerialServer`` with
-``pymodbus.simulator.SimDevice``, the 3.16 API measured in the peers reference §4), so
+``pymodbus.simulator.SimDevice``, the 3.16 API measured in docs/test-peers.md §4), so
 the driver talks to an independent Modbus implementation.  A pty ignores the baud rate,
 so the relay paces both directions at the configured baud (10 bits per byte, 8N1);
 ``mute`` drops requests (the board "stops answering"), ``unplug`` closes pty A.

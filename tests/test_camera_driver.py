@@ -237,16 +237,20 @@ def test_passive_model_slot(sim: Any, tmp_path: Path) -> None:
         d.disconnect()
 
 
-def test_through_the_terminal_runtime(model_dir: Path, pairs: Path, tmp_path: Path) -> None:
-    """simulated_terminal wires the real driver to the simulator; ops go through the runtime queue."""
+def test_through_the_terminal_runtime(model_dir: Path, tmp_path: Path) -> None:
+    """simulated_terminal wires the real driver to the simulator; ops go through the runtime queue.  The
+    simulated person (scikit-image's bundled portrait) needs nothing beside the repository."""
     from gtsdk.modules.camera import CaptureRequest, FaceCompareRequest, LivenessRequest
+    from gtsdk.simulators._person import default_photo, portrait
 
+    photo = default_photo()
+    assert photo is not None and "skimage" in photo.parts, photo
     t = simulated_terminal(tmp_path, modules=["camera"]).start()
     try:
         ph = t.call("camera", "capture", CaptureRequest(require_face=True), timeout=60)
         assert ph.width == 640
-        cmp_ = t.call("camera", "face_compare", FaceCompareRequest(reference=(pairs / "img1.jpg").read_bytes()),
-                      timeout=60)
+        card = portrait(photo, (306, 378), "JPEG", quality=90)  # a document-style portrait of the same person
+        cmp_ = t.call("camera", "face_compare", FaceCompareRequest(reference=card), timeout=60)
         assert cmp_.suggested_match
         live = t.call("camera", "liveness", LivenessRequest(), timeout=60)
         assert live.suggested_live

@@ -33,8 +33,7 @@ def wait_busy(svc: DemoService, module: str, timeout: float = 30.0) -> None:
 @pytest.fixture(autouse=True)
 def world(demo_service: DemoService) -> Iterator[None]:
     """Each test starts with a card on the reader, the card holder in front of the camera and paper loaded."""
-    if demo_service.running.app.pages.card_photo is None:  # type: ignore[attr-defined]
-        pytest.skip("simulated camera has no face photo (shared test data missing)")
+    assert demo_service.running.app.pages.card_photo is not None, "the simulated camera has no person"  # type: ignore[attr-defined]
     demo_service.present_card()
     demo_service.sim_control("receipt_printer", "load_paper")
     yield
@@ -118,9 +117,9 @@ def test_no_card(page: Any, demo_service: DemoService, artifacts: Path) -> None:
 
 
 def test_face_mismatch(page: Any, demo_service: DemoService, artifacts: Path) -> None:
-    other = (SHARED / "img20.jpg").resolve()  # a different person than img1 (master.csv: img20,img1,No)
+    other = (SHARED / "img20.jpg").resolve()  # someone else than the card holder (the bundled portrait)
     if not other.exists():
-        pytest.skip("shared face pairs missing")
+        pytest.skip(f"a second person's photo comes from the face pairs beside the repository ({SHARED}): absent")
     demo_service.sim_control("camera", "person", photo=str(other))
     try:
         open_demo(page, demo_service, "?voice=0")

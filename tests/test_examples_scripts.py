@@ -21,8 +21,6 @@ def test_one_script_per_module_and_one_in_process() -> None:
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_example_script_runs(sim_service: SimService, script: str, tmp_path: Path) -> None:
-    if script.removesuffix(".py") in sim_service.left_out():
-        pytest.skip("module left out of the shared simulated terminal (see tests/_simulated_service.py)")
     r = subprocess.run([sys.executable, str(EXAMPLES / script)], env=sim_service.env(), cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"{script}:\n{r.stdout}\n{r.stderr[-3000:]}"

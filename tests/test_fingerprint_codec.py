@@ -1,4 +1,4 @@
-"""ZhianTec/AS608 codec: golden frames (protocols.md §3), confirmation-code mapping, bulk data,
+"""ZhianTec/AS608 codec: golden frames (docs/protocols.md §3), confirmation-code mapping, bulk data,
 image packing, ISO/IEC 19794-2 records; hypothesis over every parser (clause 8.4 d)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from gtsdk.errors import ErrorCode, GtsdkError
 
 H = bytes.fromhex
 
-# DERIVED frames listed in protocols.md §3 (checksums also match pyfingerprint's __writePacket).
+# DERIVED frames listed in docs/protocols.md §3 (checksums also match pyfingerprint's __writePacket).
 GOLDEN = [
     (C.vfy_pwd(0), "EF 01 FF FF FF FF 01 00 07 13 00 00 00 00 00 1B"),
     (C.gen_img(), "EF 01 FF FF FF FF 01 00 03 01 00 05"),

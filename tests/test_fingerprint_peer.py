@@ -1,6 +1,6 @@
 """The fingerprint simulator driven by pyfingerprint 1.5 (a client we did not write), and our
 driver's session through the same scenario: verify password, read an image, convert, search
-(peers.md §6; clause 8.4 d)."""
+(docs/test-peers.md §6; clause 8.4 d)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from gtsdk.drivers.sam_serial import codec
 from gtsdk.drivers.sam_serial.codec import SW3, Command, FrameError
 from gtsdk.errors import ErrorCode, GtsdkError
 
-# Request frames: protocols.md 1.3 table (eastcoms 508.html table 9; heavyii/cardreader IdReader.java;
+# Request frames: docs/protocols.md 1.3 table (eastcoms 508.html table 9; heavyii/cardreader IdReader.java;
 # hevz/hev-idcard-reader) -- checksums derived there and seen in code.
 GOLDEN_REQUESTS = {
     Command.RESET: "AA AA AA 96 69 00 03 10 FF EC",
@@ -24,7 +24,7 @@ GOLDEN_REQUESTS = {
     Command.READ_BASE_FP: "AA AA AA 96 69 00 03 30 10 23",
 }
 
-# Reply frames: protocols.md 1.4 (heavyii/cardreader IdReader.java; Qt client for 0x60).
+# Reply frames: docs/protocols.md 1.4 (heavyii/cardreader IdReader.java; Qt client for 0x60).
 GOLDEN_REPLIES = [
     ("AA AA AA 96 69 00 08 00 00 9F 00 00 00 00 97", SW3.FIND_OK, bytes(4)),
     ("AA AA AA 96 69 00 04 00 00 80 84", SW3.FIND_FAILED, b""),

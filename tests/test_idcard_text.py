@@ -31,7 +31,7 @@ def test_code_tables() -> None:
 
 def test_resident_layout_offsets() -> None:
     text = samples()["resident"].text
-    # protocols.md 1.6: id number at byte 122 (frame offset 136), flag at 248
+    # docs/protocols.md 1.6: id number at byte 122 (frame offset 136), flag at 248
     assert text[122:122 + 36].decode("utf-16-le") == "110101199003070011"
     assert card_type_of(text) is CardType.RESIDENT
     d = parse_text(text)

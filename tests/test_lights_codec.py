@@ -1,6 +1,6 @@
 """Modbus RTU codec (shared by lights and sensors) and the light-board command planner.
 
-Golden vectors: protocols.md §5.1 (IO-Box README): ``01 05 00 00 FF 00 8C 3A`` relay 0 on,
+Golden vectors: docs/protocols.md §5.1 (IO-Box README): ``01 05 00 00 FF 00 8C 3A`` relay 0 on,
 ``01 01 00 00 00 08 3D CC`` read 8 relays.  Every frame we build is also built by pymodbus'
 own PDU classes + ``FramerRTU`` and must be byte-identical; every response pymodbus builds
 must decode with our parser.

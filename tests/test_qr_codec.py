@@ -1,4 +1,4 @@
-"""Scanner dialect codecs: golden vectors from protocols.md §5.2 and property tests."""
+"""Scanner dialect codecs: golden vectors from docs/protocols.md §5.2 and property tests."""
 
 from __future__ import annotations
 

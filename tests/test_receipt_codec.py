@@ -1,5 +1,5 @@
 """ESC/POS codec: golden bytes for every command (sources in drivers/escpos/codec.py and
-shared/reference/protocols.md §4), cross-checked against python-escpos' own encoder,
+docs/protocols.md §4), cross-checked against python-escpos' own encoder,
 plus property tests for the status parser and the simulator's stream parser."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def dummy():
     return escpos_printer.Dummy(profile="TM-T88III")
 
 
-# ---- golden bytes (protocols.md §4 and python-escpos constants.py) ---------------------------------
+# ---- golden bytes (docs/protocols.md §4 and python-escpos constants.py) ---------------------------------
 GOLDEN = [
     (codec.INIT, "1b40"),                                    # ESC @
     (codec.CHINESE_ON, "1c26"),                              # FS &
@@ -48,7 +48,7 @@ GOLDEN = [
     (codec.status_request(2), "100402"),
     (codec.status_request(3), "100403"),
     (codec.status_request(4), "100404"),
-    # QR: model 2, size 6, EC M, store "hello", print (protocols.md §4, python-escpos qr(native=True))
+    # QR: model 2, size 6, EC M, store "hello", print (docs/protocols.md §4, python-escpos qr(native=True))
     (codec.qr("hello", 6, "M"),
      "1d286b0400314132001d286b03003143061d286b03003145311d286b080031503068656c6c6f1d286b0300315130"),
     # barcodes: GS h 80, GS w 3, GS H 2, GS k m n data (format B)
@@ -152,7 +152,7 @@ def test_status_golden_replies() -> None:
     ok = codec.parse_status({1: 0x12, 2: 0x12, 3: 0x12, 4: 0x12})
     assert ok.problem() is None and ok.paper == "ok"
     assert codec.parse_status({4: 0x1E}).paper == "nearEnd"            # python-escpos LOWPAPER mask 30
-    out = codec.parse_status({1: 0x1A, 2: 0x32, 4: 0x7E})              # paper out (protocols.md DERIVED)
+    out = codec.parse_status({1: 0x1A, 2: 0x32, 4: 0x7E})              # paper out (docs/protocols.md DERIVED)
     assert out.paper == "out" and out.offline and out.problem().code == ErrorCode.NO_MEDIA
     assert codec.parse_status({2: 0x16}).problem().code == ErrorCode.HARDWARE_ERROR   # cover open
     assert codec.parse_status({3: 0x1A}).problem().code == ErrorCode.MEDIA_JAM        # autocutter error

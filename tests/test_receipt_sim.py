@@ -89,7 +89,7 @@ def test_cli_runs_the_simulator(tmp_path: Path) -> None:
 
     from gtsdk.cli.sim import command
 
-    res = CliRunner().invoke(command, ["receipt_printer", "--workdir", str(tmp_path / "cli")],
+    res = CliRunner().invoke(command, ["receipt_printer", "--stdin", "--workdir", str(tmp_path / "cli")],
                              input="paper_out\nstate\nload_paper\nbogus\n")
     assert res.exit_code == 0, res.output
     assert "ESC/POS receipt printer on pty /dev/pts/" in res.output

@@ -1,4 +1,4 @@
-"""A light board (id 1) and a sensor board (id 2) on ONE RS-485 line, as in the peers reference §4:
+"""A light board (id 1) and a sensor board (id 2) on ONE RS-485 line, as in docs/test-peers.md §4:
 both modules open the same port; their transactions never interleave on the wire."""
 
 from __future__ import annotations

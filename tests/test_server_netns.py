@@ -1,7 +1,7 @@
 """Clause 8.3: no access from other computers on the LAN.
 
 Two throw-away network namespaces joined by a veth pair play the kiosk and a LAN host
-(reference/peers.md §10).  ``gtsdk serve`` runs inside the kiosk namespace with the
+(docs/test-peers.md §10).  ``gtsdk serve`` runs inside the kiosk namespace with the
 default config: the kiosk reaches it on 127.0.0.1, the LAN host cannot reach it on the
 kiosk's address.  A second service with ``listen = ["0.0.0.0"]`` (explicit
 ``allow_remote``) shows the LAN host *can* reach a non-loopback bind, so the check is

@@ -1,4 +1,4 @@
-"""Wacom STU report codec and ISO/IEC 19794-7 encoder: layouts from protocols.md §6, round trips and
+"""Wacom STU report codec and ISO/IEC 19794-7 encoder: layouts from docs/protocols.md §6, round trips and
 hypothesis over every parser (clause 8.4 c)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from gtsdk.errors import ErrorCode, GtsdkError
 
 
 def test_pen_report_layout() -> None:
-    # x u16 BE at data offset 2, y at 4 (report id first): protocols.md §6.2
+    # x u16 BE at data offset 2, y at 4 (report id first): docs/protocols.md §6.2
     rep = K.encode_pen(K.PenSample(True, True, 0x3FF, 0x1234, 0x0567))
     assert rep[0] == 0x01 and rep[3:5] == b"\x12\x34" and rep[5:7] == b"\x05\x67"
     assert ((rep[1] & 0x0F) << 8 | rep[2]) == 0x3FF

@@ -186,7 +186,7 @@ def test_capabilities(term: Terminal) -> None:
 
 
 def test_without_usb_the_driver_reports_no_device() -> None:
-    """With the real libusb backend and no USB in the kernel (peers.md §8) the pad is simply absent."""
+    """With the real libusb backend and no USB in the kernel (docs/test-peers.md §8) the pad is simply absent."""
     drv = WacomStuDriver(WacomStuSettings())
     with pytest.raises(GtsdkError) as e:
         drv.connect()

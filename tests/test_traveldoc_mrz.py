@@ -42,7 +42,7 @@ def test_td1_specimen() -> None:
     ("CSCC63541450<3301122<9710212<6", "CC6354145", date(1997, 10, 21), date(2033, 1, 12)),
 ])
 def test_cs_one_line_samples(text: str, number: str, birth: date, expiry: date) -> None:
-    # samples from Johann356/readinfo main.cpp (protocols.md 2.1): expiry precedes birth
+    # samples from Johann356/readinfo main.cpp (docs/protocols.md 2.1): expiry precedes birth
     m = mrz.parse(text)
     assert (m.document_type, m.document_number, m.birth_date, m.expiry_date) == ("CS", number, birth, expiry)
     assert m.bac_key == number + text[11] + text[21:28] + text[13:20]

@@ -8,7 +8,7 @@ test (``tests/test_receipt_codec.py``) and carries its public source:
 - [DA]  Daisy 1200 / HPRT TP80K manuals (GS v 0 raster, MSB = leftmost dot),
 - [SP]  SurePrint SP91 / SPRT SP manuals (FS & / FS . Chinese mode, GB18030 two-byte codes),
 - [BX]  Bixolon SRP-350 / CBM1000 (DLE EOT 4 roll paper sensor bits),
-as collected in ``shared/reference/protocols.md`` §4.
+as collected in docs/protocols.md §4.
 """
 
 from __future__ import annotations
@@ -305,7 +305,7 @@ def valid_status_byte(b: int) -> bool:
 
 @dataclass(frozen=True)
 class PrinterStatus:
-    """What DLE EOT 1..4 said (protocols.md §4; DLE EOT 3 bit 2 is vendor-specific and ignored)."""
+    """What DLE EOT 1..4 said (docs/protocols.md §4; DLE EOT 3 bit 2 is vendor-specific and ignored)."""
 
     offline: bool = False           # n=1 bit3
     cover_open: bool = False        # n=2 bit2

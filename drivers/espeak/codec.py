@@ -4,7 +4,7 @@ No I/O here.  ``prepare_text`` turns Chinese characters into tone-numbered pinyi
 (pypinyin's phrase dictionary picks the right reading of polyphones such as 银行
 *yin2 hang2* or 重新 *chong2 xin1*, which espeak-ng 1.51's own cmn_dict gets wrong) for
 the ``cmn-latn-pinyin`` voice.  Plain ``cmn`` reads the tone digits aloud in English,
-see the peers reference §5.
+see docs/test-peers.md §5.
 """
 
 from __future__ import annotations

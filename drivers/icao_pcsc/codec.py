@@ -2,7 +2,7 @@
 
 Pure bytes <-> values (no I/O).  3DES and the retail MAC come from ``cryptography``;
 facts cited from ICAO Doc 9303-11 (BAC 4.3, SM 9.8, Appendix D worked example) and
-9303-10 (LDS tags), as summarised in protocols.md 2.3.
+9303-10 (LDS tags), as summarised in docs/protocols.md 2.3.
 
 Errors: malformed card data raises ``GtsdkError(invalidData)``; a BAC response that does
 not authenticate raises ``authenticationFailed``; a secure-messaging response whose MAC

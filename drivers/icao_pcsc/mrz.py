@@ -2,7 +2,7 @@
 (one-line 30-character ``CS``/``CD`` 往来港澳/台湾通行证, three-line ``CR``/``CT``).
 
 Layouts: ICAO Doc 9303 parts 4-5 (TD3/TD1); CS/CD/CR/CT after Johann356/readinfo ``MRTD.cpp``
-(protocols.md 2.1; the CS samples there verify against the ICAO check digits).
+(docs/protocols.md 2.1; the CS samples there verify against the ICAO check digits).
 Pure string <-> value code; every malformed MRZ raises ``GtsdkError(invalidData, field="mrz")``.
 """
 

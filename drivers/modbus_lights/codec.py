@@ -1,6 +1,6 @@
 """Light-board commands as Modbus RTU frames (pure, no I/O).
 
-Two board profiles (protocols.md §5.1: no public kiosk light-board protocol exists; generic
+Two board profiles (docs/protocols.md §5.1: no public kiosk light-board protocol exists; generic
 Modbus relay boards are the documented pattern):
 
 - **relay board** (``board_flash`` unset): one coil per channel, FC05 on/off

@@ -1,6 +1,6 @@
 """The 256-byte UCS-2LE text block of the four card layouts (pure bytes <-> model).
 
-Offsets and lengths (bytes) from protocols.md 1.6: resident card (HslCommunication,
+Offsets and lengths (bytes) from docs/protocols.md 1.6: resident card (HslCommunication,
 hevz, heavyii agree); 港澳台居民居住证 'J' and foreigner cards 'I'/'Y' after Johann356/readinfo
 ``PCSCGetData.h`` and the afzhan.com republication of the 2017 table.  The layout flag is
 the character at byte 248.

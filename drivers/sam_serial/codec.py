@@ -260,7 +260,7 @@ def build_read_payload(text: bytes, photo: bytes, fingerprint: bytes | None = No
 
 
 def parse_read_payload(data: bytes, with_fingerprint: bool) -> CardBlocks:
-    """Data of a 30 01 / 30 10 reply (protocols.md 1.5: text at frame offset 14, or 16 with FP)."""
+    """Data of a 30 01 / 30 10 reply (docs/protocols.md 1.5: text at frame offset 14, or 16 with FP)."""
     hdr = 6 if with_fingerprint else 4
     if len(data) < hdr:
         raise GtsdkError(ErrorCode.INVALID_DATA, "card data reply too short")
@@ -279,7 +279,7 @@ def parse_read_payload(data: bytes, with_fingerprint: bool) -> CardBlocks:
 
 
 def format_sam_id(data: bytes) -> str:
-    """SAM management number as printed by HslCommunication ``SAMSerial`` (protocols.md 1.5):
+    """SAM management number as printed by HslCommunication ``SAMSerial`` (docs/protocols.md 1.5):
     ``b0.b2-u32LE-u32LE(9)-u32LE(9)``; vendors disagree on the zero padding of the last two fields."""
     if len(data) < 16:
         raise GtsdkError(ErrorCode.INVALID_DATA, "SAM id reply too short")

@@ -116,6 +116,7 @@ class SamSerialDriver(IdCardDriver):
     def disconnect(self) -> None:
         self.link.close()
         self._present = False
+        self._consumed = None  # presence is no longer watched: a card seen after reconnecting is a new presentation
 
     def device_info(self) -> DeviceInfo:
         return DeviceInfo(model="GA 467 SAM (serial)", serial=self._sam_id, driver=self.name,

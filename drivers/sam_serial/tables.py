@@ -6,7 +6,7 @@ from __future__ import annotations
 SEX = {"0": "未知的性别", "1": "男", "2": "女", "9": "未说明的性别"}
 
 #: GB/T 3304-1991 中国各民族名称的罗马字母拼写法和代码 (numeric codes), plus the two
-#: extra codes seen on cards (protocols.md 1.5: 97 其他, 98 外国血统中国籍人士)
+#: extra codes seen on cards (docs/protocols.md 1.5: 97 其他, 98 外国血统中国籍人士)
 NATION = {
     "01": "汉族", "02": "蒙古族", "03": "回族", "04": "藏族", "05": "维吾尔族", "06": "苗族", "07": "彝族",
     "08": "壮族", "09": "布依族", "10": "朝鲜族", "11": "满族", "12": "侗族", "13": "瑶族", "14": "白族",

@@ -6,7 +6,7 @@ The setting ``wlt_decoder`` names a shared library and a function,
     int fn(const unsigned char *wlt /* 1024 bytes */, unsigned char *out, int flag)
 
 ``out`` is a buffer of ``wlt_output_size`` bytes (38862 = a 102x126 24-bit BMP with
-padded rows, protocols.md 1.7); the call succeeded when it returns ``wlt_success``.
+padded rows, docs/protocols.md 1.7); the call succeeded when it returns ``wlt_success``.
 Whatever comes back is re-encoded to PNG when Pillow can read it, else passed on.
 """
 

@@ -1,6 +1,6 @@
 """Serial barcode/QR scanner wire formats (pure bytes ↔ values, no I/O).
 
-Sources (protocols.md §5.2):
+Sources (docs/protocols.md §5.2):
 
 - **Honeywell**: serial trigger ``SYN T CR`` = ``16 54 0D``, untrigger ``SYN U CR`` = ``16 55 0D``
   (needs manual/serial trigger mode); menu command ``16 4D 0D`` + tag(3) + subtag(3) + data +

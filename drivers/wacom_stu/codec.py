@@ -1,6 +1,6 @@
 """Wire codec of Wacom STU signature pads (USB HID) and the ISO/IEC 19794-7 encoder (pure, no I/O).
 
-Report layouts (protocols.md §6.2; pabloko/Wacom-STU-WebHID ``wacomstu540.js``; DennisWacom/InkPlatform
+Report layouts (docs/protocols.md §6.2; pabloko/Wacom-STU-WebHID ``wacomstu540.js``; DennisWacom/InkPlatform
 ``STU430.cs``).  Byte offsets below count the report id as byte 0, as pyusb sees HID reports.
 
 * Input 0x01 pen data: flags/pressure (2 bytes), x u16 BE, y u16 BE.  Input 0x34 (writing mode 1)
@@ -10,7 +10,7 @@ Report layouts (protocols.md §6.2; pabloko/Wacom-STU-WebHID ``wacomstu540.js``;
 * Feature (set) 0x20 clear screen, 0x21 inking on/off, 0x0E writing mode, 0x25/0x26/0x27 image
   start / data (u16 LE length + ≤ 253 bytes) / end, 0x2A writing area (4 × u16, little-endian as the
   WebHID driver writes it: the one public source disagrees with its own big-endian reads, see
-  protocols.md §7 item 8).
+  docs/protocols.md §7 item 8).
 
 Pen flags: the WebHID code tests bit 0 (in proximity) and bit 1 (tip) of the first byte while also
 taking the low nibble of that byte as the top of the 12-bit pressure — the two overlap.  We read the

@@ -1,6 +1,6 @@
 """Wire codec of the ZhianTec / Synochip AS608 / R30x fingerprint module UART protocol (pure bytes, no I/O).
 
-Packet (protocols.md §3; pyfingerprint ``__writePacket``/``__readPacket``; Adafruit ``Adafruit_Fingerprint.h``)::
+Packet (docs/protocols.md §3; pyfingerprint ``__writePacket``/``__readPacket``; Adafruit ``Adafruit_Fingerprint.h``)::
 
     EF 01 | address u32 BE | PID | length u16 BE (= payload + 2) | payload | checksum u16 BE
 
@@ -44,7 +44,7 @@ class Pid(IntEnum):
 
 
 class Ins(IntEnum):
-    """Instruction codes (protocols.md §3; pyfingerprint constants)."""
+    """Instruction codes (docs/protocols.md §3; pyfingerprint constants)."""
 
     GEN_IMG = 0x01
     IMG2TZ = 0x02
@@ -71,7 +71,7 @@ class Ins(IntEnum):
 
 
 class Confirm(IntEnum):
-    """Confirmation codes (protocols.md §3: pyfingerprint and Adafruit agree)."""
+    """Confirmation codes (docs/protocols.md §3: pyfingerprint and Adafruit agree)."""
 
     OK = 0x00
     PACKET_RECEIVE_ERR = 0x01

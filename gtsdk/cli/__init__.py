@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "models": "gtsdk.cli.models:command",
     "certify": "gtsdk.cli.certify:command",
     "certify-driver": "gtsdk.cli.certify:certify_driver",
+    "bridge": "gtsdk.cli.bridge:command",
     "release": "gtsdk.cli.release:command",
     "update": "gtsdk.cli.update:command",
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import tempfile
 from pathlib import Path
 
 import click
@@ -47,15 +46,20 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     if service.non_loopback():
         click.echo(f"WARNING: listening on {service.non_loopback()}: other computers can reach this service "
                    "(clause 8.3 says they must not)", err=True)
+    own_wd: Path | None = None
     if simulate:
-        wd = workdir or Path(tempfile.mkdtemp(prefix="gtsdk-sim-"))
-        terminal: Terminal = simulated_terminal(wd, config=cfg)
+        from gtsdk import leftovers, sim
+
+        sim.reap_once()  # daemons and folders of a service that crashed (kill -9) go first
+        if workdir is None:  # removed at exit; after a crash, by the next host (gtsdk.leftovers)
+            own_wd = workdir = leftovers.make_temp_dir("gtsdk-sim-")
+        terminal: Terminal = simulated_terminal(workdir, config=cfg)
     else:
         terminal = Terminal(cfg)
     try:
         app = build(terminal, service, h, simulate=simulate, audit=not no_audit)
     except ConfigError as e:
-        terminal.stop()
+        _stop(terminal, own_wd)
         raise click.ClickException(e.detail) from None
     p = port if port is not None else service.port
     shown = [f"https://[{a}]:{p}" if ":" in a else f"https://{a}:{p}" for a in service.listen]
@@ -72,7 +76,15 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     except OSError as e:
         raise click.ClickException(f"cannot listen on port {p}: {e.strerror or e}") from None
     finally:
-        terminal.stop()
+        _stop(terminal, own_wd)
+
+
+def _stop(terminal: Terminal, own_wd: Path | None) -> None:
+    terminal.stop()
+    if own_wd is not None:
+        from gtsdk import leftovers
+
+        leftovers.remove_temp_dir(own_wd)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -224,8 +224,13 @@ class Device:
             except Exception as e:
                 swallowed(self.spec.id, "features", e)
                 features = {}
+        # an optional operation (the contract's method has a default) is listed only if the driver implements it
+        drv_cls, base = type(self.driver) if self.driver is not None else None, self.spec.driver_class
+        abstract: frozenset[str] = getattr(base, "__abstractmethods__", frozenset())
         ops = [OperationInfo(name=o.name, version=o.version, clause=self.spec.clause) for o in
-               self.spec.operations.values()]
+               self.spec.operations.values()
+               if drv_cls is None or o.name in abstract or getattr(base, o.name, None) is None
+               or getattr(drv_cls, o.name, None) is not getattr(base, o.name)]
         ops.append(OperationInfo(name=_HEALTH, version="1.0"))
         return Capabilities(module=self.spec.id, clause=self.spec.clause, operations=ops, device=self._info,
                             features=features)

@@ -3,8 +3,8 @@
 * ``stereo_relief`` — landmarks seen by both cameras; their horizontal disparity is fitted by a plane plus a
   quadratic surface (what a flat, tilted or bent print or a screen can produce) and the residual is projected on
   the face's own relief (FaceMesh depth).  A face leaves several pixels of relief, a print almost none.
-  Principle: rectified disparity d = f·B/Z, a plane gives d affine in (x, y) (face.md §4.1; Larey et al.,
-  arXiv:2410.24031; Wang et al., ICB 2013).
+  Principle: rectified disparity d = f·B/Z, a plane gives d affine in (x, y) (Di Martino et al.,
+  arXiv:1804.06702; Larey et al., arXiv:2410.24031; Wang et al., ICB 2013).
 * ``nir_presence`` — a face must be found in the NIR frame where the RGB frame predicts it, with skin
   reflectance in a calibrated band: LCD/OLED screens emit no near infrared (Zhang et al., FG 2011).
 * ``nir_glint`` — the illuminator's specular glint in each pupil (absent on prints and screens).

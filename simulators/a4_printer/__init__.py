@@ -36,7 +36,7 @@ _ACTIONS = {
 }
 
 
-# ipptool script (shared/reference/peers-scripts/get-state.test)
+# ipptool script asking the printer itself for its state (docs/test-peers.md §3)
 _GET_STATE = """{
   NAME "Get printer state"
   OPERATION Get-Printer-Attributes

@@ -1,7 +1,7 @@
 """A real CUPS print path in temporary directories: cupsd → ipp backend → ippeveprinter.
 
-Following ``shared/reference/peers.md`` §3: ippeveprinter needs DNS-SD, so an
-avahi-daemon with a loopback-only configuration (``peers-scripts/avahi-lo.conf``)
+Following docs/test-peers.md §3: ippeveprinter needs DNS-SD, so an
+avahi-daemon with a loopback-only configuration (``AVAHI_CONF`` below)
 runs in a network namespace this stack creates.  It and ippeveprinter talk over a
 private D-Bus started for the stack (ippeveprinter aborts when its avahi goes
 away, so stacks never share one).
@@ -9,12 +9,13 @@ ippeveprinter listens on every address (it has no bind option), so it and
 cupsd run inside that namespace too: nothing listens outside it.  pycups reaches
 cupsd through its Unix socket, which is a file and so crosses namespaces.
 
-Faults are injected the two ways peers.md §3 verified:
+Faults are injected the two ways docs/test-peers.md §3 describes:
 - ippeveprinter's media web form: tray level 0 → ``media-empty`` (jobs wait until paper is loaded);
   supplies form: toner level 0 → ``toner-empty``;
 - its ``-c`` print command reads a fault keyword and writes ``STATE: +media-jam-error`` etc.
 
-Every process is started here and stopped by its PID.
+Every process is started here through :mod:`gtsdk.leftovers` (it dies with its owner, and a crashed
+owner's daemons, namespace and folder are reaped by the next host) and stopped by its PID.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from gtsdk import leftovers
 
 AVAHI_CONF = """[server]
 use-ipv4=yes
@@ -47,7 +49,7 @@ enable-reflector=no
 
 PRINT_COMMAND = """#!/bin/sh
 # ippeveprinter -c hook: $1 is the spooled document.  "STATE: +reason" lines on stderr set
-# printer-state-reasons (peers.md §3, peers-scripts/printcmd.sh).
+# printer-state-reasons (docs/test-peers.md §3).
 dir="{out}"
 n=$(ls "$dir" | grep -c '^doc-' )
 cp "$1" "$dir/doc-$n-$(basename "$1")" 2>/dev/null
@@ -139,16 +141,7 @@ def _run(cmd: list[str], timeout: float = 15) -> subprocess.CompletedProcess[str
 
 
 def _stop(p: subprocess.Popen[bytes] | None) -> None:
-    if p is None or p.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        p.terminate()
-    try:
-        p.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            p.kill()
-        p.wait(timeout=5)
+    leftovers.stop(p)
 
 
 class CupsStack:
@@ -159,7 +152,7 @@ class CupsStack:
         self.print_delay = print_delay
         self.fault_delay = fault_delay
         # filters run as user lp: the CUPS tree must be reachable, so it lives under /tmp, not the workdir
-        self.root = Path(tempfile.mkdtemp(prefix="gtsdk-cups-"))
+        self.root = leftovers.make_temp_dir("gtsdk-cups-")
         self.netns = f"gtsdk-a4-{uuid.uuid4().hex[:8]}"
         self.sock = self.root / "cups.sock"
         self.bus = self.root / "system_bus_socket"
@@ -204,6 +197,7 @@ class CupsStack:
         if r.returncode != 0:
             raise StackError(f"cannot create network namespace: {r.stderr.strip()}")
         self._netns_made = True
+        leftovers.add_netns(self.netns)
         _run(["ip", "-n", self.netns, "link", "set", "lo", "up"])
 
     def _env(self) -> dict[str, str]:
@@ -213,8 +207,8 @@ class CupsStack:
         """A private D-Bus "system" bus for this stack (the machine's /run/dbus is left alone)."""
         conf = self.root / "dbus.conf"
         conf.write_text(DBUS_CONF.format(bus=self.bus))
-        self.dbus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.dbus = leftovers.spawn(["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile"],
+                                    label="dbus-daemon", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait(lambda: self.bus.exists(), "private D-Bus", 5, proc=self.dbus)
 
     def _avahi_up(self) -> bool:
@@ -233,9 +227,9 @@ class CupsStack:
         Path("/run/avahi-daemon").mkdir(parents=True, exist_ok=True)
         script = ("mount -t tmpfs -o size=1m gtsdk-avahi /run/avahi-daemon && exec avahi-daemon -f \"$0\" "
                   "--no-drop-root --no-chroot --no-rlimits --no-proc-title")
-        self.avahi = subprocess.Popen(
+        self.avahi = leftovers.spawn(
             self._ns(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(conf)]),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env())
+            label="avahi-daemon", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env())
         self._wait(self._avahi_up, "avahi-daemon", 8, proc=self.avahi)
 
     def _ippeveprinter(self) -> None:
@@ -246,12 +240,13 @@ class CupsStack:
         cmd.write_text(PRINT_COMMAND.format(out=self.out, fault=self.fault_file, delay=self.print_delay,
                                             fault_delay=self.fault_delay))
         cmd.chmod(0o755)
-        log = (self.root / "ippeveprinter.log").open("wb")
-        self.ippeve = subprocess.Popen(
-            self._ns(["ippeveprinter", "-n", "localhost", "-p", str(self.ipp_port), "-k", "-2", "-s", "20,10",
-                      "-d", str(spool), "-c", str(cmd), "-f", "application/pdf,image/jpeg,image/pwg-raster,image/urf",
-                      "-M", "gtsdk", "-m", "KioskA4", "-l", "kiosk", "KioskA4"]),
-            stdout=log, stderr=subprocess.STDOUT, env=self._env())
+        with (self.root / "ippeveprinter.log").open("ab") as log:
+            self.ippeve = leftovers.spawn(
+                self._ns(["ippeveprinter", "-n", "localhost", "-p", str(self.ipp_port), "-k", "-2", "-s", "20,10",
+                          "-d", str(spool), "-c", str(cmd), "-f",
+                          "application/pdf,image/jpeg,image/pwg-raster,image/urf",
+                          "-M", "gtsdk", "-m", "KioskA4", "-l", "kiosk", "KioskA4"]),
+                label="ippeveprinter", stdout=log, stderr=subprocess.STDOUT, env=self._env())
         self._wait(lambda: self._ipp_up(), "ippeveprinter", 10, proc=self.ippeve)
         self.set_paper(250)  # A4 stationery in the main tray (ippeveprinter starts with US letter)
 
@@ -276,9 +271,9 @@ class CupsStack:
         (self.root / "etc" / "cupsd.conf").write_text(CUPSD_CONF.format(sock=self.sock, port=self.cups_port))
         files = self.root / "etc" / "cups-files.conf"
         files.write_text(CUPS_FILES_CONF.format(root=self.root))
-        self.cupsd = subprocess.Popen(self._ns(["cupsd", "-f", "-c", str(self.root / "etc" / "cupsd.conf"),
-                                                "-s", str(files)]),
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.cupsd = leftovers.spawn(self._ns(["cupsd", "-f", "-c", str(self.root / "etc" / "cupsd.conf"),
+                                               "-s", str(files)]),
+                                     label="cupsd", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait(lambda: self.sock.exists(), "cupsd", 10, proc=self.cupsd)
 
     def _queue(self) -> None:
@@ -306,8 +301,9 @@ class CupsStack:
                 setattr(self, attr, None)
         if self._netns_made:
             _run(["ip", "netns", "del", self.netns])
+            leftovers.remove_netns(self.netns)
             self._netns_made = False
-        shutil.rmtree(self.root, ignore_errors=True)
+        leftovers.remove_temp_dir(self.root)
 
     # ---- faults --------------------------------------------------------------------------------------
     def set_paper(self, sheets: int) -> None:

@@ -5,6 +5,9 @@ rewinds at their end, like a live stream).  Scenarios: a live person (stereo dep
 3-D shape, pupil glints in NIR, blinking and turning the head), and the attacks ``flat_print``,
 ``bent_print``, ``screen`` (no NIR) and ``replay_blink`` (a screen replaying a person who blinks and
 turns).  ``unplug`` removes the streams (the driver reports ``noDevice``), ``plug`` restores them.
+
+The person is :mod:`.._person`'s: scikit-image's bundled public-domain portrait unless ``GTSDK_SIM_FACE``
+names another photo — the same face the simulated ID card holder and travel document show.
 """
 
 from __future__ import annotations
@@ -19,16 +22,12 @@ import numpy as np
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.sim import unknown_action
 
+from .._person import default_photo, missing_reason
+
 SCENARIOS = ("live", "flat_print", "bent_print", "screen", "replay_blink", "empty", "two_faces")
 
 
-def default_photo() -> Path | None:
-    env = os.environ.get("GTSDK_SIM_FACE")
-    if env and Path(env).exists():
-        return Path(env)
-    repo = Path(__file__).resolve().parents[2]
-    p = (repo / ".." / "shared" / "data" / "faces" / "pairs" / "img1.jpg").resolve()
-    return p if p.exists() else None
+__all__ = ["SCENARIOS", "CameraSimulation", "default_photo", "evaluate", "start"]
 
 
 class CameraSimulation:
@@ -45,7 +44,7 @@ class CameraSimulation:
         self.model_dir = model_dir
         self.photo = photo or default_photo()
         if self.photo is None:
-            raise GtsdkError(ErrorCode.NO_DEVICE, "no face photo for the camera simulator (set GTSDK_SIM_FACE)")
+            raise GtsdkError(ErrorCode.NO_DEVICE, missing_reason())
         self.left = workdir / "left.avi"
         self.right = workdir / "right.avi"
         self.scenario = ""
@@ -199,7 +198,8 @@ def start(workdir: Path, **kw: Any) -> CameraSimulation:
 def evaluate(workdir: Path, n: int = 20, photos: list[Path] | None = None) -> dict[str, Any]:
     """APCER per attack species and BPCER (ISO/IEC 30107-3) through the real driver, per check and combined.
 
-    Each presentation renders a new clip (random pose, tilt, bend, distance) of one of ``photos``."""
+    Each presentation renders a new clip (random pose, tilt, bend, distance) of one of ``photos`` (default: the
+    simulated person alone; the benchmark passes a set of faces)."""
     from gtsdk.driver import OpContext
     from gtsdk.drivers.uvc_pair import UvcPairDriver, UvcPairSettings
     from gtsdk.modules.camera import LivenessRequest
@@ -208,7 +208,7 @@ def evaluate(workdir: Path, n: int = 20, photos: list[Path] | None = None) -> di
 
     if photos is None:
         base = default_photo()
-        photos = sorted(base.parent.glob("*.jpg")) if base else []
+        photos = [base] if base else []
     sim = start(workdir)
     drv = UvcPairDriver(UvcPairSettings(**sim.settings))
     outcome: dict[str, dict[str, list[bool]]] = {}

@@ -117,6 +117,20 @@ def turn(frame: Any, z: Any, deg: float) -> Any:
     return cv2.remap(frame, mapx, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
+def turned(lm: Any, z: Any, deg: float) -> Any:
+    """Where :func:`turn` moves the points *lm* (the inverse of its pixel shift, two fixed-point steps)."""
+    if deg == 0:
+        return lm
+    zrel = z - float(np.median(z))
+    k = math.sin(math.radians(deg))
+    out = lm.copy()
+    for _ in range(2):
+        xi = np.clip(np.round(out[:, 0]).astype(int), 0, W - 1)
+        yi = np.clip(np.round(lm[:, 1]).astype(int), 0, H - 1)
+        out[:, 0] = lm[:, 0] - k * zrel[yi, xi]
+    return out
+
+
 def warp_right(frame: Any, depth_mm: Any) -> Any:
     disp = (F * B / depth_mm).astype(np.float32)
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
@@ -129,6 +143,22 @@ def to_nir(frame: Any, gain: float = 1.25, offset: float = 20.0) -> Any:
     b, g, r = [frame[:, :, i].astype(np.float32) for i in range(3)]
     nir = (0.15 * b + 0.3 * g + 0.55 * r) * gain + offset
     return np.clip(nir, 0, 255).astype(np.uint8)
+
+
+#: mean NIR level an auto-exposed module gives a face (of 255): leaves room for the illuminator's pupil glint
+NIR_FACE_LEVEL = 140.0
+
+
+def nir_gain(sub: Subject, gain: float = 1.25, offset: float = 20.0) -> float:
+    """:func:`to_nir`'s gain for this person, lowered like a sensor's auto exposure when a brightly lit photo
+    would saturate the face (a saturated face has no room for the glint that liveness looks for)."""
+    x0, y0 = np.maximum(sub.lm[:, :2].min(axis=0), 0).astype(int)
+    x1, y1 = sub.lm[:, :2].max(axis=0).astype(int)
+    face = sub.frame[y0:y1 + 1, x0:x1 + 1].astype(np.float32)
+    if face.size == 0:
+        return gain
+    raw = float((0.15 * face[:, :, 0] + 0.3 * face[:, :, 1] + 0.55 * face[:, :, 2]).mean())
+    return min(gain, max(0.5, (NIR_FACE_LEVEL - offset) / max(raw, 1.0)))
 
 
 def add_glints(nir: Any, lm: Any, shift: Any) -> Any:
@@ -158,6 +188,7 @@ def live_clip(sub: Subject, rng: np.random.Generator, nir: bool = True,
     """A live person: still, a blink, a turn to the left and back, a turn to the right."""
     z, _ = relief_map(sub.lm)
     base_depth = Z0 + z * MM_PER_PX
+    gain = nir_gain(sub)
     tilt = rng.uniform(-0.05, 0.05)
     base_depth = base_depth + tilt * (np.arange(W, dtype=np.float32)[None, :] - W / 2) * MM_PER_PX
     left, right = [], []
@@ -171,7 +202,10 @@ def live_clip(sub: Subject, rng: np.random.Generator, nir: bool = True,
             def shift(cx: float, cy: float) -> float:
                 return float(F * B / base_depth[int(cy), int(cx)])
 
-            rv = add_glints(to_nir(rv), sub.lm, shift) if eyes < 0.5 else to_nir(rv)
+            # the glints sit on the pupils where the turned head has them; half-open eyes still show them, so
+            # a blink hides them for 2 of the 24 frames (fewer than half of the driver's 5-frame window)
+            lm = turned(sub.lm, z, yaw)
+            rv = add_glints(to_nir(rv, gain), lm, shift) if eyes < 1.0 else to_nir(rv, gain)
             rv = cv2.cvtColor(noise(rv, rng), cv2.COLOR_GRAY2BGR)
         else:
             rv = noise(rv, rng)

@@ -1,7 +1,7 @@
 """A simulated AS608/R307 fingerprint module on a pty (the protocol of ``drivers/zhiantec/codec.py``).
 
 It keeps an image buffer, two char buffers and a template library of ``capacity`` pages, checks
-the password and the address, and answers every command of protocols.md §3 that a host uses:
+the password and the address, and answers every command of docs/protocols.md §3 that a host uses:
 VfyPwd, SetPwd, ReadSysPara, SetSysPara, TemplateNum, ReadIndexTable, GenImg, Img2Tz, Match,
 Search/HighSpeedSearch, RegModel, Store, LoadChar, UpChar, DownChar, UpImage, DeleteChar, Empty,
 GetRandomCode.  Faults: ``mute`` (no answer), ``garble`` (one corrupted answer: bad checksum),

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
+from gtsdk import leftovers
 from gtsdk.drivers.onboard_keyboard import codec
 
 
@@ -25,8 +25,9 @@ class SessionBus:
             raise FileNotFoundError("dbus-daemon not installed")
         self.socket = workdir / "bus.sock"
         self.address = f"unix:path={self.socket}"
-        self.proc = subprocess.Popen([exe, "--session", "--nofork", "--nopidfile", f"--address={self.address}",
-                                      "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = leftovers.spawn([exe, "--session", "--nofork", "--nopidfile", f"--address={self.address}",
+                                     "--print-address=1"], label="dbus-daemon (session)",
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()
         if not line:
@@ -34,12 +35,9 @@ class SessionBus:
             raise RuntimeError("dbus-daemon did not start")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        leftovers.stop(self.proc, grace=3)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket)
 

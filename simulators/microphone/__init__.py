@@ -1,4 +1,4 @@
-"""Microphone simulator: ALSA's ``file`` plugin reading WAV content as capture (peers reference §5).
+"""Microphone simulator: ALSA's ``file`` plugin reading WAV content as capture (docs/test-peers.md §5).
 
 The real driver opens the PCM ``gtsdk_mic`` through PortAudio exactly as it would open
 a USB microphone; alsa-lib delivers the samples of ``mic.raw`` (S16_LE 16 kHz mono, made

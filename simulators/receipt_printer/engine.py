@@ -5,7 +5,7 @@ Transport-free: the pty device and the fake USB backend both feed bytes into
 receipt (PNG, CJK glyphs from fonts-noto-cjk) and a text transcript are saved
 under ``<workdir>/receipts`` at every cut.
 
-Status replies (DLE EOT n) follow ``shared/reference/protocols.md`` §4 (DERIVED simulator
+Status replies (DLE EOT n) follow docs/protocols.md §4 (DERIVED simulator
 replies): all OK 0x12; cover open n=2 0x16; paper out n=4 0x7E and n=2 0x32;
 near end n=4 0x1E; cutter error n=3 0x1A.
 """
@@ -81,7 +81,7 @@ class PrinterEngine:
         self.cover_open = False
         self.cutter_error = False
         # command interpreter state
-        self.chinese = True  # many Chinese mechanisms power up in Chinese mode (protocols.md §4)
+        self.chinese = True  # many Chinese mechanisms power up in Chinese mode (docs/protocols.md §4)
         self.code_table = 0
         self.style = Style()
         self.barcode_height = 162

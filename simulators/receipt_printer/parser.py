@@ -7,7 +7,7 @@ boundary (bytes 10 04 inside raster data are data).  It never raises: bytes it
 does not know become ``unknown`` commands.
 
 Lengths follow python-escpos ``constants.py`` and the vendor manuals cited in
-``shared/reference/protocols.md`` §4.
+docs/protocols.md §4.
 """
 
 from __future__ import annotations

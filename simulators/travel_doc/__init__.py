@@ -1,5 +1,5 @@
 """Exit-entry document simulator: a virtual ICAO 9303 chip behind a real pcscd via vsmartcard-vpcd
-(``gtsdk sim travel_doc``)."""
+(``gtsdk sim travel_doc``).  The pcscd is this process's own, in private namespaces (see :mod:`.pcscd`)."""
 
 from __future__ import annotations
 
@@ -12,50 +12,11 @@ from gtsdk.sim import unknown_action
 
 from .card import IcaoChip
 from .documents import SAMPLES, Document, make_document
-from .pcscd import Pcscd, PcscdUnavailable
+from .pcscd import PcscdUnavailable, PcscHost
 from .pki import TestPki, make_pki
 from .vpcd import VirtualCard
 
-__all__ = ["SAMPLES", "Pcscd", "PcscdUnavailable", "TravelDocSimulation", "start"]
-
-#: vpcd's two readers (/etc/reader.conf.d/vpcd): name and the TCP port its virtual card connects to
-SLOTS = (("Virtual PCD 00 00", 35963), ("Virtual PCD 00 01", 35964))
-
-
-def _card_in(reader: str) -> bool:
-    """Whether some other virtual card already sits in *reader* (then its slot is in use)."""
-    try:
-        from smartcard import scard
-
-        hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-        if hr != scard.SCARD_S_SUCCESS:
-            return False
-        try:
-            hr, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
-            return hr == scard.SCARD_S_SUCCESS and bool(states) and bool(states[0][1] & scard.SCARD_STATE_PRESENT)
-        finally:
-            scard.SCardReleaseContext(ctx)
-    except Exception:
-        return False
-
-
-def _claim_slot() -> tuple[str, int, Any]:
-    """Take a vpcd slot no other simulator on this machine uses: no other gtsdk simulator holds its lock
-    (flock on a file in /tmp) and no card sits in its reader."""
-    import fcntl
-    import tempfile
-
-    for name, port in SLOTS:
-        if _card_in(name):
-            continue
-        f = open(Path(tempfile.gettempdir()) / f"gtsdk-vpcd-{port}.lock", "w")  # noqa: SIM115 - held while running
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            continue
-        return name, port, f
-    raise PcscdUnavailable("both vpcd readers are in use by other simulators")
+__all__ = ["SAMPLES", "PcscHost", "PcscdUnavailable", "TravelDocSimulation", "start"]
 
 
 class TravelDocSimulation:
@@ -66,18 +27,21 @@ class TravelDocSimulation:
         self.workdir = workdir
         self.pki: TestPki = make_pki()
         self.csca_path = self.pki.write_csca(workdir / "csca.pem")
-        self.pcscd = Pcscd(workdir / "pcscd.log")
-        self.pcscd.start()
-        try:
-            self.reader, self.port, self._slot_lock = _claim_slot()
-        except PcscdUnavailable:
-            self.pcscd.stop()
-            raise
+        self.host, self.slot = PcscHost.acquire()
+        self.reader = self.host.reader(self.slot)
+        self.port = self.host.port(self.slot)
         self.document: Document | None = None
         self.chip: IcaoChip | None = None
-        self._unplugged = False
-        self.card = VirtualCard(self._apdu, self.port, on_reset=self._reset)
-        self.settings: dict[str, Any] = {"reader": self.reader, "csca_store": str(self.csca_path)}
+        try:
+            self.card = VirtualCard(self._apdu, self.port, on_reset=self._reset,
+                                    connect=lambda: self.host.connect(self.slot))
+        except BaseException:
+            self.host.release(self.slot)
+            raise
+        self.host.cards[self.slot] = self.card
+        # the driver talks to this process's pcscd (libpcsclite takes the socket path once per process)
+        self.settings: dict[str, Any] = {"reader": self.reader, "csca_store": str(self.csca_path),
+                                         "pcsc_socket": str(self.host.socket)}
 
     def _apdu(self, apdu: bytes) -> bytes:
         if self.chip is None:
@@ -89,10 +53,10 @@ class TravelDocSimulation:
             self.chip.reset()
 
     def describe(self) -> str:
-        own = "started" if self.pcscd.owned else "already running"
         doc = mrz.parse(self.document.mrz_text).document_type if self.document else "none"
-        return f"ICAO chip on PC/SC reader {self.reader!r} (pcscd {own}; vpcd TCP {self.port}); document: {doc}; " \
-               f"CSCA: {self.csca_path}"
+        state = "running" if self.host.running else "unplugged"
+        return f"ICAO chip on PC/SC reader {self.reader!r} (this process's pcscd, {state}; PCSCLITE_CSOCK_NAME=" \
+               f"{self.host.socket}); document: {doc}; CSCA: {self.csca_path}"
 
     def actions(self) -> dict[str, str]:
         return {
@@ -103,10 +67,9 @@ class TravelDocSimulation:
                      "delay (seconds per APDU), mute (APDUs unanswered)",
             "clear": "clear faults",
             "state": "show the simulator state",
-            # the service can only vanish if this simulator started pcscd (another user's pcscd is left alone)
-            **({"unplug": "the PC/SC service goes away (pcscd stopped)",
-                "replug": "pcscd comes back (the document, if any, is put back)"}
-               if self.pcscd.owned or self._unplugged else {}),
+            "unplug": "the PC/SC service goes away (this process's pcscd stops: every simulated reader of the "
+                      "process vanishes)",
+            "replug": "pcscd comes back (documents on the readers are put back)",
         }
 
     def control(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -122,9 +85,10 @@ class TravelDocSimulation:
             self.document = make_document(str(text), self.pki, str(params.get("photo", "jpeg")),
                                           tamper_dg1=bool(params.get("tamper", False)))
             self.chip = IcaoChip(self.document.bac_key, self.document.files)
-            self.card.insert()
+            self._insert()
         elif action == "remove":
             self.card.remove()
+            self.host.keep_out(self.slot)
         elif action == "fault":
             kind = str(params.get("kind", ""))
             if kind == "pull":
@@ -145,30 +109,27 @@ class TravelDocSimulation:
             if self.chip is not None:
                 self.chip.corrupt_next_mac = False
         elif action == "unplug":
-            if not self.pcscd.owned:
-                raise GtsdkError(ErrorCode.INVALID_STATE, "pcscd was started by someone else; not stopping it")
-            self.card.remove()
-            self.pcscd.stop()
-            self._unplugged = True
+            self.host.unplug()
         elif action == "replug":
-            if self._unplugged:
-                try:
-                    self.pcscd.start()
-                except PcscdUnavailable as e:
-                    raise GtsdkError(ErrorCode.NO_DEVICE, f"pcscd did not come back: {e}") from None
-                self._unplugged = False
-                if self.chip is not None:
-                    self.card.insert()
+            try:
+                self.host.replug()
+            except PcscdUnavailable as e:
+                raise GtsdkError(ErrorCode.NO_DEVICE, f"pcscd did not come back: {e}") from None
         elif action != "state":
             raise unknown_action(self, action)
-        return {"reader": self.reader, "inserted": self.card.inserted,
+        return {"reader": self.reader, "inserted": self.card.inserted, "pcscd": self.host.running,
                 "document": mrz.parse(self.document.mrz_text).document_type if self.document else None,
                 "apdus": self.chip.apdus if self.chip else 0}
 
+    def _insert(self) -> None:
+        if self.host.running:
+            self.card.insert()
+        else:  # unplugged: the document is on the reader when pcscd comes back
+            self.host.put_back(self.slot)
+
     def stop(self) -> None:
         self.card.remove()
-        self.pcscd.stop()
-        self._slot_lock.close()
+        self.host.release(self.slot)
 
 
 def start(workdir: Path) -> TravelDocSimulation:

@@ -1,9 +1,13 @@
-"""Fictional documents for the virtual chip: MRZ, DG1, DG2 face image, EF.COM and a signed EF.SOD."""
+"""Fictional documents for the virtual chip: MRZ, DG1, DG2 face image, EF.COM and a signed EF.SOD.
+
+The MRZ data are fictional; the DG2 face is the simulated person's (see ``simulators/_person.py``)."""
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from gtsdk.drivers.icao_pcsc import codec, mrz
 
@@ -11,7 +15,29 @@ from .pki import TestPki, build_sod
 
 
 def face_image(fmt: str = "jpeg", size: tuple[int, int] = (120, 150)) -> bytes:
-    """A drawn, obviously synthetic face (no real person)."""
+    """The simulated person's portrait (the face the camera simulator shows), or a drawn face without one."""
+    from .._person import default_photo
+
+    photo = default_photo()
+    if photo is not None:
+        try:
+            return _portrait(str(photo), photo.stat().st_mtime_ns, fmt, size)
+        except OSError:  # unreadable photo: fall back to the drawing
+            pass
+    return _drawn_face(fmt, size)
+
+
+@functools.lru_cache(maxsize=8)
+def _portrait(photo: str, mtime: int, fmt: str, size: tuple[int, int]) -> bytes:
+    """Made once per photo and format: decoding a large photo and finding the face would cost every insert."""
+    from .._person import portrait
+
+    save: dict[str, object] = {"quality": 85} if fmt == "jpeg" else {}
+    return portrait(Path(photo), size, "JPEG2000" if fmt == "jpeg2000" else "JPEG", **save)
+
+
+def _drawn_face(fmt: str, size: tuple[int, int]) -> bytes:
+    """An obviously synthetic face."""
     from PIL import Image, ImageDraw
 
     im = Image.new("RGB", size, (210, 225, 240))

@@ -1,25 +1,40 @@
 """The vpcd side of vsmartcard: a virtual card connects to pcscd's vpcd driver over TCP
-(peers.md 2: 2-byte big-endian length + payload; 1-byte payloads are control messages
-0 power off, 1 power on, 2 reset, 4 get ATR).  Connecting = inserting the card."""
+(docs/test-peers.md §2: 2-byte big-endian length + payload; 1-byte payloads are control messages
+0 power off, 1 power on, 2 reset, 4 get ATR).  Connecting = inserting the card.
+
+vpcd waits for every answer without a timeout (``recv`` with ``MSG_WAITALL``), so a message left unanswered
+stalls pcscd's reader until the connection closes: every C-APDU gets an R-APDU here, even when the chip
+raises (``6F00``), and only the ``mute`` fault withholds one on purpose."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable
 
+log = logging.getLogger("gtsdk.simulators.travel_doc")
+
 ATR = bytes.fromhex("3B8880010000000000718100F9")
+SW_NO_DIAGNOSIS = b"\x6f\x00"
+
+
+def _tcp(host: str, port: int) -> Callable[[], socket.socket]:
+    return lambda: socket.create_connection((host, port), timeout=1.0)
 
 
 class VirtualCard:
     def __init__(self, handle: Callable[[bytes], bytes], port: int = 35963, host: str = "127.0.0.1",
-                 on_reset: Callable[[], None] | None = None) -> None:
+                 on_reset: Callable[[], None] | None = None,
+                 connect: Callable[[], socket.socket] | None = None) -> None:
+        """*connect* opens the connection to vpcd (default: TCP to *host*:*port*)."""
         self.handle = handle
         self.port = port
         self.host = host
+        self.connect = connect or _tcp(host, port)
         self.on_reset = on_reset
         self.delay = 0.0
         #: pull the card after this many more APDUs (None: never)
@@ -39,7 +54,7 @@ class VirtualCard:
         end = time.monotonic() + timeout
         while True:
             try:
-                s = socket.create_connection((self.host, self.port), timeout=1.0)
+                s = self.connect()
                 break
             except OSError:
                 if time.monotonic() > end:
@@ -82,7 +97,10 @@ class VirtualCard:
                     if msg[0] == 4:
                         s.sendall(struct.pack(">H", len(ATR)) + ATR)
                     elif msg[0] in (0, 1, 2) and self.on_reset is not None:
-                        self.on_reset()
+                        try:
+                            self.on_reset()
+                        except Exception:
+                            log.exception("virtual chip failed to reset")
                     continue
                 if self.pull_after is not None:
                     if self.pull_after <= 0:
@@ -94,7 +112,15 @@ class VirtualCard:
                     continue
                 if self.delay:
                     time.sleep(self.delay)
-                resp = self.handle(msg)
+                try:
+                    resp = self.handle(msg)
+                except Exception:  # a chip bug must not leave vpcd waiting forever
+                    log.exception("virtual chip failed on APDU %s", msg[:5].hex())
+                    resp = SW_NO_DIAGNOSIS
                 s.sendall(struct.pack(">H", len(resp)) + resp)
         except (EOFError, OSError):
             pass
+        if self._sock is s and not self._stop.is_set():  # vpcd closed the connection (pcscd went away)
+            self._sock = None
+            with contextlib.suppress(OSError):
+                s.close()

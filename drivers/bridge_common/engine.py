@@ -1,0 +1,245 @@
+"""What both bridges do the same way: parameters, the step loop (ok / wait / error
+codes), and mapping vendor output onto the contract's result model."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path as FsPath
+from typing import Any, Generic, TypeVar
+
+from pydantic import Field, ValidationError
+
+from gtsdk.driver import DeviceInfo, DriverSettings, Model, OpContext
+from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.modules import MODULES
+
+from . import values
+from .mapping import BaseMapping, FieldSpec, StepBase
+
+log = logging.getLogger("gtsdk.bridge")
+ParamValue = str | int | float | bool
+
+M = TypeVar("M", bound=BaseMapping)
+S = TypeVar("S", bound=StepBase)
+
+
+class BridgeSettings(DriverSettings):
+    """``[modules.<id>]`` keys of a bridge driver."""
+
+    mapping: str = Field(description="the mapping file (YAML; a relative path is taken from the working directory)")
+    params: dict[str, ParamValue] = Field(default_factory=dict, description="values for the mapping's params")
+
+
+_BYTES: dict[tuple[type, str], bool] = {}
+
+
+def _field_wants_bytes(model: type[Model], name: str) -> bool:
+    key = (model, name)
+    if key not in _BYTES:
+        _BYTES[key] = _wants_bytes(model.model_fields[name].annotation)
+    return _BYTES[key]
+
+
+def _wants_bytes(annotation: Any) -> bool:
+    if annotation is bytes:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(a is bytes for a in typing.get_args(annotation))
+    return False
+
+
+def printable_code(code: str) -> str:
+    """A vendor status code as it may appear in an error detail (bounded, printable)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in code)
+    return text if len(text) <= 32 else text[:32] + "…"
+
+
+class EngineBase(Generic[M, S]):
+    """Loads the mapping, checks the terminal's params against it, and runs steps.
+
+    Subclasses implement :meth:`invoke` (one vendor call → status code and outputs)
+    and the lifecycle.  Every public method is called from the device's worker
+    thread (the runtime serialises them); the lock only guards against a thread
+    the runtime abandoned after a hang.
+    """
+
+    kind = ""
+
+    def __init__(self, module: str, settings: BridgeSettings, emit: Callable[[str, dict[str, Any]], None]) -> None:
+        self.module = module
+        self.emit = emit
+        self.mapping_path = FsPath(settings.mapping)
+        self.mapping: M = self.load(self.mapping_path)
+        if self.mapping.module != module:
+            raise ConfigError(f"modules.{module}.mapping", f"{self.mapping_path} maps module "
+                              f"{self.mapping.module!r}, not {module!r}")
+        self.params: dict[str, Any] = {}
+        for name, value in settings.params.items():
+            if name not in self.mapping.params:
+                raise ConfigError(f"modules.{module}.params.{name}", f"{self.mapping_path} declares no parameter "
+                                  f"{name!r}; declared: {', '.join(self.mapping.params) or 'none'}")
+            self.params[name] = value
+        for name, p in self.mapping.params.items():
+            if name not in self.params:
+                if p.default is None:
+                    raise ConfigError(f"modules.{module}.params.{name}", f"required by {self.mapping_path.name}"
+                                      + (f" ({p.description})" if p.description else ""))
+                self.params[name] = p.default
+        self.lock = threading.RLock()
+        self.present: bool | None = None
+        self.saved_connect: dict[str, Any] = {}
+        #: ``gtsdk bridge test`` prints each step here (what came back is described, never shown)
+        self.trace: Callable[[str], None] | None = None
+
+    # ---- subclass hooks ----------------------------------------------------------------------------------------
+    def load(self, path: FsPath) -> M:
+        raise NotImplementedError
+
+    def invoke(self, step: S, scope: dict[str, Any], ctx: OpContext) -> tuple[str, dict[str, Any]]:
+        """Make one vendor call; return its status code (as text) and its named outputs."""
+        raise NotImplementedError
+
+    def step_name(self, step: S) -> str:
+        raise NotImplementedError
+
+    # ---- shared ------------------------------------------------------------------------------------------------
+    @property
+    def poll_interval(self) -> float | None:
+        return None
+
+    def base_scope(self, ctx: OpContext | None = None) -> dict[str, Any]:
+        scope: dict[str, Any] = {f"param.{k}": v for k, v in self.params.items()}
+        scope.update({f"saved.{k}": v for k, v in self.saved_connect.items()})
+        if ctx is not None:
+            scope["remaining_ms"] = int(ctx.remaining() * 1000)
+        return scope
+
+    def request_scope(self, request: Model, ctx: OpContext) -> dict[str, Any]:
+        scope = self.base_scope(ctx)
+        for k in type(request).model_fields:
+            scope[f"request.{k}"] = getattr(request, k)
+        return scope
+
+    def run_steps(self, steps: list[S], scope: dict[str, Any], ctx: OpContext) -> dict[str, Any]:
+        """Run *steps* in order; returns what they saved.  Waiting steps repeat until ok or the deadline."""
+        saved: dict[str, Any] = {}
+        for step in steps:
+            repeats = 0
+            while True:
+                ctx.check()
+                code, outputs = self.invoke(step, scope, ctx)
+                if self.trace is not None:
+                    verdict = "ok" if step.is_ok(code) else ("wait" if step.waits_on(code) else "error")
+                    if verdict != "wait" or repeats == 0:
+                        self.trace(f"{self.step_name(step)} → {printable_code(code)} ({verdict})"
+                                   + "".join(f"\n      {k}: {describe(v)}" for k, v in outputs.items()
+                                             if k not in ("return", "response")))
+                    repeats += 1
+                if step.is_ok(code):
+                    for name, src in self.save_map(step).items():
+                        if src in outputs:
+                            saved[name] = outputs[src]
+                            scope[f"saved.{name}"] = outputs[src]
+                    break
+                if step.waits_on(code):
+                    ctx.sleep(step.every)  # raises timeOut at the deadline, canceled on cancel
+                    scope["remaining_ms"] = int(ctx.remaining() * 1000)
+                    continue
+                act = self.mapping.error_for(step, code)
+                note = f" ({act.detail})" if act.detail else ""
+                raise GtsdkError(act.code, f"{self.step_name(step)} returned {printable_code(code)}{note}")
+        return saved
+
+    def save_map(self, step: S) -> dict[str, str]:
+        out: dict[str, str] = getattr(step, "save", {})
+        return out
+
+    def build_result(self, op: str, result: Mapping[str, FieldSpec], sources: Mapping[str, Any],
+                     encoding: str) -> Model:
+        model = MODULES[self.module].operations[op].result
+        data: dict[str, Any] = {}
+        lengths = {k: v for k, v in sources.items()}
+        for name, f in result.items():
+            if f.from_ is None:
+                data[name] = f.value
+                continue
+            try:
+                raw = _source(sources, f.from_)
+                v = values.convert(f, raw, field=name, lengths=lengths,
+                                   wants_bytes=_field_wants_bytes(model, name),
+                                   default_encoding=encoding)
+            except values.Missing:
+                if f.optional:
+                    continue
+                raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"vendor output for {name}: {f.from_} is missing",
+                                 field=name) from None
+            if v is None and f.optional:
+                continue
+            data[name] = v
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            # the message of a pydantic error names the rule, never the input (which may be personal data)
+            raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"vendor output does not fit {model.__name__}: {loc}: "
+                             f"{err.get('msg', 'invalid')}", field=loc or None) from None
+
+    def device_info(self, driver: str, version: str) -> DeviceInfo:
+        d = self.mapping.device
+        serial = d.serial
+        if serial:
+            try:
+                v = values.render(serial, self.base_scope())
+                serial = _printable(v)
+            except values.Missing:
+                serial = ""
+        return DeviceInfo(vendor=d.vendor, model=d.model, firmware=d.firmware, serial=serial, driver=driver,
+                          driver_version=version)
+
+    def emit_presence(self, present: bool, on_present: str, on_absent: str | None) -> None:
+        if present == self.present:
+            return
+        first = self.present is None
+        self.present = present
+        if present:
+            self.emit(on_present, {})
+        elif on_absent is not None and not first:
+            self.emit(on_absent, {})
+
+
+def describe(v: Any) -> str:
+    """What a vendor output is, without its content (which may be personal data)."""
+    if isinstance(v, bytes):
+        kind = "BMP" if v[:2] == b"BM" else ("PNG" if v[:4] == b"\x89PNG" else ("JPEG" if v[:2] == b"\xff\xd8" else
+                                                                                  "bytes"))
+        return f"<{len(v)} bytes, {kind}>"
+    if isinstance(v, str):
+        return f"<text, {len(v)} characters>"
+    if isinstance(v, dict):
+        return f"<object: {', '.join(list(map(str, v))[:12])}{', …' if len(v) > 12 else ''}>"
+    if isinstance(v, list):
+        return f"<list of {len(v)}>"
+    return repr(v) if isinstance(v, int | float | bool) or v is None else f"<{type(v).__name__}>"
+
+
+def _printable(v: Any) -> str:
+    if isinstance(v, bytes):
+        v = v.split(b"\x00", 1)[0].decode("latin-1")
+    return "".join(ch for ch in str(v) if ch.isprintable())[:64]
+
+
+def _source(sources: Mapping[str, Any], ref: str) -> Any:
+    if ref in sources:
+        return sources[ref]
+    head, _, rest = ref.partition(".")
+    if head == "saved" and "." in rest:  # saved.card.name → the JSON value saved as card, then .name
+        name, _, sub = rest.partition(".")
+        if f"saved.{name}" in sources:
+            return values.json_path(sources[f"saved.{name}"], "$." + sub)
+    raise values.Missing(ref)

@@ -1,0 +1,255 @@
+"""The parent's side of the worker: start it, send a frame, wait for the answer
+with a deadline, and kill it (by its PID) when it crashes or hangs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import queue
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+WORKER = Path(__file__).with_name("worker.py")
+MAX_FRAME = 64 * 2**20
+#: environment variables the worker inherits from the service (plus the mapping's own library.env)
+PASS_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LD_LIBRARY_PATH", "TZ", "HOME", "TMPDIR")
+
+
+class _Spawner:
+    """Starts workers from one thread that lives as long as the service.
+
+    Linux's PR_SET_PDEATHSIG (the worker dies with the service, even inside a hung vendor
+    call) fires when the *thread* that forked the child ends, not the process: the runtime
+    replaces a device's thread after a hang, which must not kill a healthy worker.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.Queue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]] = \
+            queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while True:
+            fn, fut = self._jobs.get()
+            try:
+                fut.set_result(fn())
+            except BaseException as e:  # handed to the caller
+                fut.set_exception(e)
+
+    def spawn(self, fn: Callable[[], subprocess.Popen[bytes]], timeout: float = 30.0) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="gtsdk-bridge-spawner", daemon=True)
+                self._thread.start()
+        fut: Future[subprocess.Popen[bytes]] = Future()
+        self._jobs.put((fn, fut))
+        return fut.result(timeout=timeout)
+
+
+_SPAWNER = _Spawner()
+
+
+def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(cwd), env=env,
+            close_fds=True)
+
+    return _SPAWNER.spawn(start)
+
+
+class WorkerDied(Exception):
+    """The worker exited (crashed) while we waited; ``how`` says how (``SIGSEGV``, ``exit 3``)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+
+class WorkerTimeout(Exception):
+    """No answer by the deadline (the worker is still running: the caller kills it)."""
+
+
+def _encode(v: Any) -> Any:
+    if isinstance(v, bytes | bytearray):
+        return {"$b": base64.b64encode(bytes(v)).decode("ascii")}
+    if isinstance(v, dict):
+        return {k: _encode(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_encode(x) for x in v]
+    return v
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, dict):
+        if set(v) == {"$b"} and isinstance(v["$b"], str):
+            return base64.b64decode(v["$b"])
+        return {k: _decode(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    return v
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit {code}"
+
+
+class WorkerProcess:
+    """One worker process; not thread-safe (the engine holds a lock around it)."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.cwd = cwd
+        base = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+        self.env = {**base, **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._buf = b""
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        self.stop()
+        self._buf = b""
+        self.proc = _spawn([sys.executable, "-I", "-S", str(WORKER), str(os.getpid())], self.cwd, self.env)
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        os.set_blocking(self.proc.stdin.fileno(), False)
+
+    def request(self, msg: dict[str, Any], timeout: float, *, cancelled: Any = None) -> dict[str, Any]:
+        """Send *msg* and wait for the answer up to *timeout* seconds.
+
+        :class:`WorkerDied` if the worker exits first, :class:`WorkerTimeout` when time is up
+        (or *cancelled()* turns true).
+        """
+        if self.proc is None or self.proc.stdin is None or self.proc.stdout is None:
+            raise WorkerDied("not started")
+        deadline = time.monotonic() + timeout
+        data = json.dumps(_encode(msg), separators=(",", ":")).encode("utf-8")
+        out = memoryview(struct.pack(">I", len(data)) + data)
+        wfd = self.proc.stdin.fileno()
+        while out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerTimeout()
+            _, w, _ = select.select([], [wfd], [], min(left, 0.05))
+            if w:
+                try:
+                    n = os.write(wfd, out)
+                except BrokenPipeError:
+                    raise WorkerDied(self._exit_status()) from None
+                out = out[n:]
+            elif self.proc.poll() is not None:
+                raise WorkerDied(self._exit_status())
+        return self.receive(deadline - time.monotonic(), cancelled=cancelled)
+
+    def request_more(self, timeout: float) -> dict[str, Any]:
+        """Wait up to *timeout* more seconds for the answer to the request already sent."""
+        return self.receive(timeout)
+
+    def receive(self, timeout: float, *, cancelled: Any = None) -> dict[str, Any]:
+        if self.proc is None or self.proc.stdout is None:
+            raise WorkerDied("not started")
+        deadline = time.monotonic() + timeout
+        rfd = self.proc.stdout.fileno()
+        while True:
+            frame = self._frame()
+            if frame is not None:
+                answer: dict[str, Any] = _decode(json.loads(frame.decode("utf-8")))
+                return answer
+            left = deadline - time.monotonic()
+            if left <= 0 or (cancelled is not None and cancelled()):
+                raise WorkerTimeout()
+            r, _, _ = select.select([rfd], [], [], min(left, 0.05))
+            if r:
+                try:
+                    chunk = os.read(rfd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    raise WorkerDied(self._exit_status())
+                self._buf += chunk
+                if len(self._buf) > MAX_FRAME + 4:
+                    raise WorkerDied("answer larger than the frame limit")
+
+    def _frame(self) -> bytes | None:
+        if len(self._buf) < 4:
+            return None
+        (size,) = struct.unpack(">I", self._buf[:4])
+        if size > MAX_FRAME:
+            raise WorkerDied("answer larger than the frame limit")
+        if len(self._buf) < 4 + size:
+            return None
+        frame, self._buf = self._buf[4:4 + size], self._buf[4 + size:]
+        return frame
+
+    def _exit_status(self) -> str:
+        if self.proc is None:
+            return "not started"
+        try:
+            return describe_exit(self.proc.wait(timeout=2.0))
+        except subprocess.TimeoutExpired:
+            return "pipe closed"
+
+    def kill(self) -> None:
+        """SIGKILL by PID and reap (a hung vendor call cannot be interrupted any other way)."""
+        p = self.proc
+        if p is None:
+            return
+        if p.poll() is None:
+            try:
+                p.kill()
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be refused
+            pass
+        self._close(p)
+        self.proc = None
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Ask the worker to exit, then kill it if it has not within *grace* seconds."""
+        p = self.proc
+        if p is None:
+            return
+        if p.poll() is None:
+            try:
+                self.request({"op": "exit"}, grace)
+            except (WorkerDied, WorkerTimeout, OSError, ValueError):
+                pass
+            try:
+                p.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+    @staticmethod
+    def _close(p: subprocess.Popen[bytes]) -> None:
+        for f in (p.stdin, p.stdout):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
