@@ -23,12 +23,12 @@ KEY = SM2PrivateKey.generate()
 WHO = Identity("T-0001", model="GT-K200", region="440305", groups=frozenset({"canary"}))
 
 GOOD = '''
-from gtsdk.drivers.serial_scanner import SerialScannerDriver
+from gtsdk.drivers.modbus_lights import ModbusLightsDriver
 
 VERSION = "{version}"
 
 
-class AcmeScanner(SerialScannerDriver):
+class AcmeLights(ModbusLightsDriver):
     name = "acme"
     version = VERSION
 '''
@@ -36,28 +36,28 @@ class AcmeScanner(SerialScannerDriver):
 BROKEN = '''
 from pydantic import ConfigDict
 
-from gtsdk.drivers.serial_scanner import SerialScannerDriver
+from gtsdk.drivers.modbus_lights import ModbusLightsDriver
 
 VERSION = "{version}"
 
 
-class LaxSettings(SerialScannerDriver.settings_model):
+class LaxSettings(ModbusLightsDriver.settings_model):
     model_config = ConfigDict(extra="allow")
 
 
-class AcmeScanner(SerialScannerDriver):
+class AcmeLights(ModbusLightsDriver):
     name = "acme"
     version = VERSION
     settings_model = LaxSettings
 '''
 SERVICE = '''
 import json, os, sys, time
-from acme_scanner import VERSION
+from acme_lights import VERSION
 
 status = sys.argv[1]
 mode = sys.argv[2] if len(sys.argv) > 2 else "ok"
 state = {{"version": VERSION, "pid": os.getpid(), "python": sys.executable,
-          "modules": {{"qr_scanner": "offline" if "{health}" == "bad" else "online"}}}}
+          "modules": {{"lights": "offline" if "{health}" == "bad" else "online"}}}}
 with open(status + ".tmp", "w") as f:
     json.dump(state, f)
 os.replace(status + ".tmp", status)
@@ -66,11 +66,11 @@ if "{crash}" == "yes":
 while True:
     time.sleep(0.2)
 '''
-CONFIG = '[terminal]\nid = "T-0001"\n\n[modules.qr_scanner]\ndriver = "acme"\nport = "/dev/null"\n'
+CONFIG = '[terminal]\nid = "T-0001"\n\n[modules.lights]\ndriver = "acme"\nport = "/dev/null"\n'
 
 
 def plugin(tmp: Path, version: str, *, driver: str = GOOD, health: str = "ok", crash: str = "no") -> Path:
-    """The acme-scanner plugin wheel of *version*: its driver and the service module."""
+    """The acme-lights plugin wheel of *version*: its driver and the service module."""
     return wheels.plugin_wheel(tmp / "src", tmp / f"w-{version}", version=version,
                                body=driver.format(version=version),
                                modules={"service": SERVICE.format(health=health, crash=crash)})
@@ -109,7 +109,7 @@ def updater(root: Path, *, policy: Policy | None = None, progress: Callable[[Any
 
 
 def service_command(status: Path) -> list[str]:
-    return ["{venv}/bin/python", "-m", "acme_scanner.service", str(status)]
+    return ["{venv}/bin/python", "-m", "acme_lights.service", str(status)]
 
 
 def read_status(path: Path, timeout: float = 20.0, *, version: str | None = None) -> dict[str, Any]:

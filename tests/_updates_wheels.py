@@ -57,9 +57,10 @@ def repack(dist_name: str, out_dir: Path) -> Path:
     return out
 
 
-#: what ``gtsdk certify-driver`` of a serial driver needs in a fresh environment besides gtsdk
+#: what ``gtsdk certify-driver`` of a Modbus lights driver needs in a fresh environment besides gtsdk
 BASE_DISTRIBUTIONS = ("pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection",
-                      "click", "cryptography", "cffi", "pycparser", "pyserial", "numpy", "pillow", "packaging")
+                      "click", "cryptography", "cffi", "pycparser", "pyserial", "numpy", "pillow", "packaging",
+                      "pymodbus")
 
 
 def gtsdk_wheel(out_dir: Path) -> Path:
@@ -71,30 +72,30 @@ def gtsdk_wheel(out_dir: Path) -> Path:
     return sorted(out_dir.glob("gtsdk-*.whl"))[0]
 
 
-def plugin_wheel(src: Path, out_dir: Path, *, version: str, body: str, entry: str = "qr_scanner.acme",
+def plugin_wheel(src: Path, out_dir: Path, *, version: str, body: str, entry: str = "lights.acme",
                  modules: dict[str, str] | None = None) -> Path:
-    """A throwaway driver plugin ``acme-scanner`` of *version* whose module ``acme_scanner`` is *body*
+    """A throwaway driver plugin ``acme-lights`` of *version* whose module ``acme_lights`` is *body*
     (plus *modules*: submodule name → source)."""
     tree = src / f"acme-{version}"
-    (tree / "acme_scanner").mkdir(parents=True, exist_ok=True)
-    (tree / "acme_scanner" / "__init__.py").write_text(body, encoding="utf-8")
+    (tree / "acme_lights").mkdir(parents=True, exist_ok=True)
+    (tree / "acme_lights" / "__init__.py").write_text(body, encoding="utf-8")
     for name, source in (modules or {}).items():
-        (tree / "acme_scanner" / f"{name}.py").write_text(source, encoding="utf-8")
+        (tree / "acme_lights" / f"{name}.py").write_text(source, encoding="utf-8")
     (tree / "pyproject.toml").write_text(f"""
 [build-system]
 requires = ["setuptools>=77"]
 build-backend = "setuptools.build_meta"
 
 [project]
-name = "acme-scanner"
+name = "acme-lights"
 version = "{version}"
 
 [project.entry-points."gtsdk.drivers"]
-"{entry}" = "acme_scanner:AcmeScanner"
+"{entry}" = "acme_lights:AcmeLights"
 
 [tool.setuptools]
-packages = ["acme_scanner"]
+packages = ["acme_lights"]
 """, encoding="utf-8")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(out_dir), str(tree)], check=True, timeout=120, capture_output=True)
-    return next(out_dir.glob(f"acme_scanner-{version}-*.whl"))
+    return next(out_dir.glob(f"acme_lights-{version}-*.whl"))

@@ -1,6 +1,6 @@
 """The terminal side of signed updates with real parts (issue #17; 9.1.1.2 a/b/d, 10.2.2 c): virtual
 environments built by pip from wheels only, ``check-config`` and ``certify-driver`` run by the new version's own
-code against gtsdk's QR scanner simulator, a supervised service process, rollback on a failed certification, a
+code against gtsdk's Modbus lights simulator, a supervised service process, rollback on a failed certification, a
 crash loop and a health regression, ``kill -9`` at every step of a switch, the switch waiting for an open 办件,
 and the allowed-software report.
 
@@ -41,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = [wheels.repack(d, house) for d in wheels.BASE_DISTRIBUTIONS] + [wheels.gtsdk_wheel(house)]
     root = tmp / "root"
     b = fx.make_bundle(tmp, "1.0", [*base, fx.plugin(tmp, "1.0")], config=fx.CONFIG,
-                       requires=["gtsdk", "acme-scanner"])
+                       requires=["gtsdk", "acme-lights"])
     rec = fx.Recorded()
     u = fx.updater(root, progress=rec)
     assert u.install_base(b) == "1.0"
@@ -99,7 +99,7 @@ def test_good_update_is_certified_switched_and_confirmed(world: dict[str, Any]) 
     assert fx.read_status  # the service status helper
     with Running(u, status):
         assert fx.read_status(status, version="1.0")["version"] == "1.0"
-        b = fx.make_bundle(tmp, "1.1", [fx.plugin(tmp, "1.1")], drivers=["qr_scanner.acme"], requiredTier="silver")
+        b = fx.make_bundle(tmp, "1.1", [fx.plugin(tmp, "1.1")], drivers=["lights.acme"], requiredTier="silver")
         m = u.stage(b)
         assert m.version == "1.1" and u.current == "1.0"  # side by side: nothing switched yet
         _request(u, "1.1")
@@ -107,8 +107,8 @@ def test_good_update_is_certified_switched_and_confirmed(world: dict[str, Any]) 
         assert new["python"].startswith(str(u.layout.venv("1.1")))  # the new venv's own interpreter
         _wait(lambda: u.layout.journal() is None, 30, "confirmation")
     assert (u.current, u.layout.previous) == ("1.1", "1.0")
-    report_doc = json.loads((u.layout.version_dir("1.1") / "certification/qr_scanner.acme/report.json").read_text())
-    assert report_doc["tier_reached"] in ("silver", "gold") and report_doc["target"] == "qr_scanner.acme"
+    report_doc = json.loads((u.layout.version_dir("1.1") / "certification/lights.acme/report.json").read_text())
+    assert report_doc["tier_reached"] in ("silver", "gold") and report_doc["target"] == "lights.acme"
     phases = world["progress"].phases()
     for p in ("staged", "certifying", "certified", "switched", "confirmed"):
         assert p in phases
@@ -123,7 +123,7 @@ def test_driver_failing_certification_never_runs(world: dict[str, Any]) -> None:
     tmp = world["tmp"]
     u = _updater(world)
     status = tmp / "svc-broken.json"
-    b = fx.make_bundle(tmp, "1.2", [fx.plugin(tmp, "1.2", driver=fx.BROKEN)], drivers=["qr_scanner.acme"])
+    b = fx.make_bundle(tmp, "1.2", [fx.plugin(tmp, "1.2", driver=fx.BROKEN)], drivers=["lights.acme"])
     u.stage(b)  # it installs and its configuration checks out …
     with Running(u, status):
         fx.read_status(status, version="1.1")
@@ -165,7 +165,7 @@ def test_health_regression_rolls_back(world: dict[str, Any]) -> None:
         _request(u, "1.4")
         _wait(lambda: u.layout.is_failed("1.4"), 60, "rollback after the health regression")
         assert fx.read_status(status, timeout=20, version="1.1")["version"] == "1.1"
-    assert "qr_scanner" in (read_json(u.layout.version_dir("1.4") / "failed.json") or {})["detail"]
+    assert "lights" in (read_json(u.layout.version_dir("1.4") / "failed.json") or {})["detail"]
 
 
 def test_configuration_the_new_code_rejects_is_refused(world: dict[str, Any]) -> None:
@@ -255,7 +255,7 @@ def test_kill9_mid_switch_comes_back_on_one_version(world: dict[str, Any], phase
     j = u.layout.journal()
     assert j is None or (j["op"] == "probation" and j["version"] == after)
     code = subprocess.run([str(u.layout.venv(after) / "bin/python"), "-c",
-                           "import acme_scanner; print(acme_scanner.VERSION)"],
+                           "import acme_lights; print(acme_lights.VERSION)"],
                           capture_output=True, text=True, timeout=60, cwd=u.layout.version_dir(after)).stdout.strip()
     assert code == after  # the code that runs is the version the pointer names
     assert not list(u.layout.root.glob(".current.*")) and not list(u.layout.root.glob(".previous.*"))
@@ -271,13 +271,13 @@ def test_allowed_software_report_flags_what_no_bundle_brought(world: dict[str, A
     doc = report(venv, signed)
     assert doc["flagged"] == 0, [d for d in doc["distributions"] if d["flags"]] + doc["unowned"]
     names = {d["name"].lower().replace("_", "-") for d in doc["distributions"]}
-    assert {"gtsdk", "acme-scanner", "numpy"} <= names
+    assert {"gtsdk", "acme-lights", "numpy"} <= names
     acme = next(d for d in doc["distributions"] if d["name"].lower().startswith("acme"))
     assert acme["wheelSm3"] == signed[acme["wheel"]] and len(acme["recordSm3"]) == 64
     # installed by hand (from a wheel that no bundle carried), a file changed, a stray module dropped in
     tmp = world["tmp"]
     extra = wheels.plugin_wheel(tmp / "src-x", tmp / "w-x", version="9.9", body="VERSION = '9.9'\n",
-                                entry="qr_scanner.acme")
+                                entry="lights.acme")
     r = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install", "-q",
                         "--no-index", "--no-deps", "--force-reinstall", str(extra)],
                        capture_output=True, text=True, timeout=120)
@@ -287,6 +287,6 @@ def test_allowed_software_report_flags_what_no_bundle_brought(world: dict[str, A
     (sp / "sneaky.py").write_text("import os\n")
     doc = report(venv, signed)
     flags = {d["name"].lower(): d["flags"] for d in doc["distributions"] if d["flags"]}
-    assert flags == {"acme-scanner": ["notFromBundle"], "numpy": ["modified"]} or \
-        flags == {"acme_scanner": ["notFromBundle"], "numpy": ["modified"]}
+    assert flags == {"acme-lights": ["notFromBundle"], "numpy": ["modified"]} or \
+        flags == {"acme_lights": ["notFromBundle"], "numpy": ["modified"]}
     assert doc["unowned"] == ["sneaky.py"] and doc["flagged"] == 3
