@@ -261,3 +261,13 @@ def test_usbguard_rules_from_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         usbguard.devices_of(parse_config({"modules": {"signature_pad": {"driver": "x", "vid": "zz", "pid": "1"}}}))
     assert e.value.key == "modules.signature_pad.vid"
+
+
+def test_update_codes_are_documented() -> None:
+    from gtsdk.errors import base_code, catalogue
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text(encoding="utf-8")
+    codes = [i for i in catalogue() if i.code.startswith("update.")]
+    assert len(codes) == 14
+    for i in codes:
+        assert f"| `{i.code}` | `{base_code(i.code)}` | {i.http_status} |" in doc
