@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, str] = {
     "bridge": "gtsdk.cli.bridge:command",
     "release": "gtsdk.cli.release:command",
     "update": "gtsdk.cli.update:command",
+    "fleet": "gtsdk.cli.fleet:command",
 }
 
 
