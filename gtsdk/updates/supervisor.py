@@ -102,7 +102,9 @@ class Supervisor:
             self._version = version
             self._intended_stop = False
             # cwd: the version's own folder, so nothing from wherever the supervisor was started shadows its code
-            self._child = subprocess.Popen(self.argv(version), env=self.env, stdin=subprocess.DEVNULL,
+            env = {**(self.env if self.env is not None else os.environ),
+                   "GTSDK_UPDATE_ROOT": str(self.updater.layout.root)}
+            self._child = subprocess.Popen(self.argv(version), env=env, stdin=subprocess.DEVNULL,
                                            cwd=self.updater.layout.version_dir(version), start_new_session=True)
             log.info("service %s started (pid %d)", version, self._child.pid)
         self.updater.on_start()
