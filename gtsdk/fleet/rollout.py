@@ -184,36 +184,42 @@ class Rollouts:
         return out
 
     def upload(self, user: User, chunks: Iterable[bytes]) -> dict[str, Any]:
-        """Store a bundle streamed in *chunks* (bounded), after checking it as a terminal would (signature by a
-        trusted release key, every SM3 digest) — a terminal never receives a bundle the platform could refuse."""
-        h = SM3()
-        size = 0
+        """Store a bundle streamed in *chunks* (bounded); see :meth:`upload_file`."""
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".upload-")
+        size = 0
         try:
             with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
                     size += len(chunk)
                     if size > MAX_UPLOAD:
                         raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"bundle over {MAX_UPLOAD} bytes")
-                    h.update(chunk)
                     f.write(chunk)
-            path = Path(tmp)
-            signed = bundles.read_signed(path)
-            if signed.signature is None:
-                raise GtsdkError(ue.UNSIGNED, "the platform distributes signed bundles only")
-            pub = self.trusted().get(signed.key_id or "")
-            if pub is None:
-                raise GtsdkError(ue.UNTRUSTED_KEY, f"{signed.key_id} is not a release key of this platform")
-            if not signed.verify_with(pub):
-                raise GtsdkError(ue.SIGNATURE_INVALID, "the bundle's signature does not verify")
-            with tempfile.TemporaryDirectory(dir=self.dir) as scratch:
-                bundles.unpack(path, signed.manifest, Path(scratch))
-            digest = h.hexdigest()
-            final = self.dir / f"{digest}.tar"
-            os.replace(path, final)
-        except BaseException:
+            return self.upload_file(user, Path(tmp))
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
+
+    def upload_file(self, user: User, path: Path) -> dict[str, Any]:
+        """Take the bundle at *path* (moved into the store) after checking it as a terminal would — signature by a
+        release key the platform trusts, every SM3 digest — so no terminal is sent a bundle the platform could
+        have refused."""
+        signed = bundles.read_signed(path)
+        if signed.signature is None:
+            raise GtsdkError(ue.UNSIGNED, "the platform distributes signed bundles only")
+        pub = self.trusted().get(signed.key_id or "")
+        if pub is None:
+            raise GtsdkError(ue.UNTRUSTED_KEY, f"{signed.key_id} is not a release key of this platform")
+        if not signed.verify_with(pub):
+            raise GtsdkError(ue.SIGNATURE_INVALID, "the bundle's signature does not verify")
+        with tempfile.TemporaryDirectory(dir=self.dir) as scratch:
+            bundles.unpack(path, signed.manifest, Path(scratch))
+        h = SM3()
+        size = 0
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+        digest = h.hexdigest()
+        os.replace(path, self.dir / f"{digest}.tar")
         m = signed.manifest
         doc = {"sm3": digest, "name": m.name, "version": m.version, "size": size, "keyId": signed.key_id,
                "security": m.security, "drivers": m.drivers, "config": m.has_config, "targets": m.targets.wire()}
