@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from _fleet_fixtures are parameters here)
 """Staged rollouts on a simulated fleet (issue #17): a real Mosquitto, the platform with its ingest worker and
 rollout thread on SQLite, its HTTPS API serving the bundles, and simulated terminals — each a real fleet agent with
 its own certificate and an update root, installing pure-Python driver plugins into versioned site directories and
@@ -18,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import _updates_fixtures as fx
 import pytest
+from _fleet_fixtures import fleet, wait_for  # noqa: F401  (fixture)
 from sqlalchemy import Engine
 
 from gtsdk.fleet.api import build_app
@@ -32,9 +35,6 @@ from gtsdk.updates import errors as ue
 from gtsdk.updates.installer import Policy, Updater
 from gtsdk.updates.remote import InProcessControl, LocalSwitcher, SiteEnvironment, https_fetch, status, update_handler
 from gtsdk.updates.trust import Identity, TrustStore
-
-import _updates_fixtures as fx
-from _fleet_fixtures import fleet, wait_for  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.daemons, pytest.mark.slow, pytest.mark.timeout(300)]
 N = 6
