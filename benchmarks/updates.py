@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.updates [--terminals 1000] [--canary 10] [--percents 50,100] [--wheel-kib 256]
 
 One Mosquitto (TLS, per-terminal certificates), the platform (ingest worker, rollout thread, HTTPS API serving the
-bundle) on SQLite in this process, and ``--terminals`` simulated terminals in a second process — each a real fleet
-agent with its own MQTT session and an update root holding version 1.0.  Measured:
+bundle) on SQLite in this process, and ``--terminals`` simulated terminals in other processes (50 each) — each a
+real fleet agent with its own MQTT session and an update root holding version 1.0.  Measured:
 
 1. **delivery**: every terminal downloads the bundle over HTTPS from the platform at once (32 at a time, as the
    rollout's terminals do when they receive their commands) — the bytes alone;
@@ -34,6 +34,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+PER_PROCESS = 50
 
 
 def _wheel(tmp: Path, version: str, kib: int) -> Path:
@@ -77,7 +79,7 @@ def terminals_process(spec_path: str) -> None:
     from gtsdk.updates.trust import Identity, TrustStore
 
     spec = json.loads(Path(spec_path).read_text())
-    plans = {p.terminal_id: p for p in plan_fleet(len(spec["terminals"]), seed=11)}
+    plans = {p.terminal_id: p for p in plan_fleet(spec["fleet_size"], seed=11)}
     release = load_public_pem(spec["release_pub"].encode())
     configs = []
     updaters: dict[str, Updater] = {}
@@ -104,7 +106,7 @@ def terminals_process(spec_path: str) -> None:
         return ({"update": update_handler(u, fetch=https_fetch(t.cfg.identity.ca), request_switch=sw.request)},
                 lambda: {"updates": status(u)})
 
-    # a thousand TLS handshakes at once starve each other on two cores: the terminals come up 20 at a time
+    # many TLS handshakes at once starve each other on two cores: the terminals come up 20 at a time
     sim = SimulatedFleet(configs, speed=0.0, outage_rate=0.0, extension=extension)
     sim.start(offline={c.terminal_id for _p, c in configs})
     for i, t in enumerate(sim.terminals):
@@ -128,7 +130,7 @@ def terminals_process(spec_path: str) -> None:
                     return n
 
             t0 = time.perf_counter()
-            with ThreadPoolExecutor(32) as ex:
+            with ThreadPoolExecutor(spec["parallel"]) as ex:
                 total = sum(ex.map(get, range(len(configs))))
             print(f"delivered {time.perf_counter() - t0:.3f} {total}", flush=True)
         elif cmd == "stop":
@@ -167,7 +169,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="gtsdk-bench-updates-"))
     fleet = LocalFleet(tmp / "fleet")
-    proc: subprocess.Popen[str] | None = None
+    procs: list[subprocess.Popen[str]] = []
     platform = None
     api = None
     try:
@@ -193,15 +195,21 @@ def main() -> None:
             fleet.enrol_terminal(engine, p.terminal_id, p.region, home, "province")
             terms.append({"id": p.terminal_id, "region": p.region, "home": str(home)})
         print(f"enrolled {a.terminals} terminals in {time.perf_counter() - t0:.1f} s")
-        spec = tmp / "spec.json"
-        spec.write_text(json.dumps({"broker": b.url, "terminals": terms, "base": str(base),
-                                    "release_pub": key.public_key().to_pem().decode()}))
+        # paho-mqtt's loop uses select(), which cannot watch descriptors above 1024: at most PER_PROCESS terminals
+        # (a socket and three SQLite connections each) share a process
+        parts = [terms[i:i + PER_PROCESS] for i in range(0, len(terms), PER_PROCESS)]
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.updates", "--terminals-proc", str(spec)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert proc.stdout is not None and proc.stdin is not None
-        if proc.stdout.readline().strip() != "ready":
-            raise SystemExit("the terminals' process did not start")
+        for i, part in enumerate(parts):
+            spec = tmp / f"spec-{i}.json"
+            spec.write_text(json.dumps({"broker": b.url, "terminals": part, "base": str(base),
+                                        "fleet_size": a.terminals, "parallel": max(2, 32 // len(parts)),
+                                        "release_pub": key.public_key().to_pem().decode()}))
+            procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks.updates", "--terminals-proc",
+                                           str(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise SystemExit("a terminals' process did not start")
         from sqlalchemy import func, select
 
         from gtsdk.fleet.store import schema as s
@@ -220,13 +228,19 @@ def main() -> None:
         sm3 = platform.rollouts.upload_file(user, up)["sm3"]
         size = upd.stat().st_size
 
-        # 1. the bytes alone
-        proc.stdin.write(f"deliver {api.url}/fleet/bundles/{sm3}\n")
-        proc.stdin.flush()
-        words = proc.stdout.readline().split()
-        deliver_s = float(words[1])
-        print(f"delivery: {a.terminals} x {size / 1024:.0f} KiB over HTTPS, 32 at a time: {deliver_s:.2f} s "
-              f"({int(words[2]) / deliver_s / 1e6:.1f} MB/s)")
+        # 1. the bytes alone: every process downloads for its terminals at once
+        t0 = time.perf_counter()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"deliver {api.url}/fleet/bundles/{sm3}\n")
+            proc.stdin.flush()
+        total = 0
+        for proc in procs:
+            assert proc.stdout is not None
+            total += int(proc.stdout.readline().split()[2])
+        deliver_s = time.perf_counter() - t0
+        print(f"delivery: {a.terminals} x {size / 1024:.0f} KiB over HTTPS, about 32 at a time: {deliver_s:.2f} s "
+              f"({total / deliver_s / 1e6:.1f} MB/s)")
 
         # 2. the rollout
         me = psutil.Process()
@@ -271,13 +285,17 @@ def main() -> None:
             broker = (mq1.user + mq1.system) - (mq0.user + mq0.system)
             print(f"  broker CPU: {broker:.1f} s ({broker / wall:.0%} of one core)")
     finally:
-        if proc is not None:
+        for proc in procs:
             try:
                 if proc.stdin:
                     proc.stdin.write("stop\n")
                     proc.stdin.flush()
+            except BrokenPipeError:
+                pass
+        for proc in procs:
+            try:
                 proc.wait(120)
-            except (subprocess.TimeoutExpired, BrokenPipeError):
+            except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
         if api is not None:
