@@ -271,3 +271,46 @@ def test_update_codes_are_documented() -> None:
     assert len(codes) == 14
     for i in codes:
         assert f"| `{i.code}` | `{base_code(i.code)}` | {i.http_status} |" in doc
+
+
+def test_refusals_are_audited_in_one_chain_from_several_processes(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from gtsdk.audit import AuditLog, Signer
+    from gtsdk.updates.auditing import UpdateAudit
+    from gtsdk.updates.environment import VenvEnvironment
+    from gtsdk.updates.installer import Updater
+
+    root, home = tmp_path / "root", tmp_path / "home"
+    home.mkdir()
+    u = Updater(root, identity=WHO, environment=VenvEnvironment(), audit=UpdateAudit(root, home))
+    u.trust.add(KEY.public_key())
+    for key, code in ((None, ue.UNSIGNED), (OTHER, ue.UNTRUSTED_KEY)):
+        with pytest.raises(GtsdkError) as e:
+            u.stage(_bundle(tmp_path, key=key))
+        assert e.value.code == code
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_report_many, args=(root, home, n)) for n in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    log = AuditLog(root, signer=Signer(home))  # heads signed with the terminal's key
+    try:
+        rows = log.query(module="update")
+        assert [r["code"] for r in rows[:2]] == [ue.UNSIGNED, ue.UNTRUSTED_KEY]
+        assert [r["operation"] for r in rows[:2]] == ["refused", "refused"] and len(rows) == 42
+        v = log.verify()
+        assert v.ok and v.signed_days == 1, v.problems  # two processes wrote, the chain is whole
+    finally:
+        log.close(sign=False)
+
+
+def _report_many(root: Path, home: Path, n: int) -> None:
+    from gtsdk.updates.auditing import UpdateAudit
+
+    a = UpdateAudit(root, home)
+    for i in range(20):
+        a.record(module="update", operation="staged", request_id=f"p{n}-{i}", code="success", duration_ms=0.0,
+                 caller="updater")

@@ -24,8 +24,8 @@ def _root(root: Path | None) -> Path:
 
 
 def _updater(root: Path | None) -> Any:
-    from gtsdk.audit import AuditLog, Signer
     from gtsdk.updates import config as ucfg
+    from gtsdk.updates.auditing import UpdateAudit
     from gtsdk.updates.environment import VenvEnvironment
     from gtsdk.updates.installer import Updater
 
@@ -35,8 +35,8 @@ def _updater(root: Path | None) -> Any:
         cfg = ucfg.load(r)
     except GtsdkError as e:
         raise click.ClickException(e.detail) from None
-    audit = AuditLog(r, signer=Signer(cfg.home) if cfg.home else None)
-    return Updater(r, identity=cfg.identity, environment=VenvEnvironment(), policy=cfg.policy, audit=audit), cfg
+    return Updater(r, identity=cfg.identity, environment=VenvEnvironment(), policy=cfg.policy,
+                   audit=UpdateAudit(r, cfg.home)), cfg
 
 
 def _fail(e: GtsdkError) -> click.ClickException:
@@ -63,8 +63,7 @@ def trust(pub: Path, root: Path | None) -> None:
 
 
 def _close(u: Any) -> None:
-    if u.audit is not None:
-        u.audit.close()
+    """Nothing to close: each audit report opens and closes the log (gtsdk.updates.auditing)."""
 
 
 @command.command("install-base")

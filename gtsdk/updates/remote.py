@@ -270,11 +270,13 @@ class ServiceUpdates:
 
     def __init__(self, root: Path, ca: Path | None) -> None:
         from gtsdk.updates import config as ucfg
+        from gtsdk.updates.auditing import UpdateAudit
         from gtsdk.updates.environment import VenvEnvironment
         from gtsdk.updates.supervisor import REQUEST
 
         cfg = ucfg.load(root)
-        self.updater = Updater(root, identity=cfg.identity, environment=VenvEnvironment(), policy=cfg.policy)
+        self.updater = Updater(root, identity=cfg.identity, environment=VenvEnvironment(), policy=cfg.policy,
+                               audit=UpdateAudit(root, cfg.home))
 
         def request_switch(version: str) -> None:
             from gtsdk.updates.layout import write_json
