@@ -62,8 +62,11 @@ class VenvEnvironment:
         self.python = python
 
     def _run(self, argv: list[str], timeout: float, what: str, code: str,
-             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+             cwd: Path | None = None, tmpdir: Path | None = None) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
+        if tmpdir is not None:  # the simulator's work files stay with the version, not in /tmp
+            tmpdir.mkdir(parents=True, exist_ok=True)
+            env["TMPDIR"] = str(tmpdir)
         env["PIP_NO_INPUT"] = "1"
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         try:
@@ -104,7 +107,8 @@ class VenvEnvironment:
         if simulate:
             argv.append("--simulate")
         try:
-            p = self._run(argv, CERTIFY_TIMEOUT, f"certify-driver {entry}", ue.CERTIFICATION_FAILED, cwd=out)
+            p = self._run(argv, CERTIFY_TIMEOUT, f"certify-driver {entry}", ue.CERTIFICATION_FAILED, cwd=out,
+                          tmpdir=out / "tmp")
         finally:
             os.unlink(settings_file)
         try:

@@ -231,9 +231,12 @@ class SiteEnvironment:
             except zipfile.BadZipFile:
                 raise GtsdkError(ue.INSTALL_FAILED, f"{w.name} is not a wheel") from None
 
-    def _run(self, venv_dir: Path, code: str, args: list[str], timeout: float, err: str
-             ) -> subprocess.CompletedProcess[str]:
+    def _run(self, venv_dir: Path, code: str, args: list[str], timeout: float, err: str,
+             tmpdir: Path | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ)
+        if tmpdir is not None:  # the simulator's work files stay with the version, not in /tmp
+            tmpdir.mkdir(parents=True, exist_ok=True)
+            env["TMPDIR"] = str(tmpdir)
         env["PYTHONPATH"] = os.pathsep.join([str(self.site(venv_dir)), *sys.path[1:]])
         try:
             return subprocess.run([self.python, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
@@ -253,7 +256,7 @@ class SiteEnvironment:
         args = ["certify-driver", entry, "--settings", json.dumps(dict(settings)), "--out", str(out)]
         if simulate:
             args.append("--simulate")
-        p = self._run(venv_dir, self._CLI, args, CERTIFY_TIMEOUT, ue.CERTIFICATION_FAILED)
+        p = self._run(venv_dir, self._CLI, args, CERTIFY_TIMEOUT, ue.CERTIFICATION_FAILED, tmpdir=out / "tmp")
         try:
             report = json.loads((out / "report.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
