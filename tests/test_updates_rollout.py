@@ -36,7 +36,8 @@ from gtsdk.updates.installer import Policy, Updater
 from gtsdk.updates.remote import InProcessControl, LocalSwitcher, SiteEnvironment, https_fetch, status, update_handler
 from gtsdk.updates.trust import Identity, TrustStore
 
-pytestmark = [pytest.mark.daemons, pytest.mark.slow, pytest.mark.timeout(300)]
+# each wait is bounded; together they allow for a loaded machine (every certification is a separate process)
+pytestmark = [pytest.mark.daemons, pytest.mark.slow, pytest.mark.timeout(600)]
 N = 6
 
 
@@ -134,10 +135,10 @@ def test_rollouts_on_a_simulated_fleet(world: World) -> None:
     assert r["code"] == "success", r
     rid = r["data"]["id"]
     assert [s["name"] for s in r["data"]["stages"]] == ["canary", "50%", "100%"]
-    canary_done = wait_for(lambda: w.states(rid)[w.ids[0]] == "updated" and w.rollout(rid), 60, "canary updated")
+    canary_done = wait_for(lambda: w.states(rid)[w.ids[0]] == "updated" and w.rollout(rid), 120, "canary updated")
     assert canary_done["stages"][0]["counts"]["updated"] == 1
     online = [t for t in w.ids if t != late]
-    wait_for(lambda: all(w.states(rid)[t] == "updated" for t in online), 120, "online terminals updated")
+    wait_for(lambda: all(w.states(rid)[t] == "updated" for t in online), 180, "online terminals updated")
     doc = w.rollout(rid)
     assert w.states(rid)[late] == "pending" and doc["state"] == "running"  # waits for the late one
     for t in online:
@@ -145,14 +146,14 @@ def test_rollouts_on_a_simulated_fleet(world: World) -> None:
         assert (w.updaters[t].layout.version_dir("1.1") / "certification/lights.acme/report.json").is_file()
     late_t = next(t for t in w.sim.terminals if t.plan.terminal_id == late)
     w.sim.start_agent(late_t)
-    wait_for(lambda: w.rollout(rid)["state"] == "done", 90, "the late terminal updated, rollout done")
+    wait_for(lambda: w.rollout(rid)["state"] == "done", 120, "the late terminal updated, rollout done")
     assert w.updaters[late].current == "1.1"
 
     # 2. a driver that fails its conformance check on the canary: halted there, nothing else touched
     bad = w.upload(fx.make_bundle(w.tmp, "1.2", [fx.plugin(w.tmp, "1.2", driver=fx.BROKEN)],
                                   drivers=["lights.acme"], requiredTier="bronze"))
     rid2 = w.call("POST", "/api/v1/rollouts", {"bundle": bad, "canary": [w.ids[1]], "percents": [100]})["data"]["id"]
-    halted = wait_for(lambda: (d := w.rollout(rid2))["state"] == "halted" and d, 90, "halted at the canary")
+    halted = wait_for(lambda: (d := w.rollout(rid2))["state"] == "halted" and d, 120, "halted at the canary")
     tmap = {t["terminalId"]: t for t in halted["terminals"]}
     assert tmap[w.ids[1]]["state"] == "failed" and tmap[w.ids[1]]["code"] == ue.CERTIFICATION_FAILED
     assert all(t["state"] == "pending" for tid, t in tmap.items() if tid != w.ids[1])
@@ -163,7 +164,7 @@ def test_rollouts_on_a_simulated_fleet(world: World) -> None:
     down = w.upload(fx.make_bundle(w.tmp, "1.0.5", [fx.plugin(w.tmp, "1.0.5")]))
     rid3 = w.call("POST", "/api/v1/rollouts", {"bundle": down, "canary": [w.ids[2]], "percents": []})["data"]["id"]
     row = wait_for(lambda: (t := {x["terminalId"]: x for x in w.rollout(rid3)["terminals"]}[w.ids[2]])["state"]
-                   == "failed" and t, 60, "downgrade refused")
+                   == "failed" and t, 90, "downgrade refused")
     assert row["code"] == ue.DOWNGRADE
     tampered = w.upload(fx.make_bundle(w.tmp, "1.3", [fx.plugin(w.tmp, "1.3")]))
     stored = w.platform.rollouts.bundle_path(tampered)
@@ -173,7 +174,7 @@ def test_rollouts_on_a_simulated_fleet(world: World) -> None:
     stored.write_bytes(bytes(raw))
     rid4 = w.call("POST", "/api/v1/rollouts", {"bundle": tampered, "canary": [w.ids[3]], "percents": []})["data"]["id"]
     row = wait_for(lambda: (t := {x["terminalId"]: x for x in w.rollout(rid4)["terminals"]}[w.ids[3]])["state"]
-                   == "failed" and t, 60, "tampered bundle refused")
+                   == "failed" and t, 90, "tampered bundle refused")
     assert row["code"] == ue.TAMPERED
     assert w.updaters[w.ids[2]].current == "1.1" and w.updaters[w.ids[3]].current == "1.1"
 
