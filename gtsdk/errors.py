@@ -190,7 +190,8 @@ class ConfigError(GtsdkError):
 def markdown_table() -> str:
     """The catalogue as the Markdown table in docs/errors.md (kept in sync by a test)."""
     lines = ["| code | HTTP | retryable | 中文 | English |", "|---|---|---|---|---|"]
-    for i in catalogue():
+    # core codes first, then namespaced ones grouped by namespace (stable: whatever order the packages registered in)
+    for i in sorted(catalogue(), key=lambda i: i.code.partition(".")[0] if "." in i.code else ""):
         lines.append(f"| `{i.code}` | {i.http_status} | {'yes' if i.retryable else 'no'} | {i.zh} | {i.en} |")
     return "\n".join(lines) + "\n"
 

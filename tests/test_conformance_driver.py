@@ -190,10 +190,15 @@ NO_SIMULATOR = {"keyboard.onboard": "gtsdk's keyboard simulator is the web compo
                                     "stand-in lives in its own tests (tests/test_keyboard_onboard.py)"}
 
 
+#: bridge drivers need a vendor mapping and the vendor's simulator; tests/test_bridge_certify.py certifies them
+BRIDGES = (".native_bridge", ".http_bridge")
+
+
 def _shipped() -> list[str]:
     from importlib.metadata import entry_points
 
-    return sorted(ep.name for ep in entry_points(group="gtsdk.drivers") if ep.value.startswith("gtsdk.drivers."))
+    return sorted(ep.name for ep in entry_points(group="gtsdk.drivers")
+                  if ep.value.startswith("gtsdk.drivers.") and not ep.name.endswith(BRIDGES))
 
 
 @pytest.mark.slow

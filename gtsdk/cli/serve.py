@@ -6,6 +6,7 @@ import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -84,6 +85,11 @@ def run(terminal: Terminal, service: ServiceConfig, home: Path | None, *, port: 
     if not any(t.active() for t in TokenStore(h).list()):
         click.echo(f"no tokens yet: create one with  gtsdk token --scope app --home {h}")
     terminal.start()
+    try:
+        agent = _fleet_agent(terminal.config, terminal, h, app)
+    except ConfigError as e:
+        stop()
+        raise click.ClickException(e.detail) from None
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # finally below stops the simulators (cupsd, pcscd, ...) instead of orphaning them
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -92,6 +98,8 @@ def run(terminal: Terminal, service: ServiceConfig, home: Path | None, *, port: 
     except OSError as e:
         raise click.ClickException(f"cannot listen on port {p}: {e.strerror or e}") from None
     finally:
+        if agent is not None:
+            agent.stop()
         stop()
 
 
@@ -100,6 +108,14 @@ def _remove(own_wd: Path | None) -> None:
         from gtsdk import leftovers
 
         leftovers.remove_temp_dir(own_wd)
+
+
+def _fleet_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, app: object) -> Any:
+    """The fleet agent when the config has a [fleet] table (docs/fleet.md); None otherwise."""
+    if not cfg.fleet:
+        return None
+    from gtsdk.fleet.service import start_agent
+    return start_agent(cfg, terminal, home, audit=getattr(app, "audit", None), app=app)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

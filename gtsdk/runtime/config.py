@@ -33,7 +33,7 @@ RUNTIME_KEYS = {
     "reconnect_interval": "seconds between reconnect attempts while the device is absent",
     "auto_open": "open the device at start (default true)",
 }
-TOP_LEVEL_KEYS = {"terminal", "modules", "service", "simulate", "records"}
+TOP_LEVEL_KEYS = {"terminal", "modules", "service", "simulate", "records", "fleet"}
 
 
 @dataclass
@@ -55,6 +55,7 @@ class TerminalConfig:
     simulate: dict[str, Any] = field(default_factory=dict)
     #: the [records] table (gtsdk.records.config)
     records: dict[str, Any] = field(default_factory=dict)
+    fleet: dict[str, Any] = field(default_factory=dict)  # the fleet agent's table (gtsdk.fleet.agent, docs/fleet.md)
     source: str = "<memory>"
 
 
@@ -77,7 +78,7 @@ def parse_config(data: dict[str, Any], source: str = "<memory>") -> TerminalConf
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(key, f"unknown top-level table; expected one of {sorted(TOP_LEVEL_KEYS)}")
     cfg = TerminalConfig(source=source)
-    for name in ("terminal", "service", "simulate", "records"):
+    for name in ("terminal", "service", "simulate", "records", "fleet"):
         value = data.get(name, {})
         if not isinstance(value, dict):
             raise ConfigError(name, "must be a table")
