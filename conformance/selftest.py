@@ -85,7 +85,7 @@ def start(workdir: Path | None = None, *, service: dict[str, Any] | None = None,
     switch = Switch(app)
     stops: list[Callable[[], None]] = []
     if tls_floor is None:
-        running = start_background(switch, port=0, addresses=app.config.listen)  # type: ignore[arg-type]
+        running = start_background(switch, port=0, addresses=app.config.listen)
         url, stops = running.url, [running.stop]
     else:
         url, stop_tls = _start_with_tls_floor(switch, home, tls_floor)

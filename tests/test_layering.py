@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gtsdk.client",),  # the HTTPS client: no server
     ("gtsdk.sim", "gtsdk.simulators"),  # simulated devices (may reuse drivers' codecs)
     ("gtsdk.simulated",),  # a terminal on simulators: runtime + simulators
-    ("gtsdk.audit", "gtsdk.records"),  # the records' store and outbox
+    ("gtsdk.audit", "gtsdk.records", "gtsdk.updates"),  # the records' store and outbox; signed updates
     ("gtsdk.server", "gtsdk.fleet"),
     ("gtsdk.conformance", "gtsdk.scaffold"),
     ("gtsdk.cli",),

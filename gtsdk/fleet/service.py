@@ -142,10 +142,19 @@ def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any 
             audit.record(module="fleet", operation=f"command.{op}"[:64], request_id=cid[:64], code=code,
                          duration_ms=0.0, caller="platform")
 
+    from gtsdk.updates.remote import ServiceUpdates  # signed updates, when run by `gtsdk update supervise`
+
+    updates = ServiceUpdates.from_environment(acfg.identity.ca)
+
     def heartbeat() -> dict[str, Any]:
-        return {"modules": {m: d.status().state.value for m, d in terminal.devices.items()}, "host": host_figures()}
+        body = {"modules": {m: d.status().state.value for m, d in terminal.devices.items()}, "host": host_figures()}
+        if updates is not None:
+            body["updates"] = updates.status()
+        return body
 
     handlers = handlers_for(terminal, write)
+    if updates is not None:
+        handlers["update"] = updates.handler
     if recorder is not None:
         def inspect(_p: dict[str, Any]) -> dict[str, Any]:  # the record store's inspection (10.2.2 a)
             view = recorder.inspector.run("remote", wait=min(recorder.config.inspection_wait, 60.0))

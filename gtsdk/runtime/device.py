@@ -154,7 +154,8 @@ class Device:
         self.disabled_reason = disabled_reason
         self.driver: Driver | None = None
         self._lock = threading.RLock()
-        self._queue: queue.Queue[Job | None] = queue.Queue()
+        # a C-level queue: one semaphore per hand-over instead of a Condition and a fresh lock per wait
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._queued: dict[str, Job] = {}
         self._running: Job | None = None
         self._generation = itertools.count()
