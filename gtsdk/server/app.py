@@ -528,6 +528,8 @@ class ServiceApp:
                     self.terminal.cancel(mod_id, call.rid)
                 gone.cancel()
             out = await fut
+            if self.audit is not None:  # answered only once its audit row is on disk (crash consistency)
+                await self.audit.committed(call.rid)
             if personal and token.app in self._recipients:
                 return self.ok(call, self._seal(out, token.app, mod_id, op, call.rid))
             return self.ok(call, out)
