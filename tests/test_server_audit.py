@@ -438,3 +438,27 @@ def test_committed_waits_for_the_row(tmp_path: Path) -> None:
         assert not log._waiters  # no waiter left behind
     finally:
         log.close()
+
+
+def test_operation_answered_only_after_its_row_is_committed(svc: Svc) -> None:
+    """Acknowledged means audited: while the audit database cannot commit (held here), the answer waits, so a
+    kill -9 at any point loses no operation a client saw succeed (tests/test_crash_consistency.py)."""
+    import threading
+
+    audit = svc.running.app.audit
+    assert audit is not None
+    got: dict[str, int] = {}
+    with svc.app() as c:
+        assert c.post("/v1/lights/on", json={"light": "a"}).status_code == 200
+        audit._lock.acquire()  # the writer thread cannot commit
+        try:
+            t = threading.Thread(target=lambda: got.update(
+                code=c.post("/v1/lights/on", json={"light": "a"}, headers={"X-Request-Id": "held"}).status_code))
+            t.start()
+            t.join(1.0)
+            assert t.is_alive() and not got  # not answered before its row is on disk
+        finally:
+            audit._lock.release()
+        t.join(10)
+    assert got == {"code": 200}
+    assert [r["request_id"] for r in audit.query(operation="on")][-1] == "held"
