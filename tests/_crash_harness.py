@@ -120,8 +120,8 @@ class Harness:
         if self.full:
             cfg = self.base / "terminal.toml"
             cfg.write_text(FULL_CONFIG)
-            cmd = [sys.executable, "-m", "gtsdk.cli", "serve", "--simulate", "--home", str(self.home), "--port",
-                   str(self.port), "--config", str(cfg), "--workdir", str(workdir)]
+            cmd = [sys.executable, "-c", "from gtsdk.cli import main; main()", "serve", "--simulate", "--home",
+                   str(self.home), "--port", str(self.port), "--config", str(cfg), "--workdir", str(workdir)]
         else:
             cmd = [sys.executable, "-c", SERVICE, str(self.home), str(self.port), str(workdir),
                    ",".join(LIGHT_MODULES)]
@@ -306,7 +306,12 @@ def main() -> None:
     t0 = time.monotonic()
     out = run(base, a.rounds, full=a.full, seed=a.seed, clients=a.clients, expect_reaping=a.expect_reaping)
     print(json.dumps({**out.__dict__, "seconds": round(time.monotonic() - t0, 1), "dir": str(base)}, indent=2))
-    sys.exit(1 if out.problems else 0)
+    if out.problems:
+        sys.exit(1)
+    if a.dir is None:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
