@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import os
 import random
@@ -311,9 +312,9 @@ class Soak:
                 mod, act, params, undo, uparams = self.rng.choice(FAULTS)
                 if mod in self.disabled:
                     continue
-                _quiet(lambda mod=mod, act=act, params=params: m.sim(mod, act, **params))
+                _quiet(functools.partial(m.sim, mod, act, **params))
                 self.stop.wait(3)
-                _quiet(lambda mod=mod, undo=undo, uparams=uparams: m.sim(mod, undo, **uparams))
+                _quiet(functools.partial(m.sim, mod, undo, **uparams))
 
     def sampler(self) -> None:
         import psutil
@@ -332,7 +333,7 @@ class Soak:
                 return
             mi = self.minute()
             with self.lock:
-                mi.samples.append(row)  # type: ignore[arg-type]
+                mi.samples.append(row)
 
     # ---- run and judge --------------------------------------------------------------------------------
     def run(self) -> int:

@@ -205,9 +205,12 @@ def _read_subject_key(path: Path, signer: Signer) -> bytes:
         raise ConfigError(where, f"unreadable ({type(e).__name__})") from None
     if fmt == "plain":
         try:
-            return bytes.fromhex(doc["key"])
+            key = bytes.fromhex(doc["key"])
         except (KeyError, TypeError, ValueError):
-            raise ConfigError(where, "bad plain key") from None
+            key = b""
+        if len(key) != 32:
+            raise ConfigError(where, "bad plain key")
+        return key
     if fmt != "sm2-envelope":
         raise ConfigError(where, f"unknown format {fmt!r}")
     if signer.key is None:

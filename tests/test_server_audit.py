@@ -462,3 +462,61 @@ def test_operation_answered_only_after_its_row_is_committed(svc: Svc) -> None:
         t.join(10)
     assert got == {"code": 200}
     assert [r["request_id"] for r in audit.query(operation="on")][-1] == "held"
+
+
+@pytest.fixture(scope="module")
+def signed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("signed")
+    log = AuditLog(home)
+    for i in range(3):
+        log.record(module="lights", operation="on", request_id=f"r{i}", code="success", duration_ms=1.0)
+    log.close()
+    return home
+
+
+def _arbitrary_head() -> object:
+    from hypothesis import strategies as st
+
+    ints = st.one_of(st.integers(-5, 10), st.integers())
+    fields = st.fixed_dictionaries({}, optional={
+        "v": ints, "db_id": st.text(max_size=40), "alg": st.sampled_from(["sm3", "sha256", ""]),
+        "last_id": st.one_of(ints, st.text(max_size=5), st.none()), "hash": st.text(max_size=70),
+        "signed_at": st.text(max_size=30), "signature": st.one_of(st.none(), st.text(max_size=150))})
+    return st.one_of(st.binary(max_size=300), fields.map(lambda d: json.dumps(d).encode()))
+
+
+def test_any_head_file_is_judged_never_crashes(signed_home: Path) -> None:
+    """A corrupted or forged audit-head.json is reported as a problem by verify, never raises (hypothesis)."""
+    from hypothesis import HealthCheck, given, settings
+
+    good = (signed_home / "audit-head.json").read_bytes()
+    log = AuditLog(signed_home, readonly=True)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(_arbitrary_head())
+    def check(blob: bytes) -> None:
+        (signed_home / "audit-head.json").write_bytes(blob)
+        res = log.verify()
+        assert res.ok or res.problems
+        if blob != good and log.signer.public is not None:
+            assert not res.ok  # nothing but the signed head itself verifies
+
+    try:
+        check()
+    finally:
+        (signed_home / "audit-head.json").write_bytes(good)
+        log.close()
+
+
+def test_garbage_key_file_is_a_config_error(tmp_path: Path) -> None:
+    from gtsdk.errors import ConfigError
+
+    home = tmp_path / "h"
+    home.mkdir()
+    AuditLog(home).close()
+    for blob in (b"", b"{", b"[]", b'{"format": "plain", "key": "zz"}', b'{"format": "plain", "key": "abcd"}',
+                 b'{"format": "rot13"}', b'{"v": 1, "format": "sm2-envelope", "envelope": {"v": 1}}'):
+        (home / "audit-subject.key").write_bytes(blob)
+        with pytest.raises(ConfigError) as e:
+            AuditLog(home)
+        assert e.value.code == "configError" and "audit subject key" in e.value.detail
