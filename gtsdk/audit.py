@@ -334,6 +334,7 @@ class AuditLog:
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._waiters: dict[str, list[concurrent.futures.Future[None]]] = {}
         self._signed_id = -1
+        self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         if not readonly:
             self._check_head_at_start()
@@ -455,8 +456,11 @@ class AuditLog:
                 self._append(rows)
                 break
             except sqlite3.Error as e:
+                if self._closing.is_set():
+                    log.error("audit write failed (%s) while closing: %d rows not written", e, len(rows))
+                    return
                 log.error("audit write failed (%s), retrying in %.1f s", e, delay)
-                time.sleep(delay)
+                self._closing.wait(delay)
                 delay = min(delay * 2, 5.0)
         self._acknowledge(r["request_id"] for r in rows)
 
@@ -535,8 +539,17 @@ class AuditLog:
         finally:
             self._forget(request_id, f)
 
-    def flush(self) -> None:
-        self._queue.join()
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued row is committed (True) or *timeout* seconds pass (False)."""
+        q = self._queue
+        deadline = time.monotonic() + timeout
+        with q.all_tasks_done:
+            while q.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0 or not q.all_tasks_done.wait(left):
+                    log.error("audit log: %d rows still queued after %.0f s", q.unfinished_tasks, timeout)
+                    return False
+        return True
 
     # ---- heads ---------------------------------------------------------------------------------------------
     def _sign_head_locked(self, day: str) -> None:
@@ -603,20 +616,22 @@ class AuditLog:
                            "module": SELF_MODULE, "operation": HEAD_MISMATCH, "request_id": p[:500],
                            "code": "invalidData", "duration_ms": 0.0, "caller": "gtsdk-audit"}])
 
-    def sign_heads(self) -> None:
+    def sign_heads(self, timeout: float = 30.0) -> None:
         """Sign the head of the current day and the latest head (also done at start, on an interval, at close)."""
-        self.flush()
+        self.flush(timeout)
         with self._lock:
             if self._day is not None:
                 self._sign_head_locked(self._day)
             self._sign_latest_locked()
 
-    def close(self, *, sign: bool = True) -> None:
+    def close(self, *, sign: bool = True, timeout: float = 10.0) -> None:
+        """Write what is queued (for at most *timeout* seconds), sign the head, stop the writer."""
         if self._thread is not None:
             if sign:
-                self.sign_heads()
+                self.sign_heads(timeout)
             else:
-                self.flush()
+                self.flush(timeout)
+            self._closing.set()
             self._queue.put(None)
             self._thread.join(timeout=5)
         with self._lock:

@@ -520,3 +520,34 @@ def test_garbage_key_file_is_a_config_error(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as e:
             AuditLog(home)
         assert e.value.code == "configError" and "audit subject key" in e.value.detail
+
+
+def test_failing_disk_is_retried_and_close_is_bounded(tmp_path: Path) -> None:
+    import time
+
+    home = tmp_path / "h"
+    home.mkdir()
+    log = AuditLog(home)
+    real = log._append
+    failures = {"left": 2}
+
+    def flaky(rows: list) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise sqlite3.OperationalError("disk I/O error")
+        real(rows)
+
+    log._append = flaky  # type: ignore[method-assign]
+    log.record(module="lights", operation="on", request_id="kept", code="success", duration_ms=1.0)
+    assert log.wait_committed("kept", timeout=10)  # after two failed attempts, nothing dropped
+    assert [r["request_id"] for r in log.query()] == ["kept"]
+
+    def broken(rows: list) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    log._append = broken  # type: ignore[method-assign]
+    log.record(module="lights", operation="on", request_id="stuck", code="success", duration_ms=1.0)
+    assert not log.flush(timeout=0.3)
+    t = time.monotonic()
+    log.close(timeout=0.5)  # a disk that never recovers does not hang the shutdown
+    assert time.monotonic() - t < 8
