@@ -114,6 +114,7 @@ class Soak:
         self.events_seen = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.disabled: set[str] = set()
+        self.trace_memory = False
 
     # ---- the service ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -122,8 +123,9 @@ class Soak:
             self.port = int(s.getsockname()[1])
         (self.base / "terminal.toml").write_text(CONFIG)
         (self.base / "tmp").mkdir()
-        env = {**os.environ, "TMPDIR": str(self.base / "tmp")}
-        cmd = [sys.executable, "-c", "from gtsdk.cli import main; main()", "serve", "--simulate", "--home",
+        env = {**os.environ, "TMPDIR": str(self.base / "tmp"), "GTSDK_SOAK_TRACE": str(self.base / "tracemalloc.txt")}
+        entry = TRACED_ENTRY if self.trace_memory else "from gtsdk.cli import main; main()"
+        cmd = [sys.executable, "-c", entry, "serve", "--simulate", "--home",
                str(self.home), "--port", str(self.port), "--config", str(self.base / "terminal.toml"),
                "--workdir", str(self.base / "sim")]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -350,20 +352,39 @@ class Soak:
         print(HEADER, flush=True)
         shown = 0
         end = self.t0 + self.minutes * 60
+        traced = False
         while time.monotonic() < end:
+            if self.trace_memory and not traced and time.monotonic() - self.t0 >= self.warmup * 60:
+                traced = True
+                self._snapshot()
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             done = int((time.monotonic() - self.t0) // 60)
             while shown < min(done, len(self.minutes_data)):
                 print(self.line(shown), flush=True)
                 shown += 1
+        if self.trace_memory:
+            self._snapshot()
         self.stop.set()
         for t in threads:
             t.join(20)
         self.shutdown()
+        if self.trace_memory and (self.base / "tracemalloc.txt").exists():
+            print("memory allocated since the end of warm-up (tracemalloc, top 25 lines):")
+            print((self.base / "tracemalloc.txt").read_text())
         while shown < len(self.minutes_data) and shown < int(self.minutes):
             print(self.line(shown), flush=True)
             shown += 1
         return self.judge()
+
+    def _snapshot(self) -> None:
+        """Ask the traced service for a snapshot (the second one is compared with the first)."""
+        assert self.proc is not None
+        ready = self.base / "tracemalloc.ready"
+        flag = self.base / "tracemalloc.txt" if ready.exists() else ready
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not flag.exists():
+            time.sleep(0.2)
 
     def line(self, i: int) -> str:
         mi = self.minutes_data[i]
@@ -435,6 +456,26 @@ class Soak:
     warmup: float = 3
 
 
+#: the service with tracemalloc; SIGUSR1 takes a snapshot, the next SIGUSR1 writes the difference
+TRACED_ENTRY = """
+import os, signal, tracemalloc
+from pathlib import Path
+tracemalloc.start(8)
+out = Path(os.environ["GTSDK_SOAK_TRACE"])
+first = []
+def snap(signum, frame):
+    s = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    if not first:
+        first.append(s)
+        (out.parent / "tracemalloc.ready").write_text("")
+        return
+    lines = [str(d) for d in s.compare_to(first[0], "lineno")[:25]]
+    out.write_text("\\n".join(lines) + "\\n")
+signal.signal(signal.SIGUSR1, snap)
+from gtsdk.cli import main
+main()
+"""
+
 HEADER = (" min     ok   errs  status   st-p50   st-p95   st-p99   op-p50   op-p99   rss-MB   fds   thr  sim-MB "
           "sims\n" + " " * 29 + "(ms)     (ms)     (ms)     (ms)     (ms)")
 
@@ -453,10 +494,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--held", type=int, default=50)
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--keep", action="store_true", help="keep the work dir (home, service.log)")
+    ap.add_argument("--trace-memory", action="store_true",
+                    help="run the service under tracemalloc and print what was allocated after warm-up (slower)")
     a, _ = ap.parse_known_args(argv if argv is not None else sys.argv[1:])
     base = Path(tempfile.mkdtemp(prefix="gtsdk-soak-"))
     soak = Soak(base, a.minutes, a.workers, a.events, a.held, a.seed)
     soak.warmup = a.warmup
+    soak.trace_memory = a.trace_memory
     try:
         rc = soak.run()
     finally:
