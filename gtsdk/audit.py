@@ -531,11 +531,12 @@ class AuditLog:
         """``await`` form of :meth:`wait_committed` for the service's event loop."""
         f = self._waiter(request_id)
         try:
-            await asyncio.wait_for(asyncio.wrap_future(f), timeout)
+            if not f.done():  # asyncio.wait, not wait_for: no extra task per request
+                done, _ = await asyncio.wait({asyncio.wrap_future(f)}, timeout=timeout)
+                if not done:
+                    log.error("audit row of request %s not committed within %.0f s", request_id, timeout)
+                    return False
             return True
-        except TimeoutError:
-            log.error("audit row of request %s not committed within %.0f s", request_id, timeout)
-            return False
         finally:
             self._forget(request_id, f)
 
