@@ -287,7 +287,11 @@ class AuditLog:
         self.head_path = home / HEAD_NAME
         self.readonly = readonly
         if head_interval is None:
-            head_interval = float(os.environ.get("GTSDK_AUDIT_HEAD_INTERVAL", HEAD_INTERVAL))
+            raw = os.environ.get("GTSDK_AUDIT_HEAD_INTERVAL", str(HEAD_INTERVAL))
+            try:
+                head_interval = float(raw)
+            except ValueError:
+                raise ConfigError("GTSDK_AUDIT_HEAD_INTERVAL", f"not a number of seconds: {raw!r}") from None
         self.head_interval = max(0.05, head_interval)
         if not readonly:
             _create_private(self.path)
@@ -393,7 +397,8 @@ class AuditLog:
 
     # ---- writing ---------------------------------------------------------------------------------------
     def listener(self, rec: Any) -> None:
-        """``Terminal.on_complete`` callback: queue the record (the device worker never waits on disk)."""
+        """``Terminal.on_complete`` callback: queue the record (the device worker never waits on disk; the
+        service waits for :meth:`committed` before it answers the operation)."""
         caller = rec.caller or ""
         app = caller.split(":", 1)[1] if ":" in caller else None
         number = subject_of(getattr(rec, "result", None))

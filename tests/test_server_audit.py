@@ -551,3 +551,16 @@ def test_failing_disk_is_retried_and_close_is_bounded(tmp_path: Path) -> None:
     t = time.monotonic()
     log.close(timeout=0.5)  # a disk that never recovers does not hang the shutdown
     assert time.monotonic() - t < 8
+
+
+def test_head_interval_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gtsdk.errors import ConfigError
+
+    monkeypatch.setenv("GTSDK_AUDIT_HEAD_INTERVAL", "2.5")
+    log = AuditLog(tmp_path)
+    assert log.head_interval == 2.5
+    log.close()
+    monkeypatch.setenv("GTSDK_AUDIT_HEAD_INTERVAL", "a minute")
+    with pytest.raises(ConfigError) as e:
+        AuditLog(tmp_path)
+    assert e.value.field == "GTSDK_AUDIT_HEAD_INTERVAL"
