@@ -299,7 +299,7 @@ class Soak:
                         cl.get("/v1/health")
                 if time.monotonic() - last_churn >= 60:
                     last_churn = time.monotonic()
-                    for i in range(max(1, self.n_held // 10)):
+                    for i in range(min(len(conns), max(1, self.n_held // 10))):
                         conns[i].close()
                         conns[i] = fresh()
                     self.rng.shuffle(conns)
