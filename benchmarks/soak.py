@@ -115,6 +115,7 @@ class Soak:
         self.proc: subprocess.Popen[bytes] | None = None
         self.disabled: set[str] = set()
         self.trace_memory = False
+        self.only: set[str] = set()  # --modules: the workers' operations on these modules only
 
     # ---- the service ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -230,7 +231,7 @@ class Soak:
             ("keyboard", 2, lambda: (c.keyboard.show(layout="idNumber", field="id"), c.keyboard.hide())),
             ("camera", 1, lambda: c.camera.capture(timeout=10_000)),
         ]
-        return [t for t in out if t[0] not in self.disabled]
+        return [t for t in out if t[0] not in self.disabled and (not self.only or t[0] in self.only)]
 
     def worker(self, n: int) -> None:
         from gtsdk.client import ServiceError
@@ -494,6 +495,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--held", type=int, default=50)
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--keep", action="store_true", help="keep the work dir (home, service.log)")
+    ap.add_argument("--modules", default="", help="comma-separated: operations on these modules only (to find "
+                                                   "which one grows)")
     ap.add_argument("--trace-memory", action="store_true",
                     help="run the service under tracemalloc and print what was allocated after warm-up (slower)")
     a, _ = ap.parse_known_args(argv if argv is not None else sys.argv[1:])
@@ -501,6 +504,7 @@ def main(argv: list[str] | None = None) -> None:
     soak = Soak(base, a.minutes, a.workers, a.events, a.held, a.seed)
     soak.warmup = a.warmup
     soak.trace_memory = a.trace_memory
+    soak.only = {m for m in a.modules.split(",") if m}
     try:
         rc = soak.run()
     finally:
