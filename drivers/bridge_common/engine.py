@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import types
-import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path as FsPath
 from typing import Any, Generic, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from gtsdk.driver import DeviceInfo, DriverSettings, Model, OpContext
-from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.errors import ConfigError, GtsdkError
 from gtsdk.modules import MODULES
 
 from . import values
+from .fields import ResultBuilder
 from .mapping import BaseMapping, FieldSpec, StepBase
 
 log = logging.getLogger("gtsdk.bridge")
@@ -32,25 +31,6 @@ class BridgeSettings(DriverSettings):
 
     mapping: str = Field(description="the mapping file (YAML; a relative path is taken from the working directory)")
     params: dict[str, ParamValue] = Field(default_factory=dict, description="values for the mapping's params")
-
-
-_BYTES: dict[tuple[type, str], bool] = {}
-
-
-def _field_wants_bytes(model: type[Model], name: str) -> bool:
-    key = (model, name)
-    if key not in _BYTES:
-        _BYTES[key] = _wants_bytes(model.model_fields[name].annotation)
-    return _BYTES[key]
-
-
-def _wants_bytes(annotation: Any) -> bool:
-    if annotation is bytes:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(a is bytes for a in typing.get_args(annotation))
-    return False
 
 
 def printable_code(code: str) -> str:
@@ -95,6 +75,8 @@ class EngineBase(Generic[M, S]):
         self.saved_connect: dict[str, Any] = {}
         #: ``gtsdk bridge test`` prints each step here (what came back is described, never shown)
         self.trace: Callable[[str], None] | None = None
+        #: result fields prepared once per operation (fields.py)
+        self._builders: dict[tuple[str, int, str], ResultBuilder] = {}
 
     # ---- subclass hooks ----------------------------------------------------------------------------------------
     def load(self, path: FsPath) -> M:
@@ -161,34 +143,12 @@ class EngineBase(Generic[M, S]):
 
     def build_result(self, op: str, result: Mapping[str, FieldSpec], sources: Mapping[str, Any],
                      encoding: str) -> Model:
-        model = MODULES[self.module].operations[op].result
-        data: dict[str, Any] = {}
-        lengths = {k: v for k, v in sources.items()}
-        for name, f in result.items():
-            if f.from_ is None:
-                data[name] = f.value
-                continue
-            try:
-                raw = _source(sources, f.from_)
-                v = values.convert(f, raw, field=name, lengths=lengths,
-                                   wants_bytes=_field_wants_bytes(model, name),
-                                   default_encoding=encoding)
-            except values.Missing:
-                if f.optional:
-                    continue
-                raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"vendor output for {name}: {f.from_} is missing",
-                                 field=name) from None
-            if v is None and f.optional:
-                continue
-            data[name] = v
-        try:
-            return model.model_validate(data)
-        except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(p) for p in err.get("loc", ()))
-            # the message of a pydantic error names the rule, never the input (which may be personal data)
-            raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"vendor output does not fit {model.__name__}: {loc}: "
-                             f"{err.get('msg', 'invalid')}", field=loc or None) from None
+        key = (op, id(result), encoding)
+        builder = self._builders.get(key)
+        if builder is None:
+            builder = self._builders[key] = ResultBuilder(MODULES[self.module].operations[op].result, result,
+                                                          encoding)
+        return builder.build(sources)
 
     def device_info(self, driver: str, version: str) -> DeviceInfo:
         d = self.mapping.device
@@ -232,14 +192,3 @@ def _printable(v: Any) -> str:
     if isinstance(v, bytes):
         v = v.split(b"\x00", 1)[0].decode("latin-1")
     return "".join(ch for ch in str(v) if ch.isprintable())[:64]
-
-
-def _source(sources: Mapping[str, Any], ref: str) -> Any:
-    if ref in sources:
-        return sources[ref]
-    head, _, rest = ref.partition(".")
-    if head == "saved" and "." in rest:  # saved.card.name → the JSON value saved as card, then .name
-        name, _, sub = rest.partition(".")
-        if f"saved.{name}" in sources:
-            return values.json_path(sources[f"saved.{name}"], "$." + sub)
-    raise values.Missing(ref)
