@@ -83,11 +83,13 @@ def remove(path: Path) -> None:
         pass
 
 
-def read(path: Path, name: str, max_size: int) -> bytes | None:
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def read(path: Path | str, name: str, max_size: int) -> bytes | None:
     """The file *name* the library wrote (None when absent); refuses links and anything over *max_size*."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path / name, flags)
+        fd = os.open(os.path.join(path, name), _READ_FLAGS)
     except FileNotFoundError:
         return None
     except OSError as e:
@@ -100,14 +102,16 @@ def read(path: Path, name: str, max_size: int) -> bytes | None:
             raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is larger than {max_size} bytes")
         chunks: list[bytes] = []
         total = 0
+        want = st.st_size + 1  # the whole file in one read, and one more read that finds its end
         while True:
-            chunk = os.read(fd, 1 << 16)
+            chunk = os.read(fd, want)
+            want = 1 << 16
             if not chunk:
                 break
             total += len(chunk)
             if total > max_size:
                 raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is larger than {max_size} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         os.close(fd)
