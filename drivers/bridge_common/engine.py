@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path as FsPath
 from typing import Any, Generic, TypeVar
 
@@ -107,34 +107,52 @@ class EngineBase(Generic[M, S]):
             scope[f"request.{k}"] = getattr(request, k)
         return scope
 
+    def calls(self, steps: list[S], start: int, scope: dict[str, Any],
+              ctx: OpContext) -> Generator[tuple[str, dict[str, Any]], None, None]:
+        """Status code and outputs of ``steps[start]``, then of the steps after it, as they are made.
+
+        The caller stops reading at the first step whose code is not ok, and saves the outputs of each ok step
+        into *scope* before it reads the next.  A subclass may make several calls in one exchange (the native
+        bridge does); it may also end early (its own reading of the deadline), and the caller then asks again
+        from the next step.
+        """
+        for step in steps[start:]:
+            ctx.check()
+            yield self.invoke(step, scope, ctx)
+
     def run_steps(self, steps: list[S], scope: dict[str, Any], ctx: OpContext) -> dict[str, Any]:
         """Run *steps* in order; returns what they saved.  Waiting steps repeat until ok or the deadline."""
         saved: dict[str, Any] = {}
-        for step in steps:
-            repeats = 0
-            while True:
-                ctx.check()
-                code, outputs = self.invoke(step, scope, ctx)
-                if self.trace is not None:
-                    verdict = "ok" if step.is_ok(code) else ("wait" if step.waits_on(code) else "error")
-                    if verdict != "wait" or repeats == 0:
-                        self.trace(f"{self.step_name(step)} → {printable_code(code)} ({verdict})"
-                                   + "".join(f"\n      {k}: {describe(v)}" for k, v in outputs.items()
-                                             if k not in ("return", "response")))
-                    repeats += 1
-                if step.is_ok(code):
-                    for name, src in self.save_map(step).items():
-                        if src in outputs:
-                            saved[name] = outputs[src]
-                            scope[f"saved.{name}"] = outputs[src]
-                    break
-                if step.waits_on(code):
-                    ctx.sleep(step.every)  # raises timeOut at the deadline, canceled on cancel
-                    scope["remaining_ms"] = int(ctx.remaining() * 1000)
-                    continue
-                act = self.mapping.error_for(step, code)
-                note = f" ({act.detail})" if act.detail else ""
-                raise GtsdkError(act.code, f"{self.step_name(step)} returned {printable_code(code)}{note}")
+        i = repeats = 0
+        while i < len(steps):
+            made = self.calls(steps, i, scope, ctx)
+            try:
+                for code, outputs in made:
+                    step = steps[i]
+                    if self.trace is not None:
+                        verdict = "ok" if step.is_ok(code) else ("wait" if step.waits_on(code) else "error")
+                        if verdict != "wait" or repeats == 0:
+                            self.trace(f"{self.step_name(step)} → {printable_code(code)} ({verdict})"
+                                       + "".join(f"\n      {k}: {describe(v)}" for k, v in outputs.items()
+                                                 if k not in ("return", "response")))
+                        repeats += 1
+                    if step.is_ok(code):
+                        for name, src in self.save_map(step).items():
+                            if src in outputs:
+                                saved[name] = outputs[src]
+                                scope[f"saved.{name}"] = outputs[src]
+                        i += 1
+                        repeats = 0
+                        continue
+                    if step.waits_on(code):
+                        ctx.sleep(step.every)  # raises timeOut at the deadline, canceled on cancel
+                        scope["remaining_ms"] = int(ctx.remaining() * 1000)
+                        break  # the same step again
+                    act = self.mapping.error_for(step, code)
+                    note = f" ({act.detail})" if act.detail else ""
+                    raise GtsdkError(act.code, f"{self.step_name(step)} returned {printable_code(code)}{note}")
+            finally:
+                made.close()
         return saved
 
     def save_map(self, step: S) -> dict[str, str]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import Field
 
@@ -24,7 +25,8 @@ from ..bridge_common import values, workdir
 from ..bridge_common.engine import BridgeSettings, EngineBase, describe
 from . import cdecl
 from .mapping import NativeMapping, NativeStep, load
-from .process import WorkerDied, WorkerProcess, WorkerTimeout
+from .plan import CallPlan, compile_step, group_ends
+from .process import WorkerDied, WorkerProcess, WorkerTimeout, wire_bytes
 
 log = logging.getLogger("gtsdk.bridge.native")
 #: seconds a cancelled operation lets a vendor call finish before the worker is killed
@@ -43,8 +45,12 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
         super().__init__(module, settings, emit)
         self.workdir = workdir.prepare(module, self.mapping_path, settings.workdir)
         self.worker: WorkerProcess | None = None
+        self._workdir_text = str(self.workdir)
         self.restarts = 0
         self.last_failure = ""
+        #: call plans of the mapping's step lists and single steps, by identity (they live as long as the mapping)
+        self._compiled: dict[int, tuple[list[CallPlan], list[int]]] = {}
+        self._single: dict[int, CallPlan] = {}
 
     def load(self, path: Path) -> NativeMapping:
         return load(path)
@@ -70,8 +76,8 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
         w.start()
         sigs = {name: p.wire(m.library.convention) for name, p in m.prototypes.items()}
         try:
-            ans = w.request({"op": "load", "path": path, "convention": m.library.convention, "functions": sigs},
-                            timeout)
+            ans = w.request({"op": "load", "path": path, "convention": m.library.convention,
+                             "encoding": m.library.encoding, "functions": sigs}, timeout)
         except (WorkerDied, WorkerTimeout) as e:
             w.kill()
             how = e.how if isinstance(e, WorkerDied) else f"no answer within {timeout:g} s"
@@ -165,61 +171,128 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
             raise GtsdkError(ErrorCode.INVALID_DATA, f"argument {p.name} of {fn} cannot be passed as {p.kind}",
                              field=p.name) from None
 
-    def invoke(self, step: NativeStep, scope: dict[str, Any], ctx: OpContext) -> tuple[str, dict[str, Any]]:
-        proto = self.mapping.prototypes[step.call]
-        local = {**scope, "workdir": str(self.workdir), "remaining_ms": int(ctx.remaining() * 1000)}
-        args: dict[str, Any] = {}
-        for name, v in step.with_.items():
-            p = proto.param(name)
-            assert p is not None  # checked when the mapping loaded
+    def _plans(self, steps: list[NativeStep]) -> tuple[list[CallPlan], list[int]]:
+        key = id(steps)
+        got = self._compiled.get(key)
+        if got is None:
+            plans = [compile_step(self.mapping, s, self._wire_arg) for s in steps]
+            got = self._compiled[key] = (plans, group_ends(plans))
+        return got
+
+    def _wire_arg(self, p: cdecl.Param, value: Any, fn: str) -> Any:
+        v = self._arg(p, value, fn)
+        return wire_bytes(v) if isinstance(v, bytes) else v
+
+    def _args(self, plan: CallPlan, scope: dict[str, Any]) -> dict[str, Any]:
+        if not plan.templated:
+            return plan.fixed
+        args = dict(plan.fixed)
+        for name, p, v in plan.templated:
             try:
-                args[name] = self._arg(p, values.render(v, local), step.call)
+                args[name] = self._wire_arg(p, values.render(v, scope), plan.step.call)
             except values.Missing as e:
-                raise GtsdkError(ErrorCode.INVALID_DATA, f"{step.call}: no value for {e}") from None
-        w = self._ensure(ctx)
-        limit = step.timeout or self.mapping.worker.call_timeout
-        timeout = min(limit, ctx.remaining())
-        if timeout <= 0:
-            ctx.check()
-        t0 = time.monotonic()
+                raise GtsdkError(ErrorCode.INVALID_DATA, f"{plan.step.call}: no value for {e}") from None
+        return args
+
+    def invoke(self, step: NativeStep, scope: dict[str, Any], ctx: OpContext) -> tuple[str, dict[str, Any]]:
+        """One call on its own (the event probe)."""
+        plan = self._single.get(id(step))
+        if plan is None:
+            plan = self._single[id(step)] = compile_step(self.mapping, step, self._wire_arg)
+        made = self._exchange([plan], scope, ctx)
         try:
-            ans = w.request({"op": "call", "fn": step.call, "args": args}, timeout, cancelled=lambda: ctx.cancelled)
+            return next(made)
+        finally:
+            made.close()
+
+    def calls(self, steps: list[NativeStep], start: int, scope: dict[str, Any],
+              ctx: OpContext) -> Generator[tuple[str, dict[str, Any]], None, None]:
+        plans, ends = self._plans(steps)
+        return self._exchange(plans[start:ends[start]], scope, ctx)
+
+    def _exchange(self, plans: list[CallPlan], scope: dict[str, Any],
+                  ctx: OpContext) -> Generator[tuple[str, dict[str, Any]], None, None]:
+        """Make the calls of *plans* in one ``run`` request; yields each call's code and outputs as it returns.
+
+        Every call keeps its own deadline: the parent waits for each answer frame with the call's limit
+        (``timeout``, else ``worker.call_timeout``) or what is left of the operation, whichever is shorter.
+        """
+        ctx.check()
+        scope.setdefault("workdir", self._workdir_text)
+        if plans[0].clock:
+            scope["remaining_ms"] = int(ctx.remaining() * 1000)
+        calls = [{"fn": p.step.call, "args": self._args(p, scope), "ok": p.ok} for p in plans]
+        w = self._ensure(ctx)
+        try:
+            for i, plan in enumerate(plans):
+                step = plan.step
+                limit = step.timeout or self.mapping.worker.call_timeout
+                timeout = min(limit, ctx.remaining())
+                if i == 0:
+                    if timeout <= 0:
+                        ctx.check()
+                    t0 = time.monotonic()
+                    ans = self._answer(w, step, limit, timeout, t0, ctx,
+                                       send={"op": "run", "calls": calls, "within": ctx.remaining()})
+                else:
+                    t0 = time.monotonic()
+                    ans = self._answer(w, step, limit, timeout, t0, ctx)
+                if not ans.get("ok"):
+                    raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"{step.call}: {ans.get('error', 'failed')}")
+                ret = ans.get("ret")
+                outs: dict[str, Any] = {"return": ret, **ans.get("outs", {})}
+                code = ret.decode(self.mapping.library.encoding, "replace") if isinstance(ret, bytes) else str(ret)
+                yield code, outs
+                if not w.running:
+                    return
+        finally:
+            if w.running and self.worker is w:
+                # the caller stopped reading while the worker may still be calling: never leave it out of step
+                log.warning("%s: a vendor call sequence was left unfinished; restarting the worker", self.module)
+                self._kill()
+
+    def _answer(self, w: WorkerProcess, step: NativeStep, limit: float, timeout: float, t0: float,
+                ctx: OpContext, send: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The answer frame of one call (sending the request first when *send* is given), or the error."""
+        try:
+            if send is not None:
+                return w.request(send, timeout, cancelled=lambda: ctx.cancelled)
+            return w.receive(timeout, cancelled=lambda: ctx.cancelled)
         except WorkerTimeout:
             if ctx.cancelled:
-                ans = self._after_cancel(w, ctx)
+                self._after_cancel(w, ctx)
             elif timeout < limit and self._finishes(w, min(CANCEL_GRACE, limit - (time.monotonic() - t0))):
                 # the operation's deadline, not the vendor call's limit: a quick call is let finish, no kill
                 raise GtsdkError(ErrorCode.TIME_OUT, "operation deadline passed") from None
-            else:
-                self._failed(ctx, f"{step.call} did not return within {time.monotonic() - t0:.3g} s")
-                if ctx.remaining() <= 0:
-                    raise GtsdkError(ErrorCode.TIME_OUT, f"{step.call} was still running at the operation's "
-                                     "deadline; its worker was killed and restarted") from None
-                raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library did not return from {step.call} "
-                                 f"within {limit:g} s; its worker was killed and restarted") from None
+            self._failed(ctx, f"{step.call} did not return within {time.monotonic() - t0:.3g} s")
+            if ctx.remaining() <= 0:
+                raise GtsdkError(ErrorCode.TIME_OUT, f"{step.call} was still running at the operation's "
+                                 "deadline; its worker was killed and restarted") from None
+            raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library did not return from {step.call} "
+                             f"within {limit:g} s; its worker was killed and restarted") from None
         except WorkerDied as e:
             self._failed(ctx, f"{step.call} crashed the worker ({e.how})")
             raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library crashed in {step.call} ({e.how}); "
                              "its worker was restarted") from None
-        if not ans.get("ok"):
-            raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"{step.call}: {ans.get('error', 'failed')}")
-        ret = ans.get("ret")
-        outs: dict[str, Any] = {"return": ret, **ans.get("outs", {})}
-        code = ret.decode(self.mapping.library.encoding, "replace") if isinstance(ret, bytes) else str(ret)
-        return code, outs
 
     def _finishes(self, w: WorkerProcess, grace: float) -> bool:
+        """The running call (and its request, which stops at the deadline) ends within *grace* seconds."""
+        end = time.monotonic() + max(grace, 0.0)
         try:
-            w.request_more(max(grace, 0.0))
+            w.request_more(max(end - time.monotonic(), 0.0))
+            while w.running:
+                w.request_more(max(end - time.monotonic(), 0.0))
             return True
         except (WorkerTimeout, WorkerDied):
             return False
 
-    def _after_cancel(self, w: WorkerProcess, ctx: OpContext) -> dict[str, Any]:
-        """Cancelled while a vendor call runs: let it finish briefly, else kill (and restart later)."""
+    def _after_cancel(self, w: WorkerProcess, ctx: OpContext) -> NoReturn:
+        """Cancelled while a vendor call runs: no further call, let this one finish briefly, else kill."""
         try:
-            w.request_more(CANCEL_GRACE)
+            w.send({"op": "abort"}, CANCEL_GRACE)
         except (WorkerTimeout, WorkerDied):
+            pass
+        if not self._finishes(w, CANCEL_GRACE):
             self._kill()
         ctx.check()
         raise GtsdkError(ErrorCode.CANCELED, "operation stopped")  # pragma: no cover - check() raised
@@ -244,7 +317,7 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
                 saved = self.run_steps(o.steps, scope, ctx)
                 sources: dict[str, Any] = {f"saved.{k}": v for k, v in saved.items()}
                 for key, f in o.files.items():
-                    data = workdir.read(self.workdir, f.name, f.max_size)
+                    data = workdir.read(self._workdir_text, f.name, f.max_size)
                     if self.trace is not None:
                         self.trace(f"file {f.name} → {describe(data) if data is not None else 'absent'}")
                     if data is None:

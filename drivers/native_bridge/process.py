@@ -81,24 +81,25 @@ class WorkerTimeout(Exception):
     """No answer by the deadline (the worker is still running: the caller kills it)."""
 
 
-def _encode(v: Any) -> Any:
-    if isinstance(v, bytes | bytearray):
-        return {"$b": base64.b64encode(bytes(v)).decode("ascii")}
-    if isinstance(v, dict):
-        return {k: _encode(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_encode(x) for x in v]
+def wire_bytes(v: bytes) -> dict[str, str]:
+    """Bytes as they travel in a frame."""
+    return {"$b": base64.b64encode(v).decode("ascii")}
+
+
+def _unwire(v: Any) -> Any:
+    if isinstance(v, dict) and len(v) == 1 and isinstance(v.get("$b"), str):
+        return base64.b64decode(v["$b"])
     return v
 
 
-def _decode(v: Any) -> Any:
-    if isinstance(v, dict):
-        if set(v) == {"$b"} and isinstance(v["$b"], str):
-            return base64.b64decode(v["$b"])
-        return {k: _decode(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_decode(x) for x in v]
-    return v
+def _decode_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer frame with its bytes back (only ``ret`` and the values of ``outs`` can be bytes)."""
+    if "ret" in answer:
+        answer["ret"] = _unwire(answer["ret"])
+    outs = answer.get("outs")
+    if isinstance(outs, dict):
+        answer["outs"] = {k: _unwire(v) for k, v in outs.items()}
+    return answer
 
 
 def describe_exit(code: int | None) -> str:
@@ -121,6 +122,8 @@ class WorkerProcess:
         self.env = {**base, **env}
         self.proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
+        #: a ``run`` request whose last answer (``"end": true``) has not come back yet
+        self.running = False
 
     @property
     def pid(self) -> int | None:
@@ -132,6 +135,7 @@ class WorkerProcess:
     def start(self) -> None:
         self.stop()
         self._buf = b""
+        self.running = False
         self.proc = _spawn([sys.executable, "-I", "-S", str(WORKER), str(os.getpid())], self.cwd, self.env)
         assert self.proc.stdout is not None and self.proc.stdin is not None
         os.set_blocking(self.proc.stdout.fileno(), False)
@@ -143,26 +147,36 @@ class WorkerProcess:
         :class:`WorkerDied` if the worker exits first, :class:`WorkerTimeout` when time is up
         (or *cancelled()* turns true).
         """
-        if self.proc is None or self.proc.stdin is None or self.proc.stdout is None:
-            raise WorkerDied("not started")
         deadline = time.monotonic() + timeout
-        data = json.dumps(_encode(msg), separators=(",", ":")).encode("utf-8")
+        self.send(msg, timeout)
+        return self.receive(deadline - time.monotonic(), cancelled=cancelled)
+
+    def send(self, msg: dict[str, Any], timeout: float) -> None:
+        """Write one request frame.  Bytes in *msg* must already be :func:`wire_bytes`."""
+        if self.proc is None or self.proc.stdin is None:
+            raise WorkerDied("not started")
+        data = json.dumps(msg, separators=(",", ":")).encode("utf-8")
         out = memoryview(struct.pack(">I", len(data)) + data)
         wfd = self.proc.stdin.fileno()
+        deadline = time.monotonic() + timeout
+        if msg.get("op") == "run":
+            self.running = True
         while out:
+            try:  # a request is small: the pipe usually takes it whole, without a select first
+                n = os.write(wfd, out)
+            except BlockingIOError:
+                n = 0
+            except BrokenPipeError:
+                raise WorkerDied(self._exit_status()) from None
+            out = out[n:]
+            if not out:
+                return
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WorkerTimeout()
             _, w, _ = select.select([], [wfd], [], min(left, 0.05))
-            if w:
-                try:
-                    n = os.write(wfd, out)
-                except BrokenPipeError:
-                    raise WorkerDied(self._exit_status()) from None
-                out = out[n:]
-            elif self.proc.poll() is not None:
+            if not w and self.proc.poll() is not None:
                 raise WorkerDied(self._exit_status())
-        return self.receive(deadline - time.monotonic(), cancelled=cancelled)
 
     def request_more(self, timeout: float) -> dict[str, Any]:
         """Wait up to *timeout* more seconds for the answer to the request already sent."""
@@ -173,25 +187,32 @@ class WorkerProcess:
             raise WorkerDied("not started")
         deadline = time.monotonic() + timeout
         rfd = self.proc.stdout.fileno()
+        ready = True  # try a read before the first select: the answer is often there already
         while True:
             frame = self._frame()
             if frame is not None:
-                answer: dict[str, Any] = _decode(json.loads(frame.decode("utf-8")))
+                answer = _decode_answer(json.loads(frame.decode("utf-8")))
+                if self.running and answer.get("end", True):
+                    self.running = False
                 return answer
-            left = deadline - time.monotonic()
-            if left <= 0 or (cancelled is not None and cancelled()):
-                raise WorkerTimeout()
-            r, _, _ = select.select([rfd], [], [], min(left, 0.05))
-            if r:
-                try:
-                    chunk = os.read(rfd, 1 << 20)
-                except BlockingIOError:
+            if not ready:
+                left = deadline - time.monotonic()
+                if left <= 0 or (cancelled is not None and cancelled()):
+                    raise WorkerTimeout()
+                r, _, _ = select.select([rfd], [], [], min(left, 0.05))
+                if not r:
                     continue
-                if not chunk:
-                    raise WorkerDied(self._exit_status())
-                self._buf += chunk
-                if len(self._buf) > MAX_FRAME + 4:
-                    raise WorkerDied("answer larger than the frame limit")
+            try:
+                chunk = os.read(rfd, 1 << 20)
+            except BlockingIOError:
+                ready = False
+                continue
+            if not chunk:
+                raise WorkerDied(self._exit_status())
+            ready = True
+            self._buf += chunk
+            if len(self._buf) > MAX_FRAME + 4:
+                raise WorkerDied("answer larger than the frame limit")
 
     def _frame(self) -> bytes | None:
         if len(self._buf) < 4:

@@ -9,13 +9,25 @@ UTF-8 JSON object; bytes travel as ``{"$b": "<base64>"}``.
 
 Requests::
 
-    {"op": "load", "path": ..., "convention": "cdecl", "functions": {name: signature}}
-    {"op": "call", "fn": name, "args": {param: value}}
+    {"op": "load", "path": ..., "convention": "cdecl", "encoding": "gb18030", "functions": {name: signature}}
+    {"op": "run", "calls": [{"fn": name, "args": {param: value}, "ok": ["1"] | "any"}, ...], "within": seconds}
+    {"op": "abort"}
     {"op": "ping"}
     {"op": "exit"}
 
-Answers are ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.  The
-vendor library may print: fds 0 and 1 are moved away before it is loaded so
+Answers are ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
+
+``run`` makes an operation's calls in one round trip: the worker answers each call
+with its own frame as soon as it returns (``{"ok": true, "ret": ..., "outs": {...},
+"end": false}``), so the parent still times every call on its own, and goes on to the
+next call only while the call's status is one of its ``ok`` codes, the operation's
+deadline (``within`` seconds from when the request arrived) has not passed and no
+``abort`` has come in; the frame of the last call made says ``"end": true``.  The
+first call is always made (the parent checked the deadline before sending).  An
+``abort`` arriving when no ``run`` is in progress is ignored (it crossed the last
+answer on the way).
+
+The vendor library may print: fds 0 and 1 are moved away before it is loaded so
 nothing it writes can corrupt the frames.
 """
 
@@ -25,8 +37,10 @@ import base64
 import ctypes
 import json
 import os
+import select
 import struct
 import sys
+import time
 from typing import Any
 
 MAX_FRAME = 64 * 2**20
@@ -72,14 +86,38 @@ def _decode(v: Any) -> Any:
     return v
 
 
-def _read_exact(fd: int, n: int) -> bytes | None:
-    buf = b""
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
+class FrameReader:
+    """Frames from the parent, read in as few system calls as possible (one per request, usually)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def _fill(self, n: int) -> bool:
+        while len(self.buf) < n:
+            chunk = os.read(self.fd, max(n - len(self.buf), 1 << 16))
+            if not chunk:
+                return False
+            self.buf += chunk
+        return True
+
+    def next(self) -> dict[str, Any] | None:
+        """The next request; None when the parent closed the pipe (or sent a frame over the limit)."""
+        if not self._fill(4):
             return None
-        buf += chunk
-    return buf
+        (size,) = struct.unpack(">I", self.buf[:4])
+        if size > MAX_FRAME or not self._fill(4 + size):
+            return None
+        body, self.buf = self.buf[4:4 + size], self.buf[4 + size:]
+        msg: dict[str, Any] = json.loads(body.decode("utf-8"))
+        return msg
+
+    def pending(self) -> bool:
+        """A request is already here (or arriving): only an abort can come while a run is in progress."""
+        if self.buf:
+            return True
+        r, _, _ = select.select([self.fd], [], [], 0)
+        return bool(r)
 
 
 def _write(fd: int, obj: dict[str, Any]) -> None:
@@ -91,10 +129,12 @@ def _write(fd: int, obj: dict[str, Any]) -> None:
 
 
 class Library:
-    def __init__(self, path: str, convention: str, functions: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, path: str, convention: str, functions: dict[str, dict[str, Any]],
+                 encoding: str = "gb18030") -> None:
         self.handles: dict[str, Any] = {}
         self.path = path
         self.default = convention
+        self.encoding = encoding
         self.functions: dict[str, tuple[Any, dict[str, Any]]] = {}
         for name, sig in functions.items():
             fn = getattr(self._handle(sig.get("convention") or convention), name)
@@ -120,6 +160,10 @@ class Library:
         if p["dir"] in ("out", "inout"):
             return ctypes.POINTER(_KINDS[kind])
         return _KINDS[kind]
+
+    def code(self, ret: Any) -> str:
+        """A return value as the status code text the parent compares (the same rule as the parent's)."""
+        return ret.decode(self.encoding, "replace") if isinstance(ret, bytes) else str(ret)
 
     def call(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         fn, sig = self.functions[name]
@@ -172,29 +216,60 @@ def _strnlen(addr: int, limit: int) -> int:
     return n
 
 
+def _failure(e: Exception, op: str) -> dict[str, Any]:
+    if isinstance(e, OSError):  # dlopen failure, missing symbol
+        return {"ok": False, "error": f"{type(e).__name__}: {str(e)[:300]}", "load": op == "load"}
+    if isinstance(e, AttributeError):
+        return {"ok": False, "error": f"missing symbol: {str(e)[-120:]}", "load": op == "load"}
+    return {"ok": False, "error": f"{type(e).__name__}: {str(e)[:200]}"}
+
+
+_FAILURES = (OSError, AttributeError, ValueError, TypeError, KeyError, ctypes.ArgumentError)
+
+
+def run(lib: Library, msg: dict[str, Any], frames: FrameReader, wfd: int) -> None:
+    """The calls of one ``run`` request, one answer frame each, stopping as the module docstring says."""
+    deadline = time.monotonic() + float(msg.get("within", 0.0))
+    calls: list[dict[str, Any]] = msg["calls"]
+    last = len(calls) - 1
+    for i, c in enumerate(calls):
+        try:
+            answer = lib.call(c["fn"], _decode(c.get("args", {})))
+        except _FAILURES as e:
+            answer = _failure(e, "run")
+            answer["end"] = True
+            _write(wfd, answer)
+            return
+        ok = c.get("ok", "any")
+        go_on = (i < last and (ok == "any" or lib.code(answer["ret"]) in ok) and time.monotonic() < deadline
+                 and not frames.pending())
+        answer["end"] = not go_on
+        _write(wfd, answer)
+        if not go_on:
+            return
+
+
 def serve(rfd: int, wfd: int) -> int:
     lib: Library | None = None
+    frames = FrameReader(rfd)
     while True:
-        head = _read_exact(rfd, 4)
-        if head is None:
+        msg = frames.next()
+        if msg is None:
             return 0
-        (size,) = struct.unpack(">I", head)
-        if size > MAX_FRAME:
-            return 4
-        body = _read_exact(rfd, size)
-        if body is None:
-            return 0
-        msg = _decode(json.loads(body.decode("utf-8")))
         op = msg.get("op")
         try:
             if op == "load":
-                lib = Library(msg["path"], msg.get("convention", "cdecl"), msg["functions"])
+                lib = Library(msg["path"], msg.get("convention", "cdecl"), msg["functions"],
+                              msg.get("encoding", "gb18030"))
                 answer: dict[str, Any] = {"ok": True, "pid": os.getpid()}
-            elif op == "call":
+            elif op == "run":
                 if lib is None:
-                    answer = {"ok": False, "error": "no library loaded"}
+                    answer = {"ok": False, "error": "no library loaded", "end": True}
                 else:
-                    answer = lib.call(msg["fn"], msg.get("args", {}))
+                    run(lib, msg, frames, wfd)
+                    continue
+            elif op == "abort":
+                continue  # it crossed the end of the run it was meant for
             elif op == "ping":
                 answer = {"ok": True, "pid": os.getpid()}
             elif op == "exit":
@@ -202,12 +277,8 @@ def serve(rfd: int, wfd: int) -> int:
                 return 0
             else:
                 answer = {"ok": False, "error": f"unknown op {op!r}"}
-        except OSError as e:  # dlopen failure, missing symbol
-            answer = {"ok": False, "error": f"{type(e).__name__}: {str(e)[:300]}", "load": op == "load"}
-        except AttributeError as e:
-            answer = {"ok": False, "error": f"missing symbol: {str(e)[-120:]}", "load": op == "load"}
-        except (ValueError, TypeError, KeyError, ctypes.ArgumentError) as e:
-            answer = {"ok": False, "error": f"{type(e).__name__}: {str(e)[:200]}"}
+        except _FAILURES as e:
+            answer = _failure(e, str(op))
         _write(wfd, answer)
 
 
