@@ -141,12 +141,13 @@ def bench_summary(base: Path, days_of_data: int, per_day: int, rounds: int) -> N
     async def run() -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://127.0.0.1",
                                      headers={"Authorization": f"Bearer {token}"}) as c:
+            installed = rec.timeline.installed
             for window in (30, 366):
                 bare_db = sqlite3.connect(f"file:{home / 'records.sqlite'}?mode=ro", uri=True)
 
                 def bare(bare_db: sqlite3.Connection = bare_db, window: int = window) -> None:
                     now = time.time()
-                    summary.run_queries(bare_db, now, window)  # the statistics' statements
+                    summary.run_queries(bare_db, now, window, installed)  # the statistics' statements
                     since = now - window * 86400
                     bare_db.execute(ops.RECENT, (since, ops.RECENT_FAULTS)).fetchall()
                     bare_db.execute(ops.FAULT_LEVELS, (0.0, since)).fetchall()

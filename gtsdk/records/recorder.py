@@ -69,6 +69,7 @@ class Recorder:
             configured = cfg.path(home, cfg.catalogue) if cfg.catalogue else None
             self.catalogue, self.catalogue_source = catalogue.load(home, configured)
             self._needed = catalogue.needed_by_all(self.catalogue)
+            self._shaped = summary.Shaped({e.code: (e.name_zh, e.name_en or e.name_zh) for e in self.catalogue.entries})
             self._record_catalogue(self.catalogue)
             self._record_profile()
             self.holder_keys = HolderKeys(cfg.path(home, cfg.holder_key_file))
@@ -287,11 +288,11 @@ class Recorder:
             return availability.compute(db, self.timeline, self.modules(), self.timeline.now())
 
     def statistics(self, days: int) -> dict[str, Any]:
+        """The statistics sections of the summary (shared with the next call while nothing changed: read only)."""
         now = self.clock.wall()
-        names = {e.code: (e.name_zh, e.name_en or e.name_zh) for e in self.catalogue.entries}
         with self.store.reader() as db:
-            rows = summary.run_queries(db, now, days)
-        return summary.aggregate(rows, now, days, names, self.timeline.installed)
+            rows = summary.run_queries(db, now, days, self.timeline.installed)
+        return self._shaped(rows, now, days, self.timeline.installed)
 
     # ---- shutdown ---------------------------------------------------------------------------------------------
     def close(self) -> None:
