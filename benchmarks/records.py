@@ -154,7 +154,7 @@ def bench_summary(base: Path, days_of_data: int, per_day: int, rounds: int) -> N
                     bare_db.execute("SELECT count(*) FROM runs").fetchall()
                     bare_db.execute("SELECT id, trigger, started, ended, ok, findings FROM inspections "
                                     "ORDER BY started DESC LIMIT 1").fetchall()
-                    bare_db.execute("SELECT module, level, opened_t, coalesce(resolved_t, 0) FROM faults "
+                    bare_db.execute("SELECT module, level, opened_t, resolved_t FROM faults "
                                     "WHERE level <= 2").fetchall()  # availability since installation
                     bare_db.execute("SELECT start_t, gap FROM runs WHERE gap > 0").fetchall()
                     for span in (3600, 86400):  # success rates

@@ -88,6 +88,21 @@ def test_usage_and_utilisation_count_the_ended_transactions(tmp_path: Path, txns
                                                                       want["lastWeek"])
 
 
+def test_host_figures_are_sampled_ahead_only_while_a_page_reads_them(tmp_path: Path) -> None:
+    from gtsdk.records.host import HostProbe
+
+    probe = HostProbe(tmp_path, None, 1.0)
+    probe.keep_fresh(0, 0.0)
+    assert probe._cached is None  # nobody reads the summary: nothing is sampled
+    figures = probe.quick_json(0)
+    assert figures["serviceRestarts"] == 0 and "serviceUptime" in figures
+    sample = probe._cached[1] if probe._cached else None
+    assert probe.quick_json(0)["memoryPercent"] == figures["memoryPercent"]  # within 2 s: the same sample
+    assert probe._cached is not None and probe._cached[1] is sample
+    probe.keep_fresh(0, 0.0)  # a page reads it: the periodic work samples ahead of the next request
+    assert probe._cached is not None and probe._cached[1] is not sample
+
+
 def test_the_shaping_is_reused_only_while_the_rows_are_the_same(tmp_path: Path) -> None:
     s = store(tmp_path)
     try:
