@@ -57,7 +57,7 @@ def prepare(module: str, mapping: Path, configured: str | None) -> Path:
     return path
 
 
-def wipe(path: Path) -> None:
+def wipe(path: Path | str) -> None:
     """Remove everything inside *path* (not *path* itself); never follows symlinks."""
     try:
         entries = list(os.scandir(path))
@@ -100,18 +100,18 @@ def read(path: Path | str, name: str, max_size: int) -> bytes | None:
             raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is not a regular file")
         if st.st_size > max_size:
             raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is larger than {max_size} bytes")
-        chunks: list[bytes] = []
-        total = 0
-        want = st.st_size + 1  # the whole file in one read, and one more read that finds its end
-        while True:
-            chunk = os.read(fd, want)
-            want = 1 << 16
+        want = st.st_size + 1  # the whole file and the sign of its end in one read
+        data = os.read(fd, want)
+        if len(data) < want:  # a short read of a regular file is its end: nothing more was written
+            return data
+        chunks = [data]  # the library is still writing it: read on, bounded
+        total = len(data)
+        while total <= max_size:
+            chunk = os.read(fd, 1 << 16)
             if not chunk:
-                break
+                return b"".join(chunks)
             total += len(chunk)
-            if total > max_size:
-                raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is larger than {max_size} bytes")
             chunks.append(chunk)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is larger than {max_size} bytes")
     finally:
         os.close(fd)
