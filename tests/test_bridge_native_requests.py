@@ -5,6 +5,7 @@ earlier step's output (or ${remaining_ms}) sent when that output is there."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from _bridge_fixtures import BUFFERS_MAPPING, NATIVE_MAPPING, native_sim  # noqa
 from gtsdk.driver import OpContext
 from gtsdk.drivers.native_bridge import mapping as native_mapping
 from gtsdk.drivers.native_bridge.engine import NativeBridgeSettings, NativeEngine
-from gtsdk.drivers.native_bridge.plan import compile_step, group_ends
+from gtsdk.drivers.native_bridge.plan import compile_step, group_ends, groups
 from gtsdk.errors import GtsdkError
 from gtsdk.modules.idcard import ReadRequest
 
@@ -40,18 +41,18 @@ def short_limits(tmp_path: Path) -> Path:
 
 
 class Requests:
-    """Counts the requests the engine writes to its worker."""
+    """The request frames the engine writes to its worker."""
 
     def __init__(self, e: NativeEngine) -> None:
         assert e.worker is not None
         self.sent: list[dict[str, Any]] = []
-        w, send = e.worker, e.worker.send
+        w, write = e.worker, e.worker._write_frame
 
-        def counting(msg: dict[str, Any], timeout: float) -> None:
-            self.sent.append(msg)
-            send(msg, timeout)
+        def counting(data: bytes, timeout: float) -> None:
+            self.sent.append(json.loads(data))
+            write(data, timeout)
 
-        w.send = counting  # type: ignore[method-assign]
+        w._write_frame = counting  # type: ignore[method-assign]
 
 
 def read(e: NativeEngine, timeout: float = 5.0) -> Any:
@@ -101,6 +102,9 @@ def test_steps_that_need_an_earlier_output_start_a_new_request() -> None:
     plans = [compile_step(m, s, lambda p, v, fn: v) for s in steps]
     # Authenticate, GetSAMID | InitComm(saved.sam2) | InitComm(remaining_ms), InitComm(param), Read_Content
     assert group_ends(plans) == [2, 2, 3, 6, 6, 6]
+    # a request whose arguments are all fixed is encoded once; one with a template is encoded when sent
+    assert groups(plans)[4].calls_json is None and json.loads(groups(plans)[5].calls_json or "") == [
+        {"fn": "Read_Content", "args": {"active": 2}, "ok": ["1"]}]
     assert plans[4].fixed == {} and plans[4].templated  # a parameter is filled when the call is made
     assert plans[5].fixed == {"active": 2}
 
@@ -161,3 +165,25 @@ def test_a_crash_in_a_later_call_is_named_by_it(engine: NativeEngine, native_sim
         read(engine)
     assert ei.value.code == "hardwareError" and "crashed in Read_Content (SIGSEGV)" in ei.value.detail
     assert read(engine).name
+
+
+def test_a_later_call_with_a_shorter_limit_is_not_timed_by_the_one_before(native_sim: Any,  # noqa: F811
+                                                                          tmp_path: Path) -> None:
+    p = tmp_path / "acme_short_read.yaml"  # Authenticate may take 3 s, Read_Content 0.5 s
+    p.write_text(NATIVE_MAPPING.read_text(encoding="utf-8").replace(
+        "      - call: Read_Content\n", "      - call: Read_Content\n        timeout: 0.5\n"), encoding="utf-8")
+    e = NativeEngine("idcard", NativeBridgeSettings(mapping=str(p), params=native_sim.settings["params"]),
+                     lambda ev, data: None)
+    e.connect()
+    try:
+        native_sim.control("delay", {"seconds": 0.3})  # the parent waits while Authenticate (3 s allowed) runs ...
+        native_sim.control("hang", {"function": "Read_Content"})  # ... and Read_Content then hangs
+        t0 = time.monotonic()
+        with pytest.raises(GtsdkError) as ei:
+            read(e, timeout=10)
+        assert ei.value.code == "hardwareError" and "from Read_Content within 0.5 s" in ei.value.detail
+        assert time.monotonic() - t0 < 2.0  # at 0.3 + 0.5 s, not at Authenticate's 3 s
+        native_sim.control("clear", {})
+        assert read(e).name
+    finally:
+        e.close()

@@ -10,6 +10,7 @@ device working again.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Generator
@@ -25,7 +26,7 @@ from ..bridge_common import values, workdir
 from ..bridge_common.engine import BridgeSettings, EngineBase, describe
 from . import cdecl
 from .mapping import NativeMapping, NativeStep, load
-from .plan import CallPlan, compile_step, group_ends
+from .plan import CallPlan, Group, compile_step, groups
 from .process import WorkerDied, WorkerProcess, WorkerTimeout, wire_bytes
 
 log = logging.getLogger("gtsdk.bridge.native")
@@ -40,6 +41,8 @@ class NativeBridgeSettings(BridgeSettings):
 
 class NativeEngine(EngineBase[NativeMapping, NativeStep]):
     kind = "native"
+    #: what holds the library (benchmarks.bridges swaps in one without the process, to measure what it costs)
+    worker_class: type[WorkerProcess] = WorkerProcess
 
     def __init__(self, module: str, settings: NativeBridgeSettings, emit: Any) -> None:
         super().__init__(module, settings, emit)
@@ -48,9 +51,9 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
         self._workdir_text = str(self.workdir)
         self.restarts = 0
         self.last_failure = ""
-        #: call plans of the mapping's step lists and single steps, by identity (they live as long as the mapping)
-        self._compiled: dict[int, tuple[list[CallPlan], list[int]]] = {}
-        self._single: dict[int, CallPlan] = {}
+        #: requests of the mapping's step lists and single steps, by identity (they live as long as the mapping)
+        self._compiled: dict[int, list[Group]] = {}
+        self._single: dict[int, Group] = {}
 
     def load(self, path: Path) -> NativeMapping:
         return load(path)
@@ -72,7 +75,7 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
             path = str(values.render(m.library_path(), scope))
         except values.Missing as e:  # pragma: no cover - references are checked when the mapping loads
             raise GtsdkError(ErrorCode.CONFIG_ERROR, f"unknown reference {e}") from None
-        w = WorkerProcess(self.workdir, env)
+        w = self.worker_class(self.workdir, env)
         w.start()
         sigs = {name: p.wire(m.library.convention) for name, p in m.prototypes.items()}
         try:
@@ -171,12 +174,12 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
             raise GtsdkError(ErrorCode.INVALID_DATA, f"argument {p.name} of {fn} cannot be passed as {p.kind}",
                              field=p.name) from None
 
-    def _plans(self, steps: list[NativeStep]) -> tuple[list[CallPlan], list[int]]:
+    def _groups(self, steps: list[NativeStep]) -> list[Group]:
+        """The requests of a step list: ``[start]`` is the one that starts at that step (cached by identity)."""
         key = id(steps)
         got = self._compiled.get(key)
         if got is None:
-            plans = [compile_step(self.mapping, s, self._wire_arg) for s in steps]
-            got = self._compiled[key] = (plans, group_ends(plans))
+            got = self._compiled[key] = groups([compile_step(self.mapping, s, self._wire_arg) for s in steps])
         return got
 
     def _wire_arg(self, p: cdecl.Param, value: Any, fn: str) -> Any:
@@ -196,10 +199,10 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
 
     def invoke(self, step: NativeStep, scope: dict[str, Any], ctx: OpContext) -> tuple[str, dict[str, Any]]:
         """One call on its own (the event probe)."""
-        plan = self._single.get(id(step))
-        if plan is None:
-            plan = self._single[id(step)] = compile_step(self.mapping, step, self._wire_arg)
-        made = self._exchange([plan], scope, ctx)
+        group = self._single.get(id(step))
+        if group is None:
+            group = self._single[id(step)] = Group.of([compile_step(self.mapping, step, self._wire_arg)])
+        made = self._exchange(group, scope, ctx)
         try:
             return next(made)
         finally:
@@ -207,91 +210,119 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
 
     def calls(self, steps: list[NativeStep], start: int, scope: dict[str, Any],
               ctx: OpContext) -> Generator[tuple[str, dict[str, Any]], None, None]:
-        plans, ends = self._plans(steps)
-        return self._exchange(plans[start:ends[start]], scope, ctx)
+        return self._exchange(self._groups(steps)[start], scope, ctx)
 
-    def _exchange(self, plans: list[CallPlan], scope: dict[str, Any],
+    def _exchange(self, group: Group, scope: dict[str, Any],
                   ctx: OpContext) -> Generator[tuple[str, dict[str, Any]], None, None]:
-        """Make the calls of *plans* in one ``run`` request; yields each call's code and outputs as it returns.
+        """Make the calls of *group* in one ``run`` request; yields each call's code and outputs in order.
 
-        Every call keeps its own deadline: the parent waits for each answer frame with the call's limit
-        (``timeout``, else ``worker.call_timeout``) or what is left of the operation, whichever is shorter.
+        The worker answers once, with every call it made; while it works the parent sleeps and times each call
+        on its own from the worker's board (worker.py): a call still running at its limit (``timeout``, else
+        ``worker.call_timeout``) or at the operation's deadline, whichever comes first, is handled as if it had
+        been made alone.
         """
         ctx.check()
-        scope.setdefault("workdir", self._workdir_text)
-        if plans[0].clock:
-            scope["remaining_ms"] = int(ctx.remaining() * 1000)
-        calls = [{"fn": p.step.call, "args": self._args(p, scope), "ok": p.ok} for p in plans]
+        plans = group.plans
+        calls_json = group.calls_json
+        if calls_json is None:  # arguments rendered now, from what the steps before saved
+            scope.setdefault("workdir", self._workdir_text)
+            if plans[0].clock:
+                scope["remaining_ms"] = int(ctx.remaining() * 1000)
+            calls_json = json.dumps([{"fn": p.step.call, "args": self._args(p, scope), "ok": p.ok} for p in plans],
+                                    separators=(",", ":"))
         w = self._ensure(ctx)
         try:
-            for i, plan in enumerate(plans):
-                step = plan.step
-                limit = step.timeout or self.mapping.worker.call_timeout
-                timeout = min(limit, ctx.remaining())
-                if i == 0:
-                    if timeout <= 0:
-                        ctx.check()
-                    t0 = time.monotonic()
-                    ans = self._answer(w, step, limit, timeout, t0, ctx,
-                                       send={"op": "run", "calls": calls, "within": ctx.remaining()})
-                else:
-                    t0 = time.monotonic()
-                    ans = self._answer(w, step, limit, timeout, t0, ctx)
-                if not ans.get("ok"):
-                    raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"{step.call}: {ans.get('error', 'failed')}")
-                ret = ans.get("ret")
-                outs: dict[str, Any] = {"return": ret, **ans.get("outs", {})}
-                code = ret.decode(self.mapping.library.encoding, "replace") if isinstance(ret, bytes) else str(ret)
-                yield code, outs
-                if not w.running:
-                    return
+            ans = self._run(w, group, calls_json, ctx)
+            made = ans.get("calls") or []
+            enc = self.mapping.library.encoding
+            for call in made:
+                ret = call.get("ret")
+                code = ret.decode(enc, "replace") if isinstance(ret, bytes) else str(ret)
+                yield code, {"return": ret, **call.get("outs", {})}
+            if not ans.get("ok"):
+                step = plans[min(len(made), len(plans) - 1)].step
+                raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"{step.call}: {ans.get('error', 'failed')}")
         finally:
-            if w.running and self.worker is w:
-                # the caller stopped reading while the worker may still be calling: never leave it out of step
+            if w.running and self.worker is w:  # pragma: no cover - every path above reads the answer or kills
                 log.warning("%s: a vendor call sequence was left unfinished; restarting the worker", self.module)
                 self._kill()
 
-    def _answer(self, w: WorkerProcess, step: NativeStep, limit: float, timeout: float, t0: float,
-                ctx: OpContext, send: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The answer frame of one call (sending the request first when *send* is given), or the error."""
+    def _run(self, w: WorkerProcess, group: Group, calls_json: str, ctx: OpContext) -> dict[str, Any]:
+        """Send the run request and wait for its answer, each call timed on its own (see :meth:`_exchange`)."""
+        plans = group.plans
+        if min(plans[0].limit, ctx.remaining()) <= 0:
+            ctx.check()
+        rid = w.next_run()  # also clears a stop asked of an earlier run
+        t0 = time.monotonic()
         try:
-            if send is not None:
-                return w.request(send, timeout, cancelled=lambda: ctx.cancelled)
-            return w.receive(timeout, cancelled=lambda: ctx.cancelled)
-        except WorkerTimeout:
+            w.send_run(rid, calls_json, ctx.remaining(), min(plans[0].limit, 1.0))
+        except WorkerTimeout:  # pragma: no cover - a request of a few hundred bytes into an empty pipe
+            self._failed(ctx, "the worker does not read its requests")
+            raise GtsdkError(ErrorCode.HARDWARE_ERROR, "the vendor worker does not read; it was restarted") from None
+        except WorkerDied as e:
+            self._died(w, plans, rid, e, ctx)
+        cancelled = lambda: ctx.cancelled  # noqa: E731
+        last = len(plans) - 1
+        k, start = 0, t0  # the worker's board is read only when there is a reason to: a wait that ran out
+        while True:
+            now = time.monotonic()
+            # wake when the call in progress could be over its limit, or the operation's deadline; and, while it
+            # runs, soon enough for a later call with a shorter limit (which cannot start before now)
+            wake = min(start + plans[k].limit, ctx.deadline, now + group.later[k])
+            try:
+                return w.receive(max(wake - now, 0.0), cancelled=cancelled)
+            except WorkerDied as e:
+                self._died(w, plans, rid, e, ctx)
+            except WorkerTimeout:
+                pass
             if ctx.cancelled:
-                self._after_cancel(w, ctx)
-            elif timeout < limit and self._finishes(w, min(CANCEL_GRACE, limit - (time.monotonic() - t0))):
+                self._after_cancel(w, rid, ctx)
+            moved = self._progress(w, rid, t0, last)
+            now = time.monotonic()
+            if moved != (k, start):
+                k, start = moved
+                continue  # the worker is in another call: time that one
+            if now < min(start + plans[k].limit, ctx.deadline):
+                continue  # woke for a later call's shorter limit: nothing is over yet
+            step, limit, elapsed = plans[k].step, plans[k].limit, now - start
+            if start + limit > ctx.deadline and self._finishes(w, min(CANCEL_GRACE, limit - elapsed)):
                 # the operation's deadline, not the vendor call's limit: a quick call is let finish, no kill
-                raise GtsdkError(ErrorCode.TIME_OUT, "operation deadline passed") from None
-            self._failed(ctx, f"{step.call} did not return within {time.monotonic() - t0:.3g} s")
+                raise GtsdkError(ErrorCode.TIME_OUT, "operation deadline passed")
+            self._failed(ctx, f"{step.call} did not return within {time.monotonic() - start:.3g} s")
             if ctx.remaining() <= 0:
                 raise GtsdkError(ErrorCode.TIME_OUT, f"{step.call} was still running at the operation's "
-                                 "deadline; its worker was killed and restarted") from None
+                                 "deadline; its worker was killed and restarted")
             raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library did not return from {step.call} "
-                             f"within {limit:g} s; its worker was killed and restarted") from None
-        except WorkerDied as e:
-            self._failed(ctx, f"{step.call} crashed the worker ({e.how})")
-            raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library crashed in {step.call} ({e.how}); "
-                             "its worker was restarted") from None
+                             f"within {limit:g} s; its worker was killed and restarted")
+
+    @staticmethod
+    def _progress(w: WorkerProcess, rid: int, t0: float, last: int) -> tuple[int, float]:
+        """(the call the worker is in, when it started on this clock); the first call from the send until the
+        worker has begun.  The worker's times count from when the request arrived, a moment after t0: a call's
+        limit is reached a moment early, never late."""
+        got = w.board.progress(rid) if w.board is not None else None
+        return (0, t0) if got is None else (min(got[0], last), t0 + got[1])
+
+    def _died(self, w: WorkerProcess, plans: tuple[CallPlan, ...], rid: int, e: WorkerDied,
+              ctx: OpContext) -> NoReturn:
+        k, _ = self._progress(w, rid, 0.0, len(plans) - 1)
+        step = plans[k].step
+        self._failed(ctx, f"{step.call} crashed the worker ({e.how})")
+        raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library crashed in {step.call} ({e.how}); "
+                         "its worker was restarted") from None
 
     def _finishes(self, w: WorkerProcess, grace: float) -> bool:
-        """The running call (and its request, which stops at the deadline) ends within *grace* seconds."""
-        end = time.monotonic() + max(grace, 0.0)
+        """The run's answer comes within *grace* seconds (the worker makes no call past the deadline)."""
         try:
-            w.request_more(max(end - time.monotonic(), 0.0))
-            while w.running:
-                w.request_more(max(end - time.monotonic(), 0.0))
+            w.request_more(max(grace, 0.0))
             return True
         except (WorkerTimeout, WorkerDied):
             return False
 
-    def _after_cancel(self, w: WorkerProcess, ctx: OpContext) -> NoReturn:
+    def _after_cancel(self, w: WorkerProcess, rid: int, ctx: OpContext) -> NoReturn:
         """Cancelled while a vendor call runs: no further call, let this one finish briefly, else kill."""
-        try:
-            w.send({"op": "abort"}, CANCEL_GRACE)
-        except (WorkerTimeout, WorkerDied):
-            pass
+        if w.board is not None:
+            w.board.ask_stop(rid)
         if not self._finishes(w, CANCEL_GRACE):
             self._kill()
         ctx.check()
@@ -313,7 +344,9 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
             raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, f"{self.mapping_path.name} marks {op} unsupported")
         with self.lock:
             try:
-                scope = self.request_scope(request, ctx)
+                # the scope is what templates read: an operation whose calls have none (a plain read) needs none
+                templated = any(g.calls_json is None for g in self._groups(o.steps))
+                scope = self.request_scope(request, ctx) if templated else {}
                 saved = self.run_steps(o.steps, scope, ctx)
                 sources: dict[str, Any] = {f"saved.{k}": v for k, v in saved.items()}
                 for key, f in o.files.items():
@@ -326,7 +359,7 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
                         continue
                     sources[f"file.{key}"] = data
             finally:
-                workdir.wipe(self.workdir)  # the library's files may hold personal data: never leave them
+                workdir.wipe(self._workdir_text)  # the library's files may hold personal data: never leave them
             return self.build_result(op, o.result, sources, self.mapping.library.encoding)
 
     def poll(self, ctx: OpContext) -> None:

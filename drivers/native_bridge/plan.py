@@ -9,6 +9,7 @@ new request.  The worker still answers, and the parent still times, every call o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,10 +21,15 @@ from ..bridge_common.mapping import code_text
 from . import cdecl
 from .mapping import NativeMapping, NativeStep
 
+#: calls one request may carry (the worker's board has 8 bits for the index of the call in progress)
+MAX_CALLS = 255
+
 
 @dataclass(frozen=True)
 class CallPlan:
     step: NativeStep
+    #: seconds this call may take: the step's timeout, else the mapping's worker.call_timeout
+    limit: float
     #: arguments ready for the wire (bytes already wrapped), from ``with:`` values without references
     fixed: dict[str, Any]
     #: (parameter, its prototype entry, the template) for values rendered per call
@@ -57,7 +63,35 @@ def compile_step(m: NativeMapping, step: NativeStep, convert: Callable[[cdecl.Pa
         needs.update(r.partition(".")[2] for r in refs if r.startswith("saved."))
         clock = clock or "remaining_ms" in refs
     ok: list[str] | Literal["any"] = "any" if step.ok == "any" else [code_text(c) for c in step.ok]
-    return CallPlan(step, fixed, tuple(templated), ok, frozenset(needs), clock)
+    return CallPlan(step, step.timeout or m.worker.call_timeout, fixed, tuple(templated), ok, frozenset(needs),
+                    clock)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Calls that go to the worker in one request."""
+
+    plans: tuple[CallPlan, ...]
+    #: for each call, the shortest limit of the calls after it (inf for the last): how soon a later call could be
+    #: over its limit while this one still runs
+    later: tuple[float, ...]
+    #: the request's list of calls as JSON, when no argument is rendered per call: encoded once, sent as it is
+    calls_json: str | None
+
+    @classmethod
+    def of(cls, plans: list[CallPlan]) -> Group:
+        limits = [p.limit for p in plans]
+        later = tuple(min(limits[i + 1:], default=float("inf")) for i in range(len(plans)))
+        fixed = None
+        if not any(p.templated for p in plans):
+            fixed = json.dumps([{"fn": p.step.call, "args": p.fixed, "ok": p.ok} for p in plans],
+                               separators=(",", ":"))
+        return cls(tuple(plans), later, fixed)
+
+
+def groups(plans: list[CallPlan]) -> list[Group]:
+    """For each start index, the request that starts there (see :func:`group_ends`)."""
+    return [Group.of(plans[start:end]) for start, end in enumerate(group_ends(plans))]
 
 
 def group_ends(plans: list[CallPlan]) -> list[int]:
@@ -66,7 +100,7 @@ def group_ends(plans: list[CallPlan]) -> list[int]:
     for start in range(len(plans)):
         saved: set[str] = set(plans[start].step.save)
         end = start + 1
-        while end < len(plans) and not plans[end].clock and not (plans[end].needs & saved):
+        while end < len(plans) and end - start < MAX_CALLS and not plans[end].clock and not (plans[end].needs & saved):
             saved.update(plans[end].step.save)
             end += 1
         ends.append(end)

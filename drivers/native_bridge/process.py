@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import mmap
 import os
 import queue
 import select
@@ -12,6 +13,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from typing import Any
 
 WORKER = Path(__file__).with_name("worker.py")
 MAX_FRAME = 64 * 2**20
+BOARD_SIZE = 16
 #: environment variables the worker inherits from the service (plus the mapping's own library.env)
 PASS_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LD_LIBRARY_PATH", "TZ", "HOME", "TMPDIR")
 
@@ -60,13 +63,44 @@ class _Spawner:
 _SPAWNER = _Spawner()
 
 
-def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(argv: list[str], cwd: Path, env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(cwd), env=env,
-            close_fds=True)
+            close_fds=True, pass_fds=pass_fds)
 
     return _SPAWNER.spawn(start)
+
+
+class Board:
+    """The parent's side of the page it shares with its worker (worker.py, "The board"): which call of which run
+    the worker is in and since when, and the word that asks it to stop a run.  Anonymous shared memory (memfd on
+    Linux, an unlinked temporary file elsewhere): nothing of it is on disk, and it holds no vendor data."""
+
+    def __init__(self) -> None:
+        if hasattr(os, "memfd_create"):
+            self.fd = os.memfd_create("gtsdk-bridge-board", os.MFD_CLOEXEC)
+        else:  # pragma: no cover - POSIX without memfd
+            with tempfile.TemporaryFile() as f:
+                self.fd = os.dup(f.fileno())
+        os.ftruncate(self.fd, BOARD_SIZE)
+        self.mem = mmap.mmap(self.fd, BOARD_SIZE)
+
+    def close(self) -> None:
+        self.mem.close()
+        os.close(self.fd)
+
+    def progress(self, run: int) -> tuple[int, float] | None:
+        """(index of the call in progress, seconds from the request's arrival to its start) for *run*, or None
+        when the worker has not begun that run."""
+        word: int = struct.unpack_from("<Q", self.mem, 0)[0]
+        if word & 0xFFFF != run & 0xFFFF:
+            return None
+        return (word >> 16) & 0xFF, (word >> 24) / 1e6
+
+    def ask_stop(self, run: int) -> None:
+        """Ask the worker to make no further call of *run* (-1: of no run)."""
+        struct.pack_into("<Q", self.mem, 8, 0 if run < 0 else (run & 0xFFFF) | 1 << 16)
 
 
 class WorkerDied(Exception):
@@ -92,13 +126,12 @@ def _unwire(v: Any) -> Any:
     return v
 
 
-def _decode_answer(answer: dict[str, Any]) -> dict[str, Any]:
-    """An answer frame with its bytes back (only ``ret`` and the values of ``outs`` can be bytes)."""
-    if "ret" in answer:
-        answer["ret"] = _unwire(answer["ret"])
-    outs = answer.get("outs")
-    if isinstance(outs, dict):
-        answer["outs"] = {k: _unwire(v) for k, v in outs.items()}
+def decode_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer frame with its bytes back (only a call's ``ret`` and the values of its ``outs`` can be bytes)."""
+    for call in answer.get("calls") or ():
+        call["ret"] = _unwire(call.get("ret"))
+        outs = call.get("outs")
+        call["outs"] = {k: _unwire(v) for k, v in outs.items()} if isinstance(outs, dict) else {}
     return answer
 
 
@@ -122,8 +155,10 @@ class WorkerProcess:
         self.env = {**base, **env}
         self.proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
-        #: a ``run`` request whose last answer (``"end": true``) has not come back yet
+        self.board: Board | None = None
+        #: a ``run`` request whose answer has not come back yet
         self.running = False
+        self._runs = 0
 
     @property
     def pid(self) -> int | None:
@@ -136,7 +171,9 @@ class WorkerProcess:
         self.stop()
         self._buf = b""
         self.running = False
-        self.proc = _spawn([sys.executable, "-I", "-S", str(WORKER), str(os.getpid())], self.cwd, self.env)
+        self.board = Board()  # a fresh one: a killed predecessor may have left anything in the last
+        self.proc = _spawn([sys.executable, "-I", "-S", str(WORKER), str(os.getpid()), str(self.board.fd)], self.cwd,
+                           self.env, (self.board.fd,))
         assert self.proc.stdout is not None and self.proc.stdin is not None
         os.set_blocking(self.proc.stdout.fileno(), False)
         os.set_blocking(self.proc.stdin.fileno(), False)
@@ -153,14 +190,21 @@ class WorkerProcess:
 
     def send(self, msg: dict[str, Any], timeout: float) -> None:
         """Write one request frame.  Bytes in *msg* must already be :func:`wire_bytes`."""
+        if msg.get("op") == "run":
+            self.running = True
+        self._write_frame(json.dumps(msg, separators=(",", ":")).encode("utf-8"), timeout)
+
+    def send_run(self, run: int, calls_json: str, within: float, timeout: float) -> None:
+        """The run request of *calls_json* (a JSON list of calls, possibly encoded once and for all)."""
+        self.running = True
+        self._write_frame(f'{{"op":"run","id":{run},"within":{within!r},"calls":{calls_json}}}'.encode(), timeout)
+
+    def _write_frame(self, data: bytes, timeout: float) -> None:
         if self.proc is None or self.proc.stdin is None:
             raise WorkerDied("not started")
-        data = json.dumps(msg, separators=(",", ":")).encode("utf-8")
         out = memoryview(struct.pack(">I", len(data)) + data)
         wfd = self.proc.stdin.fileno()
         deadline = time.monotonic() + timeout
-        if msg.get("op") == "run":
-            self.running = True
         while out:
             try:  # a request is small: the pipe usually takes it whole, without a select first
                 n = os.write(wfd, out)
@@ -178,6 +222,13 @@ class WorkerProcess:
             if not w and self.proc.poll() is not None:
                 raise WorkerDied(self._exit_status())
 
+    def next_run(self) -> int:
+        """An id for the next run request (the board tells runs apart by it)."""
+        self._runs = (self._runs + 1) & 0xFFFF
+        if self.board is not None:
+            self.board.ask_stop(-1)  # no stop asked of this id, whatever was asked 65 536 runs ago
+        return self._runs
+
     def request_more(self, timeout: float) -> dict[str, Any]:
         """Wait up to *timeout* more seconds for the answer to the request already sent."""
         return self.receive(timeout)
@@ -191,9 +242,8 @@ class WorkerProcess:
         while True:
             frame = self._frame()
             if frame is not None:
-                answer = _decode_answer(json.loads(frame.decode("utf-8")))
-                if self.running and answer.get("end", True):
-                    self.running = False
+                answer = decode_answer(json.loads(frame.decode("utf-8")))
+                self.running = False
                 return answer
             if not ready:
                 left = deadline - time.monotonic()
@@ -249,6 +299,10 @@ class WorkerProcess:
             pass
         self._close(p)
         self.proc = None
+        self.running = False
+        if self.board is not None:
+            self.board.close()
+            self.board = None
 
     def stop(self, grace: float = 1.0) -> None:
         """Ask the worker to exit, then kill it if it has not within *grace* seconds."""
