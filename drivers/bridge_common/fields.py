@@ -202,7 +202,19 @@ def compile_field(spec: FieldSpec, *, field: str, wants_bytes: bool, default_enc
             return None
         return v
 
-    return convert
+    if not (shared and line is not None and not b64):
+        return convert
+
+    def line_of(raw: Any, lengths: Mapping[str, Any], memo: dict[Any, Any]) -> Any:
+        """The same as convert for a line of a text source (an ID card's wz.txt), in fewer steps."""
+        lines = memo.get(lines_key) if isinstance(raw, bytes) else None
+        if lines is None:
+            return convert(raw, lengths, memo)
+        if line >= len(lines):
+            raise err(field, f"line {line} absent ({len(lines)} lines)")
+        return _after_line(lines[line])
+
+    return line_of
 
 
 _BYTES: dict[tuple[type, str], bool] = {}
