@@ -88,8 +88,13 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLO
 
 def read(path: Path | str, name: str, max_size: int) -> bytes | None:
     """The file *name* the library wrote (None when absent); refuses links and anything over *max_size*."""
+    return read_path(os.path.join(path, name), name, max_size)
+
+
+def read_path(path: str, name: str, max_size: int) -> bytes | None:
+    """:func:`read` of the file at *path* (joined already), called *name* in errors."""
     try:
-        fd = os.open(os.path.join(path, name), _READ_FLAGS)
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         return None
     except OSError as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -25,7 +26,7 @@ from gtsdk.errors import ErrorCode, GtsdkError
 from ..bridge_common import values, workdir
 from ..bridge_common.engine import BridgeSettings, EngineBase, describe
 from . import cdecl
-from .mapping import NativeMapping, NativeStep, load
+from .mapping import FileSpec, NativeMapping, NativeOperation, NativeStep, load
 from .plan import CallPlan, Group, compile_step, groups
 from .process import WorkerDied, WorkerProcess, WorkerTimeout, wire_bytes
 
@@ -54,6 +55,7 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
         #: requests of the mapping's step lists and single steps, by identity (they live as long as the mapping)
         self._compiled: dict[int, list[Group]] = {}
         self._single: dict[int, Group] = {}
+        self._file_paths: dict[str, list[tuple[str, FileSpec, str]]] = {}
 
     def load(self, path: Path) -> NativeMapping:
         return load(path)
@@ -349,8 +351,8 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
                 scope = self.request_scope(request, ctx) if templated else {}
                 saved = self.run_steps(o.steps, scope, ctx)
                 sources: dict[str, Any] = {f"saved.{k}": v for k, v in saved.items()}
-                for key, f in o.files.items():
-                    data = workdir.read(self._workdir_text, f.name, f.max_size)
+                for key, f, path in self._files(op, o):
+                    data = workdir.read_path(path, f.name, f.max_size)
                     if self.trace is not None:
                         self.trace(f"file {f.name} → {describe(data) if data is not None else 'absent'}")
                     if data is None:
@@ -361,6 +363,13 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
             finally:
                 workdir.wipe(self._workdir_text)  # the library's files may hold personal data: never leave them
             return self.build_result(op, o.result, sources, self.mapping.library.encoding)
+
+    def _files(self, op: str, o: NativeOperation) -> list[tuple[str, FileSpec, str]]:
+        """(key, spec, path) of the files an operation reads, the paths joined once."""
+        got = self._file_paths.get(op)
+        if got is None:
+            got = self._file_paths[op] = [(k, f, os.path.join(self._workdir_text, f.name)) for k, f in o.files.items()]
+        return got
 
     def poll(self, ctx: OpContext) -> None:
         ev = self.mapping.events
