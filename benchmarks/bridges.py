@@ -50,7 +50,7 @@ class InProcessWorker(WorkerProcess):  # type: ignore[misc]  # gtsdk.drivers is 
 
     def start(self) -> None:
         self.board = Board()
-        self._board = worker.Board(self.board.fd)
+        self._board = worker.Board(os.dup(self.board.fd))  # the worker's side closes the descriptor it gets
         self._lib: worker.Library | None = None
         self._calls: dict[str, list[dict[str, Any]]] = {}
         self._answer: dict[str, Any] = {}
@@ -81,6 +81,9 @@ class InProcessWorker(WorkerProcess):  # type: ignore[misc]  # gtsdk.drivers is 
             os.chdir(self._home)
             self.board.close()
             self.board = None
+
+    def stop(self, grace: float = 1.0) -> None:
+        self.kill()
 
 
 def interleaved(fns: dict[str, Callable[[], object]], n: int, rounds: int = 10) -> dict[str, float]:
