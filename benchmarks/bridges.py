@@ -196,7 +196,8 @@ def http(reads: int) -> dict[str, float]:
     from gtsdk.drivers.http_bridge.engine import HttpBridgeSettings, HttpEngine
     from gtsdk.simulators.vendors import acme_middleware
 
-    sim = acme_middleware.start(Path(tempfile.mkdtemp(prefix="gtsdk-bench-mw-")))
+    work = Path(tempfile.mkdtemp(prefix="gtsdk-bench-mw-"))
+    sim = acme_middleware.start(work)
     mapping = REPO / "examples" / "bridges" / "acme_middleware.yaml"
     engine = HttpEngine("idcard", HttpBridgeSettings(mapping=str(mapping), params=sim.settings["params"]),
                         lambda e, d: None)
@@ -218,6 +219,7 @@ def http(reads: int) -> dict[str, float]:
         bare.close()
         engine.close()
         sim.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
