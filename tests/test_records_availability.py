@@ -153,7 +153,7 @@ def test_figures_are_reused_only_while_nothing_they_come_from_changed(tmp_path: 
     run_for(rec, clock, 50)
     again = rec.availability()
     assert again.down is first.down  # the same merged intervals, not merged again
-    assert (again.seconds, again.downtime()) == (pytest.approx(300), pytest.approx(150))
+    assert again.seconds == pytest.approx(300) and again.downtime() == pytest.approx(150)
     assert again.ratio() == pytest.approx(1 - 150 / 300)
     rec.faults.raise_fault("lights", "state", 1, "relay")  # a new fault: merged anew
     run_for(rec, clock, 10)

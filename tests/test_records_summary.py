@@ -48,7 +48,7 @@ def expected(txns: list[tuple[int, str, str]], days: int, installed_ago: int) ->
         return {c: n for (k, c), n in sorted(counter.items()) if k == key}
 
     shown = [(TODAY - timedelta(days=i)).isoformat() for i in range(min(days, 31) - 1, -1, -1)]
-    months = []
+    months: list[str] = []
     y, m = TODAY.year, TODAY.month
     for _ in range(12):
         months.insert(0, f"{y:04d}-{m:02d}")

@@ -101,120 +101,129 @@ def _walk(v: Any, keys: list[str | int], path: str) -> Any:
 
 def compile_field(spec: FieldSpec, *, field: str, wants_bytes: bool, default_encoding: str) -> Converter:
     """The conversion :func:`values.convert` makes with *spec*, prepared once (see the module docstring)."""
-    err = values.data_error
-    keys = _path_keys(spec.path) if spec.path is not None else None
-    path = spec.path or "$"
-    length_from = spec.length_from
-    cut = spec.slice
-    enc = spec.encoding or default_encoding
-    # bytes stay bytes for a bytes field unless the mapping asks for text
-    keep_bytes = wants_bytes and spec.encoding is None and spec.line is None
-    line, cstring, strip, b64 = spec.line, spec.cstring, spec.strip, spec.base64
-    table = spec.map
-    has_otherwise = "otherwise" in spec.model_fields_set
-    otherwise = spec.otherwise
-    parse_date = date_parser(spec.date) if spec.date is not None else None
-    date_fmt = spec.date
-    empty_is_null = spec.empty_is_null
-    # the decoded text (and its lines) of a source depends only on the source and the encoding when nothing
-    # before the decoding changes the bytes
-    shared = keys is None and length_from is None and cut is None and spec.from_ is not None
-    text_key = (spec.from_, enc)
-    lines_key = (spec.from_, enc, "lines")
+    c = _CompiledField(spec, field=field, wants_bytes=wants_bytes, default_encoding=default_encoding)
+    return c.line_of if c.shared and c.line is not None and not c.b64 else c.convert
 
-    def convert(raw: Any, lengths: Mapping[str, Any], memo: dict[Any, Any]) -> Any:
-        v = raw if keys is None else _walk(raw, keys, path)
-        if isinstance(v, bytearray):
-            v = bytes(v)
-        if length_from is not None:
-            n = lengths.get(length_from)
-            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-                raise err(field, f"length {length_from} is not a non-negative integer")
-            if not isinstance(v, bytes | str):
-                raise err(field, "length_from needs bytes or text")
-            v = v[:n]
-        if cut is not None:
-            off, length = cut
-            if not isinstance(v, bytes | str):
-                raise err(field, "slice needs bytes or text")
-            if off + length > len(v):
-                raise err(field, f"slice [{off}, {length}] runs past the {len(v)} available")
-            v = v[off:off + length]
-        if b64:
+
+class _CompiledField:
+    """One field's conversion, its steps in the order of :func:`values.convert`, each decided once."""
+
+    def __init__(self, spec: FieldSpec, *, field: str, wants_bytes: bool, default_encoding: str) -> None:
+        self.field = field
+        self.keys = _path_keys(spec.path) if spec.path is not None else None
+        self.path = spec.path or "$"
+        self.length_from = spec.length_from
+        self.cut = spec.slice
+        self.enc = spec.encoding or default_encoding
+        # bytes stay bytes for a bytes field unless the mapping asks for text
+        self.keep_bytes = wants_bytes and spec.encoding is None and spec.line is None
+        self.line, self.cstring, self.strip, self.b64 = spec.line, spec.cstring, spec.strip, spec.base64
+        self.table = spec.map
+        self.has_otherwise = "otherwise" in spec.model_fields_set
+        self.otherwise = spec.otherwise
+        self.parse_date = date_parser(spec.date) if spec.date is not None else None
+        self.date_fmt = spec.date
+        self.empty_is_null = spec.empty_is_null
+        # the decoded text (and its lines) of a source depends only on the source and the encoding when nothing
+        # before the decoding changes the bytes
+        self.shared = self.keys is None and self.length_from is None and self.cut is None and spec.from_ is not None
+        self.text_key = (spec.from_, self.enc)
+        self.lines_key = (spec.from_, self.enc, "lines")
+
+    def convert(self, raw: Any, lengths: Mapping[str, Any], memo: dict[Any, Any]) -> Any:
+        v = self._narrow(raw, lengths)
+        if self.b64:
             if isinstance(v, bytes):
-                raise err(field, "base64 needs text")
+                raise values.data_error(self.field, "base64 needs text")
             if isinstance(v, str):
                 try:
                     return base64.b64decode(v, validate=True)
                 except (binascii.Error, ValueError):
-                    raise err(field, "not valid base64") from None
+                    raise values.data_error(self.field, "not valid base64") from None
         if isinstance(v, bytes):
-            if keep_bytes:
+            if self.keep_bytes:
                 return v
-            text = memo.get(text_key) if shared else None
-            if text is None:
-                try:
-                    text = v.decode(enc)
-                except UnicodeDecodeError:
-                    raise err(field, f"not valid {enc}") from None
-                if shared:
-                    memo[text_key] = text
-            v = text
-            if line is not None and shared:
-                lines = memo.get(lines_key)
+            v = self._decode(v, memo)
+            if self.line is not None and self.shared:
+                lines = memo.get(self.lines_key)
                 if lines is None:
-                    lines = memo[lines_key] = v.splitlines()
-                if line >= len(lines):
-                    raise err(field, f"line {line} absent ({len(lines)} lines)")
-                v = lines[line]
-                return _after_line(v)
+                    lines = memo[self.lines_key] = v.splitlines()
+                return self._after_line(self._pick(lines))
         if isinstance(v, str):
-            if line is not None:
-                lines = v.splitlines()
-                if line >= len(lines):
-                    raise err(field, f"line {line} absent ({len(lines)} lines)")
-                v = lines[line]
-            return _after_line(v)
-        return _finish(v)
+            if self.line is not None:
+                v = self._pick(v.splitlines())
+            return self._after_line(v)
+        return self._finish(v)
 
-    def _after_line(v: str) -> Any:
-        if cstring:
-            v = v.split("\x00", 1)[0]
-        if strip:
-            v = v.strip(" \t\r\n\u3000")
-        return _finish(v)
+    def line_of(self, raw: Any, lengths: Mapping[str, Any], memo: dict[Any, Any]) -> Any:
+        """The same as convert for a line of a text source (an ID card's wz.txt), in fewer steps."""
+        lines = memo.get(self.lines_key) if isinstance(raw, bytes) else None
+        if lines is None:
+            return self.convert(raw, lengths, memo)
+        return self._after_line(self._pick(lines))
 
-    def _finish(v: Any) -> Any:
-        if table is not None:
-            key = v if isinstance(v, str) else values._text(v)
-            if key in table:
-                return table[key]
-            if has_otherwise:
-                return otherwise
-        if parse_date is not None:
-            if not isinstance(v, str):
-                raise err(field, "a date needs text")
-            try:
-                return parse_date(v)
-            except ValueError:
-                raise err(field, f"not a date in the form {date_fmt}") from None
-        if empty_is_null and v in ("", b""):
-            return None
+    def _narrow(self, raw: Any, lengths: Mapping[str, Any]) -> Any:
+        """The JSON path, length_from and slice steps."""
+        v = raw if self.keys is None else _walk(raw, self.keys, self.path)
+        if isinstance(v, bytearray):
+            v = bytes(v)
+        if self.length_from is not None:
+            n = lengths.get(self.length_from)
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise values.data_error(self.field, f"length {self.length_from} is not a non-negative integer")
+            if not isinstance(v, bytes | str):
+                raise values.data_error(self.field, "length_from needs bytes or text")
+            v = v[:n]
+        if self.cut is not None:
+            off, length = self.cut
+            if not isinstance(v, bytes | str):
+                raise values.data_error(self.field, "slice needs bytes or text")
+            if off + length > len(v):
+                raise values.data_error(self.field, f"slice [{off}, {length}] runs past the {len(v)} available")
+            v = v[off:off + length]
         return v
 
-    if not (shared and line is not None and not b64):
-        return convert
+    def _decode(self, v: bytes, memo: dict[Any, Any]) -> str:
+        text: str | None = memo.get(self.text_key) if self.shared else None
+        if text is None:
+            try:
+                text = v.decode(self.enc)
+            except UnicodeDecodeError:
+                raise values.data_error(self.field, f"not valid {self.enc}") from None
+            if self.shared:
+                memo[self.text_key] = text
+        return text
 
-    def line_of(raw: Any, lengths: Mapping[str, Any], memo: dict[Any, Any]) -> Any:
-        """The same as convert for a line of a text source (an ID card's wz.txt), in fewer steps."""
-        lines = memo.get(lines_key) if isinstance(raw, bytes) else None
-        if lines is None:
-            return convert(raw, lengths, memo)
-        if line >= len(lines):
-            raise err(field, f"line {line} absent ({len(lines)} lines)")
-        return _after_line(lines[line])
+    def _pick(self, lines: list[str]) -> str:
+        assert self.line is not None
+        if self.line >= len(lines):
+            raise values.data_error(self.field, f"line {self.line} absent ({len(lines)} lines)")
+        return lines[self.line]
 
-    return line_of
+    def _after_line(self, v: str) -> Any:
+        if self.cstring:
+            v = v.split("\x00", 1)[0]
+        if self.strip:
+            v = v.strip(" \t\r\n\u3000")
+        return self._finish(v)
+
+    def _finish(self, v: Any) -> Any:
+        if self.table is not None:
+            key = v if isinstance(v, str) else values._text(v)
+            if key in self.table:
+                return self.table[key]
+            if self.has_otherwise:
+                return self.otherwise
+        if self.parse_date is not None:
+            if not isinstance(v, str):
+                raise values.data_error(self.field, "a date needs text")
+            try:
+                return self.parse_date(v)
+            except ValueError:
+                raise values.data_error(self.field, f"not a date in the form {self.date_fmt}") from None
+        if self.empty_is_null and v in ("", b""):
+            return None
+        return v
 
 
 _BYTES: dict[tuple[type, str], bool] = {}
