@@ -23,7 +23,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,10 @@ def median_us(fn: Callable[[], object], n: int) -> float:
     return statistics.median(times) * 1e6
 
 
+def _day(text: str) -> date:
+    return datetime.strptime(text, "%Y%m%d").date()
+
+
 def _direct_reader(library: Path, state: Path, folder: Path) -> tuple[Callable[[], IdCardData], Callable[[], int]]:
     os.environ["ACME_IDR_STATE"] = str(state)
     lib = ctypes.CDLL(str(library))
@@ -62,11 +66,10 @@ def _direct_reader(library: Path, state: Path, folder: Path) -> tuple[Callable[[
         photo = (folder / "zp.bmp").read_bytes()
         for n in ("wz.txt", "xp.wlt", "zp.bmp"):
             os.unlink(folder / n)
-        day = lambda s: datetime.strptime(s, "%Y%m%d").date()  # noqa: E731
         return IdCardData(card_type=CardType.RESIDENT, name=text[0], sex=text[1],
                           sex_code={"男": "1", "女": "2"}.get(text[1], "9"), nation_code=text[2],
-                          birth_date=day(text[3]), address=text[4], id_number=text[5], issuer=text[6],
-                          valid_from=day(text[7]), valid_until=None if text[8] == "长期" else day(text[8]),
+                          birth_date=_day(text[3]), address=text[4], id_number=text[5], issuer=text[6],
+                          valid_from=_day(text[7]), valid_until=None if text[8] == "长期" else _day(text[8]),
                           long_term=text[8] == "长期", photo_wlt=wlt, photo=photo)
 
     return read, lambda: int(lib.Authenticate())

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _server_fixtures import ID_NUMBER, Svc, service_fixture, start_service
@@ -56,10 +57,11 @@ def test_every_operation_recorded_without_personal_data(svc: Svc) -> None:
 def test_query_by_person_time_and_type(svc: Svc) -> None:
     _some_operations(svc)
     with svc.maint() as c:
-        def rows(**q: str) -> list[dict]:
+        def rows(**q: str) -> list[dict[str, Any]]:
             r = c.get("/v1/audit", params=q)
             assert r.status_code == 200, r.text
-            return r.json()["data"]["rows"]
+            found: list[dict[str, Any]] = r.json()["data"]["rows"]
+            return found
 
         by_full = rows(person=ID_NUMBER)
         assert [r["operation"] for r in by_full] == ["read"]

@@ -69,6 +69,7 @@ def test_good_bundle_passes_and_unpacks_byte_identical(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
 def test_signature_verifies_in_openssl(tmp_path: Path) -> None:
+    assert OPENSSL is not None
     p = _bundle(tmp_path)
     s = bundle.read_signed(p)
     assert s.signature is not None
