@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import threading
 import time
@@ -228,3 +229,26 @@ async def test_async_client_operations_and_events(svc: Svc) -> None:
         await events.aclose()
         st = await c.status("lights")
         assert st.module == "lights"
+
+
+class _Unprintable:
+    """A value in a driver's event that json.dumps cannot turn into text (its __str__ raises)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("a driver's value holding 110101199003071234")
+
+
+def test_an_event_a_session_cannot_send_ends_that_session_only(svc: Svc, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="gtsdk.server")
+    with ws_connect(svc, f"token={svc.app_token}&modules=sensors") as ws:
+        assert recv(ws)["type"] == "hello"
+        svc.terminal.events.publish("sensors", "alarm", {"value": _Unprintable()})
+        with pytest.raises(ConnectionClosed):
+            recv(ws)  # the session ends (closed by the service), nothing half-sent before
+    with ws_connect(svc, f"token={svc.app_token}&modules=sensors") as ws:  # the service goes on
+        assert recv(ws)["type"] == "hello"
+        svc.terminal.events.publish("sensors", "alarm", {"value": 1})
+        assert until_event(ws)["data"] == {"value": 1}
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("events: an event session"))
+    assert "raised RuntimeError at " in line and "test_server_events.py:" in line
+    assert "110101199003071234" not in caplog.text
