@@ -188,3 +188,57 @@ def test_bad_recipient_key_is_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         start_service(home, {"apps": {"kiosk": {"recipient_key": "bad.pem"}}})
     assert e.value.field == "service.apps.kiosk.recipient_key"
+
+
+def test_a_public_key_that_is_not_sm2_is_config_error(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from gtsdk.errors import ConfigError
+    from gtsdk.server.config import parse_service
+    from gtsdk.server.sealing import Sealer
+
+    p256 = ec.generate_private_key(ec.SECP256R1()).public_key()
+    (tmp_path / "p256.pem").write_bytes(p256.public_bytes(serialization.Encoding.PEM,
+                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(ConfigError) as e:
+        Sealer(parse_service({"apps": {"kiosk": {"recipient_key": "p256.pem"}}}, base_dir=tmp_path), None)
+    assert e.value.field == "service.apps.kiosk.recipient_key" and "not an SM2 public key PEM" in str(e.value)
+
+
+WITHOUT_SM2 = """
+import sys
+from pathlib import Path
+
+from gtsdk.errors import ConfigError
+from gtsdk.server import tokens
+from gtsdk.server.config import parse_service
+from gtsdk.server.sealing import Sealer
+
+home = Path(sys.argv[1])
+store = tokens.TokenStore(home)
+token = store.create(["app"])
+info = store.verify(token)
+print("tokens", tokens.default_alg(), info is not None and info.alg)
+try:
+    Sealer(parse_service({"apps": {"kiosk": {"recipient_key": "k.pem"}}}, base_dir=home), None)
+except ConfigError as e:
+    print("sealing", e.code, e.detail)
+"""
+
+
+def test_without_an_sm2_libcrypto_tokens_use_sha256_and_sealing_refuses_to_start(tmp_path: Path) -> None:
+    """gtsdk.crypto refuses to import (configError) where libcrypto has no SM2: tokens are hashed with SHA-256,
+    and an app that wants its personal data sealed stops the service instead of getting it in clear (9.3.2)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, GTSDK_LIBCRYPTO="/nonexistent/libcrypto.so.3")
+    out = subprocess.run([sys.executable, "-c", WITHOUT_SM2, str(tmp_path)], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "tokens sha256 sha256"
+    assert lines[1].startswith("sealing configError service.apps.kiosk.recipient_key: sealing personal data needs "
+                               "gtsdk.crypto"), lines
