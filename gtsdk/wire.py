@@ -97,7 +97,7 @@ class AuditRow(Model):
     duration_ms: float
     caller: str | None = None
     app: str | None = None
-    subject: str | None = Field(None, description="masked ID number, e.g. 110101********1234")
+    subject: str | None = Field(None, description="masked ID number, e.g. 11**************34")
     hash: str
 
 

@@ -131,7 +131,7 @@ def build(app: ServiceApp) -> dict[str, Any]:
     audit_params = params + [{"name": n, "in": "query", "required": False, "schema": sch} for n, sch in (
         ("since", {"type": "string", "description": "ISO date or time (UTC when no zone)"}),
         ("until", {"type": "string"}), ("module", {"type": "string"}), ("operation", {"type": "string"}),
-        ("person", {"type": "string", "description": "full ID number or masked form 110101********1234"}),
+        ("person", {"type": "string", "description": "full ID number or masked form 11**************34"}),
         ("code", {"type": "string"}), ("caller", {"type": "string"}),
         ("limit", {"type": "integer", "minimum": 1, "maximum": 100000}), ("afterId", {"type": "integer"}))]
     paths["/v1/audit"] = {"get": {"operationId": "audit_query", "tags": ["maintenance"], "parameters": audit_params,
