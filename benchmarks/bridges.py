@@ -30,7 +30,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from gtsdk.modules.idcard import CardType, IdCardData, ReadRequest
 REPO = Path(__file__).resolve().parents[1]
 
 
-class InProcessWorker(WorkerProcess):  # type: ignore[misc]  # gtsdk.drivers is Any to mypy here
+class InProcessWorker(WorkerProcess):
     """The worker's own code (worker.py) called in this process — the same board, the library's files in the same
     private folder, but no frames and no process — so that a read through the bridge can be timed without crossing
     to the worker and back.  For this benchmark only: a vendor library that crashed would take the process with it,
@@ -102,6 +102,10 @@ def interleaved(fns: dict[str, Callable[[], object]], n: int, rounds: int = 10) 
     return {k: statistics.median(v) * 1e6 for k, v in times.items()}
 
 
+def _day(text: str) -> date:
+    return datetime.strptime(text, "%Y%m%d").date()
+
+
 def _direct_reader(library: Path, state: Path, folder: Path) -> tuple[Callable[[], IdCardData], Callable[[], int]]:
     os.environ["ACME_IDR_STATE"] = str(state)
     lib = ctypes.CDLL(str(library))
@@ -120,11 +124,10 @@ def _direct_reader(library: Path, state: Path, folder: Path) -> tuple[Callable[[
         photo = (folder / "zp.bmp").read_bytes()
         for n in ("wz.txt", "xp.wlt", "zp.bmp"):
             os.unlink(folder / n)
-        day = lambda s: datetime.strptime(s, "%Y%m%d").date()  # noqa: E731
         return IdCardData(card_type=CardType.RESIDENT, name=text[0], sex=text[1],
                           sex_code={"男": "1", "女": "2"}.get(text[1], "9"), nation_code=text[2],
-                          birth_date=day(text[3]), address=text[4], id_number=text[5], issuer=text[6],
-                          valid_from=day(text[7]), valid_until=None if text[8] == "长期" else day(text[8]),
+                          birth_date=_day(text[3]), address=text[4], id_number=text[5], issuer=text[6],
+                          valid_from=_day(text[7]), valid_until=None if text[8] == "长期" else _day(text[8]),
                           long_term=text[8] == "长期", photo_wlt=wlt, photo=photo)
 
     def auth_twice() -> int:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gtsdk.simulated import simulated_terminal
+from gtsdk.simulated import simulated_terminal, simulations_of
 
 DURATION = int(os.environ.get("GTSDK_BENCH_SECONDS", "3"))
 ROUNDS = int(os.environ.get("GTSDK_BENCH_ROUNDS", "3"))
@@ -65,7 +65,7 @@ def _serve(home: Path, port: int) -> None:
     simulated = sim.available("idcard")
     t = simulated_terminal(home / "sim", config=cfg, modules=["idcard"]) if simulated else Terminal(cfg)
     t.start()
-    if "idcard" in t.simulations:
+    if "idcard" in simulations_of(t):
         deadline = time.monotonic() + 20
         while t.device("idcard").status().state.value != "online" and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -88,8 +88,8 @@ def _serve(home: Path, port: int) -> None:
     app = WithBare()
     socks = bind(["127.0.0.1"], port)
     app.listening_on(*bound(socks))
-    server = make_server(app, "warning")  # type: ignore[arg-type]
-    print(f"READY {socks[0].getsockname()[1]} {'sim' if 'idcard' in t.simulations else 'nosim'}", flush=True)
+    server = make_server(app, "warning")
+    print(f"READY {socks[0].getsockname()[1]} {'sim' if 'idcard' in simulations_of(t) else 'nosim'}", flush=True)
     try:
         run_server(server, server.serve(sockets=socks))
     finally:

@@ -114,7 +114,8 @@ class HealthWatch:
     """Asks /v1/health every 100 ms on a thread while a probe runs."""
 
     def __init__(self, svc: Service) -> None:
-        self.svc, self.times, self.failed = svc, [], 0
+        self.svc, self.failed = svc, 0
+        self.times: list[float] = []
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 

@@ -33,7 +33,12 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gtsdk.fleet.httpd import RunningApi
+    from gtsdk.fleet.platform import Platform
+    from gtsdk.fleet.users import User
 
 PER_PROCESS = 50
 
@@ -141,6 +146,182 @@ def terminals_process(spec_path: str) -> None:
 
 
 # ---- the platform side -----------------------------------------------------------------------------------------
+class _Bench:
+    """The platform side of one run: broker, platform and its HTTPS API, the two bundles, the terminals' processes."""
+
+    def __init__(self, a: argparse.Namespace) -> None:
+        from gtsdk.fleet.lab import LocalFleet
+
+        self.a = a
+        self.tmp = Path(tempfile.mkdtemp(prefix="gtsdk-bench-updates-"))
+        self.fleet = LocalFleet(self.tmp / "fleet")
+        self.procs: list[subprocess.Popen[str]] = []
+        self.platform: Platform | None = None
+        self.api: RunningApi | None = None
+
+    def start_platform(self) -> tuple[Platform, RunningApi]:
+        """Broker, platform on SQLite, its API; the release key; bundle 1.0 (the base) and 1.1 (the update)."""
+        from gtsdk.crypto import SM2PrivateKey
+        from gtsdk.fleet.api import build_app
+        from gtsdk.fleet.httpd import start_background
+        from gtsdk.fleet.platform import Platform, PlatformConfig
+        from gtsdk.fleet.store import db
+        from gtsdk.updates import bundle
+        from gtsdk.updates.manifest import Manifest
+
+        self.broker = self.fleet.start_broker("province")
+        self.engine = db.open_engine(str(self.tmp / "fleet.sqlite"))
+        db.create_schema(self.engine)
+        home = self.fleet.home
+        platform = self.platform = Platform(PlatformConfig(home=home.path, db="", broker=self.broker.url, workers=1,
+                                                           rollout_interval=1.0), engine=self.engine).start()
+        self.key = SM2PrivateKey.generate()
+        (home.path / "release-keys").mkdir(exist_ok=True)
+        (home.path / "release-keys" / "r.pem").write_bytes(self.key.public_key().to_pem())
+        cert, tls_key = platform.home.https_files(["127.0.0.1"])
+        api = self.api = start_background(build_app(platform), cert, tls_key)
+        platform.rollouts.base_url = api.url
+        self.base = self.tmp / "base.tar"
+        bundle.build(self.base, Manifest(name="bench", version="1.0"), wheels=[_wheel(self.tmp, "1.0", 4)],
+                     key=self.key)
+        self.update = self.tmp / "update.tar"
+        bundle.build(self.update, Manifest(name="bench", version="1.1"),
+                     wheels=[_wheel(self.tmp, "1.1", self.a.wheel_kib)], key=self.key)
+        return platform, api
+
+    def start_terminals(self) -> None:
+        """Enrol the terminals, start their processes, and wait until every one is online (1.0 installed)."""
+        from gtsdk.fleet.simulate import plan_fleet
+
+        a = self.a
+        t0 = time.perf_counter()
+        terms = []
+        for p in plan_fleet(a.terminals, seed=11):
+            home = self.tmp / "t" / p.terminal_id
+            self.fleet.enrol_terminal(self.engine, p.terminal_id, p.region, home, "province")
+            terms.append({"id": p.terminal_id, "region": p.region, "home": str(home)})
+        print(f"enrolled {a.terminals} terminals in {time.perf_counter() - t0:.1f} s")
+        # paho-mqtt's loop uses select(), which cannot watch descriptors above 1024: at most PER_PROCESS terminals
+        # (a socket and three SQLite connections each) share a process
+        parts = [terms[i:i + PER_PROCESS] for i in range(0, len(terms), PER_PROCESS)]
+        t0 = time.perf_counter()
+        for i, part in enumerate(parts):
+            spec = self.tmp / f"spec-{i}.json"
+            spec.write_text(json.dumps({"broker": self.broker.url, "terminals": part, "base": str(self.base),
+                                        "fleet_size": a.terminals, "parallel": max(2, 32 // len(parts)),
+                                        "release_pub": self.key.public_key().to_pem().decode()}))
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks.updates", "--terminals-proc",
+                                                str(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        for proc in self.procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise SystemExit("a terminals' process did not start")
+        deadline = time.monotonic() + 600
+        while self.online() < a.terminals and time.monotonic() < deadline:
+            time.sleep(0.5)
+        print(f"{self.online()} terminals online after {time.perf_counter() - t0:.1f} s (install of 1.0 included)")
+
+    def online(self) -> int:
+        from sqlalchemy import func, select
+
+        from gtsdk.fleet.store import schema as s
+
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.count()).where(s.terminals.c.online.is_(True))).scalar() or 0)
+
+    def deliver(self, url: str, size: int) -> float:
+        """1. the bytes alone: every process downloads *url* for its terminals at once; the seconds it took."""
+        t0 = time.perf_counter()
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"deliver {url}\n")
+            proc.stdin.flush()
+        total = 0
+        for proc in self.procs:
+            assert proc.stdout is not None
+            total += int(proc.stdout.readline().split()[2])
+        deliver_s = time.perf_counter() - t0
+        print(f"delivery: {self.a.terminals} x {size / 1024:.0f} KiB over HTTPS, about 32 at a time: {deliver_s:.2f} s "
+              f"({total / deliver_s / 1e6:.1f} MB/s)")
+        return deliver_s
+
+    def rollout(self, platform: Platform, user: User, sm3: str, deliver_s: float) -> None:
+        """2. and 3.: the rollout to 95 % and 100 % updated, its stages, and the CPU the platform and broker used."""
+        import psutil
+
+        from gtsdk.fleet.rollout import RolloutRequest
+
+        me = psutil.Process()
+        mosq = psutil.Process(self.broker.process.pid) if self.broker.process.pid else None
+        cpu0, mq0 = me.cpu_times(), mosq.cpu_times() if mosq else None
+        percents = [float(x) for x in self.a.percents.split(",") if x]
+        t0 = time.perf_counter()
+        doc = platform.rollouts.create(user, RolloutRequest(bundle=sm3, canary_count=self.a.canary, percents=percents,
+                                                            failure_threshold=0.05))
+        marks, stage_done = _watch(platform, doc["id"], t0)
+        cpu1, mq1 = me.cpu_times(), mosq.cpu_times() if mosq else None
+        _print_rollout(platform.rollouts.get(None, doc["id"], terminals=False), self.a, marks, stage_done, deliver_s)
+        wall = marks.get("end", time.perf_counter() - t0)
+        plat = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+        print(f"  platform process CPU: {plat:.1f} s ({plat / wall:.0%} of one core over the rollout)")
+        if mq0 and mq1:
+            broker = (mq1.user + mq1.system) - (mq0.user + mq0.system)
+            print(f"  broker CPU: {broker:.1f} s ({broker / wall:.0%} of one core)")
+
+    def stop(self) -> None:
+        """The terminals' processes (asked, then killed after 120 s), the API, the platform, the broker, the files."""
+        for proc in self.procs:
+            try:
+                if proc.stdin:
+                    proc.stdin.write("stop\n")
+                    proc.stdin.flush()
+            except BrokenPipeError:
+                pass
+        for proc in self.procs:
+            try:
+                proc.wait(120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        if self.api is not None:
+            self.api.stop()
+        if self.platform is not None:
+            self.platform.stop()
+        self.fleet.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _watch(platform: Platform, rid: str, t0: float) -> tuple[dict[str, float], dict[int, float]]:
+    """Seconds after *t0* at which 95 % were updated and the rollout ended; and at which each stage finished."""
+    marks: dict[str, float] = {}
+    stage_done: dict[int, float] = {}
+    while time.perf_counter() - t0 < 1800:
+        d = platform.rollouts.get(None, rid, terminals=False)
+        for i, st in enumerate(d["stages"]):
+            if i not in stage_done and st["counts"]["updated"] + st["counts"]["failed"] >= st["size"]:
+                stage_done[i] = time.perf_counter() - t0
+        if d["updated"] / d["total"] >= 0.95 and "95" not in marks:
+            marks["95"] = time.perf_counter() - t0
+        if d["state"] in ("done", "halted"):
+            marks["end"] = time.perf_counter() - t0
+            break
+        time.sleep(0.2)
+    return marks, stage_done
+
+
+def _print_rollout(d: dict[str, Any], a: argparse.Namespace, marks: dict[str, float], stage_done: dict[int, float],
+                   deliver_s: float) -> None:
+    print(f"rollout: canary {a.canary}, then {a.percents} % — state {d['state']}, "
+          f"{d['updated']} updated, {d['failed']} failed of {d['total']}")
+    for i, st in enumerate(d["stages"]):
+        if i in stage_done:
+            print(f"  stage {st['name']:<7} ({st['size']:>4} terminals) finished at {stage_done[i]:6.1f} s")
+    if "95" in marks:
+        print(f"  95 % updated after {marks['95']:.1f} s = {marks['95'] / deliver_s:.1f}x the delivery time")
+    if "end" in marks:
+        print(f"  100 % after {marks['end']:.1f} s = {marks['end'] / deliver_s:.1f}x the delivery time")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--terminals", type=int, default=1000)
@@ -153,157 +334,20 @@ def main() -> None:
         terminals_process(a.terminals_proc)
         return
 
-    import psutil
-
-    from gtsdk.crypto import SM2PrivateKey
-    from gtsdk.fleet.api import build_app
-    from gtsdk.fleet.httpd import start_background
-    from gtsdk.fleet.lab import LocalFleet
-    from gtsdk.fleet.platform import Platform, PlatformConfig
-    from gtsdk.fleet.rollout import RolloutRequest
-    from gtsdk.fleet.simulate import plan_fleet
-    from gtsdk.fleet.store import db
     from gtsdk.fleet.users import User
-    from gtsdk.updates import bundle
-    from gtsdk.updates.manifest import Manifest
 
-    tmp = Path(tempfile.mkdtemp(prefix="gtsdk-bench-updates-"))
-    fleet = LocalFleet(tmp / "fleet")
-    procs: list[subprocess.Popen[str]] = []
-    platform = None
-    api = None
+    bench = _Bench(a)
     try:
-        b = fleet.start_broker("province")
-        engine = db.open_engine(str(tmp / "fleet.sqlite"))
-        db.create_schema(engine)
-        platform = Platform(PlatformConfig(home=fleet.home.path, db="", broker=b.url, workers=1,
-                                           rollout_interval=1.0), engine=engine).start()
-        key = SM2PrivateKey.generate()
-        (fleet.home.path / "release-keys").mkdir(exist_ok=True)
-        (fleet.home.path / "release-keys" / "r.pem").write_bytes(key.public_key().to_pem())
-        cert, tls_key = platform.home.https_files(["127.0.0.1"])
-        api = start_background(build_app(platform), cert, tls_key)
-        platform.rollouts.base_url = api.url
-        base = tmp / "base.tar"
-        bundle.build(base, Manifest(name="bench", version="1.0"), wheels=[_wheel(tmp, "1.0", 4)], key=key)
-        upd = tmp / "update.tar"
-        bundle.build(upd, Manifest(name="bench", version="1.1"), wheels=[_wheel(tmp, "1.1", a.wheel_kib)], key=key)
-        t0 = time.perf_counter()
-        terms = []
-        for p in plan_fleet(a.terminals, seed=11):
-            home = tmp / "t" / p.terminal_id
-            fleet.enrol_terminal(engine, p.terminal_id, p.region, home, "province")
-            terms.append({"id": p.terminal_id, "region": p.region, "home": str(home)})
-        print(f"enrolled {a.terminals} terminals in {time.perf_counter() - t0:.1f} s")
-        # paho-mqtt's loop uses select(), which cannot watch descriptors above 1024: at most PER_PROCESS terminals
-        # (a socket and three SQLite connections each) share a process
-        parts = [terms[i:i + PER_PROCESS] for i in range(0, len(terms), PER_PROCESS)]
-        t0 = time.perf_counter()
-        for i, part in enumerate(parts):
-            spec = tmp / f"spec-{i}.json"
-            spec.write_text(json.dumps({"broker": b.url, "terminals": part, "base": str(base),
-                                        "fleet_size": a.terminals, "parallel": max(2, 32 // len(parts)),
-                                        "release_pub": key.public_key().to_pem().decode()}))
-            procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks.updates", "--terminals-proc",
-                                           str(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
-        for proc in procs:
-            assert proc.stdout is not None
-            if proc.stdout.readline().strip() != "ready":
-                raise SystemExit("a terminals' process did not start")
-        from sqlalchemy import func, select
-
-        from gtsdk.fleet.store import schema as s
-
-        def online() -> int:
-            with engine.connect() as c:
-                return int(c.execute(select(func.count()).where(s.terminals.c.online.is_(True))).scalar() or 0)
-
-        deadline = time.monotonic() + 600
-        while online() < a.terminals and time.monotonic() < deadline:
-            time.sleep(0.5)
-        print(f"{online()} terminals online after {time.perf_counter() - t0:.1f} s (install of 1.0 included)")
+        platform, api = bench.start_platform()
+        bench.start_terminals()
         user = User("bench", "province", "330000", None)
-        up = tmp / "upload.tar"
-        shutil.copy(upd, up)
+        up = bench.tmp / "upload.tar"
+        shutil.copy(bench.update, up)
         sm3 = platform.rollouts.upload_file(user, up)["sm3"]
-        size = upd.stat().st_size
-
-        # 1. the bytes alone: every process downloads for its terminals at once
-        t0 = time.perf_counter()
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write(f"deliver {api.url}/fleet/bundles/{sm3}\n")
-            proc.stdin.flush()
-        total = 0
-        for proc in procs:
-            assert proc.stdout is not None
-            total += int(proc.stdout.readline().split()[2])
-        deliver_s = time.perf_counter() - t0
-        print(f"delivery: {a.terminals} x {size / 1024:.0f} KiB over HTTPS, about 32 at a time: {deliver_s:.2f} s "
-              f"({total / deliver_s / 1e6:.1f} MB/s)")
-
-        # 2. the rollout
-        me = psutil.Process()
-        mosq = psutil.Process(b.process.pid) if b.process.pid else None
-        cpu0 = me.cpu_times()
-        mq0 = mosq.cpu_times() if mosq else None
-        percents = [float(x) for x in a.percents.split(",") if x]
-        t0 = time.perf_counter()
-        doc = platform.rollouts.create(user, RolloutRequest(bundle=sm3, canary_count=a.canary, percents=percents,
-                                                            failure_threshold=0.05))
-        rid = doc["id"]
-        marks: dict[str, float] = {}
-        stage_done: dict[int, float] = {}
-        while time.perf_counter() - t0 < 1800:
-            d = platform.rollouts.get(None, rid, terminals=False)
-            frac = d["updated"] / d["total"]
-            for i, st in enumerate(d["stages"]):
-                if i not in stage_done and st["counts"]["updated"] + st["counts"]["failed"] >= st["size"]:
-                    stage_done[i] = time.perf_counter() - t0
-            if frac >= 0.95 and "95" not in marks:
-                marks["95"] = time.perf_counter() - t0
-            if d["state"] in ("done", "halted"):
-                marks["end"] = time.perf_counter() - t0
-                break
-            time.sleep(0.2)
-        cpu1 = me.cpu_times()
-        mq1 = mosq.cpu_times() if mosq else None
-        d = platform.rollouts.get(None, rid, terminals=False)
-        print(f"rollout: canary {a.canary}, then {a.percents} % — state {d['state']}, "
-              f"{d['updated']} updated, {d['failed']} failed of {d['total']}")
-        for i, st in enumerate(d["stages"]):
-            if i in stage_done:
-                print(f"  stage {st['name']:<7} ({st['size']:>4} terminals) finished at {stage_done[i]:6.1f} s")
-        if "95" in marks:
-            print(f"  95 % updated after {marks['95']:.1f} s = {marks['95'] / deliver_s:.1f}x the delivery time")
-        if "end" in marks:
-            print(f"  100 % after {marks['end']:.1f} s = {marks['end'] / deliver_s:.1f}x the delivery time")
-        wall = marks.get("end", time.perf_counter() - t0)
-        plat = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-        print(f"  platform process CPU: {plat:.1f} s ({plat / wall:.0%} of one core over the rollout)")
-        if mq0 and mq1:
-            broker = (mq1.user + mq1.system) - (mq0.user + mq0.system)
-            print(f"  broker CPU: {broker:.1f} s ({broker / wall:.0%} of one core)")
+        deliver_s = bench.deliver(f"{api.url}/fleet/bundles/{sm3}", bench.update.stat().st_size)
+        bench.rollout(platform, user, sm3, deliver_s)
     finally:
-        for proc in procs:
-            try:
-                if proc.stdin:
-                    proc.stdin.write("stop\n")
-                    proc.stdin.flush()
-            except BrokenPipeError:
-                pass
-        for proc in procs:
-            try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        if api is not None:
-            api.stop()
-        if platform is not None:
-            platform.stop()
-        fleet.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        bench.stop()
 
 
 if __name__ == "__main__":

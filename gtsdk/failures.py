@@ -14,13 +14,17 @@ from contextlib import contextmanager
 log = logging.getLogger("gtsdk")
 
 
-def swallowed(module: str, what: str, e: BaseException, *, logger: logging.Logger | None = None) -> None:
-    """Log (warning) that *what* of *module* raised *e* and the caller went on."""
+def place(e: BaseException) -> str:
+    """`` at <file>:<line>`` of the frame that raised *e* (empty when it carries no traceback): where, not what."""
     tb = e.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else ""
-    (logger or log).warning("%s: %s raised %s%s; carrying on", module, what, type(e).__name__, where)
+    return f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else ""
+
+
+def swallowed(module: str, what: str, e: BaseException, *, logger: logging.Logger | None = None) -> None:
+    """Log (warning) that *what* of *module* raised *e* and the caller went on."""
+    (logger or log).warning("%s: %s raised %s%s; carrying on", module, what, type(e).__name__, place(e))
 
 
 @contextmanager

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _server_fixtures import ID_NUMBER, Svc, service_fixture, start_service
@@ -15,6 +16,9 @@ from gtsdk import wire as wm
 from gtsdk.audit import AuditLog, mask_id
 from gtsdk.cli import main
 from gtsdk.client import Client
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
 
 
 @pytest.fixture
@@ -57,10 +61,11 @@ def test_every_operation_recorded_without_personal_data(svc: Svc) -> None:
 def test_query_by_person_time_and_type(svc: Svc) -> None:
     _some_operations(svc)
     with svc.maint() as c:
-        def rows(**q: str) -> list[dict]:
+        def rows(**q: str) -> list[dict[str, Any]]:
             r = c.get("/v1/audit", params=q)
             assert r.status_code == 200, r.text
-            return r.json()["data"]["rows"]
+            found: list[dict[str, Any]] = r.json()["data"]["rows"]
+            return found
 
         by_full = rows(person=ID_NUMBER)
         assert [r["operation"] for r in by_full] == ["read"]
@@ -189,6 +194,60 @@ def test_bad_recipient_key_is_config_error(tmp_path: Path) -> None:
     assert e.value.field == "service.apps.kiosk.recipient_key"
 
 
+def test_a_public_key_that_is_not_sm2_is_config_error(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from gtsdk.errors import ConfigError
+    from gtsdk.server.config import parse_service
+    from gtsdk.server.sealing import Sealer
+
+    p256 = ec.generate_private_key(ec.SECP256R1()).public_key()
+    (tmp_path / "p256.pem").write_bytes(p256.public_bytes(serialization.Encoding.PEM,
+                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(ConfigError) as e:
+        Sealer(parse_service({"apps": {"kiosk": {"recipient_key": "p256.pem"}}}, base_dir=tmp_path), None)
+    assert e.value.field == "service.apps.kiosk.recipient_key" and "not an SM2 public key PEM" in str(e.value)
+
+
+WITHOUT_SM2 = """
+import sys
+from pathlib import Path
+
+from gtsdk.errors import ConfigError
+from gtsdk.server import tokens
+from gtsdk.server.config import parse_service
+from gtsdk.server.sealing import Sealer
+
+home = Path(sys.argv[1])
+store = tokens.TokenStore(home)
+token = store.create(["app"])
+info = store.verify(token)
+print("tokens", tokens.default_alg(), info is not None and info.alg)
+try:
+    Sealer(parse_service({"apps": {"kiosk": {"recipient_key": "k.pem"}}}, base_dir=home), None)
+except ConfigError as e:
+    print("sealing", e.code, e.detail)
+"""
+
+
+def test_without_an_sm2_libcrypto_tokens_use_sha256_and_sealing_refuses_to_start(tmp_path: Path) -> None:
+    """gtsdk.crypto refuses to import (configError) where libcrypto has no SM2: tokens are hashed with SHA-256,
+    and an app that wants its personal data sealed stops the service instead of getting it in clear (9.3.2)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, GTSDK_LIBCRYPTO="/nonexistent/libcrypto.so.3")
+    out = subprocess.run([sys.executable, "-c", WITHOUT_SM2, str(tmp_path)], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "tokens sha256 sha256"
+    assert lines[1].startswith("sealing configError service.apps.kiosk.recipient_key: sealing personal data needs "
+                               "gtsdk.crypto"), lines
+
+
 # ---- issue #18 item 1: the subject key is not in the database --------------------------------------------------
 def _date_loop(db_path: Path) -> str | None:
     """The offline attack on a copied database: take the HMAC key from the database and try every birth date
@@ -200,7 +259,8 @@ def _date_loop(db_path: Path) -> str | None:
     db = sqlite3.connect(db_path)
     try:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        rows = db.execute("SELECT subject, subject_key FROM records WHERE subject_key IS NOT NULL").fetchall()
+        rows: list[tuple[str, str]] = db.execute(
+            "SELECT subject, subject_key FROM records WHERE subject_key IS NOT NULL").fetchall()
     finally:
         db.close()
     keys = [bytes.fromhex(v) for v in meta.values() if len(v) == 64 and all(c in "0123456789abcdef" for c in v)]
@@ -358,8 +418,9 @@ time.sleep(120)
 """
 
 
-def _head(home: Path) -> dict:
-    return json.loads((home / "audit-head.json").read_text())
+def _head(home: Path) -> dict[str, Any]:
+    head: dict[str, Any] = json.loads((home / "audit-head.json").read_text())
+    return head
 
 
 def test_tail_deleted_after_kill9_is_detected(tmp_path: Path) -> None:
@@ -474,7 +535,7 @@ def signed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def _arbitrary_head() -> object:
+def _arbitrary_head() -> SearchStrategy[bytes]:
     from hypothesis import strategies as st
 
     ints = st.one_of(st.integers(-5, 10), st.integers())
@@ -531,7 +592,7 @@ def test_failing_disk_is_retried_and_close_is_bounded(tmp_path: Path) -> None:
     real = log._append
     failures = {"left": 2}
 
-    def flaky(rows: list) -> None:
+    def flaky(rows: Iterable[dict[str, Any]]) -> None:
         if failures["left"]:
             failures["left"] -= 1
             raise sqlite3.OperationalError("disk I/O error")
@@ -542,7 +603,7 @@ def test_failing_disk_is_retried_and_close_is_bounded(tmp_path: Path) -> None:
     assert log.wait_committed("kept", timeout=10)  # after two failed attempts, nothing dropped
     assert [r["request_id"] for r in log.query()] == ["kept"]
 
-    def broken(rows: list) -> None:
+    def broken(rows: Iterable[dict[str, Any]]) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     log._append = broken  # type: ignore[method-assign]

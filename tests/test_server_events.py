@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from _server_fixtures import ORIGIN, Svc, bounded_socket, make_terminal, service_fixture, start_service
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from gtsdk.client import AsyncClient, Client
 from gtsdk.runtime.events import Event, EventBus
@@ -28,13 +30,13 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
     yield from service_fixture(tmp_path)
 
 
-def ws_connect(s: Svc, query: str = "", **kw: Any) -> ClientConnection:
+def ws_connect(s: Svc, query: str = "", origin: str | None = None) -> ClientConnection:
     ctx = ssl.create_default_context(cafile=s.ca)
     url = f"wss://127.0.0.1:{s.running.port}/v1/events" + (f"?{query}" if query else "")
     # max_queue=None: with unread events buffered, a bounded client queue stops reading and its close times out;
     # the socket's kernel timeouts bound the client's reader thread (see bounded_socket)
     return connect(url, sock=bounded_socket(s.running.port), ssl=ctx, open_timeout=5, close_timeout=5,
-                   max_queue=None, **kw)
+                   max_queue=None, origin=None if origin is None else Origin(origin))
 
 
 def recv(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
@@ -157,9 +159,9 @@ def test_bad_since_and_modules(svc: Svc) -> None:
 
 def test_origin_checked_on_websocket(svc: Svc) -> None:
     with pytest.raises(InvalidStatus) as e:
-        ws_connect(svc, f"token={svc.app_token}", origin="https://evil.example")  # type: ignore[arg-type]
+        ws_connect(svc, f"token={svc.app_token}", origin="https://evil.example")
     assert e.value.response.status_code == 403
-    with ws_connect(svc, f"token={svc.app_token}", origin=ORIGIN) as ws:  # type: ignore[arg-type]
+    with ws_connect(svc, f"token={svc.app_token}", origin=ORIGIN) as ws:
         assert recv(ws)["type"] == "hello"
 
 
@@ -223,6 +225,30 @@ async def test_async_client_operations_and_events(svc: Svc) -> None:
             await asyncio.sleep(0.1)
         ev = await asyncio.wait_for(nxt, 5)
         assert ev.module == "lights" and ev.type == "lightChanged"
+        assert isinstance(events, AsyncGenerator)  # typed as an iterator; closing it ends the socket now
         await events.aclose()
         st = await c.status("lights")
         assert st.module == "lights"
+
+
+class _Unprintable:
+    """A value in a driver's event that json.dumps cannot turn into text (its __str__ raises)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("a driver's value holding 110101199003071234")
+
+
+def test_an_event_a_session_cannot_send_ends_that_session_only(svc: Svc, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="gtsdk.server")
+    with ws_connect(svc, f"token={svc.app_token}&modules=sensors") as ws:
+        assert recv(ws)["type"] == "hello"
+        svc.terminal.events.publish("sensors", "alarm", {"value": _Unprintable()})
+        with pytest.raises(ConnectionClosed):
+            recv(ws)  # the session ends (closed by the service), nothing half-sent before
+    with ws_connect(svc, f"token={svc.app_token}&modules=sensors") as ws:  # the service goes on
+        assert recv(ws)["type"] == "hello"
+        svc.terminal.events.publish("sensors", "alarm", {"value": 1})
+        assert until_event(ws)["data"] == {"value": 1}
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("events: an event session"))
+    assert "raised RuntimeError at " in line and "test_server_events.py:" in line
+    assert "110101199003071234" not in caplog.text

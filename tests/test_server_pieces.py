@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from gtsdk.server.body import BodyLimit, Limits, read_body
 from gtsdk.server.call import Call, Response, call_of, pick_lang
 from gtsdk.server.config import parse_service
 from gtsdk.server.cors import Cors, Origins
+from gtsdk.server.logs import SecretFilter
 from gtsdk.server.ratelimit import RateLimit, TokenRates
 from gtsdk.server.request_id import RequestContext
 from gtsdk.server.router import Dispatch, Resolve, Routes
@@ -49,7 +51,7 @@ async def test_request_id_echoed_generated_and_validated() -> None:
     assert given.headers["cache-control"] == "no-store" and given.headers["x-content-type-options"] == "nosniff"
 
 
-async def test_every_failure_below_is_an_envelope() -> None:
+async def test_every_failure_below_is_an_envelope(caplog: pytest.LogCaptureFixture) -> None:
     async def boom(call: Call) -> Response:
         raise RuntimeError("secret 110101199003071234")
 
@@ -60,9 +62,33 @@ async def test_every_failure_below_is_an_envelope() -> None:
         r = await c.get("/x", headers={"Accept-Language": "en"})
     assert r.status_code == 500 and r.json()["code"] == "internalError" and "110101" not in r.text
     assert r.json()["message"].startswith("Internal")
+    # logged by type and place, never by the text or a traceback (the text may hold personal data)
+    (rec,) = [r for r in caplog.records if r.name == "gtsdk.server"]
+    assert rec.levelno == logging.ERROR and rec.exc_info is None
+    assert rec.getMessage().startswith("unexpected RuntimeError on GET /x at ") and "test_server_pieces.py:" in \
+        rec.getMessage()
+    assert "110101" not in caplog.text
     async with client(RequestContext(inner(catalogue))) as c:
         r = await c.get("/x")
     assert r.status_code == 429 and r.headers["retry-after"] == "3" and r.json()["data"]["retryAfter"] == 3
+
+
+def test_a_record_that_cannot_be_formatted_says_where_without_its_arguments(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad log call must neither raise where it was made nor let logging's error report print its arguments."""
+    logger = logging.getLogger("gtsdk.server.test-unformattable")
+    handler = logging.StreamHandler()
+    logger.addHandler(handler)
+    logger.addFilter(SecretFilter())
+    try:
+        logger.warning("token %s and %d", "gts_0a1b_SECRETSECRET")  # one argument short
+        logger.warning("fine %s", "token=abc")
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "unformattable log record (TypeError) from " in err and "test_server_pieces.py:" in err
+    assert "SECRETSECRET" not in err and "Logging error" not in err
+    assert "fine token=***" in err
 
 
 def test_accept_language() -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -69,6 +71,7 @@ def test_good_bundle_passes_and_unpacks_byte_identical(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
 def test_signature_verifies_in_openssl(tmp_path: Path) -> None:
+    assert OPENSSL is not None
     p = _bundle(tmp_path)
     s = bundle.read_signed(p)
     assert s.signature is not None
@@ -314,3 +317,26 @@ def _report_many(root: Path, home: Path, n: int) -> None:
     for i in range(20):
         a.record(module="update", operation="staged", request_id=f"p{n}-{i}", code="success", duration_ms=0.0,
                  caller="updater")
+
+
+def test_a_progress_listener_that_raises_does_not_change_the_update(tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """The refusal is what the caller gets, the listener's failure is logged by type and place, not its text."""
+    from gtsdk.updates.environment import VenvEnvironment
+    from gtsdk.updates.installer import Updater
+
+    seen: list[str] = []
+
+    def listener(doc: Any) -> None:
+        seen.append(doc["phase"])
+        raise RuntimeError("platform said 110101199003071234")
+
+    u = Updater(tmp_path / "root", identity=WHO, environment=VenvEnvironment(), on_progress=listener)
+    u.trust.add(KEY.public_key())
+    caplog.set_level(logging.WARNING, logger="gtsdk.updates")
+    with pytest.raises(GtsdkError) as e:
+        u.stage(_bundle(tmp_path, key=OTHER))
+    assert e.value.code == ue.UNTRUSTED_KEY and seen == ["refused"]
+    line = next(r.getMessage() for r in caplog.records if "progress listener" in r.getMessage())
+    assert "(refused) raised RuntimeError at " in line and "test_updates_bundle.py" in line
+    assert "110101199003071234" not in caplog.text

@@ -96,7 +96,6 @@ def test_good_update_is_certified_switched_and_confirmed(world: dict[str, Any]) 
     tmp = world["tmp"]
     u = _updater(world)
     status = tmp / "svc-good.json"
-    assert fx.read_status  # the service status helper
     with Running(u, status):
         assert fx.read_status(status, version="1.0")["version"] == "1.0"
         b = fx.make_bundle(tmp, "1.1", [fx.plugin(tmp, "1.1")], drivers=["lights.acme"], requiredTier="silver")

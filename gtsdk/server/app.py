@@ -122,7 +122,7 @@ class ServiceApp:
             else:
                 resp = await self._dispatch.run(call)
             add_headers(resp, call.out)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the request's last line: any failure below is an envelope (8.2)
             call = call or scope[CALL]
             resp = RequestContext.failed(call, e)
         finally:

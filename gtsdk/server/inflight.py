@@ -31,11 +31,16 @@ class _Gone(Exception):
 
 
 def _deliver(src: Future[Model], dst: asyncio.Future[Model]) -> None:
+    """The job's outcome, handed as it is to the request waiting on the loop (its catalogue error included)."""
     if dst.done():
         return
-    try:
+    if src.cancelled():
+        dst.cancel()
+        return
+    e = src.exception(0)
+    if e is None:
         dst.set_result(src.result(0))
-    except BaseException as e:  # the job's catalogue error (or its cancellation), for the waiting request
+    else:
         dst.set_exception(e)
 
 

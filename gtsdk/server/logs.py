@@ -24,7 +24,11 @@ class SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             text = record.getMessage()
-        except Exception:  # a malformed record is not ours to fix
+        except Exception as e:  # noqa: BLE001 - a log argument's own __str__ may raise anything (and a filter that
+            # raised would break the code that logged).  Left as it is, the handler's handleError would print the
+            # record's raw arguments, a token among them: the record says only where and what went wrong.
+            record.msg = f"unformattable log record ({type(e).__name__}) from {record.pathname}:{record.lineno}"
+            record.args = None
             return True
         clean = scrub(text)
         if clean != text:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from starlette.types import Receive, Scope, Send
 
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.failures import place
 from gtsdk.server.call import CALL, Call, Response, error_response, new_request_id, pick_lang
 from gtsdk.wire import REQUEST_ID
 
@@ -52,7 +53,9 @@ class RequestContext:
     def failed(call: Call, e: Exception) -> Response:
         """The envelope of a failure below (a catalogue error, else internalError without its text)."""
         if not isinstance(e, GtsdkError):  # every failure gets an envelope, never a traceback
-            log.error("unexpected error on %s %s", call.method, call.path, exc_info=e)
+            # by type and place only: the exception's text may hold personal data (docs/contributing.md)
+            log.error("unexpected %s on %s %s%s; answered internalError", type(e).__name__, call.method, call.path,
+                      place(e))
             e = GtsdkError(ErrorCode.INTERNAL_ERROR, type(e).__name__)
         if not call.out:
             call.out = dict(BASE_HEADERS)
@@ -63,7 +66,7 @@ class RequestContext:
         try:
             call = self.open(scope, receive)
             await self.app(scope, call.receive, send)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the request's last line: any failure below is an envelope (8.2)
             call = call or scope[CALL]
             await self.failed(call, e)(scope, receive, send)
         finally:

@@ -149,7 +149,7 @@ def close_app(app: Any) -> None:
 class Running:
     """A service running on a background thread (tests, benchmarks, embedding apps)."""
 
-    def __init__(self, app: Any, server: uvicorn.Server, thread: threading.Thread,
+    def __init__(self, app: Any, server: GuardedServer, thread: threading.Thread,
                  sockets: list[socket.socket]) -> None:
         self.app, self.server, self.thread, self.sockets = app, server, thread, sockets
         self.port: int = sockets[0].getsockname()[1]

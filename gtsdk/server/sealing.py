@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gtsdk.driver import Model
-from gtsdk.errors import ConfigError
+from gtsdk.errors import ConfigError, GtsdkError
 from gtsdk.server.config import ServiceConfig
 from gtsdk.wire import SealedData
 
@@ -34,15 +34,15 @@ class Sealer:
             try:
                 from gtsdk.crypto import load_public_pem
                 from gtsdk.crypto.envelope import seal_json  # noqa: F401  (fails here, not at the first read)
-            except Exception:  # not installed, or no SM2 in libcrypto (gtsdk.crypto raises configError)
+            except (ImportError, GtsdkError):  # not installed, or no SM2 in libcrypto (configError at import)
                 raise ConfigError(key, "sealing personal data needs gtsdk.crypto (SM2/SM4), which is not "
                                        "installed; refusing to send personal data in clear") from None
             try:
                 self.recipients[name] = load_public_pem(path.read_bytes())
             except OSError as e:
                 raise ConfigError(key, f"cannot read {path}: {e.strerror}") from None
-            except Exception as e:
-                raise ConfigError(key, f"not an SM2 public key PEM: {type(e).__name__}") from None
+            except GtsdkError as e:  # gtsdk.crypto's one parse failure (invalidData), or an encrypted PEM
+                raise ConfigError(key, f"not an SM2 public key PEM: {e.detail}") from None
 
     def seals_for(self, app: str) -> bool:
         return app in self.recipients

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gtsdk.errors import GtsdkError
 from gtsdk.home import write_private
 
 SCOPES = ("app", "maintenance")
@@ -35,7 +36,7 @@ def sm3_function() -> Callable[[bytes], bytes] | None:
     """``gtsdk.crypto.sm3`` when that package is usable (looked up once)."""
     try:
         from gtsdk.crypto import sm3
-    except Exception:  # not installed, or libcrypto without SM2 (gtsdk.crypto raises configError at import)
+    except (ImportError, GtsdkError):  # not installed, or libcrypto without SM2 (configError at import)
         return None
     return sm3
 

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from packaging.version import Version
 
 from gtsdk.errors import GtsdkError
+from gtsdk.failures import carrying_on
 from gtsdk.updates import bundle as bundles
 from gtsdk.updates import errors as ue
 from gtsdk.updates.environment import Environment, project_name
@@ -116,10 +117,8 @@ class Updater:
                               duration_ms=round((time.monotonic() - started) * 1000, 1) if started else 0.0,
                               caller="updater")
         if self.on_progress is not None:
-            try:
+            with carrying_on("update", f"the progress listener ({phase})", logger=log):  # it must not stop an update
                 self.on_progress(doc)
-            except Exception:  # a reporter must not stop an update
-                log.warning("progress listener failed (%s)", phase)
         log.info("update %s %s %s %s", phase, version, code, detail[:200])
 
     @contextlib.contextmanager

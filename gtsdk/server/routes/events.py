@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.failures import carrying_on, swallowed
 from gtsdk.modules import MODULES
 from gtsdk.runtime.events import Event
 from gtsdk.server.call import pick_lang
@@ -74,13 +75,23 @@ async def websocket(svc: ServiceApp, scope: Scope, receive: Receive, send: Send)
     try:
         await EventSession(svc, ws, origin, query).run()
     except WebSocketDisconnect:
-        pass
-    except Exception as e:  # a client vanishing mid-send and the like: end this session only
-        log.debug("event session ended: %s", type(e).__name__)
+        pass  # the client left (a send to a vanished client is one too: starlette turns its OSError into this)
+    except Exception as e:  # noqa: BLE001 - the session's last line: events carry drivers' data (json.dumps calls
+        # str() on their values); this session ends, logged by type and place, and the service goes on
+        swallowed("events", "an event session", e, logger=log)
     finally:
         if ws.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(Exception):
+            # the client may have left already: the expected end; anything else is logged
+            closing = carrying_on("events", "closing an event session", logger=log)
+            with closing, contextlib.suppress(WebSocketDisconnect):
                 await ws.close()
+
+
+def _reader_ended(reader: asyncio.Task[None]) -> None:
+    """Log how the session's reader ended unless it was cancelled or the client left (its expected ends)."""
+    e = None if reader.cancelled() else reader.exception()
+    if e is not None and not isinstance(e, WebSocketDisconnect):
+        swallowed("events", "reading an event session", e, logger=log)
 
 
 class EventSession:
@@ -221,8 +232,8 @@ class EventSession:
                             return
             finally:
                 reader.cancel()
-                with contextlib.suppress(BaseException):
-                    await reader
+                await asyncio.wait({reader})  # never raises: neither the reader's end nor its cancellation
+                _reader_ended(reader)
         finally:
             unsubscribe()
 

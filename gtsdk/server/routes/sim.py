@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.failures import swallowed
 from gtsdk.modules import MODULES
 from gtsdk.server.call import Call, Handler, Response
 from gtsdk.simulated import simulations_of
@@ -20,6 +22,8 @@ from gtsdk.wire import SimControl, SimInfo
 
 if TYPE_CHECKING:
     from gtsdk.server.app import ServiceApp
+
+log = logging.getLogger("gtsdk.server")
 
 
 def add_routes(svc: ServiceApp) -> None:
@@ -48,7 +52,9 @@ def add_routes(svc: ServiceApp) -> None:
                 out = await asyncio.to_thread(sim.control, req.action, req.params)
             except GtsdkError:
                 raise
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - a simulator's own code (its daemon, files, sockets) may raise
+                # anything: logged by type and place, answered as internalError
+                swallowed("sim", f"{mod_id} {req.action}", e, logger=log)
                 raise GtsdkError(ErrorCode.INTERNAL_ERROR, f"simulator raised {type(e).__name__}") from None
             return call.ok(out if isinstance(out, dict) else {"result": out})
         return handler
