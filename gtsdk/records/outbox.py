@@ -72,6 +72,18 @@ class Outbox:
             (after, limit)).fetchall()
         return [Pending(*r) for r in rows]
 
+    def get(self, seqs: Iterable[int]) -> list[Pending]:
+        """The queued records among *seqs* (those still waiting), in ``seq`` order."""
+        wanted = sorted(set(seqs))
+        out: list[Pending] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            rows = self._conn.execute(
+                f"SELECT seq, record_id, version, kind, body, created FROM outbox WHERE seq IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY seq", chunk).fetchall()
+            out += [Pending(*r) for r in rows]
+        return out
+
     def ack(self, seqs: Iterable[int]) -> None:
         with self._conn:
             self._conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
