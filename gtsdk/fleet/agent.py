@@ -586,8 +586,8 @@ class Agent:
             try:
                 data = handler(dict(cmd.params))
                 code, message = "success", ""
-            except GtsdkError as e:
-                code, message, data = e.code, e.message("en"), {}
+            except GtsdkError as e:  # its detail is personal-data free by contract (gtsdk.errors)
+                code, message, data = e.code, e.message("en"), ({"detail": e.detail[:256]} if e.detail else {})
             except Exception as e:  # a handler bug: report the type, never the text (it could carry anything)
                 log.exception("command %s", cmd.op.value)
                 code, message, data = ErrorCode.INTERNAL_ERROR.value, type(e).__name__, {}

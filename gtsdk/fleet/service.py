@@ -4,7 +4,9 @@ starts an :class:`~gtsdk.fleet.agent.Agent` next to the runtime (the only hook i
 
 The agent answers commands from the runtime: ``status`` and ``capabilities`` of every module, ``reopen`` a device,
 ``resetStatistics``, ``inspect`` (each module's internal health check; an ``inspection`` record is written to the
-outbox), ``diagnostics`` (versions, module states and counters, host figures, outbox depth — no personal data).
+outbox), ``diagnostics`` (versions, module states and counters, host figures, outbox depth — no personal data);
+with the record store: ``pushCatalogue`` (a new 事项 catalogue, validated, written and put in force,
+gtsdk.fleet.catalogue_push).
 Heartbeats carry module states and host figures; sensor alarms (tamper, power) and module state changes are
 forwarded as live events.
 """
@@ -151,6 +153,14 @@ def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any 
             view = recorder.inspector.run("remote", wait=min(recorder.config.inspection_wait, 60.0))
             return dict(view.model_dump(by_alias=True, mode="json"))
         handlers["inspect"] = inspect
+
+        def push_catalogue(p: dict[str, Any]) -> dict[str, Any]:  # 6.3, 7.1.3 a: a new 事项 catalogue
+            from gtsdk.fleet.catalogue_push import decode
+            cat, changed = recorder.replace_catalogue(
+                decode(p), header=f"事项目录 pushed by the fleet platform at {datetime.now(UTC).isoformat()}")
+            return {"version": cat.version, "entries": len(cat.entries), "changed": changed,
+                    "source": recorder.catalogue_source}
+        handlers["pushCatalogue"] = push_catalogue
     agent = Agent(acfg, handlers=handlers, heartbeat=heartbeat, audit=audit_hook,
                   modules={m: (mc.driver if mc else "") for m, mc in terminal.config.modules.items()})
     agent.start()

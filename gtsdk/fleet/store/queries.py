@@ -72,8 +72,8 @@ def _ratio(num: float, den: float) -> float | None:
 def terminals(conn: Connection, scope: Scope, *, region: str | None = None, limit: int = 5000) -> list[dict[str, Any]]:
     t = s.terminals
     q = select(t.c.id, t.c.region, t.c.name, t.c.address, t.c.latitude, t.c.longitude, t.c.online, t.c.last_seen,
-               t.c.state_changed, t.c.maintainer, t.c.revoked, t.c.software_version, t.c.vendor, t.c.model
-               ).where(scope.where(t)).order_by(t.c.region, t.c.id).limit(limit)
+               t.c.state_changed, t.c.maintainer, t.c.revoked, t.c.software_version, t.c.vendor, t.c.model,
+               t.c.catalogue_version).where(scope.where(t)).order_by(t.c.region, t.c.id).limit(limit)
     if region:
         q = q.where(Scope(region).where(t))
     open_faults = dict(conn.execute(

@@ -259,6 +259,30 @@ commands = Table(
     Column("finished", DateTime),
 )
 
+# ---- 事项 catalogue pushes (pushCatalogue to a terminal, a region or all; gtsdk/fleet/pushes.py) -------------
+catalogue_pushes = Table(
+    "catalogue_pushes", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("catalogue", JSON, nullable=False),  # as sent (wire form, camelCase)
+    Column("entries", Integer, nullable=False),
+    Column("target", String(96), nullable=False),  # "terminals", "region:3301", "all"
+    Column("issued_by", String(64), nullable=False),
+    Column("issued", DateTime, nullable=False, index=True),
+    Column("expires", DateTime, nullable=False),
+    Column("targets", Integer, nullable=False),
+)
+
+catalogue_push_targets = Table(  # one row per terminal; its result is the command's (commands.id)
+    "catalogue_push_targets", metadata,
+    Column("push_id", String(32), nullable=False),
+    Column("terminal_id", ID, nullable=False, index=True),
+    Column("region", REGION, nullable=False),
+    Column("command_id", String(32)),  # set once the signed command was published
+    Column("error", String(64)),  # the code when it could not be sent (revoked meanwhile, broker unavailable)
+    PrimaryKeyConstraint("push_id", "terminal_id"),
+)
+
 audit = Table(
     "audit", metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
