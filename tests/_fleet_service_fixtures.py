@@ -71,7 +71,7 @@ def service_terminal(fleet: LocalFleet, engine: Engine, tid: str, region: str, h
     assert wait_for(lambda: all(d.state.value == "online" for d in t.devices.values()), 5)
     app = build(t, parse_service({}), home)
     running = start_background(app) if serve else None
-    agent = start_agent(cfg, t, home, audit=app.audit, app=app)
+    agent = start_agent(cfg, t, home, audit=app.audit, app=app, service_url=running.url if running else None)
     assert agent is not None
     token = TokenStore(home).create(["app"], app="kiosk")
     return ServiceTerminal(tid, home, app, t, agent, running, token)

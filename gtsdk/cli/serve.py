@@ -70,7 +70,8 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
         click.echo(f"no tokens yet: create one with  gtsdk token --scope app --home {h}")
     terminal.start()
     try:
-        agent = _fleet_agent(cfg, terminal, h, app)
+        host = "127.0.0.1" if "127.0.0.1" in service.listen else (service.listen or ["127.0.0.1"])[0]
+        agent = _fleet_agent(cfg, terminal, h, app, f"https://{f'[{host}]' if ':' in host else host}:{p}")
     except ConfigError as e:
         _stop(terminal, own_wd)
         raise click.ClickException(e.detail) from None
@@ -95,12 +96,13 @@ def _stop(terminal: Terminal, own_wd: Path | None) -> None:
         leftovers.remove_temp_dir(own_wd)
 
 
-def _fleet_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, app: object) -> Any:
-    """The fleet agent when the config has a [fleet] table (docs/fleet.md); None otherwise."""
+def _fleet_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, app: object, url: str) -> Any:
+    """The fleet agent when the config has a [fleet] table (docs/fleet.md); None otherwise.  *url* is where this
+    service listens (the ``conformance`` command certifies it)."""
     if not cfg.fleet:
         return None
     from gtsdk.fleet.service import start_agent
-    return start_agent(cfg, terminal, home, audit=getattr(app, "audit", None), app=app)
+    return start_agent(cfg, terminal, home, audit=getattr(app, "audit", None), app=app, service_url=url)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -556,6 +556,22 @@ class Agent:
         c.publish(self.topic["evt"], payload, qos=1)
         return True
 
+    def publish_result_part(self, payload: bytes, timeout: float = 30.0) -> None:
+        """One more message on ``…/res`` beside a command's result — a part of a large upload such as a conformance
+        report (gtsdk.fleet.selfcert) — with QoS 1; returns once the broker acknowledged it."""
+        c = self._client
+        if len(payload) > cmds.MAX_RESULT_BYTES:
+            raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"message over {cmds.MAX_RESULT_BYTES} bytes")
+        if c is None or not self._connected.wait(timeout):
+            raise GtsdkError(fe.BROKER_UNAVAILABLE, "not connected to the broker")
+        info = c.publish(self.topic["res"], payload, qos=1)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            pass
+        if not info.is_published():
+            raise GtsdkError(fe.BROKER_UNAVAILABLE, "the broker did not acknowledge the message")
+
     # ---- commands -----------------------------------------------------------------------------------
     def _run_commands(self) -> None:
         while not self._stop.is_set():

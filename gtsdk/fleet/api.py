@@ -76,6 +76,8 @@ class CodeRequest(Model):
 class EnrolRequest(Model):
     code: str = Field(max_length=40)
     csr: str = Field(max_length=8192, description="PEM certificate signing request (P-256 key made on the terminal)")
+    sm2_public_key: str | None = Field(None, max_length=1024, description="the terminal's SM2 public key (PEM)")
+    sm2_proof: str | None = Field(None, max_length=400, description="SM2 signature over the CSR (base64)")
 
 
 class CataloguePushRequest(Model):
@@ -309,6 +311,31 @@ class FleetApi:
             return self.pushes.get(u, req.path_params["id"])
         out.append(catalogue_push)
 
+        @r("GET", "/api/v1/certifications", "newest self-certification per terminal: tier and date (7.4.4)",
+           "read", params=("region",))
+        def certification_list(req: Request, u: User) -> Any:
+            region = req.query_params.get("region")
+            if region and not region.isdigit():
+                raise GtsdkError(ErrorCode.INVALID_DATA, "region must be a code prefix", field="region")
+            with conn() as c:
+                return [{"terminalId": t["id"], "region": t["region"], "name": t["name"], **t["certification"]}
+                        for t in q.terminals(c, u.scope, region=region) if t["certification"] is not None]
+        out.append(certification_list)
+
+        @r("GET", "/api/v1/certifications/{id}", "one signed conformance report as the terminal uploaded it", "read")
+        def certification(req: Request, u: User) -> Any:
+            from sqlalchemy import select
+
+            from gtsdk.fleet import certifications
+            cid = req.path_params["id"]
+            with conn() as c:
+                row = c.execute(select(s.certifications).where(u.scope.where(s.certifications),
+                                                               s.certifications.c.command_id == cid)).first()
+                if row is None:
+                    raise GtsdkError(ErrorCode.NOT_FOUND, "certification")
+                return {**certifications.view(row), "report": certifications.report(c, row.terminal_id, cid)}
+        out.append(certification)
+
         @r("POST", "/api/v1/terminals/{id}/revoke", "revoke the terminal's certificate", "manage")
         def revoke(req: Request, u: User) -> Any:
             from sqlalchemy import select
@@ -402,7 +429,9 @@ class FleetApi:
         @r("POST", "/api/v1/enrol", "redeem a one-time code: certificate for the terminal's CSR", "enrol",
            body=EnrolRequest)
         def enrol(req: Request, u: None, b: EnrolRequest) -> Any:
-            e = provision.enrol(p.engine, p.home, b.code, b.csr.encode())
+            e = provision.enrol(p.engine, p.home, b.code, b.csr.encode(),
+                                sm2_public_pem=b.sm2_public_key.encode() if b.sm2_public_key else None,
+                                sm2_proof=b.sm2_proof)
             return {"terminalId": e.terminal_id, "region": e.region, "certificate": e.cert_pem.decode(),
                     "ca": e.ca_pem.decode(), "commandKey": e.command_key_pem.decode(), "broker": p.cfg.broker}
         out.append(enrol)

@@ -39,8 +39,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import Engine, and_, or_, update
 
 from gtsdk.errors import GtsdkError
+from gtsdk.fleet import certifications, topics
 from gtsdk.fleet import commands as cmds
-from gtsdk.fleet import topics
 from gtsdk.fleet.mqtt import BrokerUrl, Identity, connect_properties, make_client, user_properties
 from gtsdk.fleet.store import schema as s
 from gtsdk.fleet.store.apply import Applied, Applier, Incoming, naive_utc
@@ -256,6 +256,8 @@ class IngestWorker:
         states: list[tuple[str, dict[str, Any]]] = []
         events: list[dict[str, Any]] = []
         results: list[cmds.CommandResult] = []
+        uploads: list[tuple[str, str, certifications.Part]] = []  # parts of conformance reports
+        answered: list[tuple[str, str, cmds.CommandResult]] = []
         known = {m.topic.terminal_id for m in msgs}
         registered = {tid for tid in known if (i := self.applier.registry.get(tid)) is not None and not i.revoked}
         for m in msgs:
@@ -281,9 +283,13 @@ class IngestWorker:
                                        "module": (str(d["module"])[:32] if d.get("module") else None),
                                        "data": d.get("data") if isinstance(d.get("data"), dict) else {}})
                 elif ch == "res" and len(m.payload) <= cmds.MAX_RESULT_BYTES:
+                    if certifications.is_part(m.payload):
+                        uploads.append((tid, m.topic.region, certifications.parse_part(m.payload)))
+                        continue
                     r = cmds.CommandResult.model_validate_json(m.payload)
                     if r.terminal_id == tid:
                         results.append(r)
+                        answered.append((tid, m.topic.region, r))
             except (ValueError, TypeError, OverflowError):
                 log.warning("ignoring a malformed %s message of %s", ch, tid)
         with writer(self.engine).begin() as conn:
@@ -306,3 +312,5 @@ class IngestWorker:
                                                                  else "failed"),
                     code=r.code, message=r.message[:256], result=r.data,
                     finished=naive_utc(datetime.fromtimestamp(r.finished_at / 1000, UTC))))
+            if uploads or answered:
+                certifications.apply(conn, uploads, answered, now)

@@ -6,7 +6,8 @@ The agent answers commands from the runtime: ``status`` and ``capabilities`` of 
 ``resetStatistics``, ``inspect`` (each module's internal health check; an ``inspection`` record is written to the
 outbox), ``diagnostics`` (versions, module states and counters, host figures, outbox depth — no personal data);
 with the record store: ``pushCatalogue`` (a new 事项 catalogue, validated, written and put in force,
-gtsdk.fleet.catalogue_push).
+gtsdk.fleet.catalogue_push); where the service listens: ``conformance`` (the terminal tier of the suite against the
+service itself, the report signed with the terminal's SM2 key and uploaded, gtsdk.fleet.selfcert).
 Heartbeats carry module states and host figures; sensor alarms (tamper, power) and module state changes are
 forwarded as live events.
 """
@@ -111,10 +112,11 @@ def handlers_for(terminal: Terminal, write: Callable[[RecordEnvelope], None]) ->
 
 
 def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any = None,
-                app: Any = None) -> Agent | None:
+                app: Any = None, service_url: str | None = None) -> Agent | None:
     """Start the fleet agent when *cfg* has a ``[fleet]`` table; None otherwise.  *audit* is the service's
     AuditLog (refused and executed commands are written to it); *app* the service, whose record store (when it
-    has one) owns the outbox and runs inspections."""
+    has one) owns the outbox and runs inspections; *service_url* where the service listens (the ``conformance``
+    command certifies it)."""
     if not cfg.fleet:
         return None
     acfg = AgentConfig.from_table(cfg.fleet, terminal=cfg.terminal, home=home)
@@ -161,6 +163,13 @@ def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any 
             return {"version": cat.version, "entries": len(cat.entries), "changed": changed,
                     "source": recorder.catalogue_source}
         handlers["pushCatalogue"] = push_catalogue
+    if service_url is not None:
+        def conformance(p: dict[str, Any]) -> dict[str, Any]:  # 7.4.4: certify ourselves, upload the signed report
+            from gtsdk.fleet import selfcert
+            assert agent is not None
+            busy = recorder.transactions.open_count if recorder is not None else None
+            return selfcert.certify(service_url, home, p, publish=agent.publish_result_part, busy=busy)
+        handlers["conformance"] = conformance
     agent = Agent(acfg, handlers=handlers, heartbeat=heartbeat, audit=audit_hook,
                   modules={m: (mc.driver if mc else "") for m, mc in terminal.config.modules.items()})
     agent.start()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Table, and_, case, func, select, true
 from sqlalchemy.engine import Connection
 
+from gtsdk.fleet import certifications
 from gtsdk.fleet.store import schema as s
 from gtsdk.fleet.store.apply import SLA
 
@@ -85,6 +86,11 @@ def terminals(conn: Connection, scope: Scope, *, region: str | None = None, limi
         d["worst_open_fault"] = open_faults.get(r["id"])
         d["revoked"] = r["revoked"] is not None
         out.append(d)
+    certified = certifications.latest(conn, [d["id"] for d in out])  # 7.4.4: tier and date of the newest report
+    for d in out:
+        c = certified.get(d["id"])
+        d["certification"] = None if c is None else {k: c[k] for k in ("tier", "generated", "verified", "passed",
+                                                                        "commandId")}
     return out
 
 
@@ -408,6 +414,7 @@ def terminal_detail(conn: Connection, scope: Scope, terminal_id: str, tz: ZoneIn
         "host": host,
         "catalogue": {"version": cat.version, "entries": cat.entries} if cat else None,
         "commands": cmds, "events": events, "inspections": inspections,
+        "certifications": certifications.history(conn, terminal_id),
         "consumables": [c for c in consumables(conn, one) if c["terminalId"] == terminal_id],
     }
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -257,6 +258,56 @@ commands = Table(
     Column("message", String(256)),
     Column("result", JSON),
     Column("finished", DateTime),
+)
+
+# ---- self-certification (the conformance command; gtsdk/fleet/certifications.py) ----------------------------
+terminal_keys = Table(  # the terminal's SM2 public key, registered at enrolment with a proof of possession
+    "terminal_keys", metadata,
+    Column("terminal_id", ID, primary_key=True),
+    Column("sm2_public", String(400), nullable=False),  # PEM
+    Column("fingerprint", String(64), nullable=False),
+    Column("registered", DateTime, nullable=False),
+)
+
+certifications = Table(  # one signed conformance report per row, as the terminal uploaded it
+    "certifications", metadata,
+    Column("command_id", String(32), primary_key=True),
+    Column("terminal_id", ID, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("tier", String(16)),  # bronze | silver | gold | None (not even bronze complete)
+    Column("passed", Boolean, nullable=False),  # nothing failed or erred
+    Column("generated", DateTime, nullable=False),  # when the suite finished (the report's own time)
+    Column("received", DateTime, nullable=False),
+    Column("verified", Boolean, nullable=False),  # signature checked against the enrolled SM2 key
+    Column("problem", String(128)),  # why it is not verified
+    Column("counts", JSON, nullable=False),
+    Column("tool", String(64), nullable=False, default=""),
+    Column("size", Integer, nullable=False),  # bytes of the report JSON
+    Column("report", LargeBinary, nullable=False),  # the report JSON, zlib-compressed as uploaded
+    Index("ix_certifications_terminal_generated", "terminal_id", "generated"),
+)
+
+report_uploads = Table(  # an upload a command's result announced: what its parts must add up to
+    "report_uploads", metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("command_id", String(32), nullable=False),
+    Column("terminal_id", ID, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("received", DateTime, nullable=False, index=True),
+)
+
+report_parts = Table(  # parts of an uploaded report on their way (the command's result names the upload)
+    "report_parts", metadata,
+    Column("upload_id", String(32), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("terminal_id", ID, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("received", DateTime, nullable=False, index=True),
+    PrimaryKeyConstraint("upload_id", "idx"),
 )
 
 # ---- 事项 catalogue pushes (pushCatalogue to a terminal, a region or all; gtsdk/fleet/pushes.py) -------------
