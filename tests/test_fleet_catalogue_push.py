@@ -126,6 +126,35 @@ def test_write_file_round_trips_and_is_atomic(tmp_path: Path, name: str, monkeyp
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temp left
 
 
+def test_the_platform_keeps_the_catalogue_written_last(engine: Engine) -> None:
+    """A catalogue record that arrives late (a resend after a lost receipt) does not undo a newer one."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from gtsdk.fleet.store.apply import Applier, Incoming
+    from gtsdk.fleet.store.db import writer
+    with writer(engine).begin() as c:
+        c.execute(insert(s.terminals).values(id="T-1", region="330102", name="", address="", vendor="", model="",
+                                             software_version="", modules={}, profile_version=0,
+                                             low_use_exempt=False, online=False, session=0))
+    now = datetime.now(UTC)
+
+    def rec(rid: str, version: str, when: datetime) -> Incoming:
+        e = RecordEnvelope(id=rid, kind=RecordKind.CATALOGUE, terminal_id="T-1", time=when, body=cat(version, "a"))
+        return Incoming("T-1", "330102", e.model_dump_json(by_alias=True).encode(), 1)
+    ap = Applier(engine)
+    older, newer = rec("catalogue-0001", "v1", now - timedelta(minutes=5)), rec("catalogue-0002", "v2", now)
+    ap.apply([older])
+    ap.apply([newer])
+    ap.apply([older])  # again, late
+    ap.apply([newer, older])
+    with engine.connect() as c:
+        assert c.execute(select(s.catalogues.c.version)).scalar() == "v2"
+        assert c.execute(select(s.catalogue_history.c.catalogue_version).order_by(
+            s.catalogue_history.c.time)).scalars().all() == ["v1", "v2"]
+
+
 # ---- the running service -------------------------------------------------------------------------------------
 def catalogue_records(svc: Records) -> list[str]:
     import sqlite3

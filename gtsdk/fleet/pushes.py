@@ -178,15 +178,17 @@ class Pushes:
 
     # ---- views ------------------------------------------------------------------------------------------
     def get(self, user: User, pid: str, *, limit: int = 5000) -> dict[str, Any]:
-        cp, tg, c, t = s.catalogue_pushes, s.catalogue_push_targets, s.commands, s.terminals
+        cp, tg, c, t, cat = s.catalogue_pushes, s.catalogue_push_targets, s.commands, s.terminals, s.catalogues
         with self.p.engine.connect() as conn:
             push = conn.execute(select(cp).where(cp.c.id == pid)).mappings().first()
             if push is None:
                 raise GtsdkError(ErrorCode.NOT_FOUND, "catalogue push")
-            rows = conn.execute(
+            rows = conn.execute(  # the version in force: the terminal's newest catalogue record (else its profile)
                 select(tg.c.terminal_id, tg.c.region, tg.c.command_id, tg.c.error, c.c.state, c.c.code,
-                       c.c.message, c.c.result, c.c.finished, c.c.expires, t.c.catalogue_version)
-                .select_from(tg.outerjoin(c, c.c.id == tg.c.command_id).outerjoin(t, t.c.id == tg.c.terminal_id))
+                       c.c.message, c.c.result, c.c.finished, c.c.expires,
+                       func.coalesce(cat.c.version, t.c.catalogue_version).label("catalogue_version"))
+                .select_from(tg.outerjoin(c, c.c.id == tg.c.command_id).outerjoin(t, t.c.id == tg.c.terminal_id)
+                             .outerjoin(cat, cat.c.terminal_id == tg.c.terminal_id))
                 .where(tg.c.push_id == pid, user.scope.where(tg)).order_by(tg.c.terminal_id).limit(limit)).all()
         if not rows:
             raise GtsdkError(ErrorCode.NOT_FOUND, "catalogue push")  # none of its terminals is the caller's

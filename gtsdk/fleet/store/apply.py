@@ -495,9 +495,12 @@ class Applier:
                "entries": [e.model_dump(by_alias=True, mode="json") for e in b.entries],
                "time": naive_utc(p.env.time)}
         stmt = self._insert(t)
+        # the catalogue written last is in force — not the one that arrived last: a resend, a redelivery after a
+        # kill -9 or a lost receipt can bring an older catalogue record after a newer one (a push, a rollback)
         stmt = stmt.on_conflict_do_update(
             index_elements=["terminal_id"], set_={k: stmt.excluded[k] for k in row if k != "terminal_id"},
-            where=(t.c.id != stmt.excluded.id) | (t.c.version_no < stmt.excluded.version_no))
+            where=((t.c.id != stmt.excluded.id) & (t.c.time < stmt.excluded.time))
+            | ((t.c.id == stmt.excluded.id) & (t.c.version_no < stmt.excluded.version_no)))
         if not conn.execute(stmt, row).rowcount:
             return
         now = datetime.now(UTC).replace(tzinfo=None)

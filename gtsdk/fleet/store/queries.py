@@ -71,10 +71,13 @@ def _ratio(num: float, den: float) -> float | None:
 
 # ---- 10.1.2.2 a: terminals and their distribution ---------------------------------------------------------
 def terminals(conn: Connection, scope: Scope, *, region: str | None = None, limit: int = 5000) -> list[dict[str, Any]]:
-    t = s.terminals
+    t, cat = s.terminals, s.catalogues
+    # the catalogue in force: the newest catalogue record, else what the profile said
     q = select(t.c.id, t.c.region, t.c.name, t.c.address, t.c.latitude, t.c.longitude, t.c.online, t.c.last_seen,
                t.c.state_changed, t.c.maintainer, t.c.revoked, t.c.software_version, t.c.vendor, t.c.model,
-               t.c.catalogue_version).where(scope.where(t)).order_by(t.c.region, t.c.id).limit(limit)
+               func.coalesce(cat.c.version, t.c.catalogue_version).label("catalogue_version")
+               ).select_from(t.outerjoin(cat, cat.c.terminal_id == t.c.id)
+                             ).where(scope.where(t)).order_by(t.c.region, t.c.id).limit(limit)
     if region:
         q = q.where(Scope(region).where(t))
     open_faults = dict(conn.execute(
