@@ -178,3 +178,26 @@ def test_rollups_follow_versions(engine: Engine) -> None:
     with engine.connect() as c:
         row = c.execute(select(s.region_availability_daily.c.up, s.region_availability_daily.c.down)).one()
     assert tuple(row) == (86000.0, 400.0)
+
+
+def test_host_success_rates_are_spelt_1h_and_the_old_spelling_is_still_read(engine: Engine) -> None:
+    """``successRate1h`` / ``successRate24h`` on the wire; a record queued by an older terminal (``successRate1H``)
+    is applied, not refused."""
+    from gtsdk.records.schema import Host, RecordEnvelope, RecordKind
+    assert set(Host(success_rate_1h=0.5, success_rate_24h=0.25).wire()) == {"successRate1h", "successRate24h"}
+    with db.writer(engine).begin() as c:
+        c.execute(insert(s.terminals).values(id="T-H", region="330102", name="", address="", vendor="", model="",
+                                             software_version="", modules={}, profile_version=0,
+                                             low_use_exempt=False, online=False, session=0))
+    now = dt.datetime.now(dt.UTC)
+    bodies = [{"cpuPercent": 5.0, "successRate1h": 0.9, "successRate24h": 0.95},
+              {"cpuPercent": 6.0, "successRate1H": 0.8, "successRate24H": 0.85}]
+    incoming = [Incoming("T-H", "330102", RecordEnvelope(
+        id=f"host-sample-{i}", kind=RecordKind.HOST, terminal_id="T-H", time=now - dt.timedelta(minutes=i),
+        body=b).model_dump_json(by_alias=True).encode(), i) for i, b in enumerate(bodies)]
+    r = Applier(engine).apply(incoming)
+    assert r.new == 2 and not r.rejected
+    with engine.connect() as c:
+        rows = c.execute(select(s.host_samples.c.success_rate_1h, s.host_samples.c.success_rate_24h)
+                         .order_by(s.host_samples.c.time.desc())).all()
+    assert [tuple(x) for x in rows] == [(0.9, 0.95), (0.8, 0.85)]
