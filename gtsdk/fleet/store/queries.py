@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, case, func, select, true
+from sqlalchemy import ColumnElement, Table, and_, case, func, or_, select, true, union_all
 from sqlalchemy.engine import Connection
 
 from gtsdk.fleet import certifications
@@ -118,15 +118,69 @@ def service_ranking(conn: Connection, scope: Scope, start: date, end: date, limi
             for i, r in enumerate(rows)]
 
 
+DayRange = tuple[date, date]
+
+
+def month_plan(start: date, end: date, last: date | None) -> tuple[list[date], list[DayRange], list[DayRange]]:
+    """How to sum [start, end] cheaply from whole months and days: (months, days to add, days to take away).
+
+    A month the window covers entirely is one row per terminal of ``terminal_usage_monthly``.  A month it covers
+    in part is either its days in the window (``terminal_usage_daily``) or the whole month minus the days outside
+    the window — whichever reads fewer days; days after *last* (the newest day with data) cost nothing.  So a
+    window reads at most about 15 days per terminal besides its months, whatever its length."""
+    months: list[date] = []
+    plus: list[DayRange] = []
+    minus: list[DayRange] = []
+    m = start.replace(day=1)
+    while m <= end:
+        nxt = (m + timedelta(days=32)).replace(day=1)
+        first, final = m, nxt - timedelta(days=1)
+        lo, hi = max(start, first), min(end, final)
+        if (lo, hi) == (first, final):
+            months.append(m)
+        else:
+            outside = [(a, min(b, last)) for a, b in ((first, lo - timedelta(days=1)), (hi + timedelta(days=1), final))
+                       if a <= b and last is not None and a <= last]
+            if sum((b - a).days + 1 for a, b in outside) < (hi - lo).days + 1:
+                months.append(m)
+                minus += outside
+            else:
+                plus.append((lo, hi))
+        m = nxt
+    return months, plus, minus
+
+
+def _terminal_counts(conn: Connection, scope: Scope, start: date, end: date) -> Any:
+    """Per terminal (terminal_id, n) over [start, end], from the monthly and daily rollups (:func:`month_plan`)."""
+    d, mo = s.terminal_usage_daily, s.terminal_usage_monthly
+    last = conn.execute(select(func.max(d.c.day))).scalar()
+    months, plus, minus = month_plan(start, end, last)
+    parts = []
+    if months:
+        parts.append(select(mo.c.terminal_id, mo.c.n.label("n")).where(scope.where(mo), mo.c.month.in_(months)))
+    if plus:
+        parts.append(select(d.c.terminal_id, d.c.n.label("n")).where(
+            scope.where(d), or_(*(and_(d.c.day >= a, d.c.day <= b) for a, b in plus))))
+    if minus:
+        parts.append(select(d.c.terminal_id, (-d.c.n).label("n")).where(
+            scope.where(d), or_(*(and_(d.c.day >= a, d.c.day <= b) for a, b in minus))))
+    if not parts:
+        return None
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+
+
 def terminal_ranking(conn: Connection, scope: Scope, start: date, end: date, limit: int = 50,
                      ascending: bool = False) -> list[dict[str, Any]]:
-    u = s.terminal_usage_daily
-    total = conn.execute(select(func.coalesce(func.sum(u.c.n), 0)).where(
-        scope.where(u), u.c.day >= start, u.c.day <= end)).scalar_one()
+    u = _terminal_counts(conn, scope, start, end)
+    if u is None:
+        return []
     order = func.sum(u.c.n).asc() if ascending else func.sum(u.c.n).desc()
-    rows = conn.execute(select(u.c.terminal_id, func.sum(u.c.n).label("n"))
-                        .where(scope.where(u), u.c.day >= start, u.c.day <= end)
-                        .group_by(u.c.terminal_id).order_by(order, u.c.terminal_id).limit(limit)).all()
+    # one pass: the share's denominator is a window over the same groups
+    rows = conn.execute(select(u.c.terminal_id, func.sum(u.c.n).label("n"),
+                               func.sum(func.sum(u.c.n)).over().label("total"))
+                        .group_by(u.c.terminal_id).having(func.sum(u.c.n) != 0)
+                        .order_by(order, u.c.terminal_id).limit(limit)).all()
+    total = int(rows[0].total) if rows else 0
     names = {r.id: (r.name, r.region) for r in conn.execute(select(s.terminals.c.id, s.terminals.c.name,
                                                                    s.terminals.c.region).where(
         s.terminals.c.id.in_([r.terminal_id for r in rows])))} if rows else {}

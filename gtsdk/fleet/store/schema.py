@@ -459,6 +459,18 @@ terminal_usage_daily = Table(
     Index("ix_terminal_usage_daily_region_day", "region", "day"),
 )
 
+# terminal × month: a province-wide terminal ranking at 100,000 terminals reads months, not days (queries.py)
+terminal_usage_monthly = Table(
+    "terminal_usage_monthly", metadata,
+    Column("month", Date, nullable=False),  # the first day of the local month
+    Column("terminal_id", ID, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("n", Integer, nullable=False, default=0),
+    Column("completed", Integer, nullable=False, default=0),
+    PrimaryKeyConstraint("month", "terminal_id"),
+    Index("ix_terminal_usage_monthly_region_month", "region", "month"),
+)
+
 #: tables partitioned by month on PostgreSQL, with their partition column
 PARTITIONED: dict[str, str] = {"transactions": "started", "ratings": "time", "availability": "day",
                                "host_samples": "time"}
