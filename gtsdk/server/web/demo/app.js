@@ -230,7 +230,7 @@ async function loadCatalogue() {
 
 // a kiosk can stay on its home screen for hours: follow a pushed catalogue there too (only when its version changed,
 // so the tiles do not flicker under a visitor's finger)
-const CATALOGUE_CHECK_MS = 60_000;
+const CATALOGUE_CHECK_MS = Number(params.get("catalogueCheck") || 60_000);
 async function followCatalogue() {
   if (state.step !== "home" || !state.catalogue || document.hidden) return;
   try {
