@@ -135,6 +135,7 @@ class IngestWorker:
             return
         self.stats.connects += 1
         _rc, mid = client.subscribe([(topics.subscription(ch, self.group), topics.QOS[ch]) for ch in topics.UP])
+        self._subscribing.clear()  # a SUBSCRIBE of an earlier connection will not be answered any more
         if mid is not None:
             self._subscribing[mid] = bool(flags.session_present)
         self.connected.set()
