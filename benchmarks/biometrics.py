@@ -21,6 +21,7 @@ import numpy as np
 from gtsdk.drivers.zhiantec import codec as C
 from gtsdk.drivers.zhiantec import iso19794_2 as iso
 from gtsdk.simulated import simulated_terminal
+from gtsdk.simulators.fingerprint import FingerprintSimulation
 
 BAUD = 57600
 BITS = 10
@@ -49,6 +50,7 @@ def fingerprint() -> None:
         t = simulated_terminal(Path(wd), modules=["fingerprint"])
         with t:
             sim = t.simulations["fingerprint"]
+            assert isinstance(sim, FingerprintSimulation)
             t.fingerprint.open()
             sim.control("place_finger", {"person": "bench"})
             unpaced = _median(lambda: t.fingerprint.capture(), 3)

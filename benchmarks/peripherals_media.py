@@ -76,6 +76,7 @@ def bench_imaging(runs: int) -> None:
 
     def raw_crop() -> bytes:
         img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert img is not None
         return bytes(cv2.imencode(".jpg", img[300:1500, 200:2000], [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
 
     t_raw, _ = timed(raw_crop, runs * 3)
@@ -89,6 +90,7 @@ def bench_imaging(runs: int) -> None:
 
     def raw_warp() -> bytes:
         img = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+        assert img is not None
         src = np.array(corners, np.float32)
         dst = np.array([[0, 0], [2199, 0], [2199, 3199], [0, 3199]], np.float32)
         out = cv2.warpPerspective(img, cv2.getPerspectiveTransform(src, dst), (2200, 3200))
@@ -153,7 +155,7 @@ def bench_tts(runs: int) -> None:
 def bench_mic(runs: int) -> None:
     try:
         import sounddevice  # noqa: F401
-    except Exception:
+    except (ImportError, OSError):  # not installed, or no PortAudio library
         print("microphone: sounddevice not installed, skipped")
         return
     if shutil.which("arecord") is None:

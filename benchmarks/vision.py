@@ -38,6 +38,7 @@ def _frm_dir() -> Path:
 
 def load(path: Path, max_side: int = 1000) -> Any:
     img = cv2.imread(str(path))
+    assert img is not None, path
     s = max_side / max(img.shape[:2])
     if s < 1:
         img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
@@ -153,10 +154,7 @@ def accuracy(engine: Any, name: str, degrade_second: bool) -> dict[str, Any]:
             dists.append((float("inf"), same))  # a failure to acquire counts as a non-match
             continue
         dists.append((float(np.linalg.norm(ea - eb)), same))
-    r = rates(dists, 0.6)
-    r["failed_to_acquire"] = failures
-    r["name"] = name
-    return r
+    return {**rates(dists, 0.6), "failed_to_acquire": failures, "name": name}
 
 
 def latency(model_dir: Path, n: int = 30, rounds: int = 3) -> dict[str, float]:

@@ -231,7 +231,7 @@ def operations(ctx: DriverContext) -> dict[str, Any]:
             return None
         try:
             model.model_validate(data, by_alias=True)
-        except Exception as e:
+        except (ValueError, TypeError) as e:  # pydantic's ValidationError is a ValueError
             return f"the result does not validate against {model.__name__}: {str(e)[:200]}"
         return None
 
@@ -483,8 +483,14 @@ def latency(ctx: DriverContext) -> dict[str, Any]:
 def certify_driver(entry: str, settings: dict[str, Any] | None = None, *, simulate: bool = False,
                    only: list[str] | None = None, workdir: Path | None = None, interactive: bool = False,
                    ask: Callable[[str], bool] | None = None, budget: float | None = 600.0,
-                   progress: Callable[[CheckResult], None] | None = None) -> Report:
-    """Run the driver tier for ``<module>.<driver>`` and return the report."""
+                   progress: Callable[[CheckResult], None] | None = None,
+                   sim: Callable[[str, Path], simulation.Simulation] | None = None) -> Report:
+    """Run the driver tier for ``<module>.<driver>`` and return the report.
+
+    With *simulate*, the checks change the world (take the card away, unplug the device) through a
+    simulator started as ``sim(module, workdir)`` — gtsdk's own (:func:`gtsdk.sim.start`) unless *sim*
+    names another, e.g. a simulated vendor SDK for a bridge driver.  Giving *sim* implies *simulate*.
+    """
     module, _, driver = entry.partition(".")
     if module not in MODULES or not driver:
         raise GtsdkError(ErrorCode.INVALID_DATA, f"entry point must look like <module>.<driver>, got {entry!r}")
@@ -495,9 +501,10 @@ def certify_driver(entry: str, settings: dict[str, Any] | None = None, *, simula
             return click.confirm(q, default=True)
 
     ctx = DriverContext(module, driver, dict(settings or {}), interactive=interactive, ask=ask)
+    simulate = simulate or sim is not None
     if simulate:
         wd = workdir or Path(tempfile.mkdtemp(prefix=f"gtsdk-certify-{module}-"))
-        ctx.sim = simulation.start(module, wd)
+        ctx.sim = sim(module, wd) if sim is not None else simulation.start(module, wd, driver)
         ctx.settings = {**ctx.sim.settings, **ctx.settings}
     from gtsdk import __version__
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import ssl
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+log = logging.getLogger("gtsdk.conformance")
 
 #: extra seconds the calling thread waits for the event loop beyond the step's own deadline
 LOOP_SLACK = 2.0
@@ -46,8 +49,9 @@ class EventLoopThread:
 
         try:
             asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(LOOP_SLACK)
-        except Exception:  # the loop is stuck: stopping it below is all that is left
-            pass
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError, RuntimeError) as e:
+            # the loop is stuck or already closed: stopping it below is all that is left
+            log.debug("event loop did not cancel its tasks: %s", type(e).__name__)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(LOOP_SLACK)
         if not self.thread.is_alive():
@@ -82,7 +86,9 @@ class EventStream:
             text = self.loop.run(self.ws.recv(), timeout)
         except TimeoutError:
             return None
-        except Exception:  # closed by the server (a close code is an answer too: see close_code)
+        except Exception as e:  # noqa: BLE001 - the terminal under test may fail any way; ends the stream
+            # closed by the server (a close code is an answer too: see close_code)
+            log.debug("events: receive ended by %s", type(e).__name__)
             return None
         if self.on_message is not None:
             self.on_message(str(text))
@@ -101,12 +107,14 @@ class EventStream:
         async def shut() -> None:
             try:
                 await asyncio.wait_for(self.ws.close(), 2)
-            except Exception:  # a server that does not close: drop the connection
+            except Exception as e:  # noqa: BLE001 - a server that does not close, any way: drop the connection
+                log.debug("events: close failed with %s; aborting", type(e).__name__)
                 transport = getattr(self.ws, "transport", None)
                 if transport is not None:
                     transport.abort()
 
         try:
             self.loop.run(shut(), 3)
-        except Exception:  # bounded either way; the loop thread is a daemon
-            pass
+        except (TimeoutError, concurrent.futures.CancelledError, RuntimeError) as e:
+            # bounded either way; the loop thread is a daemon
+            log.debug("events: close did not finish: %s", type(e).__name__)

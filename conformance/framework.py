@@ -163,7 +163,7 @@ def run_one(c: Check, ctx: Any, module: str | None, budget: float | None = None)
         _local.clock = ck
         try:
             box["out"] = c.fn(ctx, module) if c.per_module else c.fn(ctx)
-        except BaseException as e:  # reported below, whatever it is
+        except BaseException as e:  # noqa: BLE001 - the check's own outcome, reported below whatever it is
             box["exc"] = e
             box["tb"] = traceback.format_exc(limit=4)
 

@@ -189,7 +189,6 @@ def run(module: str, call: Callable[[str, dict[str, Any], float], Called],
     *call(op, body, timeout)* does one operation; *world(w)* arranges *w* (raising NotRun when
     it cannot); *person(w, go)* performs a ``during`` world while *go* (the call) waits.
     *listed* are the operations the capabilities list (None: unknown)."""
-    spec = MODULES[module]
     must = set(mandatory(module))
     state: State = {}
     out: list[Verdict] = []
@@ -227,29 +226,35 @@ def run(module: str, call: Callable[[str, dict[str, Any], float], Called],
         if r.code == "success" and isinstance(r.data, dict) and step.keep is not None:
             step.keep(state, r.data)
         v = Verdict(step.op, r.code, r.seconds, how, evidence=r.evidence)
-        mandatory_op = step.op in must
-        where = f"{spec.clause} {spec.title_zh}"
-        if r.code == "success":
-            problem = validate(step.op, r.data)
-            if problem is None and spec.operations.get(step.op) is not None and not carries_data(r.data) and \
-                    _has_fields(module, step.op):
-                problem = "the result carries no data (every field empty)"
-            v.problem = problem or ""
-        elif r.code == "unsupportedCommand" and not mandatory_op and listed is not None and step.op not in listed:
-            v.problem = ""  # optional, and the capabilities say it is not supported
-        elif r.code == "unsupportedCommand" and not mandatory_op:
-            v.problem = (f"answered unsupportedCommand although the capabilities list {step.op} "
-                         "(capabilities that lie)")
-        elif r.code == "unsupportedCommand":
-            v.problem = f"answered unsupportedCommand, but {step.op} is mandatory ({where})"
-        elif needs and r.code in NOBODY:
-            v.needs = needs  # it waited for someone who was not there: not a verdict on the operation
-        elif r.code == "internalError" and r.detail.startswith("the driver raised"):
-            v.problem = r.detail  # what a vendor needs: the exception's type and message
-        else:
-            v.problem = f"answered {r.code}" + (f" ({r.detail})" if r.detail else "")
+        _judge(v, module, r, is_mandatory=step.op in must, listed=listed, needs=needs, validate=validate)
         out.append(v)
     return out
+
+
+def _judge(v: Verdict, module: str, r: Called, *, is_mandatory: bool, listed: set[str] | None, needs: str,
+           validate: Callable[[str, Any], str | None]) -> None:
+    """Fill in *v*'s problem (or what it needed) from the reply *r* to its operation."""
+    spec = MODULES[module]
+    where = f"{spec.clause} {spec.title_zh}"
+    if r.code == "success":
+        problem = validate(v.op, r.data)
+        if problem is None and spec.operations.get(v.op) is not None and not carries_data(r.data) and \
+                _has_fields(module, v.op):
+            problem = "the result carries no data (every field empty)"
+        v.problem = problem or ""
+    elif r.code == "unsupportedCommand" and not is_mandatory and listed is not None and v.op not in listed:
+        v.problem = ""  # optional, and the capabilities say it is not supported
+    elif r.code == "unsupportedCommand" and not is_mandatory:
+        v.problem = (f"answered unsupportedCommand although the capabilities list {v.op} "
+                     "(capabilities that lie)")
+    elif r.code == "unsupportedCommand":
+        v.problem = f"answered unsupportedCommand, but {v.op} is mandatory ({where})"
+    elif needs and r.code in NOBODY:
+        v.needs = needs  # it waited for someone who was not there: not a verdict on the operation
+    elif r.code == "internalError" and r.detail.startswith("the driver raised"):
+        v.problem = r.detail  # what a vendor needs: the exception's type and message
+    else:
+        v.problem = f"answered {r.code}" + (f" ({r.detail})" if r.detail else "")
 
 
 def _has_fields(module: str, op: str) -> bool:
@@ -268,7 +273,7 @@ def person_during(world: Callable[[World], str], delay: float = 0.4) -> Callable
         time.sleep(delay)
         try:
             world(w)
-        except BaseException as e:  # the call still ends at its own deadline
+        except BaseException as e:  # noqa: BLE001 - re-raised below once the call has ended at its deadline
             err.append(e)
         th.join(PERSON_TIMEOUT + 10)
         if err:

@@ -85,7 +85,7 @@ def start(workdir: Path | None = None, *, service: dict[str, Any] | None = None,
     switch = Switch(app)
     stops: list[Callable[[], None]] = []
     if tls_floor is None:
-        running = start_background(switch, port=0, addresses=app.config.listen)  # type: ignore[arg-type]
+        running = start_background(switch, port=0, addresses=app.config.listen)
         url, stops = running.url, [running.stop]
     else:
         url, stop_tls = _start_with_tls_floor(switch, home, tls_floor)
@@ -144,6 +144,7 @@ def _plain_http_proxy(backend: int) -> tuple[str, Callable[[], None]]:
     tasks: set[asyncio.Task[None]] = set()
 
     async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        # a proxied connection ends any way a connection can (reset, TLS close, cancel): nothing to report
         with contextlib.suppress(Exception):
             while data := await r.read(65536):
                 w.write(data)
@@ -190,7 +191,7 @@ def _plain_http_proxy(backend: int) -> tuple[str, Callable[[], None]]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # the harness's own loop, stopped below either way
             asyncio.run_coroutine_threadsafe(shut(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         th.join(5)
@@ -813,7 +814,7 @@ def settle(t: Target, within: float = 20.0) -> None:
         while time.monotonic() < end:
             try:
                 states = [c.get(f"/v1/{m}/status").json().get("data") or {} for m in ("idcard", "lights")]
-            except Exception:
+            except (httpx.HTTPError, ValueError, AttributeError):  # not up yet, or not JSON yet: ask again
                 states = []
             if states and all(s.get("state") == "online" and not s.get("busy") for s in states):
                 return

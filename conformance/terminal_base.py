@@ -265,7 +265,7 @@ class TerminalContext:
                                      "/v1/events", t))
         except TimeoutError:
             raise Fail(f"the WebSocket handshake on /v1/events did not complete within {wait:g} s") from None
-        except Exception as e:  # refused (HTTP status), reset, TLS failure: the handshake did not succeed
+        except Exception as e:  # noqa: BLE001 - refused, reset, TLS: any failure is the terminal's, reported
             raise Fail(f"the WebSocket handshake on /v1/events failed: {type(e).__name__}: {e}") from None
         hello: dict[str, Any] = {"type": "auth", "token": token or self.token}
         if modules:

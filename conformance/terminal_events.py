@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
 
+from gtsdk.failures import carrying_on
 from gtsdk.modules import MODULES
 
 from . import samples, scenarios
@@ -104,7 +104,7 @@ def events_stream(ctx: TerminalContext) -> dict[str, Any]:
         return _stream(ctx, m, fire, exact)
     finally:
         if not exact:
-            with contextlib.suppress(Exception):
+            with carrying_on(m, "putting the world back after the events check"):
                 fire(-1)
 
 

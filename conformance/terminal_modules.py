@@ -4,7 +4,6 @@ and missing parameters, timeout, cancel, status after an unplug, statistics, two
 
 from __future__ import annotations
 
-import contextlib
 import statistics as stats
 import threading
 import time
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 
 from gtsdk.errors import info
+from gtsdk.failures import carrying_on
 from gtsdk.modules import MODULES
 
 from . import samples, scenarios
@@ -347,7 +347,7 @@ def module_status_truth(ctx: TerminalContext, m: str) -> dict[str, Any]:
     finally:
         stream.close()
         if not plugged:  # leave the terminal as it was found, whatever failed
-            with contextlib.suppress(Exception):
+            with carrying_on(m, "plugging the device back in after the check"):
                 ctx.world(m, replug)
     return {"world": how, "codes_while_unplugged": codes, "state_while_unplugged": gone,
             "left_online_after_s": round(took, 2), "online_again_after_s": round(took_back, 2),

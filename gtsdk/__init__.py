@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from gtsdk._version import __version__
 from gtsdk.errors import ErrorCode, GtsdkError
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from gtsdk.runtime import Terminal
     from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 
-__version__ = "0.1.0"
 __all__ = ["MODULES", "ErrorCode", "GtsdkError", "SimulatedTerminal", "Terminal", "__version__", "simulated_terminal"]
 
 _LAZY = {

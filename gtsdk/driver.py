@@ -29,13 +29,16 @@ What is here:
 - :class:`Model` and :class:`Request`/:class:`Empty` — bases of request and result models;
 - :class:`ModuleSpec`/:class:`OperationSpec` — contracts, for tools that walk them;
 - :class:`GtsdkError`/:class:`ErrorCode` and :func:`register_vendor_code` — every failure a
-  driver reports is a catalogue code (docs/errors.md).
+  driver reports is a catalogue code (docs/errors.md);
+- :func:`swallowed`/:func:`carrying_on` — log an exception the driver carries on after (a release
+  call on a vanished device), by type and place, never by its text.
 
 Time is in seconds (float) everywhere in Python: :meth:`OpContext.remaining`,
 :meth:`OpContext.sleep`, :attr:`Driver.poll_interval`.
 """
 
 from gtsdk.errors import ErrorCode, GtsdkError, register_vendor_code
+from gtsdk.failures import carrying_on, swallowed
 from gtsdk.modules._base import (
     MAX_TIMEOUT,
     Capabilities,
@@ -89,6 +92,8 @@ __all__ = [
     "StateSink",
     "Statistics",
     "Status",
+    "carrying_on",
     "operations",
     "register_vendor_code",
+    "swallowed",
 ]

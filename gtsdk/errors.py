@@ -38,6 +38,8 @@ class ErrorCode(StrEnum):
     CONFIG_ERROR = "configError"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    SERVICE_BUSY = "serviceBusy"
+    HEADER_TOO_LARGE = "headerTooLarge"
     NOT_FOUND = "notFound"
     RATE_LIMITED = "rateLimited"
     PAYLOAD_TOO_LARGE = "payloadTooLarge"
@@ -87,6 +89,10 @@ _add(ErrorCode.FRAUD_ATTEMPT, "检测到欺诈或攻击行为", "A fraud attempt
 _add(ErrorCode.CONFIG_ERROR, "配置错误", "Configuration error", False, 500)
 _add(ErrorCode.UNAUTHORIZED, "未认证：缺少或无效的令牌", "Unauthorized: missing or invalid token", False, 401)
 _add(ErrorCode.FORBIDDEN, "无权执行该操作", "Forbidden for this token", False, 403)
+_add(ErrorCode.SERVICE_BUSY, "服务繁忙：连接数已达上限，请稍后重试",
+     "Service busy: too many connections; retry shortly", True, 503)
+_add(ErrorCode.HEADER_TOO_LARGE, "请求头过大或过多", "Request header too large or too many header fields",
+     False, 431)
 _add(ErrorCode.NOT_FOUND, "资源不存在", "Not found", False, 404)
 _add(ErrorCode.RATE_LIMITED, "请求过于频繁", "Too many requests", True, 429)
 _add(ErrorCode.PAYLOAD_TOO_LARGE, "请求体过大", "Request body too large", False, 413)
@@ -184,7 +190,8 @@ class ConfigError(GtsdkError):
 def markdown_table() -> str:
     """The catalogue as the Markdown table in docs/errors.md (kept in sync by a test)."""
     lines = ["| code | HTTP | retryable | 中文 | English |", "|---|---|---|---|---|"]
-    for i in catalogue():
+    # core codes first, then namespaced ones grouped by namespace (stable: whatever order the packages registered in)
+    for i in sorted(catalogue(), key=lambda i: i.code.partition(".")[0] if "." in i.code else ""):
         lines.append(f"| `{i.code}` | {i.http_status} | {'yes' if i.retryable else 'no'} | {i.zh} | {i.en} |")
     return "\n".join(lines) + "\n"
 

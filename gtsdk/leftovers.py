@@ -112,7 +112,7 @@ class _Spawner:
             fn, fut = self._queue.get()
             try:
                 fut.set_result(fn())
-            except BaseException as e:  # handed to the caller
+            except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
                 fut.set_exception(e)
 
 

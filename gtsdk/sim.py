@@ -3,6 +3,7 @@
 Each ``gtsdk.simulators.<module id>`` module exposes::
 
     def start(workdir: pathlib.Path) -> Simulation
+    DRIVERS: dict[str, Callable[[pathlib.Path], Simulation]]   # optional: a simulator per driver
 
 The simulation runs a device that speaks the real wire protocol (a pty, a vpcd
 card, an IPP printer, a fake USB backend, an ALSA file device, image sources)
@@ -67,15 +68,21 @@ def reap_once() -> leftovers.Reaped:
         return leftovers.reap()
 
 
-def start(module: str, workdir: Path) -> Simulation:
-    """Start the simulator of *module* with its files under *workdir*."""
+def start(module: str, workdir: Path, driver: str | None = None) -> Simulation:
+    """Start the simulator of *module* with its files under *workdir*.
+
+    A module whose drivers speak different protocols offers a simulator per driver in its package's
+    ``DRIVERS`` table (the keyboard: ``web`` and ``onboard``); *driver* picks one, and a driver without
+    its own gets the module's default (whose ``driver`` attribute says which driver it is made for).
+    """
     reap_once()
     try:
         mod = importlib.import_module(f"gtsdk.simulators.{module}")
     except ImportError as e:
         raise GtsdkError(ErrorCode.NO_DEVICE, f"no simulator for {module}: {e}") from e
     workdir.mkdir(parents=True, exist_ok=True)
-    sim: Simulation = mod.start(workdir)
+    starters: dict[str, Any] = getattr(mod, "DRIVERS", {})
+    sim: Simulation = starters.get(driver or "", mod.start)(workdir)
     return sim
 
 

@@ -63,7 +63,7 @@ def simulated_terminal(workdir: str | Path | None = None, config: TerminalConfig
     for mod_id in modules or list(MODULES):
         try:
             sim = simulation.start(mod_id, base / mod_id)
-        except Exception as e:  # reported as the module's reason; the terminal still starts
+        except Exception as e:  # noqa: BLE001 - reported as the module's reason; the terminal still starts
             reasons[mod_id] = f"simulator failed to start: {e}"
             log.error("simulator %s: %s", mod_id, e)
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from gtsdk.driver import Model
 
@@ -28,8 +28,13 @@ class CancelResult(Model):
 
 
 class SealedData(Model):
-    """A personal-data result sealed for the app's recipient key (9.3.2).  ``kind`` tells it apart from
-    the operation's result model, which never has a ``kind`` field."""
+    """A personal-data result sealed for the app's recipient key (docs/service.md, "Personal data sealing").
+
+    On the wire ``data`` is either the operation's result model, which never has a ``kind`` field, or this
+    object with ``kind: "sealed"``: the presence of ``kind`` tells the two apart.
+    """
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     kind: Literal["sealed"] = "sealed"
     sealed: dict[str, Any] = Field(description="SM2/SM4 envelope (gtsdk.crypto.envelope) for the app's recipient key")
@@ -92,7 +97,7 @@ class AuditRow(Model):
     duration_ms: float
     caller: str | None = None
     app: str | None = None
-    subject: str | None = Field(None, description="masked ID number, e.g. 110101********1234")
+    subject: str | None = Field(None, description="masked ID number, e.g. 11**************34")
     hash: str
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set everything up (Debian packages, .venv, gtsdk with every extra), then run the
-# whole check: ruff, mypy --strict on gtsdk/, and the test suite.  The CI command.
+# whole check: ruff, mypy --strict over the whole tree (docs/contributing.md), and the test suite.  The CI command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

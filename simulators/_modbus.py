@@ -23,6 +23,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
+from gtsdk.failures import carrying_on
 from gtsdk.simulators._pty import FAULT_ACTIONS, PtyDevice
 
 __all__ = ["FAULT_ACTIONS", "ModbusPtyServer"]
@@ -98,7 +99,7 @@ class ModbusPtyServer:
             self._ready.set()
             while not self._stop.is_set():
                 await asyncio.sleep(0.05)
-            with contextlib.suppress(Exception):
+            with carrying_on("modbus", "shutting the simulated bus down", logger=log):
                 await self._server.shutdown()
 
         try:

@@ -52,6 +52,7 @@ def _face_box(rgb: Any) -> tuple[int, int, int, int] | None:
     """Largest frontal face (x, y, w, h) by OpenCV's bundled Haar cascade, or None."""
     try:
         import cv2
+        import cv2.data
         import numpy as np
     except ImportError:
         return None

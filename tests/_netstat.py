@@ -52,7 +52,7 @@ def listeners(pid: int | str = "self") -> list[Listener]:
 
 def socket_inodes(pid: int) -> set[int]:
     """Inodes of the sockets process *pid* holds."""
-    found = set()
+    found: set[int] = set()
     try:
         fds = list(Path(f"/proc/{pid}/fd").iterdir())
     except OSError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -133,7 +133,7 @@ class Records:
 
 
 def records_service(home: Path, records: dict[str, Any] | None = None, catalogue: str | None = CATALOGUE
-                    ) -> Iterator[Records]:
+                    ) -> Generator[Records, None, None]:
     registry.register("lights", "recording", RecordingLights)
     registry.register("idcard", "fakecards", FakeCards)
     FakeCards.present, FakeCards.fail_next = True, None

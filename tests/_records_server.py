@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import SupportsIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -22,8 +23,8 @@ from gtsdk.server.config import parse_service
 from gtsdk.server.run import bind, build, close_app, uvicorn_config
 
 
-def _event_sleep(seconds: float) -> None:
-    threading.Event().wait(max(0.0, seconds))
+def _event_sleep(seconds: float | SupportsIndex, /) -> None:
+    threading.Event().wait(max(0.0, float(seconds)))
 
 
 if "faketime" in os.environ.get("LD_PRELOAD", ""):

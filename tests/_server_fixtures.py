@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import ssl
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +24,23 @@ from gtsdk.server.run import Running, build, start_background
 from gtsdk.server.tokens import TokenStore
 
 ID_NUMBER = "110101199003071234"
+#: seconds any blocking socket call of a test's WebSocket client may take (SO_RCVTIMEO / SO_SNDTIMEO)
+WS_IO_BOUND = 10
+
+
+def bounded_socket(port: int, bound: float = WS_IO_BOUND) -> socket.socket:
+    """A TCP socket to the service whose every blocking recv/send returns within *bound* seconds.
+
+    The websockets sync client reads on a thread in a blocking recv and, after a failed handshake, joins that
+    thread; a recv stuck inside a partial TLS record (or a peer that never answers) would hold the test for
+    ever.  The kernel's SO_RCVTIMEO/SO_SNDTIMEO bound every such call, whatever the library does with Python
+    timeouts, so a test's waits are bounded by construction.
+    """
+    sock = socket.create_connection(("127.0.0.1", port), timeout=bound)
+    tv = struct.pack("ll", int(bound), int((bound % 1) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    return sock
 
 
 class FakeIdCard(idcard.IdCardDriver):

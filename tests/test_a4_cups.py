@@ -9,14 +9,14 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.a4_printer import JobState
-from gtsdk.runtime import Terminal
-from gtsdk.simulated import simulated_terminal
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 
 pytest.importorskip("cups")
 pytestmark = pytest.mark.peer
@@ -34,7 +34,7 @@ def _pdf(pages: int) -> bytes:
 
 
 @pytest.fixture
-def term(tmp_path: Path) -> Iterator[Terminal]:
+def term(tmp_path: Path) -> Iterator[SimulatedTerminal]:
     t = simulated_terminal(tmp_path, modules=["a4_printer"])
     if "a4_printer" not in t.simulations:
         t.stop()
@@ -54,11 +54,11 @@ def _until(pred, what: str, timeout: float = 20.0):  # type: ignore[no-untyped-d
     raise AssertionError(f"gave up waiting for {what}")
 
 
-def _events(t: Terminal, since: int, kind: str) -> list[dict]:
+def _events(t: SimulatedTerminal, since: int, kind: str) -> list[dict[str, Any]]:
     return [e.data for e in t.events.since(since)[0] if e.module == "a4_printer" and e.type == kind]
 
 
-def test_two_page_pdf_duplex(term: Terminal) -> None:
+def test_two_page_pdf_duplex(term: SimulatedTerminal) -> None:
     seq = term.events.last_seq
     doc = _pdf(2)
     job = term.a4_printer.print(document=doc, sides="two-sided-long-edge", color=False, copies=1, media="A4",
@@ -77,7 +77,7 @@ def test_two_page_pdf_duplex(term: Terminal) -> None:
     assert term.a4_printer.job_status(job_id=job.job_id).state == JobState.COMPLETED
 
 
-def test_paper_out_holds_the_job_until_paper_is_loaded(term: Terminal) -> None:
+def test_paper_out_holds_the_job_until_paper_is_loaded(term: SimulatedTerminal) -> None:
     sim = term.simulations["a4_printer"]
     seq = term.events.last_seq
     sim.control("paper_out", {})
@@ -97,7 +97,7 @@ def test_paper_out_holds_the_job_until_paper_is_loaded(term: Terminal) -> None:
     assert job.state == JobState.COMPLETED and job.error is None
 
 
-def test_jam_fails_the_job_then_next_job_prints(term: Terminal) -> None:
+def test_jam_fails_the_job_then_next_job_prints(term: SimulatedTerminal) -> None:
     sim = term.simulations["a4_printer"]
     sim.control("jam", {})
     with pytest.raises(GtsdkError) as e:
@@ -109,7 +109,7 @@ def test_jam_fails_the_job_then_next_job_prints(term: Terminal) -> None:
     assert job.state == JobState.COMPLETED
 
 
-def test_toner_empty_and_text_and_image_documents(term: Terminal) -> None:
+def test_toner_empty_and_text_and_image_documents(term: SimulatedTerminal) -> None:
     sim = term.simulations["a4_printer"]
     seq = term.events.last_seq
     sim.control("toner_empty", {})
@@ -127,7 +127,7 @@ def test_toner_empty_and_text_and_image_documents(term: Terminal) -> None:
                                      for p in printed)
 
 
-def test_offline_printer_then_back(term: Terminal) -> None:
+def test_offline_printer_then_back(term: SimulatedTerminal) -> None:
     sim = term.simulations["a4_printer"]
     sim.control("offline", {})
     with pytest.raises(GtsdkError) as e:
@@ -138,7 +138,7 @@ def test_offline_printer_then_back(term: Terminal) -> None:
     _until(lambda: term.a4_printer.job_status(job_id=job_id).state == JobState.COMPLETED, "held job completes")
 
 
-def test_print_server_gone_and_back(term: Terminal) -> None:
+def test_print_server_gone_and_back(term: SimulatedTerminal) -> None:
     from gtsdk.driver import DeviceState
 
     sim = term.simulations["a4_printer"]
@@ -158,7 +158,7 @@ def test_print_server_gone_and_back(term: Terminal) -> None:
     assert job.state == JobState.COMPLETED
 
 
-def test_cancel_and_bad_documents(term: Terminal) -> None:
+def test_cancel_and_bad_documents(term: SimulatedTerminal) -> None:
     sim = term.simulations["a4_printer"]
     sim.control("paper_out", {})
     job = term.a4_printer.print(document=_pdf(1), title="to cancel")  # answers at once with the job id
@@ -170,14 +170,14 @@ def test_cancel_and_bad_documents(term: Terminal) -> None:
                                   (b"\xff\xfe", "text", "A4", ErrorCode.INVALID_DATA),
                                   (_pdf(1), "pdf", "B99", ErrorCode.UNSUPPORTED_DATA)):
         with pytest.raises(GtsdkError) as e:
-            term.a4_printer.print(document=doc, format=fmt, media=media)
+            term.a4_printer.print(document=doc, format=fmt, media=media)  # type: ignore[arg-type]  # bad on purpose
         assert e.value.code == code
     with pytest.raises(GtsdkError) as e:
         term.a4_printer.job_status(job_id=999_999)
     assert e.value.code == ErrorCode.NOT_FOUND
 
 
-def test_cups_own_lp_prints_to_the_simulator(term: Terminal, tmp_path: Path) -> None:
+def test_cups_own_lp_prints_to_the_simulator(term: SimulatedTerminal, tmp_path: Path) -> None:
     """CUPS' own client (lp) prints through the simulated queue: the simulator is a plain CUPS server."""
     import shutil
     import subprocess
@@ -190,7 +190,9 @@ def test_cups_own_lp_prints_to_the_simulator(term: Terminal, tmp_path: Path) -> 
     r = subprocess.run(["lp", "-h", sim.settings["server"], "-d", "kiosk", "-o", "sides=two-sided-short-edge",
                         str(f)], capture_output=True, text=True, timeout=20, check=False)
     assert r.returncode == 0, r.stderr
-    job_id = int(re.search(r"kiosk-(\d+)", r.stdout).group(1))  # "request id is kiosk-1 (1 file(s))"
+    m = re.search(r"kiosk-(\d+)", r.stdout)  # "request id is kiosk-1 (1 file(s))"
+    assert m is not None, r.stdout
+    job_id = int(m.group(1))
     _until(lambda: term.a4_printer.job_status(job_id=job_id).state == JobState.COMPLETED, "lp job completes")
     env = (Path(sim.control("printed", {})["printed"][0]).parent / "env-0.txt").read_text()
     assert "IPP_SIDES=two-sided-short-edge" in env

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from _bridge_fixtures import Events, bridged, middleware_sim, wait_for  # noqa: F401
 
+from gtsdk.drivers.http_bridge.engine import HttpEngine
 from gtsdk.errors import GtsdkError
 
 DRIVER = "http_bridge"
@@ -77,9 +78,9 @@ def test_card_events_from_the_websocket(middleware_sim: Any) -> None:  # noqa: F
     middleware_sim.control("remove", {})
     with bridged(DRIVER, middleware_sim.settings) as t:
         ev = Events(t)
-        drv = t.device("idcard").driver
-        assert drv is not None
-        wait_for(lambda: drv.bridge.events.connected.is_set(), 5, "the event socket")
+        engine = vars(t.device("idcard").driver)["bridge"]  # the bridge classes are made per module at import
+        assert isinstance(engine, HttpEngine)
+        wait_for(lambda: engine.events is not None and engine.events.connected.is_set(), 5, "the event socket")
         middleware_sim.control("insert", {"card": "resident"})
         ev.wait("cardInserted")
         middleware_sim.control("remove", {})

@@ -208,10 +208,12 @@ def test_field_conversions() -> None:
     assert convert({"from": "x", "base64": True}, base64.b64encode(b"\x00\x01").decode(), wants_bytes=True) == b"\0\1"
     assert convert({"from": "x", "path": "$.data['a b'][1]"}, {"data": {"a b": [0, "v"]}}) == "v"
     assert convert({"from": "x", "map": {"Y": True}, "otherwise": False}, "N") is False
-    for spec, raw, problem in [({"from": "x", "date": "%Y%m%d"}, "1990-03-07", "not a date"),
-                               ({"from": "x", "slice": [0, 10]}, b"abc", "runs past"),
-                               ({"from": "x", "base64": True}, "@@", "not valid base64"),
-                               ({"from": "x", "encoding": "utf-16-le"}, b"\x00\xd8", "not valid utf-16-le")]:
+    refused: list[tuple[dict[str, Any], object, str]] = [
+        ({"from": "x", "date": "%Y%m%d"}, "1990-03-07", "not a date"),
+        ({"from": "x", "slice": [0, 10]}, b"abc", "runs past"),
+        ({"from": "x", "base64": True}, "@@", "not valid base64"),
+        ({"from": "x", "encoding": "utf-16-le"}, b"\x00\xd8", "not valid utf-16-le")]
+    for spec, raw, problem in refused:
         with pytest.raises(Exception) as ei:
             convert(spec, raw)
         assert problem in str(ei.value)

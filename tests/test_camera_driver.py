@@ -44,7 +44,7 @@ def drv(sim: Any) -> Iterator[Any]:
     d = UvcPairDriver(UvcPairSettings(**sim.settings, seed=5, challenge_seconds=2.0),
                       emit=lambda e, p: events.append((e, p)),
                       set_state=lambda s, r: states.append(s))
-    d.events, d.states = events, states
+    d.events, d.states = events, states  # type: ignore[attr-defined]  # kept on the driver for the tests
     d.connect()
     yield d
     d.disconnect()
@@ -57,7 +57,7 @@ def test_capture_returns_a_photo_with_quality(drv: Any) -> None:
 
     ph = drv.capture(CaptureRequest(require_face=True), ctx())
     img = cv2.imdecode(np.frombuffer(ph.image, np.uint8), cv2.IMREAD_COLOR)
-    assert img.shape == (480, 640, 3) and ph.width == 640 and ph.format == ImageFormat.JPEG
+    assert img is not None and img.shape == (480, 640, 3) and ph.width == 640 and ph.format == ImageFormat.JPEG
     assert ph.quality["faceSize"] > 120 and ph.quality["sharpness"] > 0 and "yaw" in ph.quality
     assert drv.events and drv.events[-1][0] == "faceDetected"
     nir = drv.capture(CaptureRequest(view=View.NIR, format=ImageFormat.PNG), ctx())
@@ -240,22 +240,21 @@ def test_passive_model_slot(sim: Any, tmp_path: Path) -> None:
 def test_through_the_terminal_runtime(model_dir: Path, tmp_path: Path) -> None:
     """simulated_terminal wires the real driver to the simulator; ops go through the runtime queue.  The
     simulated person (scikit-image's bundled portrait) needs nothing beside the repository."""
-    from gtsdk.modules.camera import CaptureRequest, FaceCompareRequest, LivenessRequest
     from gtsdk.simulators._person import default_photo, portrait
 
     photo = default_photo()
     assert photo is not None and "skimage" in photo.parts, photo
     t = simulated_terminal(tmp_path, modules=["camera"]).start()
     try:
-        ph = t.call("camera", "capture", CaptureRequest(require_face=True), timeout=60)
+        ph = t.camera.capture(require_face=True, timeout=60)
         assert ph.width == 640
         card = portrait(photo, (306, 378), "JPEG", quality=90)  # a document-style portrait of the same person
-        cmp_ = t.call("camera", "face_compare", FaceCompareRequest(reference=card), timeout=60)
+        cmp_ = t.camera.face_compare(reference=card, timeout=60)
         assert cmp_.suggested_match
-        live = t.call("camera", "liveness", LivenessRequest(), timeout=60)
+        live = t.camera.liveness(timeout=60)
         assert live.suggested_live
         t.simulations["camera"].control("scenario", {"name": "flat_print"})
-        assert not t.call("camera", "liveness", LivenessRequest(), timeout=60).suggested_live
+        assert not t.camera.liveness(timeout=60).suggested_live
     finally:
         t.stop()
 

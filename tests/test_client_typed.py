@@ -4,8 +4,9 @@ milliseconds on the wire, sealed personal data as its own type end to end (9.3.2
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from _server_fixtures import ID_NUMBER, FakeIdCard, Svc, make_terminal, start_service
@@ -17,6 +18,9 @@ from gtsdk.modules import HealthResult, Status, idcard, lights
 from gtsdk.runtime.registry import register
 
 crypto = pytest.importorskip("gtsdk.crypto")
+
+if TYPE_CHECKING:
+    from gtsdk.crypto import SM2PrivateKey
 
 
 class RequestRecorder(lights.LightsDriver):
@@ -64,8 +68,9 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
         s.terminal.stop()
 
 
-def _key(svc: Svc) -> crypto.SM2PrivateKey:
-    return crypto.load_private_pem((svc.home / "kiosk.key.pem").read_bytes())
+def _key(svc: Svc) -> SM2PrivateKey:
+    key: SM2PrivateKey = crypto.load_private_pem((svc.home / "kiosk.key.pem").read_bytes())
+    return key
 
 
 def test_seconds_in_python_are_milliseconds_on_the_wire(svc: Svc) -> None:
@@ -127,7 +132,7 @@ def test_async_client_facades(svc: Svc) -> None:
             assert isinstance(await c.lights.status(), Status)
             assert isinstance(await c.lights.health("internal", timeout=5), HealthResult)
             generic = await c.module("lights").call(lights.SPEC.operations["off"], {"light": "x"})
-            assert generic.states == {"x": "off"}
+            assert isinstance(generic, lights.Lights) and generic.states == {"x": "off"}
             await c.idcard.open()
             assert isinstance(await c.idcard.read_sealed(timeout=5), SealedData)
             with pytest.raises(GtsdkError) as e:
@@ -140,9 +145,12 @@ def test_async_client_facades(svc: Svc) -> None:
 def test_client_rejects_bad_input_before_sending(svc: Svc) -> None:
     RequestRecorder.seen.clear()
     with Client(svc.url, svc.app_token, ca=svc.ca) as c:
-        for call in (lambda: c.lights.flash(light="a", period=0.01),  # below the contract's 100 ms
-                     lambda: c.lights.on(light="a", timeout=601),
-                     lambda: c.call("lights", "dim", {})):
+        calls: list[Callable[[], object]] = [
+            lambda: c.lights.flash(light="a", period=0.01),  # below the contract's 100 ms
+            lambda: c.lights.on(light="a", timeout=601),
+            lambda: c.call("lights", "dim", {}),
+        ]
+        for call in calls:
             with pytest.raises(GtsdkError) as e:
                 call()
             assert not isinstance(e.value, ServiceError) and e.value.code in (ErrorCode.INVALID_DATA,

@@ -48,7 +48,7 @@ class LaxSettings(DriverSettings):
 
 class LaxLights(RecordingLights):
     name = "lax"
-    settings_model = LaxSettings
+    settings_model = LaxSettings  # type: ignore[assignment]  # a settings model RecordingLights' does not derive
 
 
 class AbsentLights(RecordingLights):
@@ -185,9 +185,8 @@ def test_a_driver_the_simulator_was_not_made_for_is_told_so() -> None:
     assert "made for the 'modbus_rtu' driver" in reason(rep, "driver.lifecycle")
 
 
-#: shipped drivers gtsdk's simulators are not made for (certified against the device instead)
-NO_SIMULATOR = {"keyboard.onboard": "gtsdk's keyboard simulator is the web component; the onboard driver's D-Bus "
-                                    "stand-in lives in its own tests (tests/test_keyboard_onboard.py)"}
+#: shipped drivers gtsdk's simulators are not made for (certified against the device instead); none today
+NO_SIMULATOR: dict[str, str] = {}
 
 
 #: bridge drivers need a vendor mapping and the vendor's simulator; tests/test_bridge_certify.py certifies them
@@ -217,7 +216,8 @@ def test_every_shipped_driver_certifies_against_its_simulator(entry: str, tmp_pa
 
     took = time.monotonic() - t0
     assert rep.passed, [(r.id, r.reason) for r in rep.failures()]
-    assert rep.tier_reached is not None
+    # every check a simulator can drive ran (recovery needs unplug/replug: travel_doc's private pcscd has it)
+    assert rep.tier_reached is Tier.GOLD and not rep.incomplete, (rep.tiers, [m.check for m in rep.incomplete])
     print(f"\n{entry}: {rep.tier_reached.value} in {took:.1f} s; incomplete: {[m.check for m in rep.incomplete]}")
 
 

@@ -26,7 +26,7 @@ from gtsdk.modules import MODULES
 @pytest.mark.parametrize("check", [c for c in terminal_tier.checks.checks + driver_tier.checks.checks],
                          ids=lambda c: c.id)
 def test_every_check_cites_clauses_that_exist_and_say_what_it_tests(check: framework.Check) -> None:
-    assert clauses.problems(check.refs) == []
+    assert clauses.problems(dict(check.refs)) == []
 
 
 def test_a_wrong_citation_is_caught() -> None:

@@ -208,7 +208,7 @@ def test_cli_interop_with_openssl(tmp_path: Path) -> None:
     (tmp_path / "o.der").write_bytes(osig)
     assert run("verify", "--pub", str(p), "--sig", str(tmp_path / "o.der"), str(m))[0] == 0
     # The content key inside a gtsdk envelope is a plain DER SM2Cipher: openssl decrypts it.
-    code, env, _ = run("seal", "--to", str(p), str(m))
+    code, env, _ = run("seal", "--to", str(p), "--format", "der", str(m))
     assert code == 0
     _, body = _parse_top(env)
     ek = _der.as_octets(_der.children(_der.children(body[1])[0])[3])

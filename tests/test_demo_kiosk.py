@@ -33,7 +33,7 @@ def wait_busy(svc: DemoService, module: str, timeout: float = 30.0) -> None:
 @pytest.fixture(autouse=True)
 def world(demo_service: DemoService) -> Iterator[None]:
     """Each test starts with a card on the reader, the card holder in front of the camera and paper loaded."""
-    assert demo_service.running.app.pages.card_photo is not None, "the simulated camera has no person"  # type: ignore[attr-defined]
+    assert demo_service.running.app.pages.card_photo is not None, "the simulated camera has no person"
     demo_service.present_card()
     demo_service.sim_control("receipt_printer", "load_paper")
     yield
@@ -93,9 +93,9 @@ def test_full_flow(page: Any, demo_service: DemoService, artifacts: Path) -> Non
     assert "社保卡补办" in transcript
     assert any("QR" in line and txn in line for line in transcript.splitlines())  # the QR code holds the txn id
     shutil.copy(paper, artifacts / "demo-receipt.png")
-    rows = svc.running.app.audit.query(module="receipt_printer")  # type: ignore[union-attr]
+    rows = svc.running.app.audit.query(module="receipt_printer")
     assert [r["operation"] for r in rows if r["code"] == "success"][-2:] == ["print", "cut"]
-    ops = {(r["module"], r["operation"]) for r in svc.running.app.audit.query(code="success")}  # type: ignore[union-attr]
+    ops = {(r["module"], r["operation"]) for r in svc.running.app.audit.query(code="success")}
     for need in [("idcard", "read"), ("lights", "flash"), ("voice", "speak"), ("camera", "liveness"),
                  ("camera", "face_compare"), ("signature_pad", "get_signature"), ("fingerprint", "capture"),
                  ("keyboard", "show")]:
@@ -129,7 +129,7 @@ def test_face_mismatch(page: Any, demo_service: DemoService, artifacts: Path) ->
         assert "人脸与身份证照片不一致" in text and "未通过" in page.inner_text("#row-compare")
         shot(page, artifacts, "error-face")
     finally:
-        card_holder = demo_service.running.app.pages.card_photo  # type: ignore[attr-defined]
+        card_holder = demo_service.running.app.pages.card_photo
         demo_service.sim_control("camera", "person", photo=str(card_holder))
 
 
@@ -244,7 +244,7 @@ def test_demo_token_and_origins(demo_service: DemoService) -> None:
 def test_voice_switch(page: Any, demo_service: DemoService) -> None:
     """7.2 e: the voice guidance (slow in elderly mode) can be switched off with one button."""
     svc = demo_service
-    audit = svc.running.app.audit  # type: ignore[union-attr]
+    audit = svc.running.app.audit
 
     def spoken() -> int:
         return len(audit.query(module="voice", operation="speak", limit=100_000))
@@ -264,7 +264,8 @@ def test_tiles_follow_a_pushed_catalogue(page: Any, demo_service: DemoService) -
     without a visitor touching it, and the next visitor gets it too."""
     from gtsdk.records import catalogue
 
-    rec = demo_service.running.app.records  # type: ignore[attr-defined]
+    rec = demo_service.running.app.records
+    assert rec is not None
     before = rec.catalogue
     pushed = catalogue.parse({"version": "pushed-1", "entries": [
         *catalogue.to_file_data(before)["entries"],

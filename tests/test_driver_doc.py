@@ -21,7 +21,7 @@ DOC = REPO / "docs" / "writing-a-driver.md"
 
 def doc_driver_source() -> str:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
-    return next(b for b in blocks if "class AcmeLights(" in b)
+    return str(next(b for b in blocks if "class AcmeLights(" in b))
 
 
 def _load(tmp_path: Path) -> ModuleType:

@@ -216,7 +216,7 @@ def test_simulated_module_answers_garbage_with_valid_frames(data: bytes) -> None
 
     dev = FingerprintModule()
     sent: list[bytes] = []
-    dev.send = sent.append  # type: ignore[method-assign]
+    dev.send = sent.append  # type: ignore[method-assign,assignment]
     dev.on_bytes(data)
     dev.on_bytes(C.gen_img())
     dev.reset_line()  # the inter-byte timeout ends any half-received packet

@@ -15,22 +15,22 @@ from gtsdk.drivers.zhiantec import iso19794_2 as iso
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.fingerprint import Capture, Comparison
 from gtsdk.runtime import Terminal
-from gtsdk.simulated import simulated_terminal
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 
 
 @pytest.fixture
-def term(tmp_path: Path) -> Iterator[Terminal]:
+def term(tmp_path: Path) -> Iterator[SimulatedTerminal]:
     t = simulated_terminal(tmp_path, modules=["fingerprint"])
     with t:
         t.fingerprint.open()
         yield t
 
 
-def sim(t: Terminal):  # type: ignore[no-untyped-def]
+def sim(t: SimulatedTerminal):  # type: ignore[no-untyped-def]
     return t.simulations["fingerprint"]
 
 
-def wait_state(t: Terminal, state: str, limit: float = 10.0) -> str:
+def wait_state(t: SimulatedTerminal, state: str, limit: float = 10.0) -> str:
     end = time.monotonic() + limit
     while time.monotonic() < end:
         st = t.fingerprint.status().state
@@ -46,7 +46,7 @@ def error_of(fn, *a, **kw) -> GtsdkError:  # type: ignore[no-untyped-def]
     return e.value
 
 
-def test_capture_returns_png_template_quality_and_iso(term: Terminal) -> None:
+def test_capture_returns_png_template_quality_and_iso(term: SimulatedTerminal) -> None:
     from PIL import Image
 
     sim(term).control("place_finger", {"person": "张三"})
@@ -69,7 +69,7 @@ def test_capture_returns_png_template_quality_and_iso(term: Terminal) -> None:
     assert "fingerPlaced" in events
 
 
-def test_capture_without_image(term: Terminal) -> None:
+def test_capture_without_image(term: SimulatedTerminal) -> None:
     sim(term).control("place_finger", {"person": "a"})
     c = term.fingerprint.capture(with_image=False)
     assert c.image_png is None and len(c.template) == 512
@@ -77,7 +77,7 @@ def test_capture_without_image(term: Terminal) -> None:
     assert [e.type for e in term.events.since(0)[0]].count("fingerPlaced") == 2  # one per captured finger
 
 
-def test_compare_live_finger_against_references(term: Terminal) -> None:
+def test_compare_live_finger_against_references(term: SimulatedTerminal) -> None:
     s = sim(term)
     refs = [s.template("李四"), s.template("王五"), s.template("王五", 1)]
     s.control("place_finger", {"person": "王五", "finger": 1})
@@ -87,7 +87,7 @@ def test_compare_live_finger_against_references(term: Terminal) -> None:
     assert r.scores[2] >= 50 > max(r.scores[:2])
 
 
-def test_compare_given_probe_and_threshold(term: Terminal) -> None:
+def test_compare_given_probe_and_threshold(term: SimulatedTerminal) -> None:
     s = sim(term)
     s.control("place_finger", {"person": "p1"})
     probe = term.fingerprint.capture(with_image=False).template
@@ -100,23 +100,23 @@ def test_compare_given_probe_and_threshold(term: Terminal) -> None:
     assert not strict.matched and strict.threshold == 10_000
 
 
-def test_compare_rejects_foreign_template_sizes(term: Terminal) -> None:
+def test_compare_rejects_foreign_template_sizes(term: SimulatedTerminal) -> None:
     e = error_of(term.fingerprint.compare, probe=b"\x00" * 512, references=[b"\x01" * 100])
     assert e.code == ErrorCode.INVALID_DATA and e.field == "references.0"
 
 
-def test_no_finger_is_no_media_and_retryable(term: Terminal) -> None:
+def test_no_finger_is_no_media_and_retryable(term: SimulatedTerminal) -> None:
     e = error_of(term.fingerprint.capture, wait=0.3)
     assert e.code == ErrorCode.NO_MEDIA and e.retryable
 
 
-def test_finger_arriving_while_waiting(term: Terminal) -> None:
+def test_finger_arriving_while_waiting(term: SimulatedTerminal) -> None:
     sim(term).control("place_finger", {"person": "late", "after": 0.4})
     c = term.fingerprint.capture(wait=5, with_image=False)
     assert len(c.template) == 512
 
 
-def test_poor_and_messy_images_are_retryable_user_errors(term: Terminal) -> None:
+def test_poor_and_messy_images_are_retryable_user_errors(term: SimulatedTerminal) -> None:
     for cond, confirmation in (("poor", 0x07), ("messy", 0x06)):
         sim(term).control("place_finger", {"person": "x", "condition": cond})
         e = error_of(term.fingerprint.capture)
@@ -125,7 +125,7 @@ def test_poor_and_messy_images_are_retryable_user_errors(term: Terminal) -> None
     assert term.fingerprint.capture(with_image=False).quality > 0
 
 
-def test_sensor_error_is_hardware_error_then_recovers(term: Terminal) -> None:
+def test_sensor_error_is_hardware_error_then_recovers(term: SimulatedTerminal) -> None:
     s = sim(term)
     s.control("place_finger", {"person": "x"})
     s.control("sensor_error", {"on": True})
@@ -137,7 +137,7 @@ def test_sensor_error_is_hardware_error_then_recovers(term: Terminal) -> None:
     assert term.fingerprint.status().state == "online"
 
 
-def test_no_answer_is_communication_error_then_recovers(term: Terminal) -> None:
+def test_no_answer_is_communication_error_then_recovers(term: SimulatedTerminal) -> None:
     s = sim(term)
     s.control("place_finger", {"person": "x"})
     s.control("mute", {"on": True})
@@ -149,7 +149,7 @@ def test_no_answer_is_communication_error_then_recovers(term: Terminal) -> None:
     assert len(term.fingerprint.capture(with_image=False).template) == 512
 
 
-def test_one_corrupted_answer_is_retried(term: Terminal) -> None:
+def test_one_corrupted_answer_is_retried(term: SimulatedTerminal) -> None:
     s = sim(term)
     s.control("place_finger", {"person": "x"})
     s.control("garble", {})
@@ -157,7 +157,7 @@ def test_one_corrupted_answer_is_retried(term: Terminal) -> None:
     assert s.device.garble is False  # the fault fired
 
 
-def test_answer_cut_half_way_is_retried(term: Terminal) -> None:
+def test_answer_cut_half_way_is_retried(term: SimulatedTerminal) -> None:
     s = sim(term)
     s.control("place_finger", {"person": "x"})
     s.control("cut", {})
@@ -165,7 +165,7 @@ def test_answer_cut_half_way_is_retried(term: Terminal) -> None:
     assert s.device.cut is False
 
 
-def test_persistent_bad_checksum_is_communication_error(term: Terminal) -> None:
+def test_persistent_bad_checksum_is_communication_error(term: SimulatedTerminal) -> None:
     s = sim(term)
     s.control("place_finger", {"person": "x"})
     s.control("garble", {"always": True})
@@ -177,7 +177,7 @@ def test_persistent_bad_checksum_is_communication_error(term: Terminal) -> None:
     assert wait_state(term, "online") == "online"
 
 
-def test_wrong_password_is_config_error_and_recovers(term: Terminal) -> None:
+def test_wrong_password_is_config_error_and_recovers(term: SimulatedTerminal) -> None:
     s = sim(term)
     s.control("set_password", {"value": 99})
     s.control("unplug", {})
@@ -193,7 +193,7 @@ def test_wrong_password_is_config_error_and_recovers(term: Terminal) -> None:
     assert term.fingerprint.status().state == "online"
 
 
-def test_unplug_is_no_device_and_replug_recovers(term: Terminal) -> None:
+def test_unplug_is_no_device_and_replug_recovers(term: SimulatedTerminal) -> None:
     s = sim(term)
     s.control("place_finger", {"person": "x"})
     s.control("unplug", {})
@@ -205,7 +205,7 @@ def test_unplug_is_no_device_and_replug_recovers(term: Terminal) -> None:
     assert len(term.fingerprint.capture(with_image=False).template) == 512
 
 
-def test_deadline_while_waiting_for_finger(term: Terminal) -> None:
+def test_deadline_while_waiting_for_finger(term: SimulatedTerminal) -> None:
     """Without a finger wait shorter than the deadline, waiting for a person ends with timeOut (6.4.4 c)."""
     e = error_of(term.fingerprint.capture, timeout=0.8)
     assert e.code == ErrorCode.TIME_OUT
@@ -213,7 +213,7 @@ def test_deadline_while_waiting_for_finger(term: Terminal) -> None:
     assert len(term.fingerprint.capture(with_image=False).template) == 512  # usable right after
 
 
-def test_cancel_while_waiting_for_finger(term: Terminal) -> None:
+def test_cancel_while_waiting_for_finger(term: SimulatedTerminal) -> None:
     job = term.submit("fingerprint", "capture", {}, timeout=20, request_id="fp-cancel")
     time.sleep(0.3)
     assert term.cancel("fingerprint", "fp-cancel")
@@ -224,7 +224,7 @@ def test_cancel_while_waiting_for_finger(term: Terminal) -> None:
     assert len(term.fingerprint.capture(with_image=False).template) == 512
 
 
-def test_errors_carry_no_personal_data(term: Terminal) -> None:
+def test_errors_carry_no_personal_data(term: SimulatedTerminal) -> None:
     s = sim(term)
     s.control("place_finger", {"person": "赵六", "condition": "poor"})
     e = error_of(term.fingerprint.capture)
@@ -234,7 +234,7 @@ def test_errors_carry_no_personal_data(term: Terminal) -> None:
     assert "赵六" not in status.model_dump_json()
 
 
-def test_capabilities_and_health(term: Terminal) -> None:
+def test_capabilities_and_health(term: SimulatedTerminal) -> None:
     caps = term.fingerprint.capabilities()
     assert caps.features["templateSize"] == 512 and caps.features["image"]["bitsPerPixel"] == 4
     assert caps.device.vendor.startswith("ZhianTec")
@@ -242,7 +242,7 @@ def test_capabilities_and_health(term: Terminal) -> None:
     assert h.ok and "1000" in h.text
 
 
-def test_image_pixels_are_the_module_image(term: Terminal) -> None:
+def test_image_pixels_are_the_module_image(term: SimulatedTerminal) -> None:
     from PIL import Image
 
     s = sim(term)

@@ -234,7 +234,8 @@ def pushing(fleet: LocalFleet, engine: Engine, tmp_path: Path) -> Iterator[Fleet
         for tid, region in (("HZ-A", "330102"), ("HZ-B", "330106"), ("NB-A", "330203")):
             terms[tid] = service_terminal(fleet, engine, tid, region, tmp_path / tid)
         for t in terms.values():
-            wait_for(lambda t=t: t.agent.outbox_size() == 0, what=f"{t.id}: first records delivered")
+            wait_for(lambda t=t: t.agent.outbox_size() == 0,  # type: ignore[misc]
+                     what=f"{t.id}: first records delivered")
         yield Fleet(running.url, platform.home.ca.cert_path, tokens, platform, terms)
     finally:
         running.stop()
@@ -264,7 +265,8 @@ def test_push_to_a_region_with_results_per_terminal(pushing: Fleet, engine: Engi
     assert f.terminals["NB-A"].get("/v1/catalogue")["version"] == "test-1"
     # their catalogue and profile records reach the platform
     for t in f.terminals.values():
-        wait_for(lambda t=t: t.agent.outbox_size() == 0, what=f"{t.id}: records after the push delivered")
+        wait_for(lambda t=t: t.agent.outbox_size() == 0,  # type: ignore[misc]
+                 what=f"{t.id}: records after the push delivered")
     with engine.connect() as c:
         assert dict(c.execute(select(s.catalogues.c.terminal_id, s.catalogues.c.version)).all()) == {
             "HZ-A": "test-2", "HZ-B": "test-2", "NB-A": "test-1"}

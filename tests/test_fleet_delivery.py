@@ -38,7 +38,8 @@ def test_a_record_sent_before_a_confirmed_one_is_lost_after_the_reorder_window()
     tx = {seq: send(f, seq, 0.0 + seq * 0.01) for seq in (1, 2, 3)}
     f.confirmed(3, tx[3], now=0.1)
     assert f.lost(0.2) == []  # another worker may still be committing 1 and 2
-    wait = f.srtt + max(REORDER_MIN, f.srtt)  # type: ignore[operator]
+    assert f.srtt is not None
+    wait = f.srtt + max(REORDER_MIN, f.srtt)
     assert f.lost(0.0 + wait + 0.02) == [1, 2]
     send(f, 1, 2.0)  # published again: not lost until a later one is confirmed
     assert f.lost(2.5) == [2]

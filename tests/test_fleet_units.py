@@ -241,7 +241,7 @@ def test_terminal_ranking_from_months_equals_the_sum_of_days(engine: Engine) -> 
                                                  low_use_exempt=False, online=False, session=0))
     rng = random.Random(5)
     now = dt.datetime.now(dt.UTC)
-    batch = []
+    batch: list[Incoming] = []
     for tid in ("T-A", "T-B", "T-C"):
         for back in range(0, 130):
             for k in range(rng.choice([0, 0, 1, 2, 5])):

@@ -14,30 +14,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gtsdk.driver import OpContext
-from gtsdk.drivers.sam_serial import SamSerialDriver
+from gtsdk.drivers.sam_serial import SamSerialDriver, SamSerialSettings
 from gtsdk.drivers.sam_serial import codec as codec_mod
 from gtsdk.drivers.sam_serial.tables import id_check_char
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.idcard import CardType, ReadRequest
-from gtsdk.runtime.terminal import Terminal
-from gtsdk.simulated import simulated_terminal
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 from gtsdk.simulators import idcard as idsim
 
 
 @pytest.fixture(scope="module")
-def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
+def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedTerminal]:
     t = simulated_terminal(tmp_path_factory.mktemp("idcard"), modules=["idcard"])
     with t:
         yield t
 
 
-def wait_absent(t: Terminal, limit: float = 5.0) -> None:
+def wait_absent(t: SimulatedTerminal, limit: float = 5.0) -> None:
     end = time.monotonic() + limit
     while t.idcard.status().detail.get("cardPresent") and time.monotonic() < end:
         time.sleep(0.05)
 
 
-def present(t: Terminal, sim: idsim.IdCardSimulation, key: str) -> None:
+def present(t: SimulatedTerminal, sim: idsim.IdCardSimulation, key: str) -> None:
     """Take any card away, let the reader's poll see the empty field, then put *key* down
     (a swap faster than the poll interval is one card to a polling reader)."""
     sim.control("remove", {})
@@ -46,7 +45,7 @@ def present(t: Terminal, sim: idsim.IdCardSimulation, key: str) -> None:
 
 
 @pytest.fixture
-def sim(term: Terminal) -> Iterator[idsim.IdCardSimulation]:
+def sim(term: SimulatedTerminal) -> Iterator[idsim.IdCardSimulation]:
     s = term.simulations["idcard"]
     assert isinstance(s, idsim.IdCardSimulation)
     s.control("clear", {})
@@ -57,17 +56,17 @@ def sim(term: Terminal) -> Iterator[idsim.IdCardSimulation]:
     s.control("remove", {})
 
 
-def read(t: Terminal, timeout: float = 3, **kw: Any) -> Any:
+def read(t: SimulatedTerminal, timeout: float = 3, **kw: Any) -> Any:
     return t.idcard.read(timeout=timeout, **kw)  # seconds
 
 
-def fails(t: Terminal, timeout: float = 3, **kw: Any) -> GtsdkError:
+def fails(t: SimulatedTerminal, timeout: float = 3, **kw: Any) -> GtsdkError:
     with pytest.raises(GtsdkError) as e:
         read(t, timeout, **kw)
     return e.value
 
 
-def wait_event(t: Terminal, kind: str, after: int, limit: float = 5.0) -> bool:
+def wait_event(t: SimulatedTerminal, kind: str, after: int, limit: float = 5.0) -> bool:
     end = time.monotonic() + limit
     while time.monotonic() < end:
         events, _ = t.events.since(after, ["idcard"])
@@ -81,7 +80,8 @@ def wait_event(t: Terminal, kind: str, after: int, limit: float = 5.0) -> bool:
     ("resident", CardType.RESIDENT), ("resident_longterm", CardType.RESIDENT), ("hmt", CardType.HMT_PERMIT),
     ("foreigner2017", CardType.FOREIGNER_2017), ("foreigner2023", CardType.FOREIGNER_2023),
 ])
-def test_reads_every_card_type(term: Terminal, sim: idsim.IdCardSimulation, key: str, card_type: CardType) -> None:
+def test_reads_every_card_type(term: SimulatedTerminal, sim: idsim.IdCardSimulation, key: str,
+                               card_type: CardType) -> None:
     sim.control("insert", {"card": key})
     d = read(term)
     assert d.card_type is card_type
@@ -89,7 +89,7 @@ def test_reads_every_card_type(term: Terminal, sim: idsim.IdCardSimulation, key:
     assert d.wire()["photoWlt"]  # base64 on the wire
 
 
-def test_fingerprint_and_appended_address(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_fingerprint_and_appended_address(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "resident"})
     d = read(term, with_fingerprint=True, with_appended_address=True)
     assert d.fingerprints == sim.cards["resident"].fingerprint and d.appended_address == "北京市西城区测试胡同2号"
@@ -98,11 +98,11 @@ def test_fingerprint_and_appended_address(term: Terminal, sim: idsim.IdCardSimul
     assert d.fingerprints is None and d.appended_address is None  # SW3 91: no such content
 
 
-def test_no_card_until_the_deadline_is_time_out(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_no_card_until_the_deadline_is_time_out(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     assert fails(term, 0.6).code == ErrorCode.TIME_OUT
 
 
-def test_a_card_must_leave_before_it_is_read_again(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_a_card_must_leave_before_it_is_read_again(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "resident"})
     assert read(term).name == "张示例"
     err = fails(term, 0.8)
@@ -111,7 +111,7 @@ def test_a_card_must_leave_before_it_is_read_again(term: Terminal, sim: idsim.Id
     assert read(term).name == "张示例"
 
 
-def test_non_halting_reader_still_needs_removal(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_non_halting_reader_still_needs_removal(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("halt", {"on": False})
     try:
         sim.control("insert", {"card": "hmt"})
@@ -123,7 +123,7 @@ def test_non_halting_reader_still_needs_removal(term: Terminal, sim: idsim.IdCar
         sim.control("halt", {"on": True})
 
 
-def test_arrival_and_removal_events(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_arrival_and_removal_events(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     wait_absent(term)
     seq = term.events.last_seq
     sim.control("insert", {"card": "foreigner2017"})
@@ -137,7 +137,7 @@ def test_arrival_and_removal_events(term: Terminal, sim: idsim.IdCardSimulation)
     ("41", ErrorCode.USER_ERROR), ("60", ErrorCode.HARDWARE_ERROR), ("66", ErrorCode.HARDWARE_ERROR),
     ("31", ErrorCode.AUTHENTICATION_FAILED), ("40", ErrorCode.UNSUPPORTED_DATA),
 ])
-def test_sw3_faults_then_recovery(term: Terminal, sim: idsim.IdCardSimulation, code: str,
+def test_sw3_faults_then_recovery(term: SimulatedTerminal, sim: idsim.IdCardSimulation, code: str,
                                   expected: ErrorCode) -> None:
     sim.control("insert", {"card": "resident"})
     sim.control("fault", {"kind": "sw3", "code": code, "command": "read"})
@@ -146,7 +146,7 @@ def test_sw3_faults_then_recovery(term: Terminal, sim: idsim.IdCardSimulation, c
     assert read(term).card_type is CardType.RESIDENT
 
 
-def test_sam_status_failure_is_hardware_error(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_sam_status_failure_is_hardware_error(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "resident"})
     sim.control("fault", {"kind": "sam", "code": "60"})
     assert fails(term).code == ErrorCode.HARDWARE_ERROR
@@ -154,7 +154,7 @@ def test_sam_status_failure_is_hardware_error(term: Terminal, sim: idsim.IdCardS
     assert read(term).card_type is CardType.RESIDENT
 
 
-def test_sw3_10_and_11_are_resent(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_sw3_10_and_11_are_resent(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "hmt"})
     sim.control("fault", {"kind": "sw3", "code": "10", "command": "read"})
     sim.control("fault", {"kind": "sw3", "code": "11", "command": "select"})
@@ -168,7 +168,7 @@ def test_sw3_10_and_11_are_resent(term: Terminal, sim: idsim.IdCardSimulation) -
     assert read(term).card_type is CardType.HMT_PERMIT
 
 
-def test_wrong_checksum_is_retried_then_reported(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_wrong_checksum_is_retried_then_reported(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "foreigner2023"})
     sim.control("fault", {"kind": "checksum", "count": 1})
     assert read(term).card_type is CardType.FOREIGNER_2023
@@ -179,14 +179,14 @@ def test_wrong_checksum_is_retried_then_reported(term: Terminal, sim: idsim.IdCa
     assert read(term).card_type is CardType.FOREIGNER_2023
 
 
-def test_mid_frame_cut_then_recovery(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_mid_frame_cut_then_recovery(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "resident"})
     sim.control("fault", {"kind": "cut"})
     assert fails(term).code == ErrorCode.COMMUNICATION_ERROR
     assert read(term).card_type is CardType.RESIDENT
 
 
-def test_no_answer_then_recovery(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_no_answer_then_recovery(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "resident"})
     sim.control("fault", {"kind": "mute"})
     assert fails(term).code in (ErrorCode.COMMUNICATION_ERROR, ErrorCode.NO_DEVICE)
@@ -194,7 +194,7 @@ def test_no_answer_then_recovery(term: Terminal, sim: idsim.IdCardSimulation) ->
     assert read(term).card_type is CardType.RESIDENT
 
 
-def test_unplug_then_replug(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_unplug_then_replug(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     sim.control("insert", {"card": "resident"})
     sim.control("unplug", {})
     try:
@@ -204,7 +204,7 @@ def test_unplug_then_replug(term: Terminal, sim: idsim.IdCardSimulation) -> None
     assert read(term, 5).card_type is CardType.RESIDENT
 
 
-def test_bad_check_digit_card_is_invalid_data(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_bad_check_digit_card_is_invalid_data(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     good = sim.cards["resident"]
     n = good.fields["id_number"]
     bad_digit = "0" if n[17] != "0" else "1"
@@ -253,7 +253,7 @@ def device(tmp_path: Path) -> Iterator[idsim.SamReaderDevice]:
 
 
 def _driver(path: Path, **kw: Any) -> SamSerialDriver:
-    s = SamSerialDriver.settings_model.model_validate({"port": str(path), "baudrate": 57600, **kw})
+    s = SamSerialSettings.model_validate({"port": str(path), "baudrate": 57600, **kw})
     drv = SamSerialDriver(s)
     drv.connect()
     return drv
@@ -282,7 +282,7 @@ def test_wlt_decoder_hook_via_ctypes(tmp_path: Path, device: idsim.SamReaderDevi
 
 
 def test_bad_wlt_decoder_setting_is_config_error(tmp_path: Path) -> None:
-    s = SamSerialDriver.settings_model.model_validate({"port": "/dev/null", "wlt_decoder": "/nonexistent.so:unpack"})
+    s = SamSerialSettings.model_validate({"port": "/dev/null", "wlt_decoder": "/nonexistent.so:unpack"})
     with pytest.raises(GtsdkError) as e:
         SamSerialDriver(s)
     assert e.value.code == ErrorCode.CONFIG_ERROR
@@ -318,7 +318,7 @@ def babbler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_Babbler
     dev = _Babbler(baudrate=None, link=path)
     dev.replies = []
     dev.start()
-    s = SamSerialDriver.settings_model.model_validate({"port": str(path), "answer_timeout": 0.05,
+    s = SamSerialSettings.model_validate({"port": str(path), "answer_timeout": 0.05,
                                                        "read_answer_timeout": 0.05, "retries": 1})
     drv = SamSerialDriver(s)
     drv.link.open()
@@ -342,7 +342,7 @@ def test_garbage_from_the_reader_only_raises_documented_errors(babbler: tuple[_B
                           ErrorCode.UNSUPPORTED_DATA, ErrorCode.TIME_OUT)
 
 
-def test_slow_line_pacing_still_reads(term: Terminal, sim: idsim.IdCardSimulation) -> None:
+def test_slow_line_pacing_still_reads(term: SimulatedTerminal, sim: idsim.IdCardSimulation) -> None:
     """At 9600 bd the 1295-byte reply takes 1.35 s on the wire: longer than the 0.5 s answer timeout, which
     restarts with every byte received, so the read completes."""
     sim.control("baud", {"rate": 9600})
@@ -351,3 +351,18 @@ def test_slow_line_pacing_still_reads(term: Terminal, sim: idsim.IdCardSimulatio
         assert read(term, 6).card_type is CardType.FOREIGNER_2017
     finally:
         sim.control("baud", {"rate": 115200})
+
+
+def test_card_left_on_the_reader_across_unplug_and_replug_reads_again(term: SimulatedTerminal,
+                                                                      sim: idsim.IdCardSimulation) -> None:
+    """A reader that loses power drops its RF field: the card that was read (and halted, ISO 14443-B HLTB)
+    is reset and answers the next find, as if presented anew."""
+    sim.control("insert", {"card": "resident"})
+    assert read(term).card_type is CardType.RESIDENT
+    sim.control("unplug", {})
+    try:
+        assert fails(term, 1.5).code in (ErrorCode.NO_DEVICE, ErrorCode.COMMUNICATION_ERROR)
+    finally:
+        sim.control("replug", {})
+    assert sim.control("state", {})["card"] == "resident"
+    assert read(term, 5).card_type is CardType.RESIDENT

@@ -62,7 +62,7 @@ def test_upside_down_page_is_turned(term: Terminal) -> None:
 
 def test_redact_by_pattern_covers_the_phone_number(term: Terminal) -> None:
     r = term.imaging.redact(image=scans.encode(PAGE, "png"), patterns=[r"1[3-9]\d{9}"], format="png")
-    assert len(r.redacted) == 1
+    assert r.redacted is not None and len(r.redacted) == 1
     box = r.redacted[0]
     top = MARGIN + int(FONT_PX * GAP) * 3
     ink_rows = np.nonzero((geometry.gray(PAGE)[top:top + int(FONT_PX * GAP)] < 128).any(axis=1))[0] + top

@@ -15,15 +15,15 @@ import pytest
 
 from gtsdk.drivers.opencv_imaging import codec, geometry
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.runtime import Terminal
-from gtsdk.simulated import simulated_terminal
+from gtsdk.modules.imaging import Point, Rect, RedactStyle
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 from gtsdk.simulators.imaging import PHOTO_CORNERS, scans
 
 PAGE = scans.render_page(scans.FORM_LINES, (620, 877), font_px=26, margin=40)
 
 
 @pytest.fixture(scope="module")
-def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
+def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedTerminal]:
     if scans.font_path("cjk") is None:
         pytest.skip("fonts-noto-cjk not installed")
     t = simulated_terminal(tmp_path_factory.mktemp("imaging"), modules=["imaging"])
@@ -35,7 +35,7 @@ def _img(data: bytes) -> Any:
     return codec.decode(data)
 
 
-def test_simulator_samples(term: Terminal) -> None:
+def test_simulator_samples(term: SimulatedTerminal) -> None:
     sim = term.simulations["imaging"]
     assert sim.driver == "opencv" and "photo" in sim.control("samples", {})
     s = sim.control("sample", {"name": "photo"})
@@ -46,13 +46,13 @@ def test_simulator_samples(term: Terminal) -> None:
     assert ei.value.code == ErrorCode.INVALID_DATA
 
 
-def test_rect_crop_is_exact(term: Terminal) -> None:
+def test_rect_crop_is_exact(term: SimulatedTerminal) -> None:
     src = scans.encode(PAGE, "png")
-    r = term.imaging.crop(image=src, rect={"x": 40, "y": 30, "width": 300, "height": 120}, format="png")
+    r = term.imaging.crop(image=src, rect=Rect(x=40, y=30, width=300, height=120), format="png")
     assert (r.width, r.height) == (300, 120)
     assert np.array_equal(_img(r.image), PAGE[30:150, 40:340])
     # a rectangle running past the edge is clipped to the image
-    r = term.imaging.crop(image=src, rect={"x": 600, "y": 800, "width": 500, "height": 500}, format="png")
+    r = term.imaging.crop(image=src, rect=Rect(x=600, y=800, width=500, height=500), format="png")
     assert (r.width, r.height) == (20, 77)
 
 
@@ -62,22 +62,22 @@ def _close_to_page(out: Any, page: Any) -> float:
     return float(np.mean(np.abs(geometry.gray(out).astype(np.int16) - ref.astype(np.int16))))
 
 
-def test_perspective_crop_by_corners_restores_the_page(term: Terminal) -> None:
+def test_perspective_crop_by_corners_restores_the_page(term: SimulatedTerminal) -> None:
     corners = [(120.0, 80.0), (760.0, 130.0), (800.0, 1000.0), (70.0, 960.0)]
     photo = scans.place(PAGE, corners, (900, 1100))
     shuffled = [corners[i] for i in (2, 0, 3, 1)]  # any order
-    r = term.imaging.crop(image=scans.encode(photo), corners=[{"x": x, "y": y} for x, y in shuffled], format="png")
-    assert [(p.x, p.y) for p in r.corners] == corners
+    r = term.imaging.crop(image=scans.encode(photo), corners=[Point(x=x, y=y) for x, y in shuffled], format="png")
+    assert r.corners is not None and [(p.x, p.y) for p in r.corners] == corners
     out = _img(r.image)
     assert _close_to_page(out, PAGE) < 12
     assert _close_to_page(photo[80:1000, 70:800], PAGE) > 25  # the uncorrected region is far off: the test can fail
 
 
-def test_auto_document_finds_the_sheet(term: Terminal) -> None:
+def test_auto_document_finds_the_sheet(term: SimulatedTerminal) -> None:
     corners = [(150.0, 90.0), (700.0, 60.0), (760.0, 860.0), (110.0, 900.0)]
     photo = scans.encode(scans.place(PAGE, corners, (880, 1000)))
     det = term.imaging.detect_document(image=photo)
-    assert det.found and det.area_ratio > 0.4
+    assert det.found and det.area_ratio > 0.4 and det.corners is not None
     for p, (x, y) in zip(det.corners, corners, strict=True):
         assert abs(p.x - x) <= 6 and abs(p.y - y) <= 6
     assert det.skew_degrees == pytest.approx(np.degrees(np.arctan2(-30, 550)), abs=0.5)
@@ -85,7 +85,7 @@ def test_auto_document_finds_the_sheet(term: Terminal) -> None:
     assert _close_to_page(_img(r.image), PAGE) < 14
 
 
-def test_no_document_is_no_media(term: Terminal) -> None:
+def test_no_document_is_no_media(term: SimulatedTerminal) -> None:
     blank = scans.encode(np.full((300, 400, 3), 128, np.uint8))
     assert term.imaging.detect_document(image=blank).found is False
     with pytest.raises(GtsdkError) as ei:
@@ -94,7 +94,7 @@ def test_no_document_is_no_media(term: Terminal) -> None:
 
 
 @pytest.mark.parametrize("deg", [4.0, -7.5])
-def test_deskew_straightens_the_scan(term: Terminal, deg: float) -> None:
+def test_deskew_straightens_the_scan(term: SimulatedTerminal, deg: float) -> None:
     scan = scans.encode(scans.skewed(PAGE, deg))
     r = term.imaging.enhance(image=scan, mode="grayscale")
     assert r.skew_degrees == pytest.approx(deg, abs=0.3)
@@ -106,12 +106,12 @@ def test_text_direction_tells_quarter_turns() -> None:
         False, True, False, True]
 
 
-def test_fixed_rotation(term: Terminal) -> None:
+def test_fixed_rotation(term: SimulatedTerminal) -> None:
     r = term.imaging.enhance(image=scans.encode(PAGE, "png"), mode="grayscale", rotate="90", deskew=False)
     assert (r.width, r.height, r.rotation) == (877, 620, 90)
 
 
-def test_print_enhancement_flattens_shadows(term: Terminal) -> None:
+def test_print_enhancement_flattens_shadows(term: SimulatedTerminal) -> None:
     shade = np.linspace(0.55, 1.0, PAGE.shape[1])[None, :, None]  # a shadow across the sheet
     dim = (PAGE.astype(np.float64) * shade).astype(np.uint8)
     r = term.imaging.enhance(image=scans.encode(dim, "png"), mode="print", deskew=False)
@@ -125,10 +125,10 @@ def test_print_enhancement_flattens_shadows(term: Terminal) -> None:
     assert set(np.unique(bw)) <= {0, 255}
 
 
-@pytest.mark.parametrize("style", ["black", "blur", "pixelate"])
-def test_redact_regions(term: Terminal, style: str) -> None:
+@pytest.mark.parametrize("style", list(RedactStyle))
+def test_redact_regions(term: SimulatedTerminal, style: RedactStyle) -> None:
     region = {"x": 30, "y": 140, "width": 400, "height": 50}
-    r = term.imaging.redact(image=scans.encode(PAGE, "png"), regions=[region], style=style, format="png")
+    r = term.imaging.redact(image=scans.encode(PAGE, "png"), regions=[Rect(**region)], style=style, format="png")
     out = _img(r.image)
     inside, outside = out[140:190, 30:430], out[200:, :]
     before = PAGE[140:190, 30:430]
@@ -137,7 +137,7 @@ def test_redact_regions(term: Terminal, style: str) -> None:
     else:
         assert np.mean(np.abs(inside.astype(int) - before.astype(int))) > 5
     assert np.array_equal(outside, PAGE[200:, :])
-    assert [x.model_dump() for x in r.redacted] == [region]
+    assert r.redacted is not None and [x.model_dump() for x in r.redacted] == [region]
 
 
 @functools.lru_cache(maxsize=1)
@@ -171,7 +171,7 @@ def _inputs() -> dict[str, bytes]:
     ("detect_document", {"image": b"GIF89a" + bytes(20)}, "invalidData", "image"),
     ("ocr", {"image": "PNG", "min_confidence": 2}, "invalidData", "minConfidence"),
 ])
-def test_bad_input(term: Terminal, op: str, req: dict[str, Any], code: str, field: str) -> None:
+def test_bad_input(term: SimulatedTerminal, op: str, req: dict[str, Any], code: str, field: str) -> None:
     img = _inputs()
     req = {k: img.get(v, v) if isinstance(v, str) else v for k, v in req.items()}
     with pytest.raises(GtsdkError) as ei:
@@ -181,12 +181,12 @@ def test_bad_input(term: Terminal, op: str, req: dict[str, Any], code: str, fiel
     assert term.imaging.status().state == "online"  # bad input never takes the module down
 
 
-def test_image_byte_limit(term: Terminal) -> None:
+def test_image_byte_limit(term: SimulatedTerminal) -> None:
     with pytest.raises(GtsdkError) as ei:
         term.imaging.crop(image=b"\xff" * (30 * 1024 * 1024 + 1), auto_document=True)
     assert ei.value.code == ErrorCode.INVALID_DATA and ei.value.field == "image"
 
 
-def test_sample_saved(term: Terminal, tmp_path: Path) -> None:
+def test_sample_saved(term: SimulatedTerminal, tmp_path: Path) -> None:
     out = term.simulations["imaging"].control("sample", {"name": "skewed", "degrees": 3, "save": True})
     assert Path(out["path"]).stat().st_size > 10_000 and out["degrees"] == 3.0

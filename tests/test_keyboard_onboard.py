@@ -80,3 +80,37 @@ def test_no_session_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         with pytest.raises(GtsdkError) as ei:
             t.keyboard.hide()
         assert ei.value.code == ErrorCode.NO_DEVICE
+
+
+def test_the_onboard_simulator_quits_comes_back_and_hangs(tmp_path: Path) -> None:
+    """gtsdk.sim's simulator for the onboard driver: what certify-driver --simulate and gtsdk sim use."""
+    need("dbus-daemon")
+    pytest.importorskip("jeepney")
+    from gtsdk import sim as simulation
+
+    s = simulation.start("keyboard", tmp_path, "onboard")
+    try:
+        assert (s.module, s.driver) == ("keyboard", "onboard") and set(s.settings) == {"bus_address"}
+        assert simulation.start("keyboard", tmp_path / "web").driver == "web"  # the module's default
+        t = terminal_for("keyboard", "onboard", s.settings, reconnect_interval=0.1)
+        with t:
+            assert t.keyboard.show(layout="numeric").visible
+            assert s.control("state", {})["calls"] == ["Show"]
+            s.control("stop_answering", {})
+            with pytest.raises(GtsdkError) as ei:
+                t.keyboard.hide(timeout=0.5)
+            assert ei.value.code == ErrorCode.TIME_OUT
+            s.control("answer", {})
+            s.control("unplug", {})
+            with pytest.raises(GtsdkError) as ei:
+                t.keyboard.hide()
+            assert ei.value.code == ErrorCode.NO_DEVICE
+            assert not s.control("state", {})["running"]
+            s.control("replug", {})
+            wait_for(lambda: t.keyboard.status().state == "online", 10)
+            assert not t.keyboard.hide().visible
+        with pytest.raises(GtsdkError):
+            s.control("explode", {})
+    finally:
+        s.stop()
+    assert not (tmp_path / "bus.sock").exists()

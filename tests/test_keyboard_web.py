@@ -79,7 +79,7 @@ def kiosk(browser: Any, site: str, tmp_path: Path) -> Iterator[tuple[Terminal, A
         while pending:
             page.evaluate("e => GtsdkKeyboard.handleEvent(e)", pending.pop(0))
 
-    page.pump = pump  # type: ignore[attr-defined]
+    page.pump = pump
     with t:
         yield t, page
     page.close()

@@ -23,7 +23,7 @@ ROOTS = {"gtsdk": "gtsdk", "drivers": "gtsdk.drivers", "simulators": "gtsdk.simu
 
 #: low to high; a module may import from its own layer and every layer before it
 LAYERS: list[tuple[str, ...]] = [
-    ("gtsdk.errors", "gtsdk.home"),
+    ("gtsdk._version", "gtsdk.errors", "gtsdk.failures", "gtsdk.home"),
     ("gtsdk.modules", "gtsdk.driver"),  # the contracts and the driver API
     # cross-cutting; the wire models of the service and of the terminal records (pydantic + contracts only)
     ("gtsdk.crypto", "gtsdk.vision", "gtsdk.transport", "gtsdk.wire",
@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gtsdk.client",),  # the HTTPS client: no server
     ("gtsdk.sim", "gtsdk.simulators"),  # simulated devices (may reuse drivers' codecs)
     ("gtsdk.simulated",),  # a terminal on simulators: runtime + simulators
-    ("gtsdk.audit", "gtsdk.records"),  # the records' store and outbox
+    ("gtsdk.audit", "gtsdk.records", "gtsdk.updates"),  # the records' store and outbox; signed updates
     ("gtsdk.server", "gtsdk.fleet"),
     ("gtsdk.conformance", "gtsdk.scaffold"),
     ("gtsdk.cli",),

@@ -13,14 +13,13 @@ import pytest
 from _media_fixtures import Recorder, need, wait_for
 
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.runtime import Terminal
-from gtsdk.simulated import simulated_terminal
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 
 pytestmark = pytest.mark.peer
 
 
 @pytest.fixture(scope="module")
-def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
+def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedTerminal]:
     pytest.importorskip("sounddevice")
     t = simulated_terminal(tmp_path_factory.mktemp("mic"), modules=["microphone"])
     with t:
@@ -28,7 +27,7 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
         yield t
 
 
-def _fed(t: Terminal) -> bytes:
+def _fed(t: SimulatedTerminal) -> bytes:
     return base64.b64decode(t.simulations["microphone"].control("fed", {"raw": True})["raw"])
 
 
@@ -37,7 +36,7 @@ def _data(wav_bytes: bytes) -> tuple[int, int, bytes]:
         return w.getframerate(), w.getnchannels(), w.readframes(w.getnframes())
 
 
-def test_recording_returns_what_was_fed(term: Terminal, tmp_path: Path) -> None:
+def test_recording_returns_what_was_fed(term: SimulatedTerminal, tmp_path: Path) -> None:
     need("espeak-ng", "soxi")
     # a real WAV file at 22 050 Hz from espeak-ng, fed through the simulator's conversion
     src = tmp_path / "in.wav"
@@ -60,7 +59,7 @@ def test_recording_returns_what_was_fed(term: Terminal, tmp_path: Path) -> None:
     assert len(levels) == 10 and max(e["rmsDbfs"] for e in levels) > -30
 
 
-def test_silence_detection_stops_after_speech(term: Terminal) -> None:
+def test_silence_detection_stops_after_speech(term: SimulatedTerminal) -> None:
     term.simulations["microphone"].control("feed", {"tone": 0.8, "silence_after": 5})
     rec = Recorder(term, "microphone")
     term.microphone.start_recording(max_duration=20, silence_stop=0.5, level_interval=0.2)
@@ -72,7 +71,7 @@ def test_silence_detection_stops_after_speech(term: Terminal) -> None:
     assert lv[0] > -15 and lv[-1] == -120.0
 
 
-def test_silence_is_reported_silent(term: Terminal) -> None:
+def test_silence_is_reported_silent(term: SimulatedTerminal) -> None:
     term.simulations["microphone"].control("silence", {})
     term.microphone.start_recording(max_duration=0.5, silence_stop=0.2)
     wait_for(lambda: not term.microphone.status().detail["recording"])
@@ -80,7 +79,7 @@ def test_silence_is_reported_silent(term: Terminal) -> None:
     assert r.silent and r.stopped_by == "maxDuration" and r.peak_dbfs == -120.0  # leading silence never stops
 
 
-def test_other_rate_and_stereo(term: Terminal) -> None:
+def test_other_rate_and_stereo(term: SimulatedTerminal) -> None:
     term.simulations["microphone"].control("feed", {"tone": 1.0})
     term.microphone.start_recording(sample_rate=48000, channels=2, max_duration=0.5)
     wait_for(lambda: not term.microphone.status().detail["recording"])
@@ -90,7 +89,7 @@ def test_other_rate_and_stereo(term: Terminal) -> None:
     assert r.rms_dbfs == pytest.approx(-13.5, abs=1.0)  # 0.3 full-scale sine → 20·log10(0.3/√2)
 
 
-def test_stop_early_by_request(term: Terminal) -> None:
+def test_stop_early_by_request(term: SimulatedTerminal) -> None:
     term.simulations["microphone"].control("feed", {"tone": 0.2})
     term.microphone.start_recording(max_duration=600)
     r = term.microphone.stop_recording()
@@ -105,14 +104,14 @@ def test_stop_early_by_request(term: Terminal) -> None:
     ({"silence_stop_ms": -1}, "silenceStopMs"),
     ({"bogus": 1}, "bogus"),
 ])
-def test_bad_requests(term: Terminal, req: dict[str, int], field: str) -> None:
+def test_bad_requests(term: SimulatedTerminal, req: dict[str, int], field: str) -> None:
     with pytest.raises(GtsdkError) as ei:
         term.call("microphone", "start_recording", req)  # the untyped path: a request as the wire would carry it
     assert ei.value.code == ErrorCode.INVALID_DATA
     assert ei.value.field is not None and ei.value.field.replace("_", "").lower() == field.lower()
 
 
-def test_state_errors(term: Terminal) -> None:
+def test_state_errors(term: SimulatedTerminal) -> None:
     with pytest.raises(GtsdkError) as ei:
         term.microphone.stop_recording()
     assert ei.value.code == ErrorCode.INVALID_STATE

@@ -77,12 +77,12 @@ def start(sim: SimService, home: Path, tokens: tuple[str, str] | None = None) ->
 
 def stop(svc: DemoService) -> None:
     svc.running.stop()
-    svc.running.app.pages.close()  # type: ignore[attr-defined]
+    svc.running.app.pages.close()
 
 
 def seed_history(svc: DemoService) -> int:
     """Yesterday as a busy terminal would have recorded it: transactions in every hour, peaks 9–11 and 14–16."""
-    rec = svc.running.app.records  # type: ignore[attr-defined]
+    rec = svc.running.app.records
     today = date.fromisoformat(local_day_hour(time.time())[0])
     day = (today - timedelta(days=1)).isoformat()
     start_of_day = time.mktime(time.strptime(day, "%Y-%m-%d"))
@@ -100,7 +100,7 @@ def seed_history(svc: DemoService) -> int:
             conn.execute("INSERT INTO transactions (id, service_code, app, state, result, started, started_t, last_t, "
                          "ended, duration, operations, day, hour) VALUES (?, ?, 'kiosk', 'ended', ?, ?, 0, 0, ?, 95, "
                          "4, ?, ?)", (tid, code, result, t, t + 95, d, h))
-            body = Transaction(service_code=code, started=t, ended=t + 95, duration=95, result=result,  # type: ignore[arg-type]
+            body = Transaction(service_code=code, started=t, ended=t + 95, duration=95, result=result,
                                operations=4, app="kiosk")
             rec.store.emit(conn, RecordKind.TRANSACTION, tid, body)
         rollups.rebuild(conn)  # written around the store: its rollups recomputed
@@ -303,7 +303,10 @@ def test_dashboard(page: Any, scripted_day: DemoService, artifacts: Path) -> Non
     for chart in ("services", "share", "hourly", "daily", "monthly", "ratings", "availability", "faults",
                   "availability-gauge", "satisfaction-gauge"):
         assert page.locator(f"#chart-{chart} canvas").count() >= 1, chart  # drawn by ECharts
-    values = lambda el: json.loads(page.get_attribute(el, "data-values"))  # noqa: E731
+
+    def values(selector: str) -> Any:
+        return json.loads(page.get_attribute(selector, "data-values"))
+
     assert values("#chart-hourly") == d["hourly"]
     assert values("#chart-services") == [s["count"] for s in d["services"] if s["count"] > 0]
     assert values("#chart-monthly") == [m["count"] for m in d["usage"]["monthly"]]
@@ -343,7 +346,7 @@ def test_dashboard_without_echarts(page: Any, scripted_day: DemoService) -> None
 def test_demo_rating_is_stored(page: Any, scripted_day: DemoService) -> None:
     """The demo page in elderly mode: tiles from the catalogue, one tap rates, the transaction is recorded."""
     svc = scripted_day
-    if svc.running.app.pages.card_photo is None:  # type: ignore[attr-defined]
+    if svc.running.app.pages.card_photo is None:
         pytest.skip("simulated camera has no face photo (shared test data missing)")
     svc.present_card()
     svc.sim_control("receipt_printer", "load_paper")

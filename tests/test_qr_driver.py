@@ -116,11 +116,11 @@ def test_garbage_during_read_is_invalid_data_then_next_read_works(tmp_path: Path
     made.append((t, sim))
     t.start()
     wait_for(lambda: t.qr_scanner.status().state == DeviceState.ONLINE)
-    th = threading.Timer(0.15, lambda: sim.control("garbage", {"n": 40}))
-    th.start()
+    garbage = threading.Timer(0.15, lambda: sim.control("garbage", {"n": 40}))
+    garbage.start()
     with pytest.raises(GtsdkError) as e:
         t.qr_scanner.read(timeout=5)
-    th.join()
+    garbage.join()
     assert e.value.code == "invalidData" and "\x01" not in e.value.detail
     th = present_later(sim, "OK-1")
     assert t.qr_scanner.read(timeout=5).text == "OK-1"

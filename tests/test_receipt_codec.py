@@ -5,6 +5,7 @@ plus property tests for the status parser and the simulator's stream parser."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +20,7 @@ from gtsdk.simulators.receipt_printer.parser import EscPosParser
 escpos_printer = pytest.importorskip("escpos.printer")
 
 
-def dummy():
+def dummy() -> Any:
     return escpos_printer.Dummy(profile="TM-T88III")
 
 
@@ -148,15 +149,21 @@ def test_barcode_validation() -> None:
 
 
 # ---- status --------------------------------------------------------------------------------------------
+def _code(status: codec.PrinterStatus) -> str:
+    problem = status.problem()
+    assert problem is not None
+    return problem.code
+
+
 def test_status_golden_replies() -> None:
     ok = codec.parse_status({1: 0x12, 2: 0x12, 3: 0x12, 4: 0x12})
     assert ok.problem() is None and ok.paper == "ok"
     assert codec.parse_status({4: 0x1E}).paper == "nearEnd"            # python-escpos LOWPAPER mask 30
     out = codec.parse_status({1: 0x1A, 2: 0x32, 4: 0x7E})              # paper out (docs/protocols.md DERIVED)
-    assert out.paper == "out" and out.offline and out.problem().code == ErrorCode.NO_MEDIA
-    assert codec.parse_status({2: 0x16}).problem().code == ErrorCode.HARDWARE_ERROR   # cover open
-    assert codec.parse_status({3: 0x1A}).problem().code == ErrorCode.MEDIA_JAM        # autocutter error
-    assert codec.parse_status({1: 0x1A}).problem().code == ErrorCode.HARDWARE_ERROR   # offline
+    assert out.paper == "out" and out.offline and _code(out) == ErrorCode.NO_MEDIA
+    assert _code(codec.parse_status({2: 0x16})) == ErrorCode.HARDWARE_ERROR   # cover open
+    assert _code(codec.parse_status({3: 0x1A})) == ErrorCode.MEDIA_JAM        # autocutter error
+    assert _code(codec.parse_status({1: 0x1A})) == ErrorCode.HARDWARE_ERROR   # offline
     with pytest.raises(GtsdkError) as e:
         codec.parse_status({1: 0x00})
     assert e.value.code == ErrorCode.COMMUNICATION_ERROR
@@ -204,7 +211,7 @@ def _texts(stream: bytes, splits: list[int]) -> tuple[list[str], list[bytes]]:
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(text_el, qr_el, feed_el), min_size=1, max_size=8), st.lists(st.integers(0, 4000)))
-def test_documents_round_trip_through_the_parser(elements: list, splits: list[int]) -> None:
+def test_documents_round_trip_through_the_parser(elements: list[Any], splits: list[int]) -> None:
     try:
         req = PrintRequest(elements=elements)
     except ValueError:
@@ -217,7 +224,7 @@ def test_documents_round_trip_through_the_parser(elements: list, splits: list[in
     assert qrs == [e.data.encode() for e in req.elements if isinstance(e, QrCode)]
 
 
-def _merged(cmds: list) -> list[tuple[str, bytes]]:
+def _merged(cmds: list[Any]) -> list[tuple[str, bytes]]:
     out: list[tuple[str, bytes]] = []
     for c in cmds:
         if out and c.name == "text" and out[-1][0] == "text":

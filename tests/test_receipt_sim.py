@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -17,28 +19,28 @@ escpos_printer = pytest.importorskip("escpos.printer")
 
 
 @pytest.fixture
-def sim(tmp_path: Path):
+def sim(tmp_path: Path) -> Iterator[simmod.ReceiptPrinterSimulation]:
     s = simmod.start(tmp_path / "rp")
     yield s
     s.stop()
 
 
-def _serial(sim) -> object:
+def _serial(sim: simmod.ReceiptPrinterSimulation) -> Any:
     p = escpos_printer.Serial(devfile=sim.settings["port"], baudrate=115200, timeout=0.3, profile="TM-T88III")
     return p
 
 
-def _wait_receipts(sim, n: int, timeout: float = 5.0) -> list[str]:
+def _wait_receipts(sim: simmod.ReceiptPrinterSimulation, n: int, timeout: float = 5.0) -> list[str]:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         got = sim.control("receipts", {})["receipts"]
         if len(got) >= n:
-            return got
+            return list(got)
         time.sleep(0.02)
     raise AssertionError(f"simulator saved {sim.control('receipts', {})} receipts, wanted {n}")
 
 
-def test_python_escpos_prints_a_receipt(sim) -> None:
+def test_python_escpos_prints_a_receipt(sim: simmod.ReceiptPrinterSimulation) -> None:
     p = _serial(sim)
     try:
         p.set(align="center", bold=True)
@@ -68,7 +70,7 @@ def test_python_escpos_prints_a_receipt(sim) -> None:
     assert PILImage.open(png).width == 576
 
 
-def test_python_escpos_paper_status_reads_the_simulator(sim) -> None:
+def test_python_escpos_paper_status_reads_the_simulator(sim: simmod.ReceiptPrinterSimulation) -> None:
     p = _serial(sim)
     try:
         assert p.paper_status() == 2          # DLE EOT 4 → 0x12

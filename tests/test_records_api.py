@@ -289,7 +289,7 @@ def test_python_client_transaction(records: Records) -> None:
             async with c.transaction("permit") as txn:
                 await c.lights.on(light="idcard")
                 card = await c.idcard.read()
-                assert card.id_number == ID_NUMBER  # type: ignore[attr-defined]
+                assert card.id_number == ID_NUMBER
                 key = await txn.holder_key()
                 await txn.rate(4, tags=["快"], comment="好")
             assert txn.view is not None and txn.view.result == "completed" and txn.view.operations == 2
@@ -303,7 +303,8 @@ def test_python_client_transaction(records: Records) -> None:
 
     tid, key = asyncio.run(go())
     recs = {e.id: e.parsed() for e in envelopes(records, RecordKind.TRANSACTION)}
-    assert recs[tid].holder_key == key and recs[tid].failed_operations == 0  # type: ignore[attr-defined]
+    ended = recs[tid]
+    assert isinstance(ended, Transaction) and ended.holder_key == key and ended.failed_operations == 0
     assert len(envelopes(records, RecordKind.RATING)) == 1
 
 
@@ -326,7 +327,7 @@ def test_rollups_equal_a_rebuild(records: Records) -> None:
     records.ok("POST", "/v1/transactions", {"serviceCode": "permit"})
     assert len(rec.transactions.close_idle()) == 1
 
-    def tables() -> list[list[tuple[object, ...]]]:
+    def tables() -> list[list[tuple[Any, ...]]]:
         with rec.store.reader() as db:
             return [sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in ("tx_daily", "tx_hourly",
                                                                                   "rating_daily")]

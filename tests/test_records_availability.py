@@ -137,3 +137,27 @@ def test_days_follow_the_wall_clock(tmp_path: Path) -> None:
 def test_merge() -> None:
     assert merge([(5, 7), (0, 2), (1, 3), (7, 8), (9, 9)]) == [(0, 3), (5, 8)]
     assert total([(0, 3), (5, 8)], 1, 6) == 3
+
+
+def test_figures_are_reused_only_while_nothing_they_come_from_changed(tmp_path: Path) -> None:
+    clock = FakeClock()
+    rec = start(tmp_path, clock)
+    run_for(rec, clock, 100)
+    rec.faults.raise_fault("idcard", "state", 1, "reader gone")  # level 1: the terminal is down
+    run_for(rec, clock, 100)
+    open_fig = rec.availability()
+    run_for(rec, clock, 50)
+    assert rec.availability().downtime() == pytest.approx(open_fig.downtime() + 50)  # an open fault grows
+    rec.faults.clear("idcard", "state")  # closed at t=250
+    first = rec.availability()
+    run_for(rec, clock, 50)
+    again = rec.availability()
+    assert again.down is first.down  # the same merged intervals, not merged again
+    assert again.seconds == pytest.approx(300) and again.downtime() == pytest.approx(150)
+    assert again.ratio() == pytest.approx(1 - 150 / 300)
+    rec.faults.raise_fault("lights", "state", 1, "relay")  # a new fault: merged anew
+    run_for(rec, clock, 10)
+    rec.faults.clear("lights", "state")
+    later = rec.availability()
+    assert later.down is not first.down and later.downtime() == pytest.approx(160)
+    rec.close()

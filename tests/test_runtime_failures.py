@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gtsdk.driver import DeviceInfo, OpContext
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules import lights
 from gtsdk.runtime import Terminal, parse_config, registry
 
@@ -47,7 +48,7 @@ class Grumpy(lights.LightsDriver):
         return lights.Lights(states={request.light: "on"})
 
     def flash(self, request: lights.FlashRequest, ctx: OpContext) -> lights.Lights:
-        return lights.Lights(states={request.light: "flash"})
+        return self._boom()  # type: ignore[no-any-return]  # an operation that crashes
 
     def off(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
         return lights.Lights(states={request.light: "off"})
@@ -70,3 +71,16 @@ def test_swallowed_driver_exceptions_are_logged_without_their_text(caplog: pytes
         assert f"{what} raised" in caplog.text or f"{what} (" in caplog.text, what
     assert "RuntimeError at " in caplog.text and "test_runtime_failures.py" in caplog.text
     assert SECRET not in caplog.text and not any(r.exc_info for r in caplog.records)
+
+
+def test_an_operation_that_raises_is_internal_error_logged_by_type_and_place(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="gtsdk.runtime")
+    t = Terminal(parse_config({"modules": {"lights": {"driver": "grumpy", "reconnect_interval": 0.05}}}))
+    with t:
+        with pytest.raises(GtsdkError) as e:
+            t.lights.flash(light="a", period=0.5)
+        assert e.value.code == ErrorCode.INTERNAL_ERROR and SECRET not in str(e.value.to_dict())
+        assert t.lights.on(light="a").states == {"a": "on"}  # still serving
+    line = next(r.getMessage() for r in caplog.records if "flash raised" in r.getMessage())
+    assert "RuntimeError at " in line and "test_runtime_failures.py" in line and SECRET not in caplog.text
+

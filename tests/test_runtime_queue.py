@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
 from _runtime_fixtures import CardReader, RecordingLights, register_all, wait_for
@@ -54,8 +55,8 @@ def test_timeout_then_device_still_usable() -> None:
             t.lights.on(light="a", timeout=0.05)
         assert e.value.code == ErrorCode.TIME_OUT
         out = t.lights.on(light="b", timeout=5)
-        assert out.states["b"] == "on"  # type: ignore[attr-defined]
-        assert "a" not in out.states  # type: ignore[attr-defined]  # the timed-out command stopped
+        assert out.states["b"] == "on"
+        assert "a" not in out.states  # the timed-out command stopped
 
 
 def test_request_timeout_field_is_milliseconds() -> None:
@@ -76,7 +77,7 @@ def test_cancel_running_and_queued() -> None:
                 job.future.result(timeout=2)
             assert e.value.code == ErrorCode.CANCELED
         assert not t.cancel("lights", "unknown")
-        assert t.lights.off(light="a").states["a"] == "off"  # type: ignore[attr-defined]
+        assert t.lights.off(light="a").states["a"] == "off"
         assert "start b" not in driver(t).calls
 
 
@@ -98,7 +99,7 @@ def test_hung_driver_is_abandoned_and_device_recovers(monkeypatch: pytest.Monkey
             t.lights.on(light="hang", timeout=0.1)
         assert e.value.code == ErrorCode.TIME_OUT
         assert wait_for(lambda: d.connects >= 2)  # reconnected on a fresh worker
-        assert t.lights.on(light="ok", timeout=2).states["ok"] == "on"  # type: ignore[attr-defined]
+        assert t.lights.on(light="ok", timeout=2).states["ok"] == "on"
         d.hang.set()
 
 
@@ -108,7 +109,7 @@ def test_driver_exception_becomes_internal_error_without_its_text() -> None:
             t.lights.on(light="boom")
         assert e.value.code == ErrorCode.INTERNAL_ERROR
         assert "110101" not in str(e.value) and "110101" not in e.value.message("en")
-        assert t.lights.on(light="fine").states["fine"] == "on"  # type: ignore[attr-defined]
+        assert t.lights.on(light="fine").states["fine"] == "on"
 
 
 def test_invalid_request_names_the_field() -> None:
@@ -137,7 +138,7 @@ def test_status_events_when_device_vanishes_and_returns() -> None:
         assert t.lights.status().state == "noDevice"
         d.present = True
         assert wait_for(lambda: t.lights.status().state == "online")
-        assert t.lights.on(light="a").states["a"] == "on"  # type: ignore[attr-defined]
+        assert t.lights.on(light="a").states["a"] == "on"
     changes = [(e.data["previous"], e.data["state"]) for e in events if e.type == "statusChanged"]
     assert ("online", "noDevice") in changes and ("noDevice", "online") in changes
     seqs = [e.seq for e in events]
@@ -200,7 +201,7 @@ def test_statistics_count_operations_and_errors() -> None:
 
 
 def test_completion_listener_sees_every_operation() -> None:
-    seen = []
+    seen: list[Any] = []
     with terminal() as t:
         t.on_complete(seen.append)
         t.lights.on(light="a", request_id="rid-1")
@@ -214,7 +215,7 @@ def test_health_levels() -> None:
     with terminal() as t:
         assert t.lights.health().ok
         with pytest.raises(GtsdkError) as e:
-            t.lights.health("interactive")  # type: ignore[arg-type]
+            t.lights.health("interactive")
         assert e.value.code == ErrorCode.UNSUPPORTED_COMMAND
 
 

@@ -19,7 +19,11 @@ def test_timers_fire_in_deadline_order_and_cancelled_ones_never() -> None:
     done = threading.Event()
     try:
         now = time.monotonic()
-        s.at(now + 0.2, lambda: (fired.append("late"), done.set()))
+        def late() -> None:
+            fired.append("late")
+            done.set()
+
+        s.at(now + 0.2, late)
         keep = s.at(now + 0.05, lambda: fired.append("early"))
         gone = s.at(now + 0.1, lambda: fired.append("cancelled"))
         s.cancel(gone)
@@ -39,3 +43,30 @@ def test_finished_operations_leave_no_timers_behind() -> None:
         for i in range(2000):  # each would otherwise hold a 30 s deadline timer in the heap
             t.lights.on(light=f"l{i % 8}")
         assert scheduler.pending < 600  # compacted: about the live operations, not the last 2000
+
+
+def test_a_finished_timer_keeps_nothing_alive() -> None:
+    """An operation and its deadline timer refer to each other; once the timer ran or was cancelled it drops its
+    callback, so nothing of the operation waits for the cyclic garbage collector."""
+    import gc
+    import weakref
+
+    from gtsdk.runtime.scheduler import Scheduler
+
+    class Op:
+        pass
+
+    s = Scheduler()
+    try:
+        op = Op()
+        op.timer = s.at(time.monotonic() + 60, lambda o=op: print(o))  # type: ignore[attr-defined,misc]
+        ref = weakref.ref(op)
+        s.cancel(op.timer)  # type: ignore[attr-defined]
+        gc.disable()
+        try:
+            del op
+            assert ref() is None  # freed by reference counting alone
+        finally:
+            gc.enable()
+    finally:
+        s.stop()

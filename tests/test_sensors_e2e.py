@@ -21,7 +21,7 @@ def test_three_modules_end_to_end(tmp_path: Path) -> None:
         rec = Recorder(t, "sensors")
         qr_events = Recorder(t, "qr_scanner")
         for m in ("qr_scanner", "lights", "sensors"):
-            wait_for(lambda m=m: t.module(m).status().state == DeviceState.ONLINE)
+            wait_for(lambda m=m: t.module(m).status().state == DeviceState.ONLINE)  # type: ignore[misc]
         sims = t.simulations
         # a guided step: light the QR reader, read a code, turn the light off
         assert t.lights.flash(light="qr", period=0.4, duty=0.5).states["qr"] == "flash"

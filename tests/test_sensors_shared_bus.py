@@ -41,7 +41,7 @@ def test_lights_and_sensors_share_one_line(tmp_path: Path, backend: str) -> None
                 try:
                     for i in range(30):
                         (t.lights.on if i % 2 else t.lights.off)(light="idcard")
-                except BaseException as e:  # pragma: no cover - reported below
+                except BaseException as e:  # noqa: BLE001 - reported below  # pragma: no cover
                     errors.append(e)
 
             th = threading.Thread(target=hammer)

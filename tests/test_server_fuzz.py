@@ -37,7 +37,10 @@ DEVICE_5XX = {"noDevice", "timeOut", "hardwareError", "communicationError", "med
 
 @pytest.fixture(scope="module")
 def fuzz_svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Svc]:
-    s = start_service(Path(tmp_path_factory.mktemp("fuzz")) / "home", {"rate_limit": 100000.0, "rate_burst": 100000})
+    # no throttling here: the unauthenticated cases must each reach the token check (throttling: test_server_auth)
+    s = start_service(Path(tmp_path_factory.mktemp("fuzz")) / "home", {"rate_limit": 100000.0, "rate_burst": 100000,
+                                                                       "auth_failure_rate": 100000.0,
+                                                                       "auth_failure_burst": 100000})
     TOKENS[s.url] = s.tokens.create(["app", "maintenance"])  # both scopes: maintenance routes are fuzzed too
     try:
         yield s

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,8 +28,8 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
     yield from service_fixture(tmp_path)
 
 
-def env(r: httpx.Response) -> dict:
-    body = r.json()
+def env(r: httpx.Response) -> dict[str, Any]:
+    body: dict[str, Any] = r.json()
     assert set(body) == {"code", "message", "requestId", "data"}
     assert r.headers["x-request-id"] == body["requestId"]
     return body
@@ -303,7 +304,7 @@ def test_rate_limit_429_with_retry_after(tmp_path: Path) -> None:
     ({"light": "a", "timeout": 0}, "timeout"),
     ({"light": "a", "duty": True}, "duty"),
 ])
-def test_schema_rejection_names_the_field(svc: Svc, body: dict, field: str) -> None:
+def test_schema_rejection_names_the_field(svc: Svc, body: dict[str, Any], field: str) -> None:
     with svc.app() as c:
         r = c.post("/v1/lights/flash", json=body)
     b = env(r)
@@ -333,7 +334,7 @@ def test_oversized_body_and_long_strings(tmp_path: Path) -> None:
             r = c.post("/v1/lights/on", json={"light": "a", "pad": "x" * 10_000})
             assert r.status_code == 413 and env(r)["code"] == "payloadTooLarge"
 
-            def chunks():  # no Content-Length: the limit still holds while streaming
+            def chunks() -> Iterator[bytes]:  # no Content-Length: the limit still holds while streaming
                 for _ in range(10):
                     yield b" " * 1000
 
@@ -412,7 +413,7 @@ def test_cancel_running_request(svc: Svc) -> None:
     wait_online(svc)
     FakeIdCard.behaviour = {"sleep": 30}
     FakeIdCard.started.clear()
-    out: dict = {}
+    out: dict[str, httpx.Response] = {}
 
     def read() -> None:
         with svc.app() as c:
@@ -434,7 +435,7 @@ def test_cancel_queued_request(svc: Svc) -> None:
     wait_online(svc)
     FakeIdCard.behaviour = {"sleep": 1.5}
     FakeIdCard.started.clear()
-    res: dict = {}
+    res: dict[str, httpx.Response] = {}
 
     def read(rid: str) -> None:
         with svc.app() as c:

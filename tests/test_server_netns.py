@@ -101,12 +101,12 @@ def test_lan_host_cannot_reach_service_but_loopback_can(namespaces: None, tmp_pa
     procs = []
     try:
         for args in ((), ("--config", str(remote_cfg))):
-            p = control_port if args else port
+            listen = control_port if args else port
             procs.append(subprocess.Popen(
-                ["ip", "netns", "exec", KIOSK, str(GTSDK), "serve", "--home", str(home), "--port", str(p),
+                ["ip", "netns", "exec", KIOSK, str(GTSDK), "serve", "--home", str(home), "--port", str(listen),
                  "--no-audit", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True))
-            wait_ready(p, home / "ca.pem", script, procs[-1])
+            wait_ready(listen, home / "ca.pem", script, procs[-1])
         ca = home / "ca.pem"
         assert probe(KIOSK, "127.0.0.1", port, ca, script) == "HTTP 200"
         assert probe(LAN, KIOSK_IP, port, ca, script) == "REFUSED"  # clause 8.3

@@ -74,7 +74,8 @@ def test_signature_png_is_transparent_and_cropped() -> None:
     im = Image.open(io.BytesIO(png))
     assert im.mode == "RGBA"
     assert im.size[0] < 130 and im.size[1] < 60  # cropped to the ink, not the pad screen
-    assert im.getpixel((0, 0))[3] == 0
+    corner = im.getpixel((0, 0))
+    assert isinstance(corner, tuple) and corner[3] == 0
     assert im.getchannel("A").getextrema()[1] == 255
 
 

@@ -19,13 +19,13 @@ from gtsdk.drivers.wacom_stu import render as R
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.signature_pad import Signature
 from gtsdk.runtime import Terminal
-from gtsdk.simulated import simulated_terminal
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 
 pytest.importorskip("usb")
 
 
 @pytest.fixture
-def term(tmp_path: Path) -> Iterator[Terminal]:
+def term(tmp_path: Path) -> Iterator[SimulatedTerminal]:
     t = simulated_terminal(tmp_path, modules=["signature_pad"])
     with t:
         t.simulations["signature_pad"].control("speed", {"factor": 40})
@@ -33,7 +33,7 @@ def term(tmp_path: Path) -> Iterator[Terminal]:
         yield t
 
 
-def sim(t: Terminal):  # type: ignore[no-untyped-def]
+def sim(t: SimulatedTerminal):  # type: ignore[no-untyped-def]
     return t.simulations["signature_pad"]
 
 
@@ -43,14 +43,14 @@ def error_of(fn, *a, **kw) -> GtsdkError:  # type: ignore[no-untyped-def]
     return e.value
 
 
-def wait_state(t: Terminal, state: str, limit: float = 10.0) -> str:
+def wait_state(t: SimulatedTerminal, state: str, limit: float = 10.0) -> str:
     end = time.monotonic() + limit
     while time.monotonic() < end and t.signature_pad.status().state != state:
         time.sleep(0.05)
     return str(t.signature_pad.status().state)
 
 
-def test_chinese_name_signature(term: Terminal) -> None:
+def test_chinese_name_signature(term: SimulatedTerminal) -> None:
     sim(term).control("sign", {"what": "张三"})
     s = term.signature_pad.get_signature(timeout=30)
     assert isinstance(s, Signature) and s.completed
@@ -59,7 +59,8 @@ def test_chinese_name_signature(term: Terminal) -> None:
     assert 800 < s.duration_ms < 20_000
     assert s.image_png is not None
     im = Image.open(io.BytesIO(s.image_png))
-    assert im.mode == "RGBA" and im.getpixel((0, 0))[3] == 0
+    corner = im.getpixel((0, 0))
+    assert im.mode == "RGBA" and isinstance(corner, tuple) and corner[3] == 0
     assert im.size[0] < 800 and im.size[1] < 480  # cropped
     alpha = np.asarray(im.getchannel("A"))
     assert 0.02 < (alpha > 0).mean() < 0.6
@@ -68,7 +69,7 @@ def test_chinese_name_signature(term: Terminal) -> None:
     assert "penDown" in events and "signatureCompleted" in events
 
 
-def test_iso_19794_7_time_series(term: Terminal) -> None:
+def test_iso_19794_7_time_series(term: SimulatedTerminal) -> None:
     sim(term).control("sign", {"what": "李"})
     s = term.signature_pad.get_signature(timeout=30)
     assert s.iso19794_7 is not None
@@ -86,7 +87,7 @@ def test_iso_19794_7_time_series(term: Terminal) -> None:
     assert max(p[K.CH_F] for p in rec.points) <= 1023
 
 
-def test_prompt_screen_shows_chinese_prompt_and_buttons(term: Terminal) -> None:
+def test_prompt_screen_shows_chinese_prompt_and_buttons(term: SimulatedTerminal) -> None:
     pad = sim(term).pad
     snap: list[Image.Image] = []
 
@@ -113,7 +114,7 @@ def test_prompt_screen_shows_chinese_prompt_and_buttons(term: Terminal) -> None:
     assert pad.inking is False  # switched off again at the end
 
 
-def test_clear_discards_the_first_attempt(term: Terminal) -> None:
+def test_clear_discards_the_first_attempt(term: SimulatedTerminal) -> None:
     sim(term).control("sign", {"what": "scribble", "then": "clear"})
     sim(term).control("sign", {"what": "王"})
     s = term.signature_pad.get_signature(timeout=30)
@@ -122,24 +123,24 @@ def test_clear_discards_the_first_attempt(term: Terminal) -> None:
     assert K.CLEAR_SCREEN in sim(term).pad.feature_log
 
 
-def test_scribble_statistics_let_the_app_reject_it(term: Terminal) -> None:
+def test_scribble_statistics_let_the_app_reject_it(term: SimulatedTerminal) -> None:
     sim(term).control("sign", {"what": "scribble"})
     s = term.signature_pad.get_signature(timeout=30)
     assert s.completed and s.strokes == 1 and s.pen_ups == 0
 
 
-def test_ok_without_writing_is_an_empty_signature(term: Terminal) -> None:
+def test_ok_without_writing_is_an_empty_signature(term: SimulatedTerminal) -> None:
     sim(term).control("tap", {"button": "ok"})
     s = term.signature_pad.get_signature(timeout=20)
     assert s.completed and s.points == 0 and s.strokes == 0 and s.iso19794_7 is None
 
 
-def test_timeout_without_user(term: Terminal) -> None:
+def test_timeout_without_user(term: SimulatedTerminal) -> None:
     e = error_of(term.signature_pad.get_signature, timeout=0.6)
     assert e.code == ErrorCode.TIME_OUT
 
 
-def test_unplug_is_no_device_and_replug_recovers(term: Terminal) -> None:
+def test_unplug_is_no_device_and_replug_recovers(term: SimulatedTerminal) -> None:
     sim(term).control("unplug", {})
     e = error_of(term.signature_pad.get_signature, timeout=10)
     assert e.code == ErrorCode.NO_DEVICE
@@ -152,7 +153,7 @@ def test_unplug_is_no_device_and_replug_recovers(term: Terminal) -> None:
     assert term.signature_pad.get_signature(timeout=30).completed
 
 
-def test_unplug_while_signing(term: Terminal) -> None:
+def test_unplug_while_signing(term: SimulatedTerminal) -> None:
     pad = sim(term).pad
 
     def pull() -> None:
@@ -169,7 +170,7 @@ def test_unplug_while_signing(term: Terminal) -> None:
     assert e.code == ErrorCode.NO_DEVICE
 
 
-def test_stuck_pen_is_hardware_error(term: Terminal) -> None:
+def test_stuck_pen_is_hardware_error(term: SimulatedTerminal) -> None:
     sim(term).control("stuck_pen", {"on": True})
     e = error_of(term.signature_pad.get_signature, timeout=20)
     assert e.code == ErrorCode.HARDWARE_ERROR and "stuck" in e.detail
@@ -178,7 +179,7 @@ def test_stuck_pen_is_hardware_error(term: Terminal) -> None:
     assert term.signature_pad.get_signature(timeout=20).completed
 
 
-def test_capabilities(term: Terminal) -> None:
+def test_capabilities(term: SimulatedTerminal) -> None:
     caps = term.signature_pad.capabilities()
     assert caps.device.vendor == "Wacom" and caps.device.model == "STU-540"
     assert caps.features["screen"] == {"width": 800, "height": 480}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 from typing import IO
+
+import pytest
 
 BIN = Path(sys.executable).parent / "gtsdk"
 
@@ -83,3 +86,27 @@ def test_stdin_commands_and_end_of_input(tmp_path: Path) -> None:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_driver_picks_the_simulator_made_for_it(tmp_path: Path) -> None:
+    """``--driver onboard``: the keyboard's D-Bus simulator instead of the web one; commands reach it."""
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("dbus-daemon not installed")
+    wd = tmp_path / "kb"
+    p = subprocess.Popen([str(BIN), "sim", "keyboard", "--driver", "onboard", "--workdir", str(wd), "--stdin"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = Output(p)
+    try:
+        assert "driver = 'onboard'" in out.wait_for("driver =")
+        out.wait_for("commands:")
+        assert p.stdin is not None
+        p.stdin.write("unplug\n")
+        p.stdin.flush()
+        assert '"running": false' in out.wait_for("running")
+        p.stdin.close()  # with --stdin, the end of standard input ends the simulator
+        assert p.wait(timeout=20) == 0
+        assert not (wd / "bus.sock").exists()  # the private bus went with it
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)

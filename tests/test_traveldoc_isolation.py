@@ -189,7 +189,7 @@ def test_readers_per_process_then_a_clear_refusal(term: SimulatedTerminal, tmp_p
     from gtsdk.simulators.travel_doc.pcscd import SLOTS, PcscHost
 
     host = _sim(term).host
-    more = []
+    more: list[travel_doc.TravelDocSimulation] = []
     try:
         while len(host.users) < SLOTS:  # the session's terminal may hold a reader of this process too
             more.append(travel_doc.start(tmp_path / f"r{len(more)}"))

@@ -49,7 +49,7 @@ def test_onnx_matches_dlib_on_a_face_chip(model_dir: Path) -> None:
     emb = Embedder(m)
     rng = np.random.default_rng(7)
     # a smooth synthetic chip with face-like contrast (no personal data needed for exactness)
-    chip = cv2.GaussianBlur(rng.integers(0, 256, (150, 150, 3), dtype=np.uint8), (0, 0), 3)
+    chip = np.asarray(cv2.GaussianBlur(rng.integers(0, 256, (150, 150, 3), dtype=np.uint8), (0, 0), 3), np.uint8)
     ours = emb(chip[:, :, ::-1].copy())  # pipeline input is BGR; the manifest says the model wants RGB
     ref = np.array(dlib.face_recognition_model_v1(str(_dat())).compute_face_descriptor(chip))
     assert np.abs(ours - ref).max() < 1e-5

@@ -64,13 +64,16 @@ def test_checksum_mismatch_is_refused(model_dir: Path, tmp_path: Path) -> None:
 def test_vendor_slot_replacement_full_range_detector(model_dir: Path, tmp_path: Path, pairs: Path) -> None:
     """A vendor drops an ONNX file + manifest somewhere and names it: here the full-range BlazeFace."""
     import cv2
+    import numpy as np
 
     from gtsdk.vision.pipeline import FaceEngine
 
     man = _copy(model_dir, "blazeface_full", tmp_path / "vendor", "acme_detector")
     eng = FaceEngine({"detector": str(man)}, model_dir)
     assert eng.detector.m.name == "acme_detector" and eng.detector.size == 192
-    img = cv2.imread(str(pairs / "img1.jpg"))
+    read = cv2.imread(str(pairs / "img1.jpg"))
+    assert read is not None
+    img = np.asarray(read, np.uint8)
     faces = eng.faces(img)
     assert len(faces) == 1 and faces[0].presence > 0.9
     # the same face through the default detector gives nearly the same identity

@@ -13,8 +13,7 @@ from _media_fixtures import Recorder, need, sox_stat, wait_for
 
 from gtsdk.drivers.espeak import EspeakEngine, codec
 from gtsdk.errors import ErrorCode, GtsdkError
-from gtsdk.runtime import Terminal
-from gtsdk.simulated import simulated_terminal
+from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 
 pytestmark = pytest.mark.peer
 
@@ -22,7 +21,7 @@ LONG_EN = "This is a long announcement that keeps on going for several seconds s
 
 
 @pytest.fixture(scope="module")
-def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
+def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedTerminal]:
     need("espeak-ng", "aplay", "sox")
     t = simulated_terminal(tmp_path_factory.mktemp("voice"), modules=["voice"])
     with t:
@@ -30,7 +29,7 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
         yield t
 
 
-def _captured(t: Terminal, **kw: Any) -> dict[str, Any]:
+def _captured(t: SimulatedTerminal, **kw: Any) -> dict[str, Any]:
     return t.simulations["voice"].control("captured", kw)
 
 
@@ -48,7 +47,7 @@ def test_espeak_mandarin_is_real_speech(tmp_path: Path) -> None:
     assert codec.parse_wav(slow).seconds > 1.3 * codec.parse_wav(wav).seconds  # elderly mode is slower (7.2 e)
 
 
-def test_speak_prompt_plays_through_alsa(term: Terminal) -> None:
+def test_speak_prompt_plays_through_alsa(term: SimulatedTerminal) -> None:
     _captured(term)
     rec = Recorder(term, "voice")
     u = term.voice.speak(prompt="placeCard", language="zh", wait=True)
@@ -66,7 +65,7 @@ def test_speak_prompt_plays_through_alsa(term: Terminal) -> None:
     assert all("text" not in e for e in rec.events)  # events never carry what was said
 
 
-def test_queue_plays_in_order(term: Terminal) -> None:
+def test_queue_plays_in_order(term: SimulatedTerminal) -> None:
     _captured(term)
     rec = Recorder(term, "voice")
     a = term.voice.speak(text="one", language="en")
@@ -78,7 +77,7 @@ def test_queue_plays_in_order(term: Terminal) -> None:
     assert _captured(term)["seconds"] == pytest.approx(total, abs=0.5)
 
 
-def test_interrupt_cuts_the_long_prompt(term: Terminal) -> None:
+def test_interrupt_cuts_the_long_prompt(term: SimulatedTerminal) -> None:
     _captured(term)
     rec = Recorder(term, "voice")
     long = term.voice.speak(text=LONG_EN, language="en")
@@ -92,7 +91,7 @@ def test_interrupt_cuts_the_long_prompt(term: Terminal) -> None:
     assert played < (long.duration_ms + short.duration_ms) / 1000 - 1.5
 
 
-def test_stop_drops_queue(term: Terminal) -> None:
+def test_stop_drops_queue(term: SimulatedTerminal) -> None:
     rec = Recorder(term, "voice")
     first = term.voice.speak(text=LONG_EN, language="en")
     queued = term.voice.speak(text="never heard", language="en")
@@ -106,7 +105,7 @@ def test_stop_drops_queue(term: Terminal) -> None:
     _captured(term)
 
 
-def test_elderly_and_rate(term: Terminal) -> None:
+def test_elderly_and_rate(term: SimulatedTerminal) -> None:
     normal = term.voice.speak(prompt="takeReceipt", language="en", rate=200)
     elderly = term.voice.speak(prompt="takeReceipt", language="en", elderly=True)
     term.voice.stop()
@@ -127,7 +126,7 @@ def test_elderly_and_rate(term: Terminal) -> None:
     ({"text": "a", "voice": "../../etc"}, ErrorCode.INVALID_DATA, "voice"),
     ({"text": "x" * 501}, ErrorCode.INVALID_DATA, "text"),
 ])
-def test_bad_requests(term: Terminal, req: dict[str, Any], code: ErrorCode, field: str) -> None:
+def test_bad_requests(term: SimulatedTerminal, req: dict[str, Any], code: ErrorCode, field: str) -> None:
     with pytest.raises(GtsdkError) as ei:
         term.voice.speak(**req)
     assert ei.value.code == code and ei.value.field == field
@@ -150,7 +149,7 @@ def test_speaker_unplugged_then_back(tmp_path: Path) -> None:
         assert sim.control("captured", {})["rmsDbfs"] > -35
 
 
-def _try_speak(t: Terminal) -> Any:
+def _try_speak(t: SimulatedTerminal) -> Any:
     try:
         return t.voice.speak(text="hello", language="en", wait=True)
     except GtsdkError:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from _media_fixtures import need, wait_for
 
+from gtsdk.modules.imaging import Rect
 from gtsdk.simulated import simulated_terminal
 from gtsdk.simulators.imaging import scans
 
@@ -44,4 +45,4 @@ def test_speak_then_record(tmp_path: Path) -> None:
         # the other two answer on the same terminal
         assert t.keyboard.show(layout="numeric").visible
         assert t.imaging.crop(image=scans.encode(np.full((50, 80, 3), 255, np.uint8)),
-                              rect={"x": 0, "y": 0, "width": 10, "height": 10}).width == 10
+                              rect=Rect(x=0, y=0, width=10, height=10)).width == 10

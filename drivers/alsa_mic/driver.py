@@ -19,7 +19,18 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, Empty, HealthLevel, HealthResult, OpContext, Request
+from gtsdk.driver import (
+    DeviceInfo,
+    DriverSettings,
+    Empty,
+    EventSink,
+    HealthLevel,
+    HealthResult,
+    OpContext,
+    Request,
+    StateSink,
+    carrying_on,
+)
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.microphone import MicrophoneDriver, Recording, StartRequest, StopReason
 
@@ -43,14 +54,14 @@ class _Session:
         self.thread: threading.Thread | None = None
 
 
-class AlsaMicrophoneDriver(MicrophoneDriver):
+class AlsaMicrophoneDriver(MicrophoneDriver[AlsaMicSettings]):
     name = "alsa"
     version = "0.1"
-    settings_model = AlsaMicSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: AlsaMicSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: AlsaMicSettings = settings
+        self.s = self.settings
         self._sd: Any = None
         self._device_name = ""
         self._session: _Session | None = None
@@ -161,14 +172,12 @@ class AlsaMicrophoneDriver(MicrophoneDriver):
                 if silence.feed(codec.levels(chunk)[0], block_ms):
                     sess.reason = StopReason.SILENCE
                     break
-        except Exception as e:  # the device vanished mid-recording
+        except Exception as e:  # noqa: BLE001 - PortAudio's own types when the device vanishes; noDevice below
             sess.error = GtsdkError(ErrorCode.NO_DEVICE, f"input stream failed: {type(e).__name__}")
         finally:
-            try:
+            with carrying_on("microphone", "closing the input stream"):
                 stream.stop()
                 stream.close()
-            except Exception:
-                pass
             if sess.error is None:
                 self.emit("recordingFinished", {"reason": sess.reason.value,
                                                 "durationMs": len(sess.pcm) // frame_bytes * 1000 // req.sample_rate})

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import types
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path as FsPath
 from typing import Any, Generic, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from gtsdk.driver import DeviceInfo, DriverSettings, Model, OpContext
-from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.errors import ConfigError, GtsdkError
 from gtsdk.modules import MODULES
 
 from . import values
+from .fields import ResultBuilder
 from .mapping import BaseMapping, FieldSpec, StepBase
 
 log = logging.getLogger("gtsdk.bridge")
@@ -32,25 +31,6 @@ class BridgeSettings(DriverSettings):
 
     mapping: str = Field(description="the mapping file (YAML; a relative path is taken from the working directory)")
     params: dict[str, ParamValue] = Field(default_factory=dict, description="values for the mapping's params")
-
-
-_BYTES: dict[tuple[type, str], bool] = {}
-
-
-def _field_wants_bytes(model: type[Model], name: str) -> bool:
-    key = (model, name)
-    if key not in _BYTES:
-        _BYTES[key] = _wants_bytes(model.model_fields[name].annotation)
-    return _BYTES[key]
-
-
-def _wants_bytes(annotation: Any) -> bool:
-    if annotation is bytes:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(a is bytes for a in typing.get_args(annotation))
-    return False
 
 
 def printable_code(code: str) -> str:
@@ -95,6 +75,8 @@ class EngineBase(Generic[M, S]):
         self.saved_connect: dict[str, Any] = {}
         #: ``gtsdk bridge test`` prints each step here (what came back is described, never shown)
         self.trace: Callable[[str], None] | None = None
+        #: result fields prepared once per operation (fields.py)
+        self._builders: dict[tuple[str, int, str], ResultBuilder] = {}
 
     # ---- subclass hooks ----------------------------------------------------------------------------------------
     def load(self, path: FsPath) -> M:
@@ -125,34 +107,52 @@ class EngineBase(Generic[M, S]):
             scope[f"request.{k}"] = getattr(request, k)
         return scope
 
+    def calls(self, steps: list[S], start: int, scope: dict[str, Any],
+              ctx: OpContext) -> Generator[tuple[str, dict[str, Any]], None, None]:
+        """Status code and outputs of ``steps[start]``, then of the steps after it, as they are made.
+
+        The caller stops reading at the first step whose code is not ok, and saves the outputs of each ok step
+        into *scope* before it reads the next.  A subclass may make several calls in one exchange (the native
+        bridge does); it may also end early (its own reading of the deadline), and the caller then asks again
+        from the next step.
+        """
+        for step in steps[start:]:
+            ctx.check()
+            yield self.invoke(step, scope, ctx)
+
     def run_steps(self, steps: list[S], scope: dict[str, Any], ctx: OpContext) -> dict[str, Any]:
         """Run *steps* in order; returns what they saved.  Waiting steps repeat until ok or the deadline."""
         saved: dict[str, Any] = {}
-        for step in steps:
-            repeats = 0
-            while True:
-                ctx.check()
-                code, outputs = self.invoke(step, scope, ctx)
-                if self.trace is not None:
-                    verdict = "ok" if step.is_ok(code) else ("wait" if step.waits_on(code) else "error")
-                    if verdict != "wait" or repeats == 0:
-                        self.trace(f"{self.step_name(step)} → {printable_code(code)} ({verdict})"
-                                   + "".join(f"\n      {k}: {describe(v)}" for k, v in outputs.items()
-                                             if k not in ("return", "response")))
-                    repeats += 1
-                if step.is_ok(code):
-                    for name, src in self.save_map(step).items():
-                        if src in outputs:
-                            saved[name] = outputs[src]
-                            scope[f"saved.{name}"] = outputs[src]
-                    break
-                if step.waits_on(code):
-                    ctx.sleep(step.every)  # raises timeOut at the deadline, canceled on cancel
-                    scope["remaining_ms"] = int(ctx.remaining() * 1000)
-                    continue
-                act = self.mapping.error_for(step, code)
-                note = f" ({act.detail})" if act.detail else ""
-                raise GtsdkError(act.code, f"{self.step_name(step)} returned {printable_code(code)}{note}")
+        i = repeats = 0
+        while i < len(steps):
+            made = self.calls(steps, i, scope, ctx)
+            try:
+                for code, outputs in made:
+                    step = steps[i]
+                    if self.trace is not None:
+                        verdict = "ok" if step.is_ok(code) else ("wait" if step.waits_on(code) else "error")
+                        if verdict != "wait" or repeats == 0:
+                            self.trace(f"{self.step_name(step)} → {printable_code(code)} ({verdict})"
+                                       + "".join(f"\n      {k}: {describe(v)}" for k, v in outputs.items()
+                                                 if k not in ("return", "response")))
+                        repeats += 1
+                    if step.is_ok(code):
+                        for name, src in self.save_map(step).items():
+                            if src in outputs:
+                                saved[name] = outputs[src]
+                                scope[f"saved.{name}"] = outputs[src]
+                        i += 1
+                        repeats = 0
+                        continue
+                    if step.waits_on(code):
+                        ctx.sleep(step.every)  # raises timeOut at the deadline, canceled on cancel
+                        scope["remaining_ms"] = int(ctx.remaining() * 1000)
+                        break  # the same step again
+                    act = self.mapping.error_for(step, code)
+                    note = f" ({act.detail})" if act.detail else ""
+                    raise GtsdkError(act.code, f"{self.step_name(step)} returned {printable_code(code)}{note}")
+            finally:
+                made.close()
         return saved
 
     def save_map(self, step: S) -> dict[str, str]:
@@ -161,34 +161,12 @@ class EngineBase(Generic[M, S]):
 
     def build_result(self, op: str, result: Mapping[str, FieldSpec], sources: Mapping[str, Any],
                      encoding: str) -> Model:
-        model = MODULES[self.module].operations[op].result
-        data: dict[str, Any] = {}
-        lengths = {k: v for k, v in sources.items()}
-        for name, f in result.items():
-            if f.from_ is None:
-                data[name] = f.value
-                continue
-            try:
-                raw = _source(sources, f.from_)
-                v = values.convert(f, raw, field=name, lengths=lengths,
-                                   wants_bytes=_field_wants_bytes(model, name),
-                                   default_encoding=encoding)
-            except values.Missing:
-                if f.optional:
-                    continue
-                raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"vendor output for {name}: {f.from_} is missing",
-                                 field=name) from None
-            if v is None and f.optional:
-                continue
-            data[name] = v
-        try:
-            return model.model_validate(data)
-        except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(p) for p in err.get("loc", ()))
-            # the message of a pydantic error names the rule, never the input (which may be personal data)
-            raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"vendor output does not fit {model.__name__}: {loc}: "
-                             f"{err.get('msg', 'invalid')}", field=loc or None) from None
+        key = (op, id(result), encoding)
+        builder = self._builders.get(key)
+        if builder is None:
+            builder = self._builders[key] = ResultBuilder(MODULES[self.module].operations[op].result, result,
+                                                          encoding)
+        return builder.build(sources)
 
     def device_info(self, driver: str, version: str) -> DeviceInfo:
         d = self.mapping.device
@@ -232,14 +210,3 @@ def _printable(v: Any) -> str:
     if isinstance(v, bytes):
         v = v.split(b"\x00", 1)[0].decode("latin-1")
     return "".join(ch for ch in str(v) if ch.isprintable())[:64]
-
-
-def _source(sources: Mapping[str, Any], ref: str) -> Any:
-    if ref in sources:
-        return sources[ref]
-    head, _, rest = ref.partition(".")
-    if head == "saved" and "." in rest:  # saved.card.name → the JSON value saved as card, then .name
-        name, _, sub = rest.partition(".")
-        if f"saved.{name}" in sources:
-            return values.json_path(sources[f"saved.{name}"], "$." + sub)
-    raise values.Missing(ref)

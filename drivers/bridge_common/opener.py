@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gtsdk.errors import ConfigError
 
-from .engine import EngineBase
 from .mapping import MappingError
 from .yamlpos import YamlProblem, parse
+
+if TYPE_CHECKING:
+    from ..http_bridge.engine import HttpEngine
+    from ..native_bridge.engine import NativeEngine
 
 KINDS = {"native": "native_bridge", "http": "http_bridge"}
 
@@ -33,7 +36,7 @@ def bridge_kind(path: Path) -> str:
 
 
 def open_engine(path: Path, params: dict[str, Any], emit: Callable[[str, dict[str, Any]], None],
-                workdir: str | None = None) -> EngineBase[Any, Any]:
+                workdir: str | None = None) -> NativeEngine | HttpEngine:
     kind = bridge_kind(path)
     if kind == "native":
         from ..native_bridge.engine import NativeBridgeSettings, NativeEngine

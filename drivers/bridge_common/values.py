@@ -111,7 +111,7 @@ def data_error(field: str, problem: str) -> GtsdkError:
     return GtsdkError(ErrorCode.HARDWARE_ERROR, f"vendor output for {field}: {problem}", field=field)
 
 
-def convert(spec: Any, raw: Any, *, field: str, lengths: Mapping[str, Any], wants_bytes: bool,
+def convert(spec: Any, raw: Any, *, field: str, lengths: Mapping[str, Any], wants_bytes: bool,  # noqa: C901 - the steps of docs/bridges.md in order
             default_encoding: str) -> Any:
     """Apply *spec* (a FieldSpec) to *raw*; see docs/bridges.md for the order of the steps."""
     v = raw

@@ -57,7 +57,7 @@ def prepare(module: str, mapping: Path, configured: str | None) -> Path:
     return path
 
 
-def wipe(path: Path) -> None:
+def wipe(path: Path | str) -> None:
     """Remove everything inside *path* (not *path* itself); never follows symlinks."""
     try:
         entries = list(os.scandir(path))
@@ -83,11 +83,18 @@ def remove(path: Path) -> None:
         pass
 
 
-def read(path: Path, name: str, max_size: int) -> bytes | None:
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def read(path: Path | str, name: str, max_size: int) -> bytes | None:
     """The file *name* the library wrote (None when absent); refuses links and anything over *max_size*."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    return read_path(os.path.join(path, name), name, max_size)
+
+
+def read_path(path: str, name: str, max_size: int) -> bytes | None:
+    """:func:`read` of the file at *path* (joined already), called *name* in errors."""
     try:
-        fd = os.open(path / name, flags)
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         return None
     except OSError as e:
@@ -98,16 +105,18 @@ def read(path: Path, name: str, max_size: int) -> bytes | None:
             raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is not a regular file")
         if st.st_size > max_size:
             raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is larger than {max_size} bytes")
-        chunks: list[bytes] = []
-        total = 0
-        while True:
+        want = st.st_size + 1  # the whole file and the sign of its end in one read
+        data = os.read(fd, want)
+        if len(data) < want:  # a short read of a regular file is its end: nothing more was written
+            return data
+        chunks = [data]  # the library is still writing it: read on, bounded
+        total = len(data)
+        while total <= max_size:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
-                break
+                return b"".join(chunks)
             total += len(chunk)
-            if total > max_size:
-                raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is larger than {max_size} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
+        raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the library's {name} is larger than {max_size} bytes")
     finally:
         os.close(fd)

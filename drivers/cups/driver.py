@@ -16,7 +16,16 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from gtsdk.driver import DeviceInfo, DeviceState, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import (
+    DeviceInfo,
+    DeviceState,
+    DriverSettings,
+    EventSink,
+    HealthLevel,
+    HealthResult,
+    OpContext,
+    StateSink,
+)
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.a4_printer import A4PrinterDriver, DocumentFormat, Job, JobRequest, JobState, PrintRequest
 
@@ -39,15 +48,15 @@ class CupsSettings(DriverSettings):
     max_document_mb: int = 64
 
 
-class CupsDriver(A4PrinterDriver):
+class CupsDriver(A4PrinterDriver[CupsSettings]):
     name = "cups"
     version = "0.2"
-    settings_model = CupsSettings
     poll_interval: ClassVar[float | None] = 1.0
 
-    def __init__(self, settings: CupsSettings, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: CupsSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: CupsSettings = settings
+        self.s = self.settings
         self.conn: Any = None
         self._lock = threading.RLock()
         self._jobs: dict[int, Job] = {}  # jobs this driver submitted and has not seen end

@@ -15,7 +15,18 @@ from typing import Any
 
 from pydantic import model_validator
 
-from gtsdk.driver import DeviceInfo, DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import (
+    DeviceInfo,
+    DeviceState,
+    DriverSettings,
+    Empty,
+    EventSink,
+    HealthLevel,
+    HealthResult,
+    OpContext,
+    StateSink,
+    swallowed,
+)
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.receipt_printer import CutRequest, InitRequest, PrintRequest, PrintResult, ReceiptPrinterDriver
 from gtsdk.transport import ByteStream, io_timeout
@@ -56,15 +67,15 @@ class EscposSettings(DriverSettings):
 _EVENTS = (("paper_near_end", "paperNearEnd"), ("paper_out", "paperOut"), ("cover_open", "coverOpen"))
 
 
-class EscposDriver(ReceiptPrinterDriver):
+class EscposDriver(ReceiptPrinterDriver[EscposSettings]):
     name = "escpos"
     version = "0.2"
-    settings_model = EscposSettings
     poll_interval = 2.0
 
-    def __init__(self, settings: EscposSettings, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: EscposSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: EscposSettings = settings
+        self.s = self.settings
         self.poll_interval = settings.status_poll  # type: ignore[misc]  # per-instance from the settings
         self.t: ByteStream | None = None
         self.chinese = settings.chinese
@@ -197,8 +208,8 @@ class EscposDriver(ReceiptPrinterDriver):
             return
         try:
             t.write(codec.CLEAR_BUFFERS, None)
-        except GtsdkError:
-            pass
+        except GtsdkError as e:  # best effort: the job's own error is what the caller gets
+            swallowed("receipt_printer", "clearing the buffers", e)
 
     def print(self, request: PrintRequest, ctx: OpContext) -> PrintResult:
         enc = codec.Encoder(self.s.paper_width, self.chinese)

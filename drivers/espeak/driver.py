@@ -29,10 +29,13 @@ from gtsdk.driver import (
     DeviceState,
     DriverSettings,
     Empty,
+    EventSink,
     HealthLevel,
     HealthResult,
     OpContext,
     Request,
+    StateSink,
+    swallowed,
 )
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.voice import SpeakRequest, Utterance, VoiceDriver
@@ -73,14 +76,14 @@ class _Item:
     error: str | None = None
 
 
-class EspeakVoiceDriver(VoiceDriver):
+class EspeakVoiceDriver(VoiceDriver[EspeakSettings]):
     name = "espeak"
     version = "0.1"
-    settings_model = EspeakSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: EspeakSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: EspeakSettings = settings
+        self.s = self.settings
         self.catalogue = {**codec.PROMPTS, **self.s.prompts}
         self.engine: TtsEngine | None = None
         self._queue: queue.Queue[_Item | None] = queue.Queue()
@@ -235,7 +238,8 @@ class EspeakVoiceDriver(VoiceDriver):
                 self._play(item)
             except GtsdkError as e:
                 item.error = e.code
-            except Exception:
+            except Exception as e:  # noqa: BLE001 - the player thread must go on to the next item; logged
+                swallowed("voice", "playing a prompt", e)
                 item.error = ErrorCode.HARDWARE_ERROR.value
             with self._lock:
                 self._current = None

@@ -88,7 +88,7 @@ def load_engine(spec: str, options: dict[str, Any], espeak: str) -> TtsEngine:
     try:
         cls = getattr(importlib.import_module(mod_name), cls_name)
         engine = cls(**options)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a configured plugin may raise anything; reported as configError
         raise GtsdkError(ErrorCode.CONFIG_ERROR, f"TTS engine {spec!r} failed to load: {type(e).__name__}",
                          field="engine") from None
     if not isinstance(engine, TtsEngine):

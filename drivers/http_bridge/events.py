@@ -78,7 +78,7 @@ class WebSocketEvents:
                     ws = await connect(self.url, additional_headers=self.headers, open_timeout=OPEN_TIMEOUT,
                                        close_timeout=1.0, max_size=MAX_MESSAGE, ssl=self.ssl_context,
                                        proxy=None)
-            except (OSError, TimeoutError, Exception) as e:
+            except Exception as e:  # noqa: BLE001 - the middleware may fail the handshake any way; logged, retried
                 log.debug("event socket %s: %s", self.url, type(e).__name__)
                 await self._pause(pause)
                 pause = min(pause * 2, MAX_PAUSE)
@@ -89,14 +89,14 @@ class WebSocketEvents:
                 if self.subscribe is not None:
                     await asyncio.wait_for(ws.send(json.dumps(self.subscribe)), OPEN_TIMEOUT)
                 await self._receive(ws)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - a dropped socket, any way; logged, reconnected
                 log.debug("event socket %s dropped: %s", self.url, type(e).__name__)
             finally:
                 self.connected.clear()
                 try:
                     await asyncio.wait_for(ws.close(), 2.0)
-                except Exception:
-                    pass
+                except Exception as e:  # noqa: BLE001 - closing a dropped socket; logged, nothing else to do
+                    log.debug("event socket %s: close failed with %s", self.url, type(e).__name__)
             await self._pause(pause)
 
     async def _pause(self, seconds: float) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, OpContext
+from gtsdk.driver import DeviceInfo, EventSink, OpContext, StateSink
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.travel_doc import PassiveAuth, ReadRequest, TravelDocData, TravelDocDriver
 from gtsdk.transport.pcsc import PcscCard, PcscReader, PcscSettings
@@ -34,13 +34,12 @@ class IcaoPcscSettings(PcscSettings):
     poll_interval: float = Field(1.0, ge=0.1, description="s between presence checks while idle (events)")
 
 
-class IcaoPcscDriver(TravelDocDriver):
+class IcaoPcscDriver(TravelDocDriver[IcaoPcscSettings]):
     name = "icao_pcsc"
     version = "0.2"
-    settings_model = IcaoPcscSettings
-    settings: IcaoPcscSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: IcaoPcscSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
         self.poll_interval = self.settings.poll_interval  # type: ignore[misc]
         self.reader = PcscReader.from_settings(self.settings)
@@ -198,6 +197,7 @@ class IcaoPcscDriver(TravelDocDriver):
                     im.convert("RGB").save(buf, "PNG", compress_level=1)
                     out["photo"] = buf.getvalue()
                     out["photo_width"], out["photo_height"] = im.size
-            except Exception:
+            except Exception as e:  # noqa: BLE001 - a chip's image may fail to decode any way; said in the result
+                log.info("travel_doc: face image not decoded: %s", type(e).__name__)
                 out["photo_note"] = f"the {face.format} face image could not be decoded"
         return TravelDocData.model_validate(out)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, EventSink, HealthLevel, HealthResult, OpContext, StateSink, swallowed
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.lights import FlashRequest, LightRequest, Lights, LightsDriver
 from gtsdk.transport import modbus_frames as rtu
@@ -47,15 +47,15 @@ class _Want:
         self.level: bool | None = None  # last level written by the flasher
 
 
-class ModbusLightsDriver(LightsDriver):
+class ModbusLightsDriver(LightsDriver[LightsSettings]):
     name = "modbus_rtu"
     version = "0.1"
-    settings_model = LightsSettings
     poll_interval = 2.0
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: LightsSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: LightsSettings = settings
+        self.s = self.settings
         self.line = ModbusLine(self.s)
         self._want: dict[str, _Want] = {n: _Want("off") for n in self.s.lights}
         self._lock = threading.Lock()  # guards _want (short, never held during I/O)
@@ -188,7 +188,8 @@ class ModbusLightsDriver(LightsDriver):
                         self.flash_errors += 1
                         wait = min(wait, 0.2)
                         continue
-                    except Exception:
+                    except Exception as e:  # noqa: BLE001 - the flash thread outlives a bad write; counted, logged
+                        swallowed("lights", "a flash write", e)
                         self.flash_errors += 1
                         continue
                 wait = min(wait, codec.next_edge(time.monotonic() - w.since, w.period_ms, w.duty))

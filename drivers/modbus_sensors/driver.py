@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext, Request
+from gtsdk.driver import DeviceInfo, EventSink, HealthLevel, HealthResult, OpContext, Request, StateSink
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.sensors import Reading, SensorsDriver, SensorValues
 from gtsdk.transport.modbus import ModbusLine, ModbusSettings
@@ -89,15 +89,15 @@ class AlarmStore:
                              field="state_dir") from None
 
 
-class ModbusSensorsDriver(SensorsDriver):
+class ModbusSensorsDriver(SensorsDriver[SensorsSettings]):
     name = "modbus_rtu"
     version = "0.1"
-    settings_model = SensorsSettings
     poll_interval = 1.0
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: SensorsSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: SensorsSettings = settings
+        self.s = self.settings
         self.poll_interval = self.s.poll_every  # type: ignore[misc]
         self.line = ModbusLine(self.s)
         self.reads = codec.plan_reads(self.s.sensors)

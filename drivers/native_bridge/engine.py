@@ -10,10 +10,13 @@ device working again.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import Field
 
@@ -23,8 +26,9 @@ from gtsdk.errors import ErrorCode, GtsdkError
 from ..bridge_common import values, workdir
 from ..bridge_common.engine import BridgeSettings, EngineBase, describe
 from . import cdecl
-from .mapping import NativeMapping, NativeStep, load
-from .process import WorkerDied, WorkerProcess, WorkerTimeout
+from .mapping import FileSpec, NativeMapping, NativeOperation, NativeStep, load
+from .plan import CallPlan, Group, compile_step, groups
+from .process import WorkerDied, WorkerProcess, WorkerTimeout, wire_bytes
 
 log = logging.getLogger("gtsdk.bridge.native")
 #: seconds a cancelled operation lets a vendor call finish before the worker is killed
@@ -38,13 +42,20 @@ class NativeBridgeSettings(BridgeSettings):
 
 class NativeEngine(EngineBase[NativeMapping, NativeStep]):
     kind = "native"
+    #: what holds the library (benchmarks.bridges swaps in one without the process, to measure what it costs)
+    worker_class: type[WorkerProcess] = WorkerProcess
 
     def __init__(self, module: str, settings: NativeBridgeSettings, emit: Any) -> None:
         super().__init__(module, settings, emit)
         self.workdir = workdir.prepare(module, self.mapping_path, settings.workdir)
         self.worker: WorkerProcess | None = None
+        self._workdir_text = str(self.workdir)
         self.restarts = 0
         self.last_failure = ""
+        #: requests of the mapping's step lists and single steps, by identity (they live as long as the mapping)
+        self._compiled: dict[int, list[Group]] = {}
+        self._single: dict[int, Group] = {}
+        self._file_paths: dict[str, list[tuple[str, FileSpec, str]]] = {}
 
     def load(self, path: Path) -> NativeMapping:
         return load(path)
@@ -66,12 +77,12 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
             path = str(values.render(m.library_path(), scope))
         except values.Missing as e:  # pragma: no cover - references are checked when the mapping loads
             raise GtsdkError(ErrorCode.CONFIG_ERROR, f"unknown reference {e}") from None
-        w = WorkerProcess(self.workdir, env)
+        w = self.worker_class(self.workdir, env)
         w.start()
         sigs = {name: p.wire(m.library.convention) for name, p in m.prototypes.items()}
         try:
-            ans = w.request({"op": "load", "path": path, "convention": m.library.convention, "functions": sigs},
-                            timeout)
+            ans = w.request({"op": "load", "path": path, "convention": m.library.convention,
+                             "encoding": m.library.encoding, "functions": sigs}, timeout)
         except (WorkerDied, WorkerTimeout) as e:
             w.kill()
             how = e.how if isinstance(e, WorkerDied) else f"no answer within {timeout:g} s"
@@ -165,61 +176,156 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
             raise GtsdkError(ErrorCode.INVALID_DATA, f"argument {p.name} of {fn} cannot be passed as {p.kind}",
                              field=p.name) from None
 
-    def invoke(self, step: NativeStep, scope: dict[str, Any], ctx: OpContext) -> tuple[str, dict[str, Any]]:
-        proto = self.mapping.prototypes[step.call]
-        local = {**scope, "workdir": str(self.workdir), "remaining_ms": int(ctx.remaining() * 1000)}
-        args: dict[str, Any] = {}
-        for name, v in step.with_.items():
-            p = proto.param(name)
-            assert p is not None  # checked when the mapping loaded
+    def _groups(self, steps: list[NativeStep]) -> list[Group]:
+        """The requests of a step list: ``[start]`` is the one that starts at that step (cached by identity)."""
+        key = id(steps)
+        got = self._compiled.get(key)
+        if got is None:
+            got = self._compiled[key] = groups([compile_step(self.mapping, s, self._wire_arg) for s in steps])
+        return got
+
+    def _wire_arg(self, p: cdecl.Param, value: Any, fn: str) -> Any:
+        v = self._arg(p, value, fn)
+        return wire_bytes(v) if isinstance(v, bytes) else v
+
+    def _args(self, plan: CallPlan, scope: dict[str, Any]) -> dict[str, Any]:
+        if not plan.templated:
+            return plan.fixed
+        args = dict(plan.fixed)
+        for name, p, v in plan.templated:
             try:
-                args[name] = self._arg(p, values.render(v, local), step.call)
+                args[name] = self._wire_arg(p, values.render(v, scope), plan.step.call)
             except values.Missing as e:
-                raise GtsdkError(ErrorCode.INVALID_DATA, f"{step.call}: no value for {e}") from None
+                raise GtsdkError(ErrorCode.INVALID_DATA, f"{plan.step.call}: no value for {e}") from None
+        return args
+
+    def invoke(self, step: NativeStep, scope: dict[str, Any], ctx: OpContext) -> tuple[str, dict[str, Any]]:
+        """One call on its own (the event probe)."""
+        group = self._single.get(id(step))
+        if group is None:
+            group = self._single[id(step)] = Group.of([compile_step(self.mapping, step, self._wire_arg)])
+        made = self._exchange(group, scope, ctx)
+        try:
+            return next(made)
+        finally:
+            made.close()
+
+    def calls(self, steps: list[NativeStep], start: int, scope: dict[str, Any],
+              ctx: OpContext) -> Generator[tuple[str, dict[str, Any]], None, None]:
+        return self._exchange(self._groups(steps)[start], scope, ctx)
+
+    def _exchange(self, group: Group, scope: dict[str, Any],
+                  ctx: OpContext) -> Generator[tuple[str, dict[str, Any]], None, None]:
+        """Make the calls of *group* in one ``run`` request; yields each call's code and outputs in order.
+
+        The worker answers once, with every call it made; while it works the parent sleeps and times each call
+        on its own from the worker's board (worker.py): a call still running at its limit (``timeout``, else
+        ``worker.call_timeout``) or at the operation's deadline, whichever comes first, is handled as if it had
+        been made alone.
+        """
+        ctx.check()
+        plans = group.plans
+        calls_json = group.calls_json
+        if calls_json is None:  # arguments rendered now, from what the steps before saved
+            scope.setdefault("workdir", self._workdir_text)
+            if plans[0].clock:
+                scope["remaining_ms"] = int(ctx.remaining() * 1000)
+            calls_json = json.dumps([{"fn": p.step.call, "args": self._args(p, scope), "ok": p.ok} for p in plans],
+                                    separators=(",", ":"))
         w = self._ensure(ctx)
-        limit = step.timeout or self.mapping.worker.call_timeout
-        timeout = min(limit, ctx.remaining())
-        if timeout <= 0:
+        try:
+            ans = self._run(w, group, calls_json, ctx)
+            made = ans.get("calls") or []
+            enc = self.mapping.library.encoding
+            for call in made:
+                ret = call.get("ret")
+                code = ret.decode(enc, "replace") if isinstance(ret, bytes) else str(ret)
+                yield code, {"return": ret, **call.get("outs", {})}
+            if not ans.get("ok"):
+                step = plans[min(len(made), len(plans) - 1)].step
+                raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"{step.call}: {ans.get('error', 'failed')}")
+        finally:
+            if w.running and self.worker is w:  # pragma: no cover - every path above reads the answer or kills
+                log.warning("%s: a vendor call sequence was left unfinished; restarting the worker", self.module)
+                self._kill()
+
+    def _run(self, w: WorkerProcess, group: Group, calls_json: str, ctx: OpContext) -> dict[str, Any]:
+        """Send the run request and wait for its answer, each call timed on its own (see :meth:`_exchange`)."""
+        plans = group.plans
+        if min(plans[0].limit, ctx.remaining()) <= 0:
             ctx.check()
+        rid = w.next_run()  # also clears a stop asked of an earlier run
         t0 = time.monotonic()
         try:
-            ans = w.request({"op": "call", "fn": step.call, "args": args}, timeout, cancelled=lambda: ctx.cancelled)
-        except WorkerTimeout:
-            if ctx.cancelled:
-                ans = self._after_cancel(w, ctx)
-            elif timeout < limit and self._finishes(w, min(CANCEL_GRACE, limit - (time.monotonic() - t0))):
-                # the operation's deadline, not the vendor call's limit: a quick call is let finish, no kill
-                raise GtsdkError(ErrorCode.TIME_OUT, "operation deadline passed") from None
-            else:
-                self._failed(ctx, f"{step.call} did not return within {time.monotonic() - t0:.3g} s")
-                if ctx.remaining() <= 0:
-                    raise GtsdkError(ErrorCode.TIME_OUT, f"{step.call} was still running at the operation's "
-                                     "deadline; its worker was killed and restarted") from None
-                raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library did not return from {step.call} "
-                                 f"within {limit:g} s; its worker was killed and restarted") from None
+            w.send_run(rid, calls_json, ctx.remaining(), min(plans[0].limit, 1.0))
+        except WorkerTimeout:  # pragma: no cover - a request of a few hundred bytes into an empty pipe
+            self._failed(ctx, "the worker does not read its requests")
+            raise GtsdkError(ErrorCode.HARDWARE_ERROR, "the vendor worker does not read; it was restarted") from None
         except WorkerDied as e:
-            self._failed(ctx, f"{step.call} crashed the worker ({e.how})")
-            raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library crashed in {step.call} ({e.how}); "
-                             "its worker was restarted") from None
-        if not ans.get("ok"):
-            raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"{step.call}: {ans.get('error', 'failed')}")
-        ret = ans.get("ret")
-        outs: dict[str, Any] = {"return": ret, **ans.get("outs", {})}
-        code = ret.decode(self.mapping.library.encoding, "replace") if isinstance(ret, bytes) else str(ret)
-        return code, outs
+            self._died(w, plans, rid, e, ctx)
+        cancelled = lambda: ctx.cancelled  # noqa: E731
+        last = len(plans) - 1
+        k, start = 0, t0  # the worker's board is read only when there is a reason to: a wait that ran out
+        while True:
+            now = time.monotonic()
+            # wake when the call in progress could be over its limit, or the operation's deadline; and, while it
+            # runs, soon enough for a later call with a shorter limit (which cannot start before now)
+            wake = min(start + plans[k].limit, ctx.deadline, now + group.later[k])
+            try:
+                return w.receive(max(wake - now, 0.0), cancelled=cancelled)
+            except WorkerDied as e:
+                self._died(w, plans, rid, e, ctx)
+            except WorkerTimeout:
+                pass
+            if ctx.cancelled:
+                self._after_cancel(w, rid, ctx)
+            moved = self._progress(w, rid, t0, last)
+            now = time.monotonic()
+            if moved != (k, start):
+                k, start = moved
+                continue  # the worker is in another call: time that one
+            if now < min(start + plans[k].limit, ctx.deadline):
+                continue  # woke for a later call's shorter limit: nothing is over yet
+            step, limit, elapsed = plans[k].step, plans[k].limit, now - start
+            if start + limit > ctx.deadline and self._finishes(w, min(CANCEL_GRACE, limit - elapsed)):
+                # the operation's deadline, not the vendor call's limit: a quick call is let finish, no kill
+                raise GtsdkError(ErrorCode.TIME_OUT, "operation deadline passed")
+            self._failed(ctx, f"{step.call} did not return within {time.monotonic() - start:.3g} s")
+            if ctx.remaining() <= 0:
+                raise GtsdkError(ErrorCode.TIME_OUT, f"{step.call} was still running at the operation's "
+                                 "deadline; its worker was killed and restarted")
+            raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library did not return from {step.call} "
+                             f"within {limit:g} s; its worker was killed and restarted")
+
+    @staticmethod
+    def _progress(w: WorkerProcess, rid: int, t0: float, last: int) -> tuple[int, float]:
+        """(the call the worker is in, when it started on this clock); the first call from the send until the
+        worker has begun.  The worker's times count from when the request arrived, a moment after t0: a call's
+        limit is reached a moment early, never late."""
+        got = w.board.progress(rid) if w.board is not None else None
+        return (0, t0) if got is None else (min(got[0], last), t0 + got[1])
+
+    def _died(self, w: WorkerProcess, plans: tuple[CallPlan, ...], rid: int, e: WorkerDied,
+              ctx: OpContext) -> NoReturn:
+        k, _ = self._progress(w, rid, 0.0, len(plans) - 1)
+        step = plans[k].step
+        self._failed(ctx, f"{step.call} crashed the worker ({e.how})")
+        raise GtsdkError(ErrorCode.HARDWARE_ERROR, f"the vendor library crashed in {step.call} ({e.how}); "
+                         "its worker was restarted") from None
 
     def _finishes(self, w: WorkerProcess, grace: float) -> bool:
+        """The run's answer comes within *grace* seconds (the worker makes no call past the deadline)."""
         try:
             w.request_more(max(grace, 0.0))
             return True
         except (WorkerTimeout, WorkerDied):
             return False
 
-    def _after_cancel(self, w: WorkerProcess, ctx: OpContext) -> dict[str, Any]:
-        """Cancelled while a vendor call runs: let it finish briefly, else kill (and restart later)."""
-        try:
-            w.request_more(CANCEL_GRACE)
-        except (WorkerTimeout, WorkerDied):
+    def _after_cancel(self, w: WorkerProcess, rid: int, ctx: OpContext) -> NoReturn:
+        """Cancelled while a vendor call runs: no further call, let this one finish briefly, else kill."""
+        if w.board is not None:
+            w.board.ask_stop(rid)
+        if not self._finishes(w, CANCEL_GRACE):
             self._kill()
         ctx.check()
         raise GtsdkError(ErrorCode.CANCELED, "operation stopped")  # pragma: no cover - check() raised
@@ -240,11 +346,13 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
             raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, f"{self.mapping_path.name} marks {op} unsupported")
         with self.lock:
             try:
-                scope = self.request_scope(request, ctx)
+                # the scope is what templates read: an operation whose calls have none (a plain read) needs none
+                templated = any(g.calls_json is None for g in self._groups(o.steps))
+                scope = self.request_scope(request, ctx) if templated else {}
                 saved = self.run_steps(o.steps, scope, ctx)
                 sources: dict[str, Any] = {f"saved.{k}": v for k, v in saved.items()}
-                for key, f in o.files.items():
-                    data = workdir.read(self.workdir, f.name, f.max_size)
+                for key, f, path in self._files(op, o):
+                    data = workdir.read_path(path, f.name, f.max_size)
                     if self.trace is not None:
                         self.trace(f"file {f.name} → {describe(data) if data is not None else 'absent'}")
                     if data is None:
@@ -253,8 +361,15 @@ class NativeEngine(EngineBase[NativeMapping, NativeStep]):
                         continue
                     sources[f"file.{key}"] = data
             finally:
-                workdir.wipe(self.workdir)  # the library's files may hold personal data: never leave them
+                workdir.wipe(self._workdir_text)  # the library's files may hold personal data: never leave them
             return self.build_result(op, o.result, sources, self.mapping.library.encoding)
+
+    def _files(self, op: str, o: NativeOperation) -> list[tuple[str, FileSpec, str]]:
+        """(key, spec, path) of the files an operation reads, the paths joined once."""
+        got = self._file_paths.get(op)
+        if got is None:
+            got = self._file_paths[op] = [(k, f, os.path.join(self._workdir_text, f.name)) for k, f in o.files.items()]
+        return got
 
     def poll(self, ctx: OpContext) -> None:
         ev = self.mapping.events

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import mmap
 import os
 import queue
 import select
@@ -12,6 +13,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from typing import Any
 
 WORKER = Path(__file__).with_name("worker.py")
 MAX_FRAME = 64 * 2**20
+BOARD_SIZE = 16
 #: environment variables the worker inherits from the service (plus the mapping's own library.env)
 PASS_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LD_LIBRARY_PATH", "TZ", "HOME", "TMPDIR")
 
@@ -44,7 +47,7 @@ class _Spawner:
             fn, fut = self._jobs.get()
             try:
                 fut.set_result(fn())
-            except BaseException as e:  # handed to the caller
+            except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
                 fut.set_exception(e)
 
     def spawn(self, fn: Callable[[], subprocess.Popen[bytes]], timeout: float = 30.0) -> subprocess.Popen[bytes]:
@@ -60,13 +63,44 @@ class _Spawner:
 _SPAWNER = _Spawner()
 
 
-def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(argv: list[str], cwd: Path, env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(cwd), env=env,
-            close_fds=True)
+            close_fds=True, pass_fds=pass_fds)
 
     return _SPAWNER.spawn(start)
+
+
+class Board:
+    """The parent's side of the page it shares with its worker (worker.py, "The board"): which call of which run
+    the worker is in and since when, and the word that asks it to stop a run.  Anonymous shared memory (memfd on
+    Linux, an unlinked temporary file elsewhere): nothing of it is on disk, and it holds no vendor data."""
+
+    def __init__(self) -> None:
+        if hasattr(os, "memfd_create"):
+            self.fd = os.memfd_create("gtsdk-bridge-board", os.MFD_CLOEXEC)
+        else:  # pragma: no cover - POSIX without memfd
+            with tempfile.TemporaryFile() as f:
+                self.fd = os.dup(f.fileno())
+        os.ftruncate(self.fd, BOARD_SIZE)
+        self.mem = mmap.mmap(self.fd, BOARD_SIZE)
+
+    def close(self) -> None:
+        self.mem.close()
+        os.close(self.fd)
+
+    def progress(self, run: int) -> tuple[int, float] | None:
+        """(index of the call in progress, seconds from the request's arrival to its start) for *run*, or None
+        when the worker has not begun that run."""
+        word: int = struct.unpack_from("<Q", self.mem, 0)[0]
+        if word & 0xFFFF != run & 0xFFFF:
+            return None
+        return (word >> 16) & 0xFF, (word >> 24) / 1e6
+
+    def ask_stop(self, run: int) -> None:
+        """Ask the worker to make no further call of *run* (-1: of no run)."""
+        struct.pack_into("<Q", self.mem, 8, 0 if run < 0 else (run & 0xFFFF) | 1 << 16)
 
 
 class WorkerDied(Exception):
@@ -81,24 +115,24 @@ class WorkerTimeout(Exception):
     """No answer by the deadline (the worker is still running: the caller kills it)."""
 
 
-def _encode(v: Any) -> Any:
-    if isinstance(v, bytes | bytearray):
-        return {"$b": base64.b64encode(bytes(v)).decode("ascii")}
-    if isinstance(v, dict):
-        return {k: _encode(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_encode(x) for x in v]
+def wire_bytes(v: bytes) -> dict[str, str]:
+    """Bytes as they travel in a frame."""
+    return {"$b": base64.b64encode(v).decode("ascii")}
+
+
+def _unwire(v: Any) -> Any:
+    if isinstance(v, dict) and len(v) == 1 and isinstance(v.get("$b"), str):
+        return base64.b64decode(v["$b"])
     return v
 
 
-def _decode(v: Any) -> Any:
-    if isinstance(v, dict):
-        if set(v) == {"$b"} and isinstance(v["$b"], str):
-            return base64.b64decode(v["$b"])
-        return {k: _decode(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_decode(x) for x in v]
-    return v
+def decode_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer frame with its bytes back (only a call's ``ret`` and the values of its ``outs`` can be bytes)."""
+    for call in answer.get("calls") or ():
+        call["ret"] = _unwire(call.get("ret"))
+        outs = call.get("outs")
+        call["outs"] = {k: _unwire(v) for k, v in outs.items()} if isinstance(outs, dict) else {}
+    return answer
 
 
 def describe_exit(code: int | None) -> str:
@@ -121,6 +155,10 @@ class WorkerProcess:
         self.env = {**base, **env}
         self.proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
+        self.board: Board | None = None
+        #: a ``run`` request whose answer has not come back yet
+        self.running = False
+        self._runs = 0
 
     @property
     def pid(self) -> int | None:
@@ -132,7 +170,10 @@ class WorkerProcess:
     def start(self) -> None:
         self.stop()
         self._buf = b""
-        self.proc = _spawn([sys.executable, "-I", "-S", str(WORKER), str(os.getpid())], self.cwd, self.env)
+        self.running = False
+        self.board = Board()  # a fresh one: a killed predecessor may have left anything in the last
+        self.proc = _spawn([sys.executable, "-I", "-S", str(WORKER), str(os.getpid()), str(self.board.fd)], self.cwd,
+                           self.env, (self.board.fd,))
         assert self.proc.stdout is not None and self.proc.stdin is not None
         os.set_blocking(self.proc.stdout.fileno(), False)
         os.set_blocking(self.proc.stdin.fileno(), False)
@@ -143,26 +184,50 @@ class WorkerProcess:
         :class:`WorkerDied` if the worker exits first, :class:`WorkerTimeout` when time is up
         (or *cancelled()* turns true).
         """
-        if self.proc is None or self.proc.stdin is None or self.proc.stdout is None:
-            raise WorkerDied("not started")
         deadline = time.monotonic() + timeout
-        data = json.dumps(_encode(msg), separators=(",", ":")).encode("utf-8")
+        self.send(msg, timeout)
+        return self.receive(deadline - time.monotonic(), cancelled=cancelled)
+
+    def send(self, msg: dict[str, Any], timeout: float) -> None:
+        """Write one request frame.  Bytes in *msg* must already be :func:`wire_bytes`."""
+        if msg.get("op") == "run":
+            self.running = True
+        self._write_frame(json.dumps(msg, separators=(",", ":")).encode("utf-8"), timeout)
+
+    def send_run(self, run: int, calls_json: str, within: float, timeout: float) -> None:
+        """The run request of *calls_json* (a JSON list of calls, possibly encoded once and for all)."""
+        self.running = True
+        self._write_frame(f'{{"op":"run","id":{run},"within":{within!r},"calls":{calls_json}}}'.encode(), timeout)
+
+    def _write_frame(self, data: bytes, timeout: float) -> None:
+        if self.proc is None or self.proc.stdin is None:
+            raise WorkerDied("not started")
         out = memoryview(struct.pack(">I", len(data)) + data)
         wfd = self.proc.stdin.fileno()
+        deadline = time.monotonic() + timeout
         while out:
+            try:  # a request is small: the pipe usually takes it whole, without a select first
+                n = os.write(wfd, out)
+            except BlockingIOError:
+                n = 0
+            except BrokenPipeError:
+                raise WorkerDied(self._exit_status()) from None
+            out = out[n:]
+            if not out:
+                return
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WorkerTimeout()
             _, w, _ = select.select([], [wfd], [], min(left, 0.05))
-            if w:
-                try:
-                    n = os.write(wfd, out)
-                except BrokenPipeError:
-                    raise WorkerDied(self._exit_status()) from None
-                out = out[n:]
-            elif self.proc.poll() is not None:
+            if not w and self.proc.poll() is not None:
                 raise WorkerDied(self._exit_status())
-        return self.receive(deadline - time.monotonic(), cancelled=cancelled)
+
+    def next_run(self) -> int:
+        """An id for the next run request (the board tells runs apart by it)."""
+        self._runs = (self._runs + 1) & 0xFFFF
+        if self.board is not None:
+            self.board.ask_stop(-1)  # no stop asked of this id, whatever was asked 65 536 runs ago
+        return self._runs
 
     def request_more(self, timeout: float) -> dict[str, Any]:
         """Wait up to *timeout* more seconds for the answer to the request already sent."""
@@ -173,25 +238,31 @@ class WorkerProcess:
             raise WorkerDied("not started")
         deadline = time.monotonic() + timeout
         rfd = self.proc.stdout.fileno()
+        ready = True  # try a read before the first select: the answer is often there already
         while True:
             frame = self._frame()
             if frame is not None:
-                answer: dict[str, Any] = _decode(json.loads(frame.decode("utf-8")))
+                answer = decode_answer(json.loads(frame.decode("utf-8")))
+                self.running = False
                 return answer
-            left = deadline - time.monotonic()
-            if left <= 0 or (cancelled is not None and cancelled()):
-                raise WorkerTimeout()
-            r, _, _ = select.select([rfd], [], [], min(left, 0.05))
-            if r:
-                try:
-                    chunk = os.read(rfd, 1 << 20)
-                except BlockingIOError:
+            if not ready:
+                left = deadline - time.monotonic()
+                if left <= 0 or (cancelled is not None and cancelled()):
+                    raise WorkerTimeout()
+                r, _, _ = select.select([rfd], [], [], min(left, 0.05))
+                if not r:
                     continue
-                if not chunk:
-                    raise WorkerDied(self._exit_status())
-                self._buf += chunk
-                if len(self._buf) > MAX_FRAME + 4:
-                    raise WorkerDied("answer larger than the frame limit")
+            try:
+                chunk = os.read(rfd, 1 << 20)
+            except BlockingIOError:
+                ready = False
+                continue
+            if not chunk:
+                raise WorkerDied(self._exit_status())
+            ready = True
+            self._buf += chunk
+            if len(self._buf) > MAX_FRAME + 4:
+                raise WorkerDied("answer larger than the frame limit")
 
     def _frame(self) -> bytes | None:
         if len(self._buf) < 4:
@@ -228,6 +299,10 @@ class WorkerProcess:
             pass
         self._close(p)
         self.proc = None
+        self.running = False
+        if self.board is not None:
+            self.board.close()
+            self.board = None
 
     def stop(self, grace: float = 1.0) -> None:
         """Ask the worker to exit, then kill it if it has not within *grace* seconds."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, OpContext, Request
+from gtsdk.driver import DeviceInfo, DriverSettings, EventSink, OpContext, Request, StateSink, carrying_on
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.keyboard import KeyboardDriver, KeyboardState, ShowRequest
 
@@ -29,14 +29,14 @@ class OnboardSettings(DriverSettings):
     call_timeout: float = Field(2.0, gt=0, le=30)
 
 
-class OnboardKeyboardDriver(KeyboardDriver):
+class OnboardKeyboardDriver(KeyboardDriver[OnboardSettings]):
     name = "onboard"
     version = "0.1"
-    settings_model = OnboardSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: OnboardSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: OnboardSettings = settings
+        self.s = self.settings
         self._conn: Any = None
         self._lock = threading.Lock()
         self.state = KeyboardState(visible=False)
@@ -49,12 +49,12 @@ class OnboardKeyboardDriver(KeyboardDriver):
             raise GtsdkError(ErrorCode.NO_DEVICE, "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS unset)")
         try:
             conn = open_dbus_connection(bus=address)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - jeepney raises many types for a bad bus; reported as noDevice
             raise GtsdkError(ErrorCode.NO_DEVICE, f"cannot reach the D-Bus session bus: {type(e).__name__}") from None
         try:
             reply = conn.send_and_get_reply(codec.name_has_owner(self.s.bus_name), timeout=self.s.call_timeout)
             running = bool(reply.body[0]) if not codec.is_error(reply) else False
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure of the first call: the bus does not answer (noDevice)
             conn.close()
             raise GtsdkError(ErrorCode.NO_DEVICE, "the D-Bus session bus does not answer") from None
         if not running:
@@ -65,10 +65,8 @@ class OnboardKeyboardDriver(KeyboardDriver):
     def disconnect(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with carrying_on("keyboard", "closing the D-Bus connection"):
                 conn.close()
-            except Exception:
-                pass
 
     def device_info(self) -> DeviceInfo:
         return DeviceInfo(vendor="Onboard", model="on-screen keyboard (D-Bus)", driver=self.name,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, DriverSettings, EventSink, HealthLevel, HealthResult, OpContext, StateSink
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.imaging import (
     CropRequest,
@@ -47,14 +47,14 @@ class OpenCvSettings(DriverSettings):
                                                                       "reading direction")
 
 
-class OpenCvImagingDriver(ImagingDriver):
+class OpenCvImagingDriver(ImagingDriver[OpenCvSettings]):
     name = "opencv"
     version = "0.1"
-    settings_model = OpenCvSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: OpenCvSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: OpenCvSettings = settings
+        self.s = self.settings
         self._cv_version = ""
 
     # ---- lifecycle ------------------------------------------------------------------

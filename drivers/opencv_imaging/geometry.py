@@ -141,7 +141,7 @@ def enhance(img: Any, mode: str) -> Any:
         return np.clip(out * gain, 0, 255).astype(np.uint8)
     g = gray(img)
     if mode == "grayscale":
-        return cv2.normalize(g, None, 0, 255, cv2.NORM_MINMAX)
+        return cv2.normalize(g, np.empty_like(g), 0, 255, cv2.NORM_MINMAX)
     # flatten the background: divide by a heavily smoothed copy (shadows, yellowed paper)
     k = max(15, (max(g.shape) // 40) | 1)
     bg = cv2.morphologyEx(g, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))

@@ -23,7 +23,7 @@ class Line:
 def available() -> bool:
     try:
         import rapidocr_onnxruntime  # noqa: F401
-    except Exception:
+    except Exception:  # noqa: BLE001 - an installed but broken engine (its import loads models) is not available
         return False
     return True
 
@@ -34,7 +34,7 @@ def engine(threads: int = 0) -> Any:
         if eng is None:
             try:
                 from rapidocr_onnxruntime import RapidOCR
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - as in available(); reported as noDevice
                 raise GtsdkError(ErrorCode.NO_DEVICE, f"OCR models not installed (rapidocr-onnxruntime): "
                                  f"{type(e).__name__}") from None
             kw: dict[str, Any] = {}

@@ -105,24 +105,8 @@ def parse_text(text: bytes, *, check_digit: bool = True) -> IdCardData:
         else:
             raw[s.name] = v
     out: dict[str, object] = {"card_type": ct}
-    sex_code = raw.pop("sex_code")
-    out["sex_code"] = sex_code
-    out["sex"] = SEX.get(sex_code, "未知的性别")
-    if sex_code not in SEX:
-        raise GtsdkError(ErrorCode.INVALID_DATA, "sex code not in GB/T 2261.1", field="sexCode")
-    if "nation_code" in raw:
-        nc = raw.pop("nation_code")
-        if nc not in NATION:
-            raise GtsdkError(ErrorCode.INVALID_DATA, "nation code not in GB/T 3304", field="nationCode")
-        out["nation_code"], out["nation"] = nc, NATION[nc]
-    slots = {s.name: s for s in LAYOUTS[ct]}
-    for key in ("birth_date", "valid_from"):
-        out[key] = _date(raw.pop(key), slots[key])
-    until = raw.pop("valid_until")
-    if until == LONG_TERM:
-        out["long_term"] = True
-    else:
-        out["valid_until"] = _date(until, slots["valid_until"])
+    _coded(raw, out)
+    _dates(raw, out, {s.name: s for s in LAYOUTS[ct]})
     if "issue_count" in raw:
         ic = raw.pop("issue_count")
         if ic:
@@ -136,15 +120,43 @@ def parse_text(text: bytes, *, check_digit: bool = True) -> IdCardData:
             out[k] = v
     if not out.get("name"):
         out["name"] = raw.get("name_en", "")
-    number = str(out["id_number"])
+    _check_number(ct, str(out["id_number"]), check_digit)
+    out["extra"] = extra
+    return IdCardData.model_validate(out)
+
+
+def _coded(raw: dict[str, str], out: dict[str, object]) -> None:
+    """Sex (GB/T 2261.1) and nation (GB/T 3304) codes with their names."""
+    sex_code = raw.pop("sex_code")
+    out["sex_code"] = sex_code
+    out["sex"] = SEX.get(sex_code, "未知的性别")
+    if sex_code not in SEX:
+        raise GtsdkError(ErrorCode.INVALID_DATA, "sex code not in GB/T 2261.1", field="sexCode")
+    if "nation_code" in raw:
+        nc = raw.pop("nation_code")
+        if nc not in NATION:
+            raise GtsdkError(ErrorCode.INVALID_DATA, "nation code not in GB/T 3304", field="nationCode")
+        out["nation_code"], out["nation"] = nc, NATION[nc]
+
+
+def _dates(raw: dict[str, str], out: dict[str, object], slots: dict[str, Slot]) -> None:
+    """Birth date and validity; ``长期`` as the end of validity is a long-term card."""
+    for key in ("birth_date", "valid_from"):
+        out[key] = _date(raw.pop(key), slots[key])
+    until = raw.pop("valid_until")
+    if until == LONG_TERM:
+        out["long_term"] = True
+    else:
+        out["valid_until"] = _date(until, slots["valid_until"])
+
+
+def _check_number(ct: CardType, number: str, check_digit: bool) -> None:
     if ct is not CardType.FOREIGNER_2017 and check_digit and not id_number_valid(number):
         # GB 11643 check (18 digits; 'J' and 'Y' cards use the same MOD 11-2 rule)
         raise GtsdkError(ErrorCode.INVALID_DATA, "identity number check digit (GB 11643) does not match",
                          field="idNumber")
     if ct is CardType.FOREIGNER_2017 and (len(number) != 15 or not number.isascii() or not number.isalnum()):
         raise GtsdkError(ErrorCode.INVALID_DATA, "permanent residence number is not 15 characters", field="idNumber")
-    out["extra"] = extra
-    return IdCardData.model_validate(out)
 
 
 def build_text(fields: dict[str, str], card_type: CardType) -> bytes:

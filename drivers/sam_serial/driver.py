@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, EventSink, HealthLevel, HealthResult, OpContext, StateSink
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.idcard import IdCardData, IdCardDriver, ReadRequest
 from gtsdk.transport.serial import SerialLink, SerialSettings
@@ -36,13 +36,12 @@ class SamSerialSettings(SerialSettings):
     wlt_success: int = 1
 
 
-class SamSerialDriver(IdCardDriver):
+class SamSerialDriver(IdCardDriver[SamSerialSettings]):
     name = "sam_serial"
     version = "0.1"
-    settings_model = SamSerialSettings
-    settings: SamSerialSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: SamSerialSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
         self.poll_interval = self.settings.poll_interval  # type: ignore[misc]
         self.link = SerialLink.from_settings(self.settings)

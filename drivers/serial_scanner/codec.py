@@ -304,33 +304,7 @@ class ScanParser:
             if not buf:
                 return None
         if self._reply_start():
-            if self.dialect is Dialect.GM65:
-                n = gm65_reply_length(bytes(buf[:4]))
-                if n is None or len(buf) < n:
-                    return None
-                frame = bytes(buf[:n])
-                del buf[:n]
-                try:
-                    return Item("reply", frame, reply=parse_gm65_reply(frame))
-                except GtsdkError as e:
-                    return Item("garbage", frame, reason=e.detail)
-            if self.dialect is Dialect.NEWLAND:
-                i = buf.find(NEWLAND_SUFFIX)
-                if i < 0:
-                    return self._overflow()
-                frame = bytes(buf[: i + 2])
-                del buf[: i + 2]
-                try:
-                    return Item("reply", frame, reply=parse_newland_reply(frame))
-                except GtsdkError as e:
-                    return Item("garbage", frame, reason=e.detail)
-            m = _HON_REPLY.search(buf)
-            if m is None:
-                return self._overflow()
-            frame = bytes(buf[: m.end()])
-            del buf[: m.end()]
-            self.expect_reply = False
-            return Item("reply", frame, reply=parse_honeywell_reply(frame))
+            return self._reply()
         if self.suffix == "none":
             return self._overflow()
         if self.suffix == "auto":
@@ -348,6 +322,37 @@ class ScanParser:
         if not frame:
             return Item("garbage", b"", reason="empty frame")
         return self._code(frame)
+
+    def _reply(self) -> Item | None:
+        """The scanner's answer to a setting command, in its dialect; None until it is complete."""
+        buf = self.buf
+        if self.dialect is Dialect.GM65:
+            n = gm65_reply_length(bytes(buf[:4]))
+            if n is None or len(buf) < n:
+                return None
+            frame = bytes(buf[:n])
+            del buf[:n]
+            try:
+                return Item("reply", frame, reply=parse_gm65_reply(frame))
+            except GtsdkError as e:
+                return Item("garbage", frame, reason=e.detail)
+        if self.dialect is Dialect.NEWLAND:
+            i = buf.find(NEWLAND_SUFFIX)
+            if i < 0:
+                return self._overflow()
+            frame = bytes(buf[: i + 2])
+            del buf[: i + 2]
+            try:
+                return Item("reply", frame, reply=parse_newland_reply(frame))
+            except GtsdkError as e:
+                return Item("garbage", frame, reason=e.detail)
+        m = _HON_REPLY.search(buf)
+        if m is None:
+            return self._overflow()
+        frame = bytes(buf[: m.end()])
+        del buf[: m.end()]
+        self.expect_reply = False
+        return Item("reply", frame, reply=parse_honeywell_reply(frame))
 
     def _code(self, frame: bytes) -> Item:
         try:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, EventSink, HealthLevel, HealthResult, OpContext, StateSink, swallowed
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.qr_scanner import QrScannerDriver, ReadRequest, Scan
 from gtsdk.transport.serial import SerialLink, SerialSettings
@@ -72,15 +72,15 @@ class ScannerSettings(SerialSettings):
     event_payload: Literal["full", "meta"] = "full"
 
 
-class SerialScannerDriver(QrScannerDriver):
+class SerialScannerDriver(QrScannerDriver[ScannerSettings]):
     name = "serial_scanner"
     version = "0.1"
-    settings_model = ScannerSettings
     poll_interval = 0.02
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: ScannerSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: ScannerSettings = settings
+        self.s = self.settings
         # continuous: poll again at once (poll itself blocks up to poll_every waiting for data)
         self.poll_interval = 0.001 if self.s.mode == "continuous" else 1.0  # type: ignore[misc]
         self.link = SerialLink.from_settings(self.s)
@@ -265,5 +265,5 @@ class SerialScannerDriver(QrScannerDriver):
             if triggered:
                 try:
                     self._trigger(False, None)
-                except GtsdkError:
-                    pass
+                except GtsdkError as e:  # the read's own outcome stands
+                    swallowed("qr_scanner", "releasing the trigger", e)

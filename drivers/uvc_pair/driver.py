@@ -19,7 +19,17 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceState, DriverSettings, Empty, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import (
+    DeviceState,
+    DriverSettings,
+    Empty,
+    EventSink,
+    HealthLevel,
+    HealthResult,
+    OpContext,
+    StateSink,
+    carrying_on,
+)
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.camera import (
     CameraDriver,
@@ -115,10 +125,8 @@ class _Source:
 
     def close(self) -> None:
         if self.cap is not None:
-            try:
+            with carrying_on("camera", "releasing a capture"):  # must not raise on a vanished device
                 self.cap.release()
-            except Exception:  # release must not raise on a vanished device
-                pass
             self.cap = None
 
     def grab(self) -> bool:
@@ -138,14 +146,14 @@ class _Source:
         return frame if ok and frame is not None and frame.size else None
 
 
-class UvcPairDriver(CameraDriver):
+class UvcPairDriver(CameraDriver[UvcPairSettings]):
     name = "uvc_pair"
     version = "0.1"
-    settings_model = UvcPairSettings
 
-    def __init__(self, settings: UvcPairSettings, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: UvcPairSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: UvcPairSettings = settings
+        self.s = self.settings
         self._engine: Any = None
         self._pad: tuple[Any, Any] | None = None
         self._lock = threading.Lock()

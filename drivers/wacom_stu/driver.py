@@ -17,7 +17,16 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import (
+    DeviceInfo,
+    DriverSettings,
+    EventSink,
+    HealthLevel,
+    HealthResult,
+    OpContext,
+    StateSink,
+    swallowed,
+)
 from gtsdk.drivers.wacom_stu import codec as K
 from gtsdk.drivers.wacom_stu import render as R
 from gtsdk.errors import ErrorCode, GtsdkError
@@ -50,14 +59,24 @@ class _Stroke:
     samples: list[tuple[K.PenSample, float]] = field(default_factory=list)  # (sample, t ms)
 
 
-class WacomStuDriver(SignaturePadDriver):
+@dataclass
+class _Capture:
+    """What one signing session has gathered so far."""
+
+    strokes: list[_Stroke] = field(default_factory=list)  # inside the signing box
+    iso_pts: list[tuple[K.PenSample, float]] = field(default_factory=list)  # pen samples for ISO/IEC 19794-7
+    hover: list[tuple[K.PenSample, float]] = field(default_factory=list)  # in proximity since the last stroke
+    outcome: str | None = None  # "ok" or "cancel" once a button was tapped
+
+
+class WacomStuDriver(SignaturePadDriver[WacomStuSettings]):
     name = "wacom_stu"
     version = "1.0"
-    settings_model = WacomStuSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: WacomStuSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.cfg: WacomStuSettings = settings
+        self.cfg = self.settings
         self.link: UsbLink | None = None
         self.cap: K.Capability | None = None
         self.info: K.Information | None = None
@@ -159,17 +178,14 @@ class WacomStuDriver(SignaturePadDriver):
         sx, sy = cap.screen_width / cap.tablet_max_x, cap.screen_height / cap.tablet_max_y
         self._drain(ctx)
         self._show(layout, request.prompt)
-        strokes: list[_Stroke] = []
-        iso_pts: list[tuple[K.PenSample, float]] = []
-        hover: list[tuple[K.PenSample, float]] = []
+        got = _Capture()
         cur: _Stroke | None = None
         clock = _Clock()
         still_since: tuple[float, int, int] | None = None
         stuck_ms = self.cfg.stuck_pen_seconds * 1000
         still_tol = max(3, cap.tablet_max_x // 1000)
         announced = False
-        outcome: str | None = None
-        while outcome is None:
+        while got.outcome is None:
             ctx.check()
             rep = self.read_report(min(0.05, max(0.001, ctx.remaining())))
             if rep is None:
@@ -193,32 +209,38 @@ class WacomStuDriver(SignaturePadDriver):
                 continue
             still_since = None
             if cur is not None:
-                first, last = cur.samples[0], cur.samples[-1]
-                moved = max(abs(a.x - first[0].x) + abs(a.y - first[0].y) for a, _ in cur.samples)
-                button = layout.button_at(first[0].x * sx, first[0].y * sy)
-                if button and last[1] - first[1] <= self.cfg.tap_max_ms and moved * sx <= 12:
-                    hover = []
-                    if button == "clear":
-                        strokes, iso_pts = [], []
-                        self.set_feature(K.clear_screen())
-                        self._show(layout, request.prompt)
-                    else:
-                        outcome = button
-                elif layout.in_box(first[0].x * sx, first[0].y * sy):
-                    strokes.append(cur)
-                    if iso_pts:
-                        iso_pts.extend(hover)
-                    iso_pts.extend(cur.samples)
-                    hover = []
+                self._stroke_ended(cur, got, layout, (sx, sy), request.prompt)
                 cur = None
-            if s.proximity and strokes:
-                hover.append((s, t))
+            if s.proximity and got.strokes:
+                got.hover.append((s, t))
         try:
             self.set_feature(K.inking(False))
             self.set_feature(K.clear_screen())
-        except GtsdkError:
-            pass
-        return self._result(outcome == "ok", strokes, iso_pts, cap, sx, sy)
+        except GtsdkError as e:  # the signature is captured; a pad that missed the clear is cleared next time
+            swallowed("signature_pad", "clearing the screen", e)
+        return self._result(got.outcome == "ok", got.strokes, got.iso_pts, cap, sx, sy)
+
+    def _stroke_ended(self, cur: _Stroke, got: _Capture, layout: R.Layout, scale: tuple[float, float],
+                      prompt: str) -> None:
+        """A pen-up: a short tap on a button is the button; a stroke that began in the box is signature."""
+        sx, sy = scale
+        first, last = cur.samples[0], cur.samples[-1]
+        moved = max(abs(a.x - first[0].x) + abs(a.y - first[0].y) for a, _ in cur.samples)
+        button = layout.button_at(first[0].x * sx, first[0].y * sy)
+        if button and last[1] - first[1] <= self.cfg.tap_max_ms and moved * sx <= 12:
+            got.hover = []
+            if button == "clear":
+                got.strokes, got.iso_pts = [], []
+                self.set_feature(K.clear_screen())
+                self._show(layout, prompt)
+            else:
+                got.outcome = button
+        elif layout.in_box(first[0].x * sx, first[0].y * sy):
+            got.strokes.append(cur)
+            if got.iso_pts:
+                got.iso_pts.extend(got.hover)
+            got.iso_pts.extend(cur.samples)
+            got.hover = []
 
     def _result(self, completed: bool, strokes: list[_Stroke], iso_pts: list[tuple[K.PenSample, float]],
                 cap: K.Capability, sx: float, sy: float) -> Signature:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DriverSettings, OpContext, Request
+from gtsdk.driver import DeviceInfo, DriverSettings, EventSink, OpContext, Request, StateSink
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.keyboard import KeyboardDriver, KeyboardState, Layout, ShowRequest
 
@@ -26,14 +26,14 @@ class WebKeyboardSettings(DriverSettings):
     layouts: list[Layout] = Field(default_factory=lambda: list(Layout), description="layouts offered")
 
 
-class WebKeyboardDriver(KeyboardDriver):
+class WebKeyboardDriver(KeyboardDriver[WebKeyboardSettings]):
     name = "web"
     version = "0.1"
-    settings_model = WebKeyboardSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: WebKeyboardSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.s: WebKeyboardSettings = settings
+        self.s = self.settings
         self.state = KeyboardState(visible=False)
 
     def connect(self) -> None:

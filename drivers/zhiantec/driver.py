@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from gtsdk.driver import DeviceInfo, DeviceState, HealthLevel, HealthResult, OpContext
+from gtsdk.driver import DeviceInfo, DeviceState, EventSink, HealthLevel, HealthResult, OpContext, StateSink
 from gtsdk.drivers.zhiantec import codec as C
 from gtsdk.drivers.zhiantec import iso19794_2 as iso
 from gtsdk.errors import ErrorCode, GtsdkError
@@ -192,14 +192,14 @@ class Session:
         return C.MIN_PACKET + C.IMAGE_BYTES + packets * 11
 
 
-class ZhiantecDriver(FingerprintDriver):
+class ZhiantecDriver(FingerprintDriver[ZhiantecSettings]):
     name = "zhiantec"
     version = "1.0"
-    settings_model = ZhiantecSettings
 
-    def __init__(self, settings: Any, emit: Any = None, set_state: Any = None) -> None:
+    def __init__(self, settings: ZhiantecSettings, emit: EventSink | None = None,
+                 set_state: StateSink | None = None) -> None:
         super().__init__(settings, emit, set_state)
-        self.cfg: ZhiantecSettings = settings
+        self.cfg = self.settings
         self.link = SerialLink.from_settings(self.cfg)
         self.session = Session(self.link, self.cfg.address, self.cfg.retries)
         self._detail: dict[str, Any] = {}

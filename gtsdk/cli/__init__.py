@@ -29,6 +29,8 @@ SUBCOMMANDS: dict[str, str] = {
     "certify": "gtsdk.cli.certify:command",
     "certify-driver": "gtsdk.cli.certify:certify_driver",
     "bridge": "gtsdk.cli.bridge:command",
+    "release": "gtsdk.cli.release:command",
+    "update": "gtsdk.cli.update:command",
     "fleet": "gtsdk.cli.fleet:command",
 }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from gtsdk.cli.serve import HOME_HELP
+from gtsdk.errors import ConfigError
 
 home_option = click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 
@@ -19,7 +20,7 @@ def _open(home: Path | None) -> object:
     h = home_dir(home)
     if not (h / "audit.sqlite").exists():
         raise click.ClickException(f"no audit log in {h}")
-    return AuditLog(h)
+    return AuditLog(h, readonly=True)  # never writes or signs: the service may be running
 
 
 @click.group()
@@ -33,7 +34,7 @@ def command() -> None:
 @click.option("--until", help="ISO date or time, exclusive")
 @click.option("--module")
 @click.option("--operation")
-@click.option("--person", help="full ID number (matched by keyed hash) or masked form 110101********1234")
+@click.option("--person", help="full ID number (matched by keyed hash) or masked form 11**************34")
 @click.option("--code", help="result code, e.g. timeOut")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 def export(home: Path | None, since: str | None, until: str | None, module: str | None, operation: str | None,
@@ -46,6 +47,8 @@ def export(home: Path | None, since: str | None, until: str | None, module: str 
     try:
         rows = log.query(since=since, until=until, module=module, operation=operation, person=person, code=code,
                          limit=100_000)
+    except ConfigError as e:
+        raise click.ClickException(e.detail or e.code) from None
     except ValueError as e:
         raise click.ClickException(f"bad --since/--until: {e}") from None
     finally:
@@ -66,7 +69,7 @@ def export(home: Path | None, since: str | None, until: str | None, module: str 
 @command.command()
 @home_option
 def verify(home: Path | None) -> None:
-    """Recompute the hash chain and check the signed daily heads; exit 1 on any problem."""
+    """Recompute the hash chain, check the signed heads (daily and audit-head.json); exit 1 on any problem."""
     from gtsdk.audit import AuditLog
 
     log = _open(home)
@@ -75,7 +78,8 @@ def verify(home: Path | None) -> None:
         res = log.verify()
     finally:
         log.close(sign=False)
-    click.echo(f"{res.rows} records, chain {res.algorithm}, {res.signed_days} signed day heads")
+    head = f", last signed head at row {res.head_row}" if res.head_row is not None else ""
+    click.echo(f"{res.rows} records, chain {res.algorithm}, {res.signed_days} signed day heads{head}")
     for p in res.problems:
         click.echo(f"PROBLEM: {p}")
     if not res.ok:

@@ -121,8 +121,7 @@ def test(mapping: Path, params: tuple[str, ...], ops: tuple[str, ...], request: 
                 click.echo(f"    {name}: {shown}")
     finally:
         engine.trace = None
-        close = getattr(engine, "close", engine.disconnect)
-        close()
+        engine.close()
     if events:
         click.echo(f"events: {', '.join(events)}")
     click.echo("ok" if not failures else f"{failures} operation(s) failed")

@@ -145,17 +145,22 @@ def verify(pub_path: Path, sig_path: Path, uid: str, infile: BinaryIO) -> None:
               help="recipient public key or certificate (PEM)")
 @click.option("--sign-key", "sign_path", type=click.Path(dir_okay=False, path_type=Path),
               help="also sign with this private key (SignedAndEnvelopedData)")
-@click.option("--format", "fmt", type=click.Choice(["der", "json"]), default="der", show_default=True,
-              help="der: GB/T 35275 ContentInfo; json: the compact gtsdk envelope")
+@click.option("--format", "fmt", type=click.Choice(["json", "der"]), default="json", show_default=True,
+              help="json: the compact gtsdk envelope, SM4-GCM, every byte authenticated; der: GB/T 35275 "
+                   "ContentInfo, SM4-CBC WITHOUT a MAC: unauthenticated unless --sign-key is given, a modified "
+                   "envelope can open to wrong content without an error")
 @click.option("--compat", type=click.Choice(["standard", "gmssl"]), default="standard", show_default=True,
-              help="gmssl: key-encryption OID 1.2.156.10197.1.301.2 (what GmSSL 3.1 accepts)")
+              help="with --format der: gmssl writes key-encryption OID 1.2.156.10197.1.301.2 (what GmSSL 3.1 "
+                   "accepts)")
 @_PASS
 @_IN
 def seal(to_path: Path, sign_path: Path | None, fmt: str, compat: str, pass_env: str | None, infile: BinaryIO) -> None:
-    """Encrypt IN for a recipient (SM2 + SM4); write the envelope to stdout."""
+    """Encrypt IN for a recipient (SM2 + SM4-GCM); write the envelope to stdout."""
     from gtsdk.crypto.cms import seal_der
     from gtsdk.crypto.envelope import dumps, seal_json
 
+    if compat != "standard" and fmt != "der":
+        raise click.UsageError("--compat applies to --format der only")
     try:
         to = _public(to_path)
         signer = _private(sign_path, pass_env) if sign_path else None
@@ -163,9 +168,15 @@ def seal(to_path: Path, sign_path: Path | None, fmt: str, compat: str, pass_env:
         if fmt == "json":
             _out().write(dumps(seal_json(data, to, sign_key=signer)) + b"\n")
         else:
+            if signer is None:
+                click.echo(_UNAUTHENTICATED, err=True)
             _out().write(seal_der(data, to, sign_key=signer, compat="gmssl" if compat == "gmssl" else "standard"))
     except GtsdkError as e:
         raise _fail(e) from None
+
+
+_UNAUTHENTICATED = ("warning: GB/T 35275 EnvelopedData (SM4-CBC, no MAC) is unauthenticated: a modified envelope "
+                    "can open to wrong content without an error; prefer the JSON envelope or sign it (--sign-key)")
 
 
 @command.command(name="open")
@@ -189,6 +200,8 @@ def open_(key_path: Path, from_path: Path | None, pass_env: str | None, infile: 
         else:
             cres = open_der(blob, key, sender=sender)
             payload, unverified = cres.payload, cres.signed and not cres.verified
+            if not cres.signed:
+                click.echo(_UNAUTHENTICATED, err=True)
     except GtsdkError as e:
         raise _fail(e) from None
     if unverified:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 from gtsdk.errors import ConfigError
 from gtsdk.runtime import Terminal, load_config
 from gtsdk.runtime.config import TerminalConfig
+from gtsdk.server.config import ServiceConfig
 from gtsdk.simulated import simulated_terminal
 
 HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/share/gtsdk"
@@ -28,11 +30,7 @@ HOME_HELP = "gtsdk home (CA, tokens, audit); default $GTSDK_HOME or ~/.local/sha
 def command(config: Path | None, simulate: bool, home: Path | None, port: int | None, workdir: Path | None,
             no_audit: bool, demo: bool = False) -> None:
     """Serve every module over HTTPS + WebSocket on 127.0.0.1 (and ::1)."""
-    from gtsdk.home import home_dir
-    from gtsdk.server import tls
     from gtsdk.server.config import parse_service
-    from gtsdk.server.run import build, serve_forever
-    from gtsdk.server.tokens import TokenStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -42,11 +40,6 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
         raise click.ClickException(e.detail) from None
     if demo:
         service = service.model_copy(update={"demo": True})
-    h = home_dir(home)
-    files = tls.ensure(h)
-    if service.non_loopback():
-        click.echo(f"WARNING: listening on {service.non_loopback()}: other computers can reach this service "
-                   "(clause 8.3 says they must not)", err=True)
     own_wd: Path | None = None
     if simulate:
         from gtsdk import leftovers, sim
@@ -57,10 +50,33 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
         terminal: Terminal = simulated_terminal(workdir, config=cfg)
     else:
         terminal = Terminal(cfg)
+    run(terminal, service, home, port=port, simulate=simulate, audit=not no_audit,
+        on_stop=lambda: _remove(own_wd))
+
+
+def run(terminal: Terminal, service: ServiceConfig, home: Path | None, *, port: int | None = None,
+        simulate: bool = False, audit: bool = True, on_stop: Callable[[], None] | None = None) -> None:
+    """Serve *terminal* until SIGTERM or SIGINT, then stop it (and its simulators) within the shutdown bound:
+    in-flight operations get ``[service] shutdown_grace`` seconds, then they are cancelled on their devices."""
+    from gtsdk.home import home_dir
+    from gtsdk.server import tls
+    from gtsdk.server.run import build, serve_forever
+    from gtsdk.server.tokens import TokenStore
+
+    def stop() -> None:
+        terminal.stop()
+        if on_stop is not None:
+            on_stop()
+
+    h = home_dir(home)
+    files = tls.ensure(h)
+    if service.non_loopback():
+        click.echo(f"WARNING: listening on {service.non_loopback()}: other computers can reach this service "
+                   "(clause 8.3 says they must not)", err=True)
     try:
-        app = build(terminal, service, h, simulate=simulate, audit=not no_audit)
+        app = build(terminal, service, h, simulate=simulate, audit=audit)
     except ConfigError as e:
-        _stop(terminal, own_wd)
+        stop()
         raise click.ClickException(e.detail) from None
     p = port if port is not None else service.port
     shown = [f"https://[{a}]:{p}" if ":" in a else f"https://{a}:{p}" for a in service.listen]
@@ -71,9 +87,9 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     terminal.start()
     try:
         host = "127.0.0.1" if "127.0.0.1" in service.listen else (service.listen or ["127.0.0.1"])[0]
-        agent = _fleet_agent(cfg, terminal, h, app, f"https://{f'[{host}]' if ':' in host else host}:{p}")
+        agent = _fleet_agent(terminal.config, terminal, h, app, f"https://{f'[{host}]' if ':' in host else host}:{p}")
     except ConfigError as e:
-        _stop(terminal, own_wd)
+        stop()
         raise click.ClickException(e.detail) from None
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # finally below stops the simulators (cupsd, pcscd, ...) instead of orphaning them
@@ -85,11 +101,10 @@ def command(config: Path | None, simulate: bool, home: Path | None, port: int | 
     finally:
         if agent is not None:
             agent.stop()
-        _stop(terminal, own_wd)
+        stop()
 
 
-def _stop(terminal: Terminal, own_wd: Path | None) -> None:
-    terminal.stop()
+def _remove(own_wd: Path | None) -> None:
     if own_wd is not None:
         from gtsdk import leftovers
 

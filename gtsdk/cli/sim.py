@@ -23,6 +23,7 @@ import click
 from gtsdk import leftovers
 from gtsdk import sim as simulation
 from gtsdk.errors import GtsdkError
+from gtsdk.failures import swallowed
 from gtsdk.modules import MODULES
 
 #: longest command line read from the pipe or stdin (a longer one is refused, not buffered)
@@ -47,7 +48,8 @@ def _run_command(s: simulation.Simulation, line: str, lock: threading.Lock) -> N
             click.echo(json.dumps(out, ensure_ascii=False))
         except GtsdkError as e:
             click.echo(f"error: {e.code}: {e.detail}")
-        except Exception as e:  # a simulator bug must not end the simulator
+        except Exception as e:  # noqa: BLE001 - a simulator bug must not end the simulator; printed and logged
+            swallowed(s.module, f"control {parts[0]}", e)
             click.echo(f"error: internalError: {type(e).__name__}")
     sys.stdout.flush()
 
@@ -88,12 +90,13 @@ def _make_pipe(path: Path) -> TextIO:
 @click.argument("module", type=click.Choice(list(MODULES)))
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="where the simulator keeps its files")
 @click.option("--stdin", "use_stdin", is_flag=True, help="also read commands from standard input; stop when it closes")
-def command(module: str, workdir: Path | None, use_stdin: bool) -> None:
+@click.option("--driver", help="the simulator made for this driver, where the module has several (keyboard: onboard)")
+def command(module: str, workdir: Path | None, use_stdin: bool, driver: str | None) -> None:
     """Run the simulator of MODULE until a signal (or, with --stdin, until standard input closes)."""
     own = workdir is None
     wd = workdir or leftovers.make_temp_dir(f"gtsdk-sim-{module.replace('_', '-')}-")
     try:
-        s = simulation.start(module, wd)
+        s = simulation.start(module, wd, driver)
     except GtsdkError as e:
         if own:
             leftovers.remove_temp_dir(wd)

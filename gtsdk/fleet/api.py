@@ -465,6 +465,9 @@ class FleetApi:
         async def openapi(req: Request) -> Response:
             return JSONResponse(openapi_document())
         out.append(Route("/api/v1/openapi.json", openapi, methods=["GET"]))
+        from gtsdk.fleet import rollout_api  # update bundles and rollouts (docs/updates.md)
+
+        out += rollout_api.routes(self, p.rollouts)
         out += self.page_routes()
         return out
 

@@ -52,6 +52,7 @@ class CommandOp(StrEnum):
     PUSH_CATALOGUE = "pushCatalogue"  # a new 事项 catalogue (params: catalogue)
     CONFORMANCE = "conformance"  # run the conformance suite against this terminal, upload the signed report
     DIAGNOSTICS = "diagnostics"  # a diagnostic bundle without personal data
+    UPDATE = "update"  # fetch, verify and install a signed update bundle (gtsdk.fleet.rollout, docs/updates.md)
 
 
 class Command(Model):

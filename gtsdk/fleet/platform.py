@@ -56,6 +56,8 @@ class PlatformConfig:
     #: a terminal silent (offline, or no heartbeat/record) this long gets a level-1 fault (10.2.2 b)
     offline_after: float = 300.0
     monitor_interval: float = 10.0
+    #: seconds between two passes over the running update rollouts (gtsdk.fleet.rollout)
+    rollout_interval: float = 2.0
     hosts: list[str] = field(default_factory=lambda: ["127.0.0.1", "localhost"])
     #: broker directories whose CRL the platform keeps current (brokers it runs itself)
     broker_dirs: list[Path] = field(default_factory=list)
@@ -109,6 +111,11 @@ class Platform:
         self.sender: CommandSender | None = None
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self._roller: threading.Thread | None = None
+        from gtsdk.fleet.rollout import Rollouts  # staged update rollouts (docs/updates.md)
+
+        self.rollouts = Rollouts(self.engine, cfg.home, base_url=f"https://{cfg.hosts[0]}:{cfg.port}",
+                                 command_key=self.home.command_key)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> Platform:
@@ -121,9 +128,19 @@ class Platform:
             w = IngestWorker(self.applier, self.home.identity(name), self.cfg.broker, client_id=name)
             self.workers.append(w.start())
         self.sender = CommandSender(self.home, self.cfg.broker).start()
+        self.rollouts.sender = self.sender
         self._monitor = threading.Thread(target=self._run_monitor, name="gtsdk-fleet-monitor", daemon=True)
         self._monitor.start()
+        self._roller = threading.Thread(target=self._run_rollouts, name="gtsdk-fleet-rollouts", daemon=True)
+        self._roller.start()
         return self
+
+    def _run_rollouts(self) -> None:
+        while not self._stop.wait(self.cfg.rollout_interval):
+            try:
+                self.rollouts.tick()
+            except Exception:
+                log.exception("rollouts")
 
     def stop(self) -> None:
         self._stop.set()
@@ -133,6 +150,8 @@ class Platform:
             self.sender.stop()
         if self._monitor is not None:
             self._monitor.join(10)
+        if self._roller is not None:
+            self._roller.join(10)
         self.engine.dispose()
 
     # ---- commands -----------------------------------------------------------------------------------

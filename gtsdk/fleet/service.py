@@ -111,6 +111,35 @@ def handlers_for(terminal: Terminal, write: Callable[[RecordEnvelope], None]) ->
             "inspect": inspect, "diagnostics": diagnostics}
 
 
+def record_store_handlers(recorder: Any) -> dict[str, Handler]:
+    """The commands the service's record store answers (gtsdk.records.recorder.Recorder)."""
+    def inspect(_p: dict[str, Any]) -> dict[str, Any]:  # the record store's inspection (10.2.2 a)
+        view = recorder.inspector.run("remote", wait=min(recorder.config.inspection_wait, 60.0))
+        return dict(view.model_dump(by_alias=True, mode="json"))
+
+    def push_catalogue(p: dict[str, Any]) -> dict[str, Any]:  # 6.3, 7.1.3 a: a new 事项 catalogue
+        from gtsdk.fleet.catalogue_push import decode
+        cat, changed = recorder.replace_catalogue(
+            decode(p), header=f"事项目录 pushed by the fleet platform at {datetime.now(UTC).isoformat()}")
+        return {"version": cat.version, "entries": len(cat.entries), "changed": changed,
+                "source": recorder.catalogue_source}
+
+    return {"inspect": inspect, "pushCatalogue": push_catalogue}
+
+
+def conformance_handler(url: str, home: Path, agent: Callable[[], Agent | None], recorder: Any) -> Handler:
+    """``conformance`` (7.4.4): certify the service at *url* with the suite, upload the report signed with the
+    terminal's SM2 key (gtsdk.fleet.selfcert); *agent* gives the running agent, which publishes the parts."""
+    def conformance(p: dict[str, Any]) -> dict[str, Any]:
+        from gtsdk.fleet import selfcert
+        a = agent()
+        if a is None:
+            raise GtsdkError(ErrorCode.INVALID_STATE, "the fleet agent is not running")
+        busy = recorder.transactions.open_count if recorder is not None else None
+        return selfcert.certify(url, home, p, publish=a.publish_result_part, busy=busy)
+    return conformance
+
+
 def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any = None,
                 app: Any = None, service_url: str | None = None) -> Agent | None:
     """Start the fleet agent when *cfg* has a ``[fleet]`` table; None otherwise.  *audit* is the service's
@@ -146,30 +175,23 @@ def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any 
             audit.record(module="fleet", operation=f"command.{op}"[:64], request_id=cid[:64], code=code,
                          duration_ms=0.0, caller="platform")
 
+    from gtsdk.updates.remote import ServiceUpdates  # signed updates, when run by `gtsdk update supervise`
+
+    updates = ServiceUpdates.from_environment(acfg.identity.ca)
+
     def heartbeat() -> dict[str, Any]:
-        return {"modules": {m: d.status().state.value for m, d in terminal.devices.items()}, "host": host_figures()}
+        body = {"modules": {m: d.status().state.value for m, d in terminal.devices.items()}, "host": host_figures()}
+        if updates is not None:
+            body["updates"] = updates.status()
+        return body
 
     handlers = handlers_for(terminal, write)
+    if updates is not None:
+        handlers["update"] = updates.handler
     if recorder is not None:
-        def inspect(_p: dict[str, Any]) -> dict[str, Any]:  # the record store's inspection (10.2.2 a)
-            view = recorder.inspector.run("remote", wait=min(recorder.config.inspection_wait, 60.0))
-            return dict(view.model_dump(by_alias=True, mode="json"))
-        handlers["inspect"] = inspect
-
-        def push_catalogue(p: dict[str, Any]) -> dict[str, Any]:  # 6.3, 7.1.3 a: a new 事项 catalogue
-            from gtsdk.fleet.catalogue_push import decode
-            cat, changed = recorder.replace_catalogue(
-                decode(p), header=f"事项目录 pushed by the fleet platform at {datetime.now(UTC).isoformat()}")
-            return {"version": cat.version, "entries": len(cat.entries), "changed": changed,
-                    "source": recorder.catalogue_source}
-        handlers["pushCatalogue"] = push_catalogue
+        handlers.update(record_store_handlers(recorder))
     if service_url is not None:
-        def conformance(p: dict[str, Any]) -> dict[str, Any]:  # 7.4.4: certify ourselves, upload the signed report
-            from gtsdk.fleet import selfcert
-            assert agent is not None
-            busy = recorder.transactions.open_count if recorder is not None else None
-            return selfcert.certify(service_url, home, p, publish=agent.publish_result_part, busy=busy)
-        handlers["conformance"] = conformance
+        handlers["conformance"] = conformance_handler(service_url, home, lambda: agent, recorder)
     agent = Agent(acfg, handlers=handlers, heartbeat=heartbeat, audit=audit_hook,
                   modules={m: (mc.driver if mc else "") for m, mc in terminal.config.modules.items()})
     agent.start()

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -253,12 +253,18 @@ def _poisson(rng: random.Random, lam: float) -> int:
         n += 1
 
 
+#: extra parts of a simulated terminal: more command handlers and what its heartbeat adds (e.g. signed updates)
+Extension = Callable[[SimTerminal], tuple[dict[str, Callable[[dict[str, Any]], dict[str, Any]]],
+                                          Callable[[], dict[str, Any]] | None]]
+
+
 class SimulatedFleet:
     def __init__(self, configs: list[tuple[Plan, AgentConfig]], *, seed: int = 7, speed: float = 60.0,
-                 outage_rate: float = 0.02) -> None:
+                 outage_rate: float = 0.02, extension: Extension | None = None) -> None:
         self.terminals = [SimTerminal(p, c, random.Random(seed * 100_003 + i)) for i, (p, c) in enumerate(configs)]
         self.speed = speed
         self.outage_rate = outage_rate
+        self.extension = extension
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -275,9 +281,20 @@ class SimulatedFleet:
             n += len(envs)
         return n
 
-    def start(self) -> SimulatedFleet:
+    def start_agent(self, t: SimTerminal) -> Agent:
+        """(Re)start *t*'s agent (a terminal coming back after an outage)."""
+        handlers, heartbeat = t.handlers(), None
+        if self.extension is not None:
+            more, heartbeat = self.extension(t)
+            handlers.update(more)
+        t.agent = Agent(t.cfg, handlers=handlers, heartbeat=heartbeat, modules={"idcard": "sam_serial"}).start()
+        return t.agent
+
+    def start(self, *, offline: Collection[str] = ()) -> SimulatedFleet:
+        """Start every agent but those of the terminals in *offline* (:meth:`start_agent` brings them later)."""
         for t in self.terminals:
-            t.agent = Agent(t.cfg, handlers=t.handlers(), modules={"idcard": "sam_serial"}).start()
+            if t.plan.terminal_id not in offline:
+                self.start_agent(t)
         self._thread = threading.Thread(target=self._run, name="gtsdk-fleet-sim", daemon=True)
         self._thread.start()
         return self
@@ -308,7 +325,7 @@ class SimulatedFleet:
         if t.down_until:
             if mono >= t.down_until:  # the outage ends: the terminal comes back
                 t.down_until = 0.0
-                t.agent = Agent(t.cfg, handlers=t.handlers(), modules={"idcard": "sam_serial"}).start()
+                self.start_agent(t)
             else:
                 return
         lam = t.plan.per_day * max(HOUR_WEIGHTS[hour], 0.3) / sum(HOUR_WEIGHTS) / 3600 * tick * self.speed

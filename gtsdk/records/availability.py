@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from gtsdk.records.schema import Availability, RecordKind
 from gtsdk.records.store import RecordStore
@@ -59,18 +60,54 @@ class Figures:
         return total(self.down.get(module, []))
 
 
-def compute(db: sqlite3.Connection, timeline: Timeline, modules: Iterable[str], now_t: float) -> Figures:
+#: the faults that make a module or the terminal unavailable (level 1 and 2); an open one lasts until now
+DOWN_FAULTS = "SELECT module, level, opened_t, resolved_t FROM faults WHERE level <= 2"
+
+
+def compute(db: sqlite3.Connection, timeline: Timeline, modules: Iterable[str], now_t: float,
+            cache: FiguresCache | None = None) -> Figures:
     gaps = timeline.gaps(db)
-    per: dict[str, list[Interval]] = {m: list(gaps) for m in modules}
+    rows = db.execute(DOWN_FAULTS).fetchall()
+    mods = tuple(modules)
+    if cache is not None:
+        hit = cache.get(mods, gaps, rows)
+        if hit is not None:
+            return Figures(since=timeline.installed, seconds=now_t, down=hit[0], service_down=hit[1])
+    per: dict[str, list[Interval]] = {m: list(gaps) for m in mods}
     per[TERMINAL] = list(gaps)
-    for module, level, start, end in db.execute(
-            "SELECT module, level, opened_t, coalesce(resolved_t, ?) FROM faults WHERE level <= 2", (now_t,)):
+    for module, level, start, end in rows:
+        if end is None:
+            end = now_t
         if level == 1:
             per[TERMINAL].append((start, end))
         if module is not None and module in per:
             per[module].append((start, end))
-    return Figures(since=timeline.installed, seconds=now_t,
-                   down={m: merge(iv) for m, iv in per.items()}, service_down=total(merge(gaps)))
+    fig = Figures(since=timeline.installed, seconds=now_t, down={m: merge(iv) for m, iv in per.items()},
+                  service_down=total(merge(gaps)))
+    if cache is not None:
+        cache.put(mods, gaps, rows, fig)
+    return fig
+
+
+class FiguresCache:
+    """The merged down intervals of the last computation, reused while the modules, the gaps between runs and the
+    level 1–2 faults read are the same and none of those faults is open (an open one ends at "now")."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[str, ...], list[Interval], list[Any], dict[str, list[Interval]], float] | None = None
+
+    def get(self, mods: tuple[str, ...], gaps: list[Interval],
+            rows: list[Any]) -> tuple[dict[str, list[Interval]], float] | None:
+        last = self._last
+        if last is None or last[0] != mods or last[1] != gaps or last[2] != rows:
+            return None
+        return last[3], last[4]
+
+    def put(self, mods: tuple[str, ...], gaps: list[Interval], rows: list[Any], fig: Figures) -> None:
+        if any(r[3] is None for r in rows):
+            self._last = None
+        else:
+            self._last = (mods, gaps, rows, fig.down, fig.service_down)
 
 
 def _utc_day_bounds(d: date) -> tuple[float, float]:

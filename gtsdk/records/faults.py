@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -119,6 +120,32 @@ def fault_dict(f: FaultRow, now_t: float) -> dict[str, Any]:
                            "resolution": f.resolution, "duration": round(duration, 3), "target": target,
                            "overdue": duration > target}
     return {k: v for k, v in out.items() if v is not None}
+
+
+class FaultDicts:
+    """:func:`fault_dict` of many rows, keeping those of resolved faults (a version of a resolved fault never
+    changes, nor does its duration) from one call to the next: the summary lists the same hundred faults on
+    every refresh.  Holds what the last call used, no more."""
+
+    def __init__(self) -> None:
+        self._resolved: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def __call__(self, rows: Iterable[Any], now_t: float) -> list[dict[str, Any]]:
+        kept: dict[tuple[str, int], dict[str, Any]] = {}
+        out = []
+        for r in rows:
+            key = (r[0], r[1])
+            d = self._resolved.get(key)
+            if d is None:
+                f = row_of(r)
+                d = fault_dict(f, now_t)
+                if f.state is not FaultState.RESOLVED:
+                    out.append(d)
+                    continue
+            kept[key] = d
+            out.append(dict(d))  # the caller may change its copy
+        self._resolved = kept
+        return out
 
 
 COLUMNS = ("id, version, module, level, kind, code, reason, state, opened, opened_t, acknowledged, resolved, "

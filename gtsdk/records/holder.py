@@ -48,7 +48,7 @@ class HolderKeys:
     def derive(self, app: str, kind: str, number: str) -> str:
         try:
             from gtsdk.crypto import hmac_sm3
-        except Exception:  # gtsdk.crypto refuses to import where libcrypto has no SM2/SM3
+        except Exception:  # noqa: BLE001 - gtsdk.crypto refuses to import where libcrypto has no SM2/SM3
             raise GtsdkError(ErrorCode.CONFIG_ERROR, "holder keys need SM3 (gtsdk.crypto)") from None
         msg = b"\0".join((CONTEXT, app.encode(), kind.encode(), number.strip().upper().encode()))
         return hmac_sm3(self._load(), msg).hex()

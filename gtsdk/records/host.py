@@ -39,11 +39,15 @@ def temperature() -> float | None:
         return None
     try:
         sensors: dict[str, Any] = fn()
-    except Exception:
+    except (OSError, RuntimeError, ValueError):  # psutil on a host without readable sensors
         return None
     temps = [float(s.current) for entries in sensors.values() for s in entries
              if getattr(s, "current", None) is not None and -40 < float(s.current) < 150]
     return max(temps) if temps else None
+
+
+#: seconds after a read of the quick figures during which the periodic work keeps sampling them
+READ_WINDOW = 60.0
 
 
 class HostProbe:
@@ -53,6 +57,9 @@ class HostProbe:
         self.latency_timeout = latency_timeout
         self.started_mono = time.monotonic()
         self._cached: tuple[float, Host] | None = None
+        self._cached_json: tuple[Host, dict[str, Any]] | None = None
+        #: until when the quick figures are being read (a page open on them): the periodic work keeps them sampled
+        self.read_until = 0.0
         if psutil is not None:
             psutil.cpu_percent(interval=None)  # primes the counter: the next call measures since now
 
@@ -62,6 +69,24 @@ class HostProbe:
         if self._cached is None or now - self._cached[0] > max_age:
             self._cached = (now, self.sample(restarts=restarts, success_1h=None, success_24h=None, latency=False))
         return self._cached[1].model_copy(update={"service_uptime": round(now - self.started_mono, 1)})
+
+    def quick_json(self, restarts: int, max_age: float = 2.0) -> dict[str, Any]:
+        """:meth:`quick` as JSON (by alias), the sample dumped once however many requests read it."""
+        now = time.monotonic()
+        self.read_until = now + READ_WINDOW
+        if self._cached is None or now - self._cached[0] > max_age:
+            self.quick(restarts, max_age)
+        assert self._cached is not None
+        sample = self._cached[1]
+        got = self._cached_json
+        if got is None or got[0] is not sample:
+            got = self._cached_json = (sample, sample.model_dump(mode="json", by_alias=True))
+        return {**got[1], "serviceUptime": round(now - self.started_mono, 1)}
+
+    def keep_fresh(self, restarts: int, max_age: float) -> None:
+        """Sample the quick figures ahead of the next read while someone reads them (a page refreshing)."""
+        if time.monotonic() < self.read_until:
+            self.quick(restarts, max_age)
 
     def sample(self, *, restarts: int, success_1h: float | None, success_24h: float | None,
                latency: bool = True) -> Host:

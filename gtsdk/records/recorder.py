@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.failures import swallowed
 from gtsdk.records import availability, catalogue, summary
 from gtsdk.records.availability import DayRecords
 from gtsdk.records.clock import Clock, SystemClock
@@ -25,6 +26,7 @@ from gtsdk.records.faults import (
     SERVICE_DOWN,
     STATE,
     FaultBook,
+    FaultDicts,
     consumable_states,
     state_level,
 )
@@ -47,6 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gtsdk.records")
 
 DAY_RECORDS_EVERY = 600.0
+#: while a page reads the summary, the periodic work keeps its host figures at most this old, so a request finds
+#: them sampled already (HostProbe.quick samples them itself when they are older than 2 s)
+QUICK_HOST_EVERY = 1.5
 RETENTION_EVERY = 86400.0
 #: a scheduled inspection missed while the service was down runs once it has been up this long (devices are
 #: still connecting right after a start, and an inspection then would report them as faults)
@@ -73,14 +78,18 @@ class Recorder:
             self._catalogue_lock = threading.Lock()
             self.catalogue, self.catalogue_source = catalogue.load(home, configured)
             self._needed = catalogue.needed_by_all(self.catalogue)
+            self._shaped = summary.Shaped({e.code: (e.name_zh, e.name_en or e.name_zh) for e in self.catalogue.entries})
             self._record_catalogue(self.catalogue)
             self._record_profile()
             self.holder_keys = HolderKeys(cfg.path(home, cfg.holder_key_file))
             self.transactions = TransactionBook(self.store, self.timeline, self.holder_keys, cfg.transaction_idle)
             self.ratings = RatingBook(self.store, self.timeline, self.transactions)
             self.faults = FaultBook(self.store, self.timeline)
+            #: the faults the summary lists, as JSON, resolved ones kept from one summary to the next
+            self.fault_dicts = FaultDicts()
             self.inspector = Inspector(terminal, self.store, self.faults, self.transactions, lambda: self._needed)
             self.days = DayRecords(self.store, self.timeline)
+            self._figures = availability.FiguresCache()
             self.host = HostProbe(home, cfg.latency_host, cfg.latency_timeout)
             self.last_host: Host | None = None
             self._after_restart()
@@ -137,6 +146,7 @@ class Recorder:
             self.catalogue = cat
             self.catalogue_source = "config" if self.config.catalogue else "home"
             self._needed = catalogue.needed_by_all(cat)
+            self._shaped = summary.Shaped({e.code: (e.name_zh, e.name_en or e.name_zh) for e in cat.entries})
             self._record_catalogue(cat)
             self._record_profile()
         self.reconcile()
@@ -191,7 +201,8 @@ class Recorder:
             if mod_id in ("receipt_printer", "a4_printer"):
                 try:
                     detail = dev.status().detail
-                except Exception:
+                except Exception as e:  # noqa: BLE001 - the recorder outlives a device's failure; logged
+                    swallowed(mod_id, "status for consumables", e, logger=log)
                     continue
                 for name, state in consumable_states(mod_id, detail).items():
                     self.faults.consumable(mod_id, name, state)
@@ -243,6 +254,8 @@ class Recorder:
                 if now >= next_host:
                     next_host = now + cfg.host_sample
                     self.sample_host()
+                if now < self.host.read_until:
+                    self.host.keep_fresh(self.timeline.restarts(), QUICK_HOST_EVERY)
                 if now >= next_days:
                     next_days = now + DAY_RECORDS_EVERY
                     self.days.update(self.modules())
@@ -266,7 +279,7 @@ class Recorder:
         def run() -> None:
             try:
                 self.inspector.run("schedule", 0.0, slot=slot)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - the inspection thread's last stop; logged by type
                 log.info("records: scheduled inspection %s not run (%s)", slot, type(e).__name__)
 
         self._inspecting = threading.Thread(target=run, name="gtsdk-inspection", daemon=True)
@@ -316,14 +329,14 @@ class Recorder:
 
     def availability(self) -> availability.Figures:
         with self.store.reader() as db:
-            return availability.compute(db, self.timeline, self.modules(), self.timeline.now())
+            return availability.compute(db, self.timeline, self.modules(), self.timeline.now(), self._figures)
 
     def statistics(self, days: int) -> dict[str, Any]:
+        """The statistics sections of the summary (shared with the next call while nothing changed: read only)."""
         now = self.clock.wall()
-        names = {e.code: (e.name_zh, e.name_en or e.name_zh) for e in self.catalogue.entries}
         with self.store.reader() as db:
-            rows = summary.run_queries(db, now, days)
-        return summary.aggregate(rows, now, days, names, self.timeline.installed)
+            rows = summary.run_queries(db, now, days, self.timeline.installed)
+        return self._shaped(rows, now, days, self.timeline.installed)
 
     # ---- shutdown ---------------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,7 +1,9 @@
 """The statistics of clauses 10.1.2 and 10.2.2 from the records, in a handful of grouped SQL statements.
 
 The statements read the daily rollups (:mod:`~gtsdk.records.rollups`), so a year costs a few thousand rows
-whatever the traffic; ``QUERIES`` is what ``benchmarks/records.py`` runs bare to compare.
+whatever the traffic, and they group as far as the summary needs (usage by day only for the days shown, by
+month and year in SQL), so what comes back is a few hundred rows to shape; ``QUERIES`` is what
+``benchmarks/records.py`` runs bare to compare.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from gtsdk.records.schema import TransactionResult
 
 #: 10.2.2 g: used on average at most once a day, or at most three times a week
 LOW_USE_PER_DAY, LOW_USE_PER_WEEK = 1.0, 3
+RESULTS = tuple(r.value for r in TransactionResult)
 
 QUERIES = {
     # service heat, results and mean duration over the window (10.1.2.2 b, 7.1.3 d)
@@ -24,8 +27,13 @@ QUERIES = {
                 "GROUP BY service_code, result",
     # 0–24 h peaks (10.1.2.3)
     "hourly": "SELECT hour, sum(n) FROM tx_hourly WHERE day >= ? GROUP BY hour",
-    # per service and day since the start of last year: daily, monthly, yearly usage (10.1.2.3 b)
-    "usage": "SELECT day, service_code, sum(n) FROM tx_daily WHERE day >= ? GROUP BY day, service_code",
+    # usage per service by day (the days shown) and by month since the start of last year: the last 12 months
+    # and the yearly comparison (10.1.2.3 b)
+    "daily": "SELECT day, service_code, sum(n) FROM tx_daily WHERE day >= ? GROUP BY day, service_code",
+    "monthly": "SELECT substr(day, 1, 7), service_code, sum(n) FROM tx_daily WHERE day >= ? GROUP BY 1, 2",
+    # utilisation (10.2.2 g): transactions of the window counted from installation, and of the last 7 days
+    "use": "SELECT coalesce(sum(CASE WHEN day >= ? THEN n END), 0), coalesce(sum(CASE WHEN day >= ? THEN n END), 0) "
+           "FROM tx_daily WHERE day >= ? AND day <= ?",
     # 好差评 over the window (10.2.2 j)
     "ratings": "SELECT service_code, level, sum(n) FROM rating_daily WHERE day >= ? GROUP BY service_code, level",
     # open transactions right now
@@ -43,18 +51,38 @@ def window_start(now: float, days: int) -> str:
 
 
 def usage_start(now: float) -> str:
-    """1 January of last year: enough for the yearly comparison and every month of the last 12."""
+    """1 January of last year: enough for the yearly comparison."""
     return f"{int(local_day(now)[:4]) - 1:04d}-01-01"
 
 
-def query_params(now: float, days: int) -> dict[str, tuple[Any, ...]]:
+def month_keys(today: date) -> list[str]:
+    """The last 12 months, oldest first, as ``YYYY-MM``."""
+    keys: list[str] = []
+    y, m = today.year, today.month
+    for _ in range(12):
+        keys.insert(0, f"{y:04d}-{m:02d}")
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return keys
+
+
+def window_days(today: date, days: int, installed: float) -> int:
+    """The days of the window the terminal was installed for (10.2.2 g judges use over those)."""
+    return max(1, min(days, (today - date.fromisoformat(local_day(installed))).days + 1))
+
+
+def query_params(now: float, days: int, installed: float) -> dict[str, tuple[Any, ...]]:
     since = window_start(now, days)
-    return {"services": (since,), "hourly": (since,), "usage": (usage_start(now),), "ratings": (since,),
-            "open": ()}
+    today = date.fromisoformat(local_day(now))
+    shown = (today - timedelta(days=min(days, 31) - 1)).isoformat()
+    used_since = (today - timedelta(days=window_days(today, days, installed) - 1)).isoformat()
+    week = (today - timedelta(days=6)).isoformat()
+    return {"services": (since,), "hourly": (since,), "daily": (shown,), "monthly": (usage_start(now),),
+            "use": (used_since, week, min(used_since, week), today.isoformat()),
+            "ratings": (since,), "open": ()}
 
 
-def run_queries(db: sqlite3.Connection, now: float, days: int) -> dict[str, list[Any]]:
-    params = query_params(now, days)
+def run_queries(db: sqlite3.Connection, now: float, days: int, installed: float) -> dict[str, list[Any]]:
+    params = query_params(now, days, installed)
     return {name: db.execute(sql, params[name]).fetchall() for name, sql in QUERIES.items()}
 
 
@@ -64,7 +92,9 @@ def aggregate(rows: dict[str, list[Any]], now: float, days: int, names: dict[str
     today = date.fromisoformat(local_day(now))
     per: dict[str, dict[str, Any]] = {}
     for code, result, n, dur in rows["services"]:
-        s = per.setdefault(code, {"count": 0, "duration": 0.0, **{r.value: 0 for r in TransactionResult}})
+        s = per.get(code)
+        if s is None:
+            s = per[code] = dict.fromkeys(RESULTS, 0) | {"count": 0, "duration": 0.0}
         s["count"] += n
         s[result] = s.get(result, 0) + n
         s["duration"] += dur or 0.0
@@ -74,7 +104,7 @@ def aggregate(rows: dict[str, list[Any]], now: float, days: int, names: dict[str
     total = sum(s["count"] for s in per.values())
     services = []
     for code in sorted(set(per) | {c for c in ratings if c}, key=lambda c: (-per.get(c, {}).get("count", 0), c)):
-        s = per.get(code, {"count": 0, "duration": 0.0, **{r.value: 0 for r in TransactionResult}})
+        s = per.get(code) or dict.fromkeys(RESULTS, 0) | {"count": 0, "duration": 0.0}
         r = ratings.get(code, [0] * 6)
         rated = sum(r[1:])
         zh, en = names.get(code, (code, code))
@@ -98,36 +128,35 @@ def aggregate(rows: dict[str, list[Any]], now: float, days: int, names: dict[str
             levels[lv] += r[lv]
     rated = sum(levels[1:])
     satisfied = sum(levels[SATISFIED_MIN:])
+
     # usage by day / month / year
-    by_day: dict[str, dict[str, int]] = defaultdict(dict)
-    for day, code, n in rows["usage"]:
-        by_day[day][code] = n
-    day_keys = [(today - timedelta(days=i)).isoformat() for i in range(min(days, 31) - 1, -1, -1)]
-    months: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    def grouped(name: str) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for key, code, n in rows[name]:
+            out[key][code] = n
+        return out
+
+    months = grouped("monthly")
     years: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for day, svc in by_day.items():
+    for month, svc in months.items():
         for code, n in svc.items():
-            months[day[:7]][code] += n
-            years[day[:4]][code] += n
-    month_keys: list[str] = []
-    y, m = today.year, today.month
-    for _ in range(12):
-        month_keys.insert(0, f"{y:04d}-{m:02d}")
-        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
-    year_keys = [str(today.year - 1), str(today.year)]
+            years[month[:4]][code] += n
 
     def series(keys: list[str], src: dict[str, dict[str, int]], label: str) -> list[dict[str, Any]]:
-        return [{label: k, "count": sum(src.get(k, {}).values()), "services": dict(sorted(src.get(k, {}).items()))}
-                for k in keys]
+        out = []
+        for k in keys:
+            svc = src.get(k)
+            out.append({label: k, "count": sum(svc.values()), "services": dict(sorted(svc.items()))} if svc else
+                       {label: k, "count": 0, "services": {}})
+        return out
 
+    day_keys = [(today - timedelta(days=i)).isoformat() for i in range(min(days, 31) - 1, -1, -1)]
+    year_keys = [str(today.year - 1), str(today.year)]
     # utilisation (10.2.2 g): over the window, but not before installation
-    inst_day = date.fromisoformat(local_day(installed))
-    window_days = max(1, min(days, (today - inst_day).days + 1))
-    in_window = sum(sum(by_day.get((today - timedelta(days=i)).isoformat(), {}).values())
-                    for i in range(window_days))
-    last_week = sum(sum(by_day.get((today - timedelta(days=i)).isoformat(), {}).values()) for i in range(7))
-    per_day = in_window / window_days
-    tx = {r.value: sum(s[r.value] for s in per.values()) for r in TransactionResult}
+    used_days = window_days(today, days, installed)
+    ((in_window, last_week),) = rows["use"]
+    per_day = in_window / used_days
+    tx = {r: sum(s[r] for s in per.values()) for r in RESULTS}
     return {
         "services": services,
         "hourly": hourly,
@@ -139,9 +168,35 @@ def aggregate(rows: dict[str, list[Any]], now: float, days: int, names: dict[str
                          "rate": round(satisfied / rated, 4) if rated else None,
                          "met": (satisfied / rated >= SATISFACTION_TARGET) if rated else None,
                          "levels": {str(lv): levels[lv] for lv in range(5, 0, -1)}},
-        "usage": {"daily": series(day_keys, by_day, "day"), "monthly": series(month_keys, months, "month"),
+        "usage": {"daily": series(day_keys, grouped("daily"), "day"),
+                  "monthly": series(month_keys(today), months, "month"),
                   "yearly": series(year_keys, years, "year")},
-        "utilisation": {"windowDays": window_days, "perDay": round(per_day, 3), "lastWeek": last_week,
+        "utilisation": {"windowDays": used_days, "perDay": round(per_day, 3), "lastWeek": last_week,
                         "lowUse": per_day <= LOW_USE_PER_DAY or last_week <= LOW_USE_PER_WEEK,
                         "rule": "10.2.2 g: ≤ 1 per day on average or ≤ 3 per week"},
     }
+
+
+class Shaped:
+    """:func:`aggregate` of the last rows, reused while the rows, the day and the window are the same: a page
+    refreshing every few seconds finds the same rollup rows until the next transaction ends or rating comes in.
+    The statements still run on every request; only the shaping is spared.  The result is shared: read it only."""
+
+    #: windows remembered at once (the summary's and /metrics' 30 days, a page's choice)
+    KEEP = 4
+
+    def __init__(self, names: dict[str, tuple[str, str]]) -> None:
+        self.names = names
+        self._last: dict[int, tuple[tuple[str, str], dict[str, list[Any]], dict[str, Any]]] = {}
+
+    def __call__(self, rows: dict[str, list[Any]], now: float, days: int, installed: float) -> dict[str, Any]:
+        key = (local_day(now), local_day(installed))
+        last = self._last.get(days)
+        if last is not None and last[0] == key and last[1] == rows:
+            return last[2]
+        out = aggregate(rows, now, days, self.names, installed)
+        kept = {d: v for d, v in self._last.items() if d != days}
+        while len(kept) >= self.KEEP:
+            kept.pop(next(iter(kept)))
+        self._last = {**kept, days: (key, rows, out)}
+        return out

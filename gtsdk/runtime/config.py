@@ -87,31 +87,36 @@ def parse_config(data: dict[str, Any], source: str = "<memory>") -> TerminalConf
     if not isinstance(modules, dict):
         raise ConfigError("modules", "must be a table of module tables")
     for mod_id, table in modules.items():
-        key = f"modules.{mod_id}"
-        if mod_id not in MODULES:
-            raise ConfigError(key, f"unknown module id; known ids (clause 8.4): {', '.join(MODULES)}")
-        if not isinstance(table, dict):
-            raise ConfigError(key, "must be a table")
-        driver = table.get("driver")
-        if not isinstance(driver, str) or not driver:
-            raise ConfigError(f"{key}.driver", "missing: name the driver, e.g. driver = \"sam_serial\"")
-        mc = ModuleConfig(module=mod_id, driver=driver)
-        for k, v in table.items():
-            kk = f"{key}.{k}"
-            if k == "driver":
-                continue
-            if k == "enabled":
-                mc.enabled = _boolean(kk, v)
-            elif k == "auto_open":
-                mc.auto_open = _boolean(kk, v)
-            elif k == "timeout":
-                mc.timeout = _number(kk, v, minimum=0.001)
-            elif k == "reconnect_interval":
-                mc.reconnect_interval = _number(kk, v, minimum=0.05)
-            else:
-                mc.settings[k] = v
-        cfg.modules[mod_id] = mc
+        cfg.modules[mod_id] = _module_config(mod_id, table)
     return cfg
+
+
+def _module_config(mod_id: str, table: Any) -> ModuleConfig:
+    """One ``[modules.<id>]`` table: the runtime's keys checked, every other key left to the driver's settings."""
+    key = f"modules.{mod_id}"
+    if mod_id not in MODULES:
+        raise ConfigError(key, f"unknown module id; known ids (clause 8.4): {', '.join(MODULES)}")
+    if not isinstance(table, dict):
+        raise ConfigError(key, "must be a table")
+    driver = table.get("driver")
+    if not isinstance(driver, str) or not driver:
+        raise ConfigError(f"{key}.driver", "missing: name the driver, e.g. driver = \"sam_serial\"")
+    mc = ModuleConfig(module=mod_id, driver=driver)
+    for k, v in table.items():
+        kk = f"{key}.{k}"
+        if k == "driver":
+            continue
+        if k == "enabled":
+            mc.enabled = _boolean(kk, v)
+        elif k == "auto_open":
+            mc.auto_open = _boolean(kk, v)
+        elif k == "timeout":
+            mc.timeout = _number(kk, v, minimum=0.001)
+        elif k == "reconnect_interval":
+            mc.reconnect_interval = _number(kk, v, minimum=0.05)
+        else:
+            mc.settings[k] = v
+    return mc
 
 
 def load_config(path: str | Path) -> TerminalConfig:

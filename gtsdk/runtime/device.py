@@ -43,9 +43,9 @@ from gtsdk.driver import (
 )
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.facade import check_timeout
+from gtsdk.failures import carrying_on, swallowed
 from gtsdk.runtime.config import ModuleConfig
 from gtsdk.runtime.events import EventBus
-from gtsdk.runtime.failures import swallowed
 from gtsdk.runtime.scheduler import Scheduler, Timer
 
 log = logging.getLogger("gtsdk.runtime")
@@ -154,7 +154,8 @@ class Device:
         self.disabled_reason = disabled_reason
         self.driver: Driver | None = None
         self._lock = threading.RLock()
-        self._queue: queue.Queue[Job | None] = queue.Queue()
+        # a C-level queue: one semaphore per hand-over instead of a Condition and a fresh lock per wait
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._queued: dict[str, Job] = {}
         self._running: Job | None = None
         self._generation = itertools.count()
@@ -199,11 +200,9 @@ class Device:
     def status(self) -> Status:
         detail: dict[str, Any] = {}
         if self.driver is not None:
-            try:
+            # status answers whatever the driver does
+            with carrying_on(self.spec.id, "status_detail", logger=log):
                 detail = self.driver.status_detail()
-            except Exception as e:  # status answers from cache whatever the driver does
-                swallowed(self.spec.id, "status_detail", e)
-                detail = {}
         with self._lock:
             return Status(
                 module=self.spec.id,
@@ -219,11 +218,8 @@ class Device:
     def capabilities(self) -> Capabilities:
         features: dict[str, Any] = {}
         if self.driver is not None:
-            try:
+            with carrying_on(self.spec.id, "features", logger=log):
                 features = self.driver.features()
-            except Exception as e:
-                swallowed(self.spec.id, "features", e)
-                features = {}
         # an optional operation (the contract's method has a default) is listed only if the driver implements it
         drv_cls, base = type(self.driver) if self.driver is not None else None, self.spec.driver_class
         abstract: frozenset[str] = getattr(base, "__abstractmethods__", frozenset())
@@ -269,10 +265,9 @@ class Device:
         if t is not None:
             t.join(timeout=3)
         if self.driver is not None:
-            try:
+            # must not raise, by contract; stopping goes on
+            with carrying_on(self.spec.id, "disconnect", logger=log):
                 self.driver.disconnect()
-            except Exception as e:  # must not raise, by contract; stopping goes on
-                swallowed(self.spec.id, "disconnect", e)
         self.connected = False
 
     def _spawn_worker(self) -> None:
@@ -385,20 +380,19 @@ class Device:
                 drv.poll(ctx)
         except GtsdkError as e:
             self._after_error(e)
-        except Exception as e:
-            swallowed(self.spec.id, "poll", e)
+        except Exception as e:  # noqa: BLE001 - logged, then handled as the device failing
+            swallowed(self.spec.id, "poll", e, logger=log)
             self._after_error(GtsdkError(ErrorCode.HARDWARE_ERROR, type(e).__name__))
 
     def _connect(self) -> None:
         assert self.driver is not None
         self.driver.connect()
         self.connected = True
-        try:
+        # the device works; only its description would be missing
+        with carrying_on(self.spec.id, "device_info", logger=log):
             info = self.driver.device_info()
             self._info = info.model_copy(update={"driver": info.driver or self._info.driver,
                                                  "driver_version": info.driver_version or self._info.driver_version})
-        except Exception as e:  # the device works; only its description is missing
-            swallowed(self.spec.id, "device_info", e)
         if self.config is not None and (self.config.auto_open or self.opened):
             self.opened = True
         self._set_state(DeviceState.ONLINE, "")
@@ -406,10 +400,8 @@ class Device:
     def _after_error(self, e: GtsdkError) -> None:
         if e.code in _CONNECT_ERRORS:
             if self.connected and self.driver is not None:
-                try:
+                with carrying_on(self.spec.id, "disconnect", logger=log):
                     self.driver.disconnect()
-                except Exception as ex:
-                    swallowed(self.spec.id, "disconnect", ex)
             self.connected = False
             self._set_state(DeviceState.NO_DEVICE if e.code == ErrorCode.NO_DEVICE else DeviceState.OFFLINE,
                             e.detail or e.code)
@@ -447,8 +439,8 @@ class Device:
             if gen == self._worker_gen:
                 self._after_error(e)
             _fail(job.future, e)
-        except Exception as e:
-            log.error("%s.%s: driver raised %s", self.spec.id, job.op, type(e).__name__)
+        except Exception as e:  # noqa: BLE001 - logged by type, answered as internalError
+            swallowed(self.spec.id, job.op, e, logger=log)
             code = ErrorCode.INTERNAL_ERROR.value
             _fail(job.future, GtsdkError(ErrorCode.INTERNAL_ERROR, f"driver raised {type(e).__name__}"))
         finally:
@@ -477,11 +469,10 @@ class Device:
                 s.last_error = code
                 self._last_error = code
         if self._on_complete is not None:
-            try:
+            # audit and metrics listeners must not fail the operation
+            with carrying_on(self.spec.id, "a completion listener", logger=log):
                 self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, seconds, job.caller,
                                                   datetime.now(UTC), result, job.transaction_id))
-            except Exception as e:  # audit and metrics listeners must not fail the operation
-                swallowed(self.spec.id, "a completion listener", e)
 
     def _dispatch(self, job: Job) -> Model:
         drv = self.driver
@@ -489,10 +480,8 @@ class Device:
         op, spec = job.op, self.spec
         if op in ("__connect__", "__reconnect__"):
             if op == "__reconnect__":
-                try:
+                with carrying_on(self.spec.id, "disconnect", logger=log):
                     drv.disconnect()
-                except Exception as e:
-                    swallowed(self.spec.id, "disconnect", e)
             try:
                 self._connect()
             except GtsdkError as e:

@@ -3,6 +3,7 @@ a ring buffer, so a client that reconnects asks for what it missed."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -12,7 +13,9 @@ from typing import Any
 from pydantic import Field
 
 from gtsdk.driver import Model
-from gtsdk.runtime.failures import swallowed
+from gtsdk.failures import carrying_on
+
+_log = logging.getLogger("gtsdk.runtime")
 
 
 class Event(Model):
@@ -45,10 +48,9 @@ class EventBus:
             listeners = list(self._listeners)
         for fn, mods in listeners:
             if mods is None or module in mods:
-                try:
+                # a bad listener must not break publishers
+                with carrying_on(module, f"an event listener ({type})", logger=_log):
                     fn(ev)
-                except Exception as e:  # a bad listener must not break publishers
-                    swallowed(module, f"an event listener ({type})", e)
         return ev
 
     def subscribe(self, fn: Listener, modules: Iterable[str] | None = None) -> Callable[[], None]:

@@ -21,6 +21,11 @@ log = logging.getLogger("gtsdk.runtime")
 _COMPACT_MIN = 256
 
 
+def _done() -> None:
+    """The callback of a timer that has run or was cancelled (so the timer keeps nothing alive: an operation
+    and its timer refer to each other, and a cycle would wait for the garbage collector)."""
+
+
 class Timer:
     __slots__ = ("cancelled", "fn", "when")
 
@@ -55,6 +60,7 @@ class Scheduler:
             if timer.cancelled:
                 return
             timer.cancelled = True
+            timer.fn = _done  # drop the callback: it usually holds its operation, which holds the timer
             self._cancelled += 1
             if self._cancelled > _COMPACT_MIN and self._cancelled * 2 > len(self._heap):
                 self._heap = [e for e in self._heap if not e[2].cancelled]
@@ -86,7 +92,8 @@ class Scheduler:
                     self._cancelled -= 1
                     continue
                 timer.cancelled = True  # has run: a later cancel is a no-op
+                fn, timer.fn = timer.fn, _done
             try:
-                timer.fn()
+                fn()
             except Exception:
                 log.exception("scheduled callback failed")

@@ -11,6 +11,7 @@ from gtsdk import wire as wm
 from gtsdk.driver import Capabilities, HealthRequest, HealthResult, Model, Statistics, Status
 from gtsdk.errors import catalogue
 from gtsdk.modules import MODULES
+from gtsdk.server.call import http_status
 
 if TYPE_CHECKING:
     from gtsdk.server.app import ServiceApp
@@ -29,9 +30,15 @@ def _envelope(data: dict[str, Any], codes: list[str] | None = None) -> dict[str,
     }
 
 
-def build(app: ServiceApp) -> dict[str, Any]:
-    from gtsdk.server.app import http_status
+def sealable(result: dict[str, Any], sealed: dict[str, Any]) -> dict[str, Any]:
+    """``data`` of a personal-data operation: the result (which never has ``kind``) or SealedData
+    (``kind: "sealed"``).  OpenAPI 3.1's discriminator needs the property in every branch, so the branches are
+    told apart the JSON Schema way: the result branch forbids ``kind``, the sealed branch requires it."""
+    return {"oneOf": [{"allOf": [result], "not": {"required": ["kind"]}}, sealed],
+            "description": "the result, or {kind: sealed, sealed: <envelope>} when the app has a recipient key"}
 
+
+def build(app: ServiceApp) -> dict[str, Any]:
     models: list[type[Model]] = [Status, Capabilities, Statistics, HealthRequest, HealthResult, wm.ErrorData,
                                  wm.CancelRequest, wm.CancelResult, wm.SealedData, wm.SimControl, wm.SimInfo,
                                  wm.Services, wm.ServiceHealth, wm.AuditRows, wm.AuditVerify, wm.Schemas]
@@ -55,7 +62,7 @@ def build(app: ServiceApp) -> dict[str, Any]:
     security: list[dict[str, list[str]]] = [{"bearer": []}]
 
     def errors(*statuses: int) -> dict[str, Any]:
-        base = {400, 401, 403, 404, 413, 429}
+        base = {400, 401, 403, 404, 408, 413, 429, 431, 503}  # 408, 431, 503: the connection layer
         return {str(s): error_resp for s in sorted(base | set(statuses))}
 
     def ok(schema: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +101,7 @@ def build(app: ServiceApp) -> dict[str, Any]:
         for op, o in spec.operations.items():
             result = ref(o.result)
             if o.personal_data:
-                result = {"anyOf": [result, ref(wm.SealedData)]}
+                result = sealable(result, ref(wm.SealedData))
             paths[f"{base}/{op}"] = {"post": {
                 "operationId": f"{mod_id}_{op}", "tags": tag, "summary": o.summary, "parameters": params,
                 "description": f"{spec.clause} {spec.title_zh} / {spec.title_en}: {op} (version {o.version})"
@@ -124,7 +131,7 @@ def build(app: ServiceApp) -> dict[str, Any]:
     audit_params = params + [{"name": n, "in": "query", "required": False, "schema": sch} for n, sch in (
         ("since", {"type": "string", "description": "ISO date or time (UTC when no zone)"}),
         ("until", {"type": "string"}), ("module", {"type": "string"}), ("operation", {"type": "string"}),
-        ("person", {"type": "string", "description": "full ID number or masked form 110101********1234"}),
+        ("person", {"type": "string", "description": "full ID number or masked form 11**************34"}),
         ("code", {"type": "string"}), ("caller", {"type": "string"}),
         ("limit", {"type": "integer", "minimum": 1, "maximum": 100000}), ("afterId", {"type": "integer"}))]
     paths["/v1/audit"] = {"get": {"operationId": "audit_query", "tags": ["maintenance"], "parameters": audit_params,

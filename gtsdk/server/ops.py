@@ -26,7 +26,7 @@ from gtsdk.modules import MODULES
 from gtsdk.records import api
 from gtsdk.records.availability import TARGET, TERMINAL
 from gtsdk.records.catalogue import served
-from gtsdk.records.faults import COLUMNS, TARGETS, fault_dict, row_of
+from gtsdk.records.faults import COLUMNS, TARGETS, row_of
 from gtsdk.records.schema import RECORD_ID
 from gtsdk.records.summary import window_start
 from gtsdk.server.records_routes import recorder
@@ -59,17 +59,38 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts is not None else None
 
 
+#: what the modules section says of each module whatever its state (8.4)
+_TITLES = {mod_id: (spec.title_zh, spec.title_en) for mod_id, spec in MODULES.items()}
+#: the catalogue section of the last summary and what it was made from (it changes when a module comes or goes)
+_catalogue_section: tuple[Any, str, frozenset[str], dict[str, Any]] | None = None
+
+
+def catalogue_section(cat: Any, source: str, usable: set[str]) -> dict[str, Any]:
+    global _catalogue_section
+    key = frozenset(usable)
+    last = _catalogue_section
+    if last is not None and last[0] is cat and last[1] == source and last[2] == key:
+        return last[3]
+    c = served(cat, source, usable)
+    section = {"version": c.version, "source": c.source,
+               "entries": [{"code": e.code, "nameZh": e.name_zh, "nameEn": e.name_en, "available": e.available,
+                            "missingModules": e.missing_modules} for e in c.entries]}
+    _catalogue_section = (cat, source, key, section)
+    return section
+
+
 def build_summary(app: ServiceApp, days: int) -> dict[str, Any]:
     rec = recorder(app)
     now = rec.clock.wall()
     now_t = rec.timeline.now()
+    restarts = rec.timeline.restarts()
     stats = rec.statistics(days)
     fig = rec.availability()
     since = datetime.fromisoformat(window_start(now, days)).timestamp()
     with rec.store.reader() as db:
         rows = db.execute(RECENT, (since, RECENT_FAULTS)).fetchall()
         levels = {r[0]: r[1:] for r in db.execute(FAULT_LEVELS, (now_t, since)).fetchall()}
-    faults = sorted((fault_dict(row_of(r), now_t) for r in rows), key=lambda f: f["opened"], reverse=True)
+    faults = sorted(rec.fault_dicts(rows, now_t), key=lambda f: f["opened"], reverse=True)
     by_level: dict[str, dict[str, Any]] = {}
     for lvl in (1, 2, 3):
         count, unresolved, within, overdue, mean = levels.get(lvl, (0, 0, 0, 0, None))
@@ -80,37 +101,33 @@ def build_summary(app: ServiceApp, days: int) -> dict[str, Any]:
     per_mod = {m: round(fig.ratio(m), 6) for m in rec.modules()}
     overall = fig.ratio(TERMINAL)
     modules = []
-    for mod_id, spec in MODULES.items():
+    for mod_id, (title_zh, title_en) in _TITLES.items():
         dev = app.terminal.device(mod_id)
         st = dev.status()
         s = dev.statistics()
-        modules.append({"module": mod_id, "titleZh": spec.title_zh, "titleEn": spec.title_en,
+        modules.append({"module": mod_id, "titleZh": title_zh, "titleEn": title_en,
                         "state": st.state.value, "reason": st.reason, "busy": st.busy, "lastError": st.last_error,
                         "since": st.since.isoformat(timespec="seconds") if st.since else None,
                         "enabled": not dev.disabled_reason, "operations": s.operations, "failures": s.failures,
                         "availability": per_mod.get(mod_id)})
-    host = rec.host.quick(rec.timeline.restarts())
     rates = rec.success_rates()
     last = rec.last_host
-    host_d = host.model_dump(mode="json", by_alias=True)
+    host_d = rec.host.quick_json(restarts)  # sampled by the records' periodic work, not by this request
     host_d.update({"latency": last.latency if last else None, "latencyHost": rec.config.latency_host,
                    "successRate1h": rates["1h"], "successRate24h": rates["24h"],
                    "successRates": rates["services"]})
     last_insp = rec.inspector.last()
-    cat = served(rec.catalogue, rec.catalogue_source, rec.usable_modules())
     return {
         "generatedAt": _iso(now), "terminalId": rec.store.terminal_id, "days": days,
         "installedAt": _iso(rec.timeline.installed),
-        "catalogue": {"version": cat.version, "source": cat.source,
-                      "entries": [{"code": e.code, "nameZh": e.name_zh, "nameEn": e.name_en, "available": e.available,
-                                   "missingModules": e.missing_modules} for e in cat.entries]},
+        "catalogue": catalogue_section(rec.catalogue, rec.catalogue_source, rec.usable_modules()),
         **stats,
         "faults": {"targets": {str(k): v for k, v in TARGETS.items()}, "byLevel": by_level,
                    "open": [f for f in faults if "resolved" not in f], "recent": faults},
         "availability": {"target": TARGET, "since": _iso(fig.since), "seconds": round(fig.seconds, 3),
                          "overall": round(overall, 6), "met": overall >= TARGET,
                          "downtime": round(fig.downtime(TERMINAL), 3),
-                         "serviceDowntime": round(fig.service_down, 3), "restarts": rec.timeline.restarts(),
+                         "serviceDowntime": round(fig.service_down, 3), "restarts": restarts,
                          "modules": per_mod},
         "host": host_d,
         "consumables": [{"name": n, "module": m, "state": s, "since": _iso(w)}

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
@@ -47,7 +47,6 @@ TOKEN_PLACEHOLDER = "__GTSDK_DEMO_TOKEN__"
 #: the pages load nothing from elsewhere; the keyboard component styles its shadow root inline
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self' wss: ws:; "
        "object-src 'none'; frame-ancestors 'none'")
-LOOPBACK_HOSTS = {"127.0.0.1", "::1", "[::1]", "localhost"}
 
 Handler = Callable[["_Call"], Awaitable[Response]]
 #: where ``scripts/fetch-echarts.sh`` puts Apache ECharts: the checkout's build folder (set-up) or the home
@@ -72,7 +71,6 @@ def pages_dir(app: ServiceApp) -> Path | None:
 class Pages:
     def __init__(self, app: ServiceApp) -> None:
         self.app = app
-        self.own_origins: set[str] = set()
         self._demo_token: tuple[str, datetime] | None = None
         self._token_lock = threading.Lock()
         sim = simulations_of(app.terminal).get("camera") if app.simulate else None
@@ -90,12 +88,6 @@ class Pages:
         records_routes.close(self.app)
 
     # ---- static pages ---------------------------------------------------------------------------------------
-    def _learn_origin(self, call: _Call) -> None:
-        url = call.request.url
-        host = (url.hostname or "").lower()
-        if host in LOOPBACK_HOSTS or host in self.app.config.listen:
-            self.own_origins.add(f"{url.scheme}://{url.netloc}".lower())
-
     def demo_token(self) -> str:
         """One short-lived app token for the demo page (app ``demo``), made on first use, renewed when old."""
         now = datetime.now(UTC)
@@ -114,7 +106,6 @@ class Pages:
         ctype = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
 
         async def handler(call: _Call) -> Response:
-            self._learn_origin(call)
             try:
                 body = await asyncio.to_thread(path.read_bytes)
             except OSError:
@@ -203,10 +194,4 @@ def add_routes(app: ServiceApp) -> None:
         r[("GET", f"/vendor/{name}")] = (None, p.vendor_handler(name))
     r[("GET", "/v1/demo/card-photo")] = ("app", p.card_photo_route)
     r.setdefault(("GET", "/favicon.ico"), (None, _no_icon))
-    # pages served by the service itself are allowed to call it (their origin is the service's own one)
-    base_allowed = app.origin_allowed
-
-    def origin_allowed(origin: str, token: Any) -> bool:
-        return origin.lower() in p.own_origins or base_allowed(origin, token)
-
-    setattr(app, "origin_allowed", origin_allowed)  # noqa: B010
+    # the pages' own origin (https://127.0.0.1:<port> …) is allowed by gtsdk.server.cors from the configuration

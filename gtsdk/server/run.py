@@ -1,4 +1,9 @@
-"""Run the service: TLS-only uvicorn on loopback sockets (clause 8.3, 9.2.1 b)."""
+"""Run the service: TLS-only uvicorn on loopback sockets (clause 8.3, 9.2.1 b), with every limit in place.
+
+``gtsdk serve`` calls :func:`serve_forever`; tests, benchmarks and embedding apps :func:`start_background`.
+Both run the same server (gtsdk.server.connections.GuardedServer) on the same event loop implementation
+(uvloop where installed, as ``gtsdk serve``), so what is measured and tested is what runs.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,42 @@ import contextlib
 import errno
 import logging
 import socket
-import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import uvicorn
-from starlette.types import ASGIApp
 
 from gtsdk.audit import AuditLog
 from gtsdk.home import home_dir
 from gtsdk.modules.sensors import audit_alarms
 from gtsdk.runtime import Terminal
-from gtsdk.server import tls
+from gtsdk.server import logs, tls
 from gtsdk.server.app import ServiceApp
 from gtsdk.server.config import ServiceConfig
+from gtsdk.server.connections import GuardedServer, GuardedWebSocketProtocol, server_tls
 from gtsdk.server.tokens import TokenStore
 
 log = logging.getLogger("gtsdk.server")
+#: seconds uvicorn waits for requests other than device operations (those are cancelled after shutdown_grace)
+GRACEFUL_REST = 3
+
+
+class Served(Protocol):
+    """What the runner needs of the application (a ServiceApp, or a wrapper passing attributes through)."""
+
+    config: ServiceConfig
+    home: Path
+    audit: AuditLog | None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None: ...
+
+    def listening_on(self, addresses: list[str], port: int) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def bind(addresses: list[str], port: int) -> list[socket.socket]:
@@ -61,15 +84,31 @@ def bind(addresses: list[str], port: int) -> list[socket.socket]:
     return socks
 
 
-def uvicorn_config(app: ASGIApp, home: Path, *, log_level: str = "warning") -> uvicorn.Config:
-    """The uvicorn settings of the service: TLS 1.2+ with the local CA's server certificate, no access log."""
+def bound(socks: list[socket.socket]) -> tuple[list[str], int]:
+    """The addresses and the port the sockets listen on."""
+    return [s.getsockname()[0] for s in socks], socks[0].getsockname()[1]
+
+
+def uvicorn_config(app: Any, home: Path, *, log_level: str = "warning",
+                   service: ServiceConfig | None = None) -> uvicorn.Config:
+    """The uvicorn settings of the service: TLS 1.2+ with the local CA's server certificate, no access log,
+    the keep-alive and WebSocket limits of ``[service]``."""
+    svc = service if service is not None else getattr(app, "config", None)
+    if not isinstance(svc, ServiceConfig):
+        svc = ServiceConfig()
     files = tls.ensure(home)
+    # proxy_headers off: the service is never behind a proxy, and a local process must not choose the client
+    # address the refusal throttle counts by sending X-Forwarded-For (uvicorn trusts it from 127.0.0.1)
     cfg = uvicorn.Config(app, ssl_certfile=str(files.cert), ssl_keyfile=str(files.key), log_level=log_level,
-                         access_log=False, server_header=False, lifespan="on", ws_max_size=1 << 20,
-                         timeout_keep_alive=30, h11_max_incomplete_event_size=64 * 1024)
+                         access_log=False, server_header=False, lifespan="on", ws=GuardedWebSocketProtocol,
+                         proxy_headers=False,
+                         ws_max_size=svc.ws_max_message_bytes, ws_ping_interval=svc.ws_ping_interval,
+                         ws_ping_timeout=svc.ws_ping_timeout, timeout_keep_alive=svc.keepalive_timeout,  # type: ignore[arg-type]
+                         timeout_graceful_shutdown=GRACEFUL_REST, h11_max_incomplete_event_size=svc.max_header_bytes)
     cfg.load()
     assert cfg.ssl is not None
-    cfg.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+    server_tls(cfg.ssl)
+    logs.install()
     return cfg
 
 
@@ -84,11 +123,23 @@ def build(terminal: Terminal, service: ServiceConfig, home: Path, *, simulate: b
     return ServiceApp(terminal, service, home, tokens=TokenStore(home), audit=log_db, simulate=simulate)
 
 
-def close_app(app: ServiceApp) -> None:
-    """After the server stopped: the records (final heartbeat: a clean stop), then the audit log."""
+def make_server(app: Served, log_level: str) -> GuardedServer:
+    return GuardedServer(uvicorn_config(app, app.home, log_level=log_level), app.config, on_shutdown=app.shutdown)
+
+
+def run_server(server: GuardedServer, main: Coroutine[Any, Any, None]) -> None:
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = server.config.get_loop_factory()
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
+
+
+def close_app(app: Any) -> None:
+    """After the server stopped: the application's own resources, the records (final heartbeat: a clean stop),
+    then the audit log."""
     from gtsdk.server import records_routes
 
     try:
+        app.close()
         records_routes.close(app)
     finally:
         if app.audit is not None:
@@ -98,7 +149,7 @@ def close_app(app: ServiceApp) -> None:
 class Running:
     """A service running on a background thread (tests, benchmarks, embedding apps)."""
 
-    def __init__(self, app: ServiceApp, server: uvicorn.Server, thread: threading.Thread,
+    def __init__(self, app: Any, server: GuardedServer, thread: threading.Thread,
                  sockets: list[socket.socket]) -> None:
         self.app, self.server, self.thread, self.sockets = app, server, thread, sockets
         self.port: int = sockets[0].getsockname()[1]
@@ -109,30 +160,35 @@ class Running:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        grace = float(getattr(getattr(self.app, "config", None), "shutdown_grace", 5.0))
+        self.thread.join(timeout=grace + GRACEFUL_REST + 5)
+        if self.thread.is_alive():
+            log.error("service thread did not stop within %.0f s", grace + GRACEFUL_REST + 5)
         for s in self.sockets:
             with contextlib.suppress(OSError):
                 s.close()
         close_app(self.app)
 
 
-def start_background(app: ServiceApp, *, port: int = 0, addresses: list[str] | None = None) -> Running:
-    cfg = uvicorn_config(app, app.home)
+def start_background(app: Any, *, port: int = 0, addresses: list[str] | None = None) -> Running:
     socks = bind(addresses or app.config.listen, port)
-    server = uvicorn.Server(cfg)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=socks)), name="gtsdk-serve",
+    app.listening_on(*bound(socks))
+    server = make_server(app, "warning")
+    thread = threading.Thread(target=run_server, args=(server, server.serve(sockets=socks)), name="gtsdk-serve",
                               daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
         thread.join(0.01)
     if not server.started:
+        for s in socks:
+            s.close()
         raise RuntimeError("service failed to start")
     return Running(app, server, thread, socks)
 
 
 @contextlib.contextmanager
-def running(app: ServiceApp, **kw: object) -> Iterator[Running]:
-    r = start_background(app, **kw)  # type: ignore[arg-type]
+def running(app: ServiceApp, **kw: Any) -> Iterator[Running]:
+    r = start_background(app, **kw)
     try:
         yield r
     finally:
@@ -140,11 +196,12 @@ def running(app: ServiceApp, **kw: object) -> Iterator[Running]:
 
 
 def serve_forever(app: ServiceApp, *, port: int) -> None:
-    cfg = uvicorn_config(app, app.home, log_level="info")
     socks = bind(app.config.listen, port)
-    server = uvicorn.Server(cfg)
+    app.listening_on(*bound(socks))
+    server = make_server(app, "info")
     try:
-        server.run(sockets=socks)
+        run_server(server, server.serve(sockets=socks))
+        # uvicorn re-raises a captured SIGTERM/SIGINT after its shutdown; our caller turns it into an exit
     finally:
         for s in socks:
             s.close()

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gtsdk.home import write_private, write_public
+
+log = logging.getLogger("gtsdk.server")
 
 CA_DAYS = 3650
 SERVER_DAYS = 397
@@ -114,8 +118,11 @@ def _server_ok(f: TlsFiles) -> bool:
     try:
         cert = x509.load_pem_x509_certificate(f.cert.read_bytes())
         ca = x509.load_pem_x509_certificate(f.ca_cert.read_bytes())
+        # ValueError: not a certificate, or another issuer's name; InvalidSignature: not signed by this CA;
+        # TypeError: a key type the check does not know
         cert.verify_directly_issued_by(ca)
-    except Exception:
+    except (OSError, ValueError, TypeError, InvalidSignature) as e:
+        log.info("the server certificate in %s is not usable (%s): making a new one", f.cert.parent, type(e).__name__)
         return False
     return cert.not_valid_after_utc - RENEW_BEFORE > _now()
 

@@ -9,9 +9,9 @@ changes, so ``gtsdk token revoke`` takes effect on the next request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
-import importlib
 import json
 import math
 import os
@@ -24,20 +24,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gtsdk.errors import GtsdkError
 from gtsdk.home import write_private
 
 SCOPES = ("app", "maintenance")
 PREFIX = "gts_"
 
 
+@functools.cache
 def sm3_function() -> Callable[[bytes], bytes] | None:
-    """``gtsdk.crypto.sm3`` when that package is installed."""
+    """``gtsdk.crypto.sm3`` when that package is usable (looked up once)."""
     try:
-        mod = importlib.import_module("gtsdk.crypto")
-    except Exception:  # not installed, or libcrypto without SM2 (gtsdk.crypto raises configError at import)
+        from gtsdk.crypto import sm3
+    except (ImportError, GtsdkError):  # not installed, or libcrypto without SM2 (configError at import)
         return None
-    fn = getattr(mod, "sm3", None)
-    return fn if callable(fn) else None
+    return sm3
 
 
 def digest(alg: str, data: bytes) -> str:
@@ -198,6 +199,12 @@ class TokenStore:
         return new
 
     # ---- checking -----------------------------------------------------------------
+    def cached(self, token: str) -> TokenInfo | None:
+        """The entry of a token that verified before and is still active (no hashing), else None."""
+        self._refresh()
+        hit = self._cache.get(token)
+        return hit if hit is not None and hit.active() else None
+
     def verify(self, token: str) -> TokenInfo | None:
         self._refresh()
         hit = self._cache.get(token)

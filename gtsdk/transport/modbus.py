@@ -213,31 +213,11 @@ class ModbusLine:
         client = port.client
         client.comm_params.timeout_connect = self._answer_timeout(ctx)
         dev, fc = request[0], request[1]
-        addr = int.from_bytes(request[2:4], "big")
         val = int.from_bytes(request[4:6], "big")
         self.last_request = request
         self.frames_sent += 1
         try:
-            if fc == codec.READ_COILS:
-                r = client.read_coils(addr, count=val, device_id=dev)
-            elif fc == codec.READ_DISCRETE_INPUTS:
-                r = client.read_discrete_inputs(addr, count=val, device_id=dev)
-            elif fc == codec.READ_HOLDING_REGISTERS:
-                r = client.read_holding_registers(addr, count=val, device_id=dev)
-            elif fc == codec.READ_INPUT_REGISTERS:
-                r = client.read_input_registers(addr, count=val, device_id=dev)
-            elif fc == codec.WRITE_SINGLE_COIL:
-                r = client.write_coil(addr, val == 0xFF00, device_id=dev)
-            elif fc == codec.WRITE_SINGLE_REGISTER:
-                r = client.write_register(addr, val, device_id=dev)
-            elif fc == codec.WRITE_MULTIPLE_COILS:
-                bits = codec.unpack_bits(request[7:-2], val)
-                r = client.write_coils(addr, bits, device_id=dev)
-            elif fc == codec.WRITE_MULTIPLE_REGISTERS:
-                regs = [int.from_bytes(request[7 + 2 * i:9 + 2 * i], "big") for i in range(val)]
-                r = client.write_registers(addr, regs, device_id=dev)
-            else:
-                raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, f"function {fc}")
+            r = _pymodbus_call(client, request)
         except ModbusException as e:
             text = str(e)
             if "serial" in text.lower() and "open" in text.lower():
@@ -277,3 +257,28 @@ class ModbusLine:
     def write_register(self, address: int, value: int, ctx: OpContext | None = None,
                        device: int | None = None) -> None:
         self.transact(codec.write_register_request(device or self.s.device, address, value), ctx)
+
+
+def _pymodbus_call(client: Any, request: bytes) -> Any:
+    """Make the request frame *request* as the pymodbus client call it stands for."""
+    dev, fc = request[0], request[1]
+    addr = int.from_bytes(request[2:4], "big")
+    val = int.from_bytes(request[4:6], "big")
+    if fc == codec.READ_COILS:
+        return client.read_coils(addr, count=val, device_id=dev)
+    if fc == codec.READ_DISCRETE_INPUTS:
+        return client.read_discrete_inputs(addr, count=val, device_id=dev)
+    if fc == codec.READ_HOLDING_REGISTERS:
+        return client.read_holding_registers(addr, count=val, device_id=dev)
+    if fc == codec.READ_INPUT_REGISTERS:
+        return client.read_input_registers(addr, count=val, device_id=dev)
+    if fc == codec.WRITE_SINGLE_COIL:
+        return client.write_coil(addr, val == 0xFF00, device_id=dev)
+    if fc == codec.WRITE_SINGLE_REGISTER:
+        return client.write_register(addr, val, device_id=dev)
+    if fc == codec.WRITE_MULTIPLE_COILS:
+        return client.write_coils(addr, codec.unpack_bits(request[7:-2], val), device_id=dev)
+    if fc == codec.WRITE_MULTIPLE_REGISTERS:
+        regs = [int.from_bytes(request[7 + 2 * i:9 + 2 * i], "big") for i in range(val)]
+        return client.write_registers(addr, regs, device_id=dev)
+    raise GtsdkError(ErrorCode.UNSUPPORTED_COMMAND, f"function {fc}")

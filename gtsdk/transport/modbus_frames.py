@@ -186,19 +186,8 @@ def decode_response(request: bytes, frame: bytes) -> Response:
         raise GtsdkError(code, f"Modbus exception {frame[2]}: {text}", data={"modbusException": frame[2]})
     if function != request[1]:
         raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"answer function 0x{function:02X}, asked 0x{request[1]:02X}")
-    count = struct.unpack(">H", request[4:6])[0]
     if function in READS:
-        n = frame[2]
-        if len(frame) != 5 + n:
-            raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "byte count does not match frame length")
-        data = frame[3:3 + n]
-        if function in (READ_COILS, READ_DISCRETE_INPUTS):
-            if n != (count + 7) // 8:
-                raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "wrong number of coil bytes")
-            return Response(device, function, bits=unpack_bits(data, count))
-        if n != 2 * count:
-            raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "wrong number of register bytes")
-        return Response(device, function, registers=list(struct.unpack(f">{count}H", data)))
+        return _read_response(request, frame)
     if len(frame) != 8:
         raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "bad write echo length")
     if function in (WRITE_SINGLE_COIL, WRITE_SINGLE_REGISTER):
@@ -207,6 +196,22 @@ def decode_response(request: bytes, frame: bytes) -> Response:
     elif frame[2:6] != request[2:6]:
         raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "write echo differs from request")
     return Response(device, function)
+
+
+def _read_response(request: bytes, frame: bytes) -> Response:
+    """The values of a read answer whose device and function already match *request*."""
+    device, function, n = frame[0], frame[1], frame[2]
+    count = struct.unpack(">H", request[4:6])[0]
+    if len(frame) != 5 + n:
+        raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "byte count does not match frame length")
+    data = frame[3:3 + n]
+    if function in (READ_COILS, READ_DISCRETE_INPUTS):
+        if n != (count + 7) // 8:
+            raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "wrong number of coil bytes")
+        return Response(device, function, bits=unpack_bits(data, count))
+    if n != 2 * count:
+        raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "wrong number of register bytes")
+    return Response(device, function, registers=list(struct.unpack(f">{count}H", data)))
 
 
 # ---- server side (used by tests and by simulators that build their own answers) ----

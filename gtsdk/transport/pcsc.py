@@ -130,7 +130,7 @@ class _Worker:
                 continue
             try:
                 fut.set_result(fn())
-            except BaseException as e:  # handed to the caller through the future
+            except BaseException as e:  # noqa: BLE001 - handed to the caller through the future, re-raised there
                 fut.set_exception(e)
 
     @property

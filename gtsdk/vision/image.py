@@ -44,7 +44,7 @@ def decode(data: bytes, field: str = "image") -> U8Image:
                 w, h = im.size
     except Image.DecompressionBombError:  # never change Pillow's process-wide guard: other modules rely on it
         raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, "image announces too many pixels", field=field) from None
-    except Exception:  # PIL raises many types for garbage; all mean "not an image"
+    except Exception:  # noqa: BLE001 - PIL raises many types for garbage; all mean "not an image"
         raise GtsdkError(ErrorCode.INVALID_DATA, "image cannot be decoded", field=field) from None
     check_size(w, h, field)
     arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)

@@ -223,7 +223,7 @@ def build(name: str, directory: Path | None = None, *, force: bool = False) -> P
             b.convert(src, out)
         except GtsdkError:
             raise
-        except Exception as e:  # a converter failure is a configuration problem of this install
+        except Exception as e:  # noqa: BLE001 - a converter failure is a configuration problem of this install
             raise GtsdkError(ErrorCode.CONFIG_ERROR, f"building {name} failed: {type(e).__name__}") from None
         data = dict(b.manifest)
         data["sha256"] = sha256_file(out)
@@ -282,5 +282,5 @@ def session(m: Manifest, threads: int = 1) -> Any:
     opts.log_severity_level = 3
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own exception types for unreadable graphs
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for unreadable graphs
         raise GtsdkError(ErrorCode.CONFIG_ERROR, f"model {m.name} cannot be loaded: {type(e).__name__}") from None

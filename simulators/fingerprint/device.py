@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -135,124 +136,182 @@ class FingerprintModule(PtyDevice):
         self.counts[name] = self.counts.get(name, 0) + 1
         if self.realistic and ins in PROCESSING:
             time.sleep(PROCESSING[C.Ins(ins)])
-        ok = C.Confirm.OK
         if ins == C.Ins.VFY_PWD:
-            if len(args) != 4:
-                return self._ack(C.Confirm.PACKET_RECEIVE_ERR)
-            self.verified = struct.unpack(">I", args)[0] == self.password
-            return self._ack(ok if self.verified else C.Confirm.PASS_FAIL)
+            return self._vfy_pwd(args)
         if not self.verified:
             return self._ack(C.Confirm.PASS_VERIFY)
-        if ins == C.Ins.READ_SYS_PARA:
-            sp = C.SysPara(0, self.system_id, self.capacity, self.security_level, self.address, self.packet_size,
-                           (self.baudrate or 57600) // 9600 * 9600)
-            return self._ack(ok, sp.encode())
-        if ins == C.Ins.SET_SYS_PARA and len(args) == 2:
-            param, value = args
-            if param == 5 and 1 <= value <= 5:
-                self.security_level = value
-            elif param == 6 and value <= 3:
-                self.packet_size = C.PACKET_SIZES[value]
-            elif param != 4:
-                return self._ack(C.Confirm.INVALID_REG)
-            return self._ack(ok)
-        if ins == C.Ins.SET_PWD and len(args) == 4:
-            self.password = struct.unpack(">I", args)[0]
-            return self._ack(ok)
-        if ins == C.Ins.TEMPLATE_NUM:
-            return self._ack(ok, struct.pack(">H", len(self.library)))
-        if ins == C.Ins.READ_INDEX_TABLE and len(args) == 1:
-            bits = bytearray(32)
-            for page in self.library:
-                if page // 256 == args[0]:
-                    bits[(page % 256) // 8] |= 1 << (page % 8)
-            return self._ack(ok, bytes(bits))
-        if ins == C.Ins.GET_RANDOM:
-            return self._ack(ok, struct.pack(">I", int(self.rng.integers(0, 2**32))))
-        if ins == C.Ins.GEN_IMG:
-            if self.sensor_error:
-                return self._ack(C.Confirm.IMAGE_FAIL)
-            if not self.finger_present():
-                return self._ack(C.Confirm.NO_FINGER)
-            assert self.finger is not None
-            person, index, cond = self.finger
-            dx, dy, rot, pressure, noise = self._placement()
-            if cond == "messy":
-                noise = 70.0
-            elif cond == "poor":
-                pressure = 0.02
-            self.image, self.truth = F.Finger(person, index).render(dx, dy, rot, pressure, noise, self.rng)
-            self.condition = cond
-            return self._ack(ok)
-        if ins == C.Ins.UP_IMAGE:
-            if self.sensor_error:
-                return self._ack(C.Confirm.UPLOAD_FAIL)
-            if self.image is None:
-                return self._ack(C.Confirm.INVALID_IMAGE)
-            return self._ack(ok) + self._data(C.pack_image(self.image))
-        if ins == C.Ins.IMG2TZ and len(args) == 1 and args[0] in (1, 2):
-            if self.image is None:
-                return self._ack(C.Confirm.INVALID_IMAGE)
-            if self.condition == "messy":
-                return self._ack(C.Confirm.IMAGE_MESSY)
-            if self.condition == "poor":
-                return self._ack(C.Confirm.FEATURE_FAIL)
-            self.buffers[args[0]] = F.pack(F.features(self.truth, self.rng))
-            return self._ack(ok)
-        if ins == C.Ins.MATCH:
-            s = F.score(self.buffers[1], self.buffers[2])
-            return self._ack(ok if s >= self._threshold() else C.Confirm.NO_MATCH, struct.pack(">H", s))
-        if ins in (C.Ins.SEARCH, C.Ins.HIGH_SPEED_SEARCH) and len(args) == 5:
-            buf, start, count = struct.unpack(">BHH", args)
-            if buf not in (1, 2):
-                return self._ack(C.Confirm.PACKET_RECEIVE_ERR)
-            best = (-1, 0)
-            for page in sorted(self.library):
-                if start <= page < start + count:
-                    s = F.score(self.buffers[buf], self.library[page])
-                    if s > best[1]:
-                        best = (page, s)
-            if best[0] < 0 or best[1] < self._threshold():
-                return self._ack(C.Confirm.NOT_FOUND)
-            return self._ack(ok, struct.pack(">HH", *best))
-        if ins == C.Ins.REG_MODEL:
-            s = F.score(self.buffers[1], self.buffers[2])
-            if s < self._threshold():
-                return self._ack(C.Confirm.ENROLL_MISMATCH)
-            self.buffers[2] = self.buffers[1]
-            return self._ack(ok)
-        if ins == C.Ins.STORE and len(args) == 3:
-            buf, page = struct.unpack(">BH", args)
-            if buf not in (1, 2) or page >= self.capacity:
-                return self._ack(C.Confirm.BAD_LOCATION)
-            self.library[page] = self.buffers[buf]
-            return self._ack(ok)
-        if ins == C.Ins.LOAD_CHAR and len(args) == 3:
-            buf, page = struct.unpack(">BH", args)
-            if buf not in (1, 2) or page not in self.library:
-                return self._ack(C.Confirm.DB_RANGE_FAIL)
-            self.buffers[buf] = self.library[page]
-            return self._ack(ok)
-        if ins == C.Ins.UP_CHAR and len(args) == 1 and args[0] in (1, 2):
-            if not self.buffers[args[0]]:
-                return self._ack(C.Confirm.UPLOAD_FEATURE_FAIL)
-            return self._ack(ok) + self._data(self.buffers[args[0]])
-        if ins == C.Ins.DOWN_CHAR and len(args) == 1 and args[0] in (1, 2):
-            self._receiving = args[0]
-            self._incoming = bytearray()
-            return self._ack(ok)
-        if ins == C.Ins.DELETE_CHAR and len(args) == 4:
-            page, count = struct.unpack(">HH", args)
-            if page + count > self.capacity:
-                return self._ack(C.Confirm.DELETE_FAIL)
-            for p in range(page, page + count):
-                self.library.pop(p, None)
-            return self._ack(ok)
-        if ins == C.Ins.EMPTY:
-            self.library.clear()
-            return self._ack(ok)
-        return self._ack(C.Confirm.PACKET_RECEIVE_ERR)
+        op = _INSTRUCTIONS.get(ins)
+        out = op(self, args) if op is not None else None
+        # an unknown instruction, or a known one with malformed parameters
+        return out if out is not None else self._ack(C.Confirm.PACKET_RECEIVE_ERR)
+
+    # ---- one method per instruction: the answer, or None for malformed parameters -------
+    def _vfy_pwd(self, args: bytes) -> list[bytes]:
+        if len(args) != 4:
+            return self._ack(C.Confirm.PACKET_RECEIVE_ERR)
+        self.verified = struct.unpack(">I", args)[0] == self.password
+        return self._ack(C.Confirm.OK if self.verified else C.Confirm.PASS_FAIL)
+
+    def _read_sys_para(self, args: bytes) -> list[bytes] | None:
+        sp = C.SysPara(0, self.system_id, self.capacity, self.security_level, self.address, self.packet_size,
+                       (self.baudrate or 57600) // 9600 * 9600)
+        return self._ack(C.Confirm.OK, sp.encode())
+
+    def _set_sys_para(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 2:
+            return None
+        param, value = args
+        if param == 5 and 1 <= value <= 5:
+            self.security_level = value
+        elif param == 6 and value <= 3:
+            self.packet_size = C.PACKET_SIZES[value]
+        elif param != 4:
+            return self._ack(C.Confirm.INVALID_REG)
+        return self._ack(C.Confirm.OK)
+
+    def _set_pwd(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 4:
+            return None
+        self.password = struct.unpack(">I", args)[0]
+        return self._ack(C.Confirm.OK)
+
+    def _template_num(self, args: bytes) -> list[bytes] | None:
+        return self._ack(C.Confirm.OK, struct.pack(">H", len(self.library)))
+
+    def _read_index_table(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 1:
+            return None
+        bits = bytearray(32)
+        for page in self.library:
+            if page // 256 == args[0]:
+                bits[(page % 256) // 8] |= 1 << (page % 8)
+        return self._ack(C.Confirm.OK, bytes(bits))
+
+    def _get_random(self, args: bytes) -> list[bytes] | None:
+        return self._ack(C.Confirm.OK, struct.pack(">I", int(self.rng.integers(0, 2**32))))
+
+    def _gen_img(self, args: bytes) -> list[bytes] | None:
+        if self.sensor_error:
+            return self._ack(C.Confirm.IMAGE_FAIL)
+        if not self.finger_present():
+            return self._ack(C.Confirm.NO_FINGER)
+        assert self.finger is not None
+        person, index, cond = self.finger
+        dx, dy, rot, pressure, noise = self._placement()
+        if cond == "messy":
+            noise = 70.0
+        elif cond == "poor":
+            pressure = 0.02
+        self.image, self.truth = F.Finger(person, index).render(dx, dy, rot, pressure, noise, self.rng)
+        self.condition = cond
+        return self._ack(C.Confirm.OK)
+
+    def _up_image(self, args: bytes) -> list[bytes] | None:
+        if self.sensor_error:
+            return self._ack(C.Confirm.UPLOAD_FAIL)
+        if self.image is None:
+            return self._ack(C.Confirm.INVALID_IMAGE)
+        return self._ack(C.Confirm.OK) + self._data(C.pack_image(self.image))
+
+    def _img2tz(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 1 or args[0] not in (1, 2):
+            return None
+        if self.image is None:
+            return self._ack(C.Confirm.INVALID_IMAGE)
+        if self.condition == "messy":
+            return self._ack(C.Confirm.IMAGE_MESSY)
+        if self.condition == "poor":
+            return self._ack(C.Confirm.FEATURE_FAIL)
+        self.buffers[args[0]] = F.pack(F.features(self.truth, self.rng))
+        return self._ack(C.Confirm.OK)
+
+    def _match(self, args: bytes) -> list[bytes] | None:
+        s = F.score(self.buffers[1], self.buffers[2])
+        return self._ack(C.Confirm.OK if s >= self._threshold() else C.Confirm.NO_MATCH, struct.pack(">H", s))
+
+    def _search(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 5:
+            return None
+        buf, start, count = struct.unpack(">BHH", args)
+        if buf not in (1, 2):
+            return self._ack(C.Confirm.PACKET_RECEIVE_ERR)
+        best = (-1, 0)
+        for page in sorted(self.library):
+            if start <= page < start + count:
+                s = F.score(self.buffers[buf], self.library[page])
+                if s > best[1]:
+                    best = (page, s)
+        if best[0] < 0 or best[1] < self._threshold():
+            return self._ack(C.Confirm.NOT_FOUND)
+        return self._ack(C.Confirm.OK, struct.pack(">HH", *best))
+
+    def _reg_model(self, args: bytes) -> list[bytes] | None:
+        if F.score(self.buffers[1], self.buffers[2]) < self._threshold():
+            return self._ack(C.Confirm.ENROLL_MISMATCH)
+        self.buffers[2] = self.buffers[1]
+        return self._ack(C.Confirm.OK)
+
+    def _store(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 3:
+            return None
+        buf, page = struct.unpack(">BH", args)
+        if buf not in (1, 2) or page >= self.capacity:
+            return self._ack(C.Confirm.BAD_LOCATION)
+        self.library[page] = self.buffers[buf]
+        return self._ack(C.Confirm.OK)
+
+    def _load_char(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 3:
+            return None
+        buf, page = struct.unpack(">BH", args)
+        if buf not in (1, 2) or page not in self.library:
+            return self._ack(C.Confirm.DB_RANGE_FAIL)
+        self.buffers[buf] = self.library[page]
+        return self._ack(C.Confirm.OK)
+
+    def _up_char(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 1 or args[0] not in (1, 2):
+            return None
+        if not self.buffers[args[0]]:
+            return self._ack(C.Confirm.UPLOAD_FEATURE_FAIL)
+        return self._ack(C.Confirm.OK) + self._data(self.buffers[args[0]])
+
+    def _down_char(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 1 or args[0] not in (1, 2):
+            return None
+        self._receiving = args[0]
+        self._incoming = bytearray()
+        return self._ack(C.Confirm.OK)
+
+    def _delete_char(self, args: bytes) -> list[bytes] | None:
+        if len(args) != 4:
+            return None
+        page, count = struct.unpack(">HH", args)
+        if page + count > self.capacity:
+            return self._ack(C.Confirm.DELETE_FAIL)
+        for p in range(page, page + count):
+            self.library.pop(p, None)
+        return self._ack(C.Confirm.OK)
+
+    def _empty(self, args: bytes) -> list[bytes] | None:
+        self.library.clear()
+        return self._ack(C.Confirm.OK)
 
     def _threshold(self) -> int:
         """Module-side decision threshold by security level (1 lenient .. 5 strict)."""
         return 20 + 10 * self.security_level
+
+
+#: the instructions a verified host may send (VfyPwd is answered before the password check)
+_INSTRUCTIONS: dict[int, Callable[[FingerprintModule, bytes], list[bytes] | None]] = {
+    C.Ins.READ_SYS_PARA: FingerprintModule._read_sys_para, C.Ins.SET_SYS_PARA: FingerprintModule._set_sys_para,
+    C.Ins.SET_PWD: FingerprintModule._set_pwd, C.Ins.TEMPLATE_NUM: FingerprintModule._template_num,
+    C.Ins.READ_INDEX_TABLE: FingerprintModule._read_index_table, C.Ins.GET_RANDOM: FingerprintModule._get_random,
+    C.Ins.GEN_IMG: FingerprintModule._gen_img, C.Ins.UP_IMAGE: FingerprintModule._up_image,
+    C.Ins.IMG2TZ: FingerprintModule._img2tz, C.Ins.MATCH: FingerprintModule._match,
+    C.Ins.SEARCH: FingerprintModule._search, C.Ins.HIGH_SPEED_SEARCH: FingerprintModule._search,
+    C.Ins.REG_MODEL: FingerprintModule._reg_model, C.Ins.STORE: FingerprintModule._store,
+    C.Ins.LOAD_CHAR: FingerprintModule._load_char, C.Ins.UP_CHAR: FingerprintModule._up_char,
+    C.Ins.DOWN_CHAR: FingerprintModule._down_char, C.Ins.DELETE_CHAR: FingerprintModule._delete_char,
+    C.Ins.EMPTY: FingerprintModule._empty,
+}

@@ -170,4 +170,4 @@ def score(a: bytes, b: bytes, *, tol: float = 10.0, angle_tol: float = 22.0, max
     paired = ((dist <= tol) & (ang <= angle_tol)).any(axis=2).sum(axis=1)
     best = int(paired.max())
     share = best * best / (len(fa) * len(fb))  # paired share of both sets
-    return round(300.0 * share**1.5)
+    return round(300.0 * math.pow(share, 1.5))

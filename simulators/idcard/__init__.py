@@ -70,22 +70,7 @@ class IdCardSimulation:
         elif action == "cards":
             return {"cards": {k: c.card_type.value for k, c in self.cards.items()}}
         elif action == "fault":
-            kind = str(params.get("kind", ""))
-            if kind == "mute":
-                d.mute = bool(params.get("on", True))
-            elif kind == "checksum":
-                d.bad_checksum = int(params.get("count", 1))
-            elif kind == "sw3":
-                d.add_sw3_fault(_int(params.get("code", "41")), str(params.get("command", "read")),
-                                int(params.get("count", 1)))
-            elif kind == "cut":
-                d.cut = True
-            elif kind == "delay":
-                d.delay = float(params.get("seconds", 1.0))
-            elif kind == "sam":
-                d.sam_status = _int(params.get("code", "60"))
-            else:
-                raise GtsdkError(ErrorCode.INVALID_DATA, f"unknown fault {kind!r}: {_FAULTS}", field="kind")
+            self._fault(str(params.get("kind", "")), params)
         elif action == "clear":
             d.clear_faults()
         elif action == "baud":
@@ -104,6 +89,24 @@ class IdCardSimulation:
         else:
             raise unknown_action(self, action)
         return dict(d.state())
+
+    def _fault(self, kind: str, params: dict[str, Any]) -> None:
+        d = self.device
+        if kind == "mute":
+            d.mute = bool(params.get("on", True))
+        elif kind == "checksum":
+            d.bad_checksum = int(params.get("count", 1))
+        elif kind == "sw3":
+            d.add_sw3_fault(_int(params.get("code", "41")), str(params.get("command", "read")),
+                            int(params.get("count", 1)))
+        elif kind == "cut":
+            d.cut = True
+        elif kind == "delay":
+            d.delay = float(params.get("seconds", 1.0))
+        elif kind == "sam":
+            d.sam_status = _int(params.get("code", "60"))
+        else:
+            raise GtsdkError(ErrorCode.INVALID_DATA, f"unknown fault {kind!r}: {_FAULTS}", field="kind")
 
     def stop(self) -> None:
         self.device.stop()

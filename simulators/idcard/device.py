@@ -47,6 +47,14 @@ class SamReaderDevice(PtyDevice):
         with self._lock:
             self.card, self.selected, self.halted = None, False, False
 
+    def unplug(self) -> None:
+        """Power is lost: the RF field goes down, so a card left on the reader is reset (ISO/IEC 14443-3: a
+        halted or selected card is back to idle when the field returns) and a half-received frame is gone."""
+        with self._lock:
+            self.selected = self.halted = False
+        self._parser = codec.StreamParser()
+        super().unplug()
+
     def add_sw3_fault(self, code: int, command: str = "read", count: int = 1) -> None:
         cmds = None if command == "any" else _CMD_NAMES[command]
         with self._lock:
@@ -117,30 +125,30 @@ class SamReaderDevice(PtyDevice):
                 self.reply(SW3.OK, bytes(8))
             else:
                 self.reply(SW3.SELECT_FAILED)
-        elif cmd in (Command.READ_BASE, Command.READ_BASE_FP):
-            if card is None or not self.selected:
-                self.reply(SW3.READ_FAILED)
-                return
-            if self.rf_time:
-                time.sleep(self.rf_time)
-            fp = None
-            if cmd is Command.READ_BASE_FP:
-                fp = card.fingerprint or b""
-            with self._lock:  # before replying: the host may re-present the card as soon as the reply is in
-                self.halted = self.halt_after_read and self.card is card
-            self.reply(SW3.OK, codec.build_read_payload(card.text, card.photo, fp))
-        elif cmd is Command.READ_ADDRESS:
-            if card is None or not self.selected:
-                self.reply(SW3.READ_FAILED)
-            elif card.appended_address:
-                b = card.appended_address.encode("utf-16-le")
-                self.reply(SW3.OK, (b + " ".encode("utf-16-le") * 35)[:70])
-            else:
-                self.reply(SW3.NO_CONTENT)
+        elif cmd in (Command.READ_BASE, Command.READ_BASE_FP, Command.READ_ADDRESS):
+            self._read(cmd, card)
         elif cmd is Command.READ_MID:
             self.reply(SW3.OK, bytes(8)) if card is not None else self.reply(SW3.READ_FAILED)
         else:
             self.reply(SW3.COMMAND_ERROR)
+
+    def _read(self, cmd: Command, card: SampleCard | None) -> None:
+        """Read the base information (text, photo, optionally the fingerprints) or the appended address."""
+        if card is None or not self.selected:
+            self.reply(SW3.READ_FAILED)
+        elif cmd is Command.READ_ADDRESS:
+            if card.appended_address:
+                b = card.appended_address.encode("utf-16-le")
+                self.reply(SW3.OK, (b + " ".encode("utf-16-le") * 35)[:70])
+            else:
+                self.reply(SW3.NO_CONTENT)
+        else:
+            if self.rf_time:
+                time.sleep(self.rf_time)
+            fp = (card.fingerprint or b"") if cmd is Command.READ_BASE_FP else None
+            with self._lock:  # before replying: the host may re-present the card as soon as the reply is in
+                self.halted = self.halt_after_read and self.card is card
+            self.reply(SW3.OK, codec.build_read_payload(card.text, card.photo, fp))
 
     def state(self) -> dict[str, Any]:
         return {"path": self.path, "card": self.card.key if self.card else None, "mute": self.mute,

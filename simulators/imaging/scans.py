@@ -78,7 +78,8 @@ def place(page: Any, corners: list[tuple[float, float]], canvas: tuple[int, int]
     out = cv2.warpPerspective(page, m, (cw, ch), dst=bg, borderMode=cv2.BORDER_TRANSPARENT, flags=cv2.INTER_AREA)
     if noise:
         rng = np.random.default_rng(seed)
-        out = np.clip(out.astype(np.int16) + rng.normal(0, noise, out.shape).astype(np.int16), 0, 255).astype(np.uint8)
+        grain = np.asarray(rng.normal(0.0, noise, size=out.shape), dtype=np.int16)
+        out = np.clip(out.astype(np.int16) + grain, 0, 255).astype(np.uint8)
     return out
 
 

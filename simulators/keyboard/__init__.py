@@ -1,6 +1,7 @@
-"""Soft keyboard: the web driver needs no device, so the simulation only names it.
+"""Soft keyboard: the web driver needs no device, so its simulation only names it; the onboard driver
+gets a private D-Bus session bus with a stand-in for Onboard (``gtsdk sim keyboard --driver onboard``).
 
-The keyboard itself is the page component ``/sdk/keyboard.js``; the tests drive it in
+The web keyboard itself is the page component ``/sdk/keyboard.js``; the tests drive it in
 headless Chromium."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gtsdk.sim import unknown_action
+from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.sim import Simulation, unknown_action
 
 
 class KeyboardSimulation:
@@ -34,3 +36,16 @@ class KeyboardSimulation:
 
 def start(workdir: Path) -> KeyboardSimulation:
     return KeyboardSimulation(workdir)
+
+
+def start_onboard(workdir: Path) -> Simulation:
+    """Onboard's D-Bus interface on a private session bus (dbus-daemon), for the onboard driver."""
+    try:
+        from .dbus_onboard import OnboardSimulation
+    except ImportError as e:  # jeepney is in the peripherals extra
+        raise GtsdkError(ErrorCode.NO_DEVICE, f"onboard simulator needs jeepney: {e}") from None
+    return OnboardSimulation(workdir)
+
+
+#: a simulator per driver (gtsdk.sim.start's *driver*)
+DRIVERS = {"web": start, "onboard": start_onboard}

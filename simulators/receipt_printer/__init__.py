@@ -8,6 +8,7 @@ Every cut saves ``receipts/receipt-NNNN.png`` (rendered paper) and ``.txt``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,43 +95,19 @@ class ReceiptPrinterSimulation:
 
     def control(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         e = self.engine
-        if action == "paper_near_end":
-            with e.lock:
-                e.near_end = True
+        printer: dict[str, Callable[[], object]] = {
+            "paper_near_end": e.set_near_end, "load_paper": e.load_paper,
+            "cover_open": lambda: e.set_cover(True), "cover_close": lambda: e.set_cover(False),
+            "cutter_error": lambda: e.set_cutter_error(True), "clear_cutter": lambda: e.set_cutter_error(False),
+            "garble": self._garble, "unplug": self._unplug, "replug": self._replug,
+        }
+        if action in printer:
+            printer[action]()
         elif action == "paper_out":
             dots = params.get("dots")
             e.set_paper_out(int(dots) if dots is not None else None)
-        elif action == "load_paper":
-            e.load_paper()
-        elif action == "cover_open":
-            e.set_cover(True)
-        elif action == "cover_close":
-            e.set_cover(False)
-        elif action == "cutter_error":
-            e.set_cutter_error(True)
-        elif action == "clear_cutter":
-            e.set_cutter_error(False)
         elif action == "mute":
-            on = params.get("on", True) not in (False, "false", "0", 0)
-            if self.pty is not None:
-                self.pty.mute = on
-            if self.usb_printer is not None:
-                self.usb_printer.mute = on
-        elif action == "garble":
-            if self.pty is not None:
-                self.pty.garble = True
-            if self.usb_printer is not None:
-                self.usb_printer.garble = True
-        elif action == "unplug":
-            if self.pty is not None:
-                self.pty.unplug()
-            if self.usb is not None:
-                self.usb.unplug()
-        elif action == "replug":
-            if self.pty is not None:
-                self.pty.replug()
-            if self.usb is not None:
-                self.usb.replug()
+            self._mute(params.get("on", True) not in (False, "false", "0", 0))
         elif action == "receipts":
             return {"receipts": [str(p) for p in e.receipts()]}
         elif action == "flush":
@@ -139,6 +116,31 @@ class ReceiptPrinterSimulation:
         elif action != "state":
             raise simulation.unknown_action(self, action)
         return e.state()
+
+    # the line faults reach whichever transport the printer is on
+    def _mute(self, on: bool) -> None:
+        if self.pty is not None:
+            self.pty.mute = on
+        if self.usb_printer is not None:
+            self.usb_printer.mute = on
+
+    def _garble(self) -> None:
+        if self.pty is not None:
+            self.pty.garble = True
+        if self.usb_printer is not None:
+            self.usb_printer.garble = True
+
+    def _unplug(self) -> None:
+        if self.pty is not None:
+            self.pty.unplug()
+        if self.usb is not None:
+            self.usb.unplug()
+
+    def _replug(self) -> None:
+        if self.pty is not None:
+            self.pty.replug()
+        if self.usb is not None:
+            self.usb.replug()
 
     def stop(self) -> None:
         if self.pty is not None:

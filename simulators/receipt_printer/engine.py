@@ -12,6 +12,7 @@ near end n=4 0x1E; cutter error n=3 0x1A.
 
 from __future__ import annotations
 
+import logging
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from .parser import Command, EscPosParser
+
+log = logging.getLogger("gtsdk.simulators.receipt_printer")
 
 FONT_FILE = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 FONT_INDEX = 7  # "Noto Sans Mono CJK SC"
@@ -135,6 +138,10 @@ class PrinterEngine:
             else:
                 self.paper_left = after_dots
                 self.near_end = after_dots < NEAR_END_DOTS
+
+    def set_near_end(self) -> None:
+        with self.lock:
+            self.near_end = True
 
     def set_cover(self, open_: bool) -> None:
         with self.lock:
@@ -270,49 +277,18 @@ class PrinterEngine:
 
     def _execute(self, cmd: Command) -> bytes:
         name, p = cmd.name, cmd.params
+        if self._set_style(name, p) or self._set_mode(name, p):
+            return b""
         if name == "text":
             self._text(cmd.raw)
         elif name == "LF":
             self._print_line()
-        elif name == "ESC @":
-            self.style = Style()
-            self.line = []
-            self.chinese = True
-        elif name == "ESC a":
-            self.style.align = p[0] % 48 if p[0] >= 48 else min(p[0], 2)
-        elif name == "ESC E":
-            self.style.bold = bool(p[0] & 1)
-        elif name == "ESC -":
-            self.style.underline = bool(p[0] & 3)
-        elif name == "ESC !":
-            self.style.bold = bool(p[0] & 0x08)
-            self.style.height = 2 if p[0] & 0x10 else 1
-            self.style.width = 2 if p[0] & 0x20 else 1
-            self.style.underline = bool(p[0] & 0x80)
-        elif name == "GS !":
-            self.style.width = (p[0] >> 4 & 7) + 1
-            self.style.height = (p[0] & 7) + 1
-        elif name == "ESC t":
-            self.code_table = p[0]
-        elif name == "FS &":
-            self.chinese = True
-        elif name == "FS .":
-            self.chinese = False
-        elif name == "FS !":
-            self.style.width = 2 if p[0] & 0x04 else 1
-            self.style.height = 2 if p[0] & 0x08 else 1
         elif name == "ESC d":
             self._feed_dots(p[0] * (CELL_H + LINE_GAP))
         elif name == "ESC J":
             self._feed_dots(p[0])
         elif name == "GS V":
             self._cut(cmd.raw)
-        elif name == "GS h":
-            self.barcode_height = max(1, p[0])
-        elif name == "GS w":
-            self.barcode_module = max(1, min(p[0], 6))
-        elif name == "GS H":
-            self.barcode_hri = p[0] % 48 if p[0] >= 48 else p[0]
         elif name == "GS k":
             self._barcode(cmd.raw)
         elif name == "GS (":
@@ -326,6 +302,50 @@ class PrinterEngine:
         elif name == "unknown":
             self.receipt.transcript.append(f"[UNKNOWN {cmd.raw[:4].hex(' ')}]")
         return b""
+
+    def _set_style(self, name: str, p: bytes) -> bool:
+        """The character style commands; False for any other command."""
+        st = self.style
+        if name == "ESC a":
+            st.align = p[0] % 48 if p[0] >= 48 else min(p[0], 2)
+        elif name == "ESC E":
+            st.bold = bool(p[0] & 1)
+        elif name == "ESC -":
+            st.underline = bool(p[0] & 3)
+        elif name == "ESC !":
+            st.bold = bool(p[0] & 0x08)
+            st.height = 2 if p[0] & 0x10 else 1
+            st.width = 2 if p[0] & 0x20 else 1
+            st.underline = bool(p[0] & 0x80)
+        elif name == "GS !":
+            st.width = (p[0] >> 4 & 7) + 1
+            st.height = (p[0] & 7) + 1
+        elif name == "FS !":
+            st.width = 2 if p[0] & 0x04 else 1
+            st.height = 2 if p[0] & 0x08 else 1
+        else:
+            return False
+        return True
+
+    def _set_mode(self, name: str, p: bytes) -> bool:
+        """Initialise, code pages and barcode settings; False for any other command."""
+        if name == "ESC @":
+            self.style = Style()
+            self.line = []
+            self.chinese = True
+        elif name == "ESC t":
+            self.code_table = p[0]
+        elif name in ("FS &", "FS ."):
+            self.chinese = name == "FS &"
+        elif name == "GS h":
+            self.barcode_height = max(1, p[0])
+        elif name == "GS w":
+            self.barcode_module = max(1, min(p[0], 6))
+        elif name == "GS H":
+            self.barcode_hri = p[0] % 48 if p[0] >= 48 else p[0]
+        else:
+            return False
+        return True
 
     # ---- graphics ------------------------------------------------------------------------------
     def _qr_function(self, raw: bytes) -> None:
@@ -355,7 +375,8 @@ class PrinterEngine:
             q.add_data(self.qr_data)
             q.make(fit=True)
             img = q.make_image().get_image().convert("L")
-        except Exception:
+        except Exception as e:  # noqa: BLE001 - a real printer prints an error mark for data it cannot encode
+            log.debug("QR not encoded: %s", type(e).__name__)
             self.receipt.transcript.append("[QR ERROR]")
             return
         margin = 4 * self.qr_size
@@ -411,7 +432,8 @@ class PrinterEngine:
             kw: dict[str, Any] = {"add_checksum": False} if name == "code39" else {}
             code = barcode.get(name, text, **kw)
             return "".join(code.build())
-        except Exception:
+        except Exception as e:  # noqa: BLE001 - as for QR: data the symbology refuses prints a filler pattern
+            log.debug("barcode not encoded: %s", type(e).__name__)
             return "1100" * 10
 
     def _raster(self, raw: bytes) -> None:

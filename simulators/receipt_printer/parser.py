@@ -107,8 +107,8 @@ class EscPosParser:
 
     @staticmethod
     def _length(buf: bytearray, i: int) -> int | None:
+        """Length of the command at *buf[i]*, or None while more bytes are needed."""
         b0 = buf[i]
-        avail = len(buf) - i
         if b0 >= 0x20:
             j = i
             while j < len(buf) and buf[j] >= 0x20:
@@ -116,68 +116,70 @@ class EscPosParser:
             return j - i
         if b0 not in (ESC, GS, FS, DLE):
             return 1
-        if avail < 2:
+        if len(buf) - i < 2:
             return None
-        c = buf[i + 1]
-
-        def fixed(k: int) -> int | None:
-            return 2 + k if avail >= 2 + k else None
-
-        if b0 == DLE:
-            if c in (0x04, 0x05):
-                return fixed(1)
-            if c == 0x14:
-                if avail < 3:
-                    return None
-                return fixed(1 + _DC4.get(buf[i + 2], 2))
-            return 1  # a lone DLE
-        if b0 == ESC:
-            if c == 0x2A:  # ESC * m nL nH d…: 8-dot modes 1 byte/column, 24-dot modes 3 bytes/column
-                if avail < 5:
-                    return None
-                m, cols = buf[i + 2], buf[i + 3] | (buf[i + 4] << 8)
-                return fixed(3 + cols * (3 if m in (32, 33) else 1))
-            if c == 0x44:  # ESC D n1…nk NUL (tab stops, at most 32)
-                j = i + 2
-                while j < len(buf) and buf[j] != 0 and j - i < 34:
-                    j += 1
-                return (j - i + 1) if j < len(buf) else None
-            return fixed(_ESC_FIXED.get(c, 0))
         if b0 == FS:
-            return fixed(_FS_FIXED.get(c, 0))
-        # GS
-        if c == 0x56:  # GS V m [n]
-            if avail < 3:
-                return None
-            return fixed(2 if buf[i + 2] in (65, 66, 97, 98, 103, 104) else 1)
-        if c == 0x6B:  # GS k m …
-            if avail < 3:
-                return None
-            m = buf[i + 2]
-            if m <= 6:  # format A: NUL-terminated
-                j = i + 3
-                while j < len(buf) and buf[j] != 0 and j - i < 260:
-                    j += 1
-                return (j - i + 1) if j < len(buf) else None
-            if avail < 4:
-                return None
-            return fixed(2 + buf[i + 3])
-        if c == 0x28:  # GS ( fn pL pH data
-            if avail < 5:
-                return None
-            return fixed(3 + (buf[i + 3] | (buf[i + 4] << 8)))
-        if c == 0x76:  # GS v 0 m xL xH yL yH data
-            if avail < 8:
-                return None
-            x = buf[i + 4] | (buf[i + 5] << 8)
-            y = buf[i + 6] | (buf[i + 7] << 8)
-            return fixed(6 + x * y)
-        if c == 0x38:  # GS 8 L p1 p2 p3 p4 data
-            if avail < 7:
-                return None
-            return fixed(5 + int.from_bytes(buf[i + 3:i + 7], "little"))
-        if c == 0x2A:  # GS * x y d… (x*y*8 bytes)
-            if avail < 4:
-                return None
-            return fixed(2 + buf[i + 2] * buf[i + 3] * 8)
-        return fixed(_GS_FIXED.get(c, 0))
+            return _fixed(buf, i, _FS_FIXED.get(buf[i + 1], 0))
+        return {DLE: _dle_length, ESC: _esc_length, GS: _gs_length}[b0](buf, i)
+
+
+# -- command lengths by prefix (buf[i] is the prefix, buf[i + 1] is there) --------------------------
+def _fixed(buf: bytearray, i: int, k: int) -> int | None:
+    """A command of the prefix, its code and *k* more bytes; None until they are all there."""
+    return 2 + k if len(buf) - i >= 2 + k else None
+
+
+def _terminated(buf: bytearray, i: int, start: int, limit: int) -> int | None:
+    """A command whose data from *buf[i + start]* ends with NUL (at most *limit* bytes in all)."""
+    j = i + start
+    while j < len(buf) and buf[j] != 0 and j - i < limit:
+        j += 1
+    return (j - i + 1) if j < len(buf) else None
+
+
+def _dle_length(buf: bytearray, i: int) -> int | None:
+    c = buf[i + 1]
+    if c in (0x04, 0x05):
+        return _fixed(buf, i, 1)
+    if c == 0x14:
+        if len(buf) - i < 3:
+            return None
+        return _fixed(buf, i, 1 + _DC4.get(buf[i + 2], 2))
+    return 1  # a lone DLE
+
+
+def _esc_length(buf: bytearray, i: int) -> int | None:
+    c = buf[i + 1]
+    if c == 0x2A:  # ESC * m nL nH d…: 8-dot modes 1 byte/column, 24-dot modes 3 bytes/column
+        if len(buf) - i < 5:
+            return None
+        m, cols = buf[i + 2], buf[i + 3] | (buf[i + 4] << 8)
+        return _fixed(buf, i, 3 + cols * (3 if m in (32, 33) else 1))
+    if c == 0x44:  # ESC D n1…nk NUL (tab stops, at most 32)
+        return _terminated(buf, i, 2, 34)
+    return _fixed(buf, i, _ESC_FIXED.get(c, 0))
+
+
+def _gs_length(buf: bytearray, i: int) -> int | None:
+    c, avail = buf[i + 1], len(buf) - i
+    #: the bytes a variable-length GS command needs before its length is known
+    header = {0x56: 3, 0x6B: 3, 0x28: 5, 0x76: 8, 0x38: 7, 0x2A: 4}.get(c, 0)
+    if avail < header:
+        return None
+    if c == 0x56:  # GS V m [n]
+        return _fixed(buf, i, 2 if buf[i + 2] in (65, 66, 97, 98, 103, 104) else 1)
+    if c == 0x6B:  # GS k m …: format A (m <= 6) NUL-terminated, format B counted
+        if buf[i + 2] <= 6:
+            return _terminated(buf, i, 3, 260)
+        return _fixed(buf, i, 2 + buf[i + 3]) if avail >= 4 else None
+    if c == 0x28:  # GS ( fn pL pH data
+        return _fixed(buf, i, 3 + (buf[i + 3] | (buf[i + 4] << 8)))
+    if c == 0x76:  # GS v 0 m xL xH yL yH data
+        x = buf[i + 4] | (buf[i + 5] << 8)
+        y = buf[i + 6] | (buf[i + 7] << 8)
+        return _fixed(buf, i, 6 + x * y)
+    if c == 0x38:  # GS 8 L p1 p2 p3 p4 data
+        return _fixed(buf, i, 5 + int.from_bytes(buf[i + 3:i + 7], "little"))
+    if c == 0x2A:  # GS * x y d… (x*y*8 bytes)
+        return _fixed(buf, i, 2 + buf[i + 2] * buf[i + 3] * 8)
+    return _fixed(buf, i, _GS_FIXED.get(c, 0))

@@ -120,7 +120,7 @@ class SensorsSimulation:
         if action == "state":
             with self.board.lock:
                 return {**self.board.world, "reads": self.board.reads}
-        simple = {
+        simple: dict[str, dict[str, Any]] = {
             "open_door": {"door": True, "tamper": True}, "close_door": {"door": False, "tamper": False},
             "cut_power": {"mains": False, "on_battery": True}, "restore_power": {"mains": True, "on_battery": False},
             "cool_down": {"temperature": 22.5}, "tilt": {"tilt": True}, "shake": {"vibration": True},

@@ -74,34 +74,12 @@ class TravelDocSimulation:
 
     def control(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         if action == "insert":
-            text = params.get("mrz")
-            if text is None:
-                key = str(params.get("doc", "passport"))
-                if key not in SAMPLES:
-                    raise GtsdkError(ErrorCode.INVALID_DATA, f"unknown document {key!r}", field="doc")
-                text = SAMPLES[key]
-            mrz.parse(str(text))
-            self.card.remove()
-            self.document = make_document(str(text), self.pki, str(params.get("photo", "jpeg")),
-                                          tamper_dg1=bool(params.get("tamper", False)))
-            self.chip = IcaoChip(self.document.bac_key, self.document.files)
-            self._insert()
+            self._put_document(params)
         elif action == "remove":
             self.card.remove()
             self.host.keep_out(self.slot)
         elif action == "fault":
-            kind = str(params.get("kind", ""))
-            if kind == "pull":
-                self.card.pull_after = int(params.get("after", 3))
-            elif kind == "mac":
-                if self.chip is not None:
-                    self.chip.corrupt_next_mac = True
-            elif kind == "delay":
-                self.card.delay = float(params.get("seconds", 0.5))
-            elif kind == "mute":
-                self.card.mute = bool(params.get("on", True))
-            else:
-                raise GtsdkError(ErrorCode.INVALID_DATA, f"unknown fault {kind!r}", field="kind")
+            self._fault(str(params.get("kind", "")), params)
         elif action == "clear":
             self.card.pull_after = None
             self.card.delay = 0.0
@@ -120,6 +98,34 @@ class TravelDocSimulation:
         return {"reader": self.reader, "inserted": self.card.inserted, "pcscd": self.host.running,
                 "document": mrz.parse(self.document.mrz_text).document_type if self.document else None,
                 "apdus": self.chip.apdus if self.chip else 0}
+
+    def _put_document(self, params: dict[str, Any]) -> None:
+        """A new document (a sample by name, or any MRZ) on the reader."""
+        text = params.get("mrz")
+        if text is None:
+            key = str(params.get("doc", "passport"))
+            if key not in SAMPLES:
+                raise GtsdkError(ErrorCode.INVALID_DATA, f"unknown document {key!r}", field="doc")
+            text = SAMPLES[key]
+        mrz.parse(str(text))
+        self.card.remove()
+        self.document = make_document(str(text), self.pki, str(params.get("photo", "jpeg")),
+                                      tamper_dg1=bool(params.get("tamper", False)))
+        self.chip = IcaoChip(self.document.bac_key, self.document.files)
+        self._insert()
+
+    def _fault(self, kind: str, params: dict[str, Any]) -> None:
+        if kind == "pull":
+            self.card.pull_after = int(params.get("after", 3))
+        elif kind == "mac":
+            if self.chip is not None:
+                self.chip.corrupt_next_mac = True
+        elif kind == "delay":
+            self.card.delay = float(params.get("seconds", 0.5))
+        elif kind == "mute":
+            self.card.mute = bool(params.get("on", True))
+        else:
+            raise GtsdkError(ErrorCode.INVALID_DATA, f"unknown fault {kind!r}", field="kind")
 
     def _insert(self) -> None:
         if self.host.running:

@@ -73,7 +73,8 @@ def readers() -> list[str]:
         from smartcard.System import readers as _readers
 
         return [str(r) for r in _readers()]
-    except Exception:
+    except Exception as e:  # noqa: BLE001 - pyscard raises its own types when there is no service: no readers
+        log.debug("no PC/SC readers: %s", type(e).__name__)
         return []
 
 
@@ -92,7 +93,7 @@ def _socket_in_netns(ns_path: str, timeout: float = 10.0) -> socket.socket:
             finally:
                 os.close(fd)
             box["sock"] = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        except BaseException as e:  # handed to the caller
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
             box["err"] = e
 
     t = threading.Thread(target=run, name="vpcd-netns", daemon=True)

@@ -26,10 +26,15 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.sim import unknown_action
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.websockets import WebSocket
 
 OK, NO_CARD, CARD_REMOVED, NOT_CONNECTED, NOT_OPEN = "0000", "1002", "1003", "2001", "2002"
 MESSAGES = {OK: "成功", NO_CARD: "未检测到卡片", CARD_REMOVED: "读卡过程中卡片被移走", NOT_CONNECTED: "读卡器未连接",
@@ -60,72 +65,79 @@ class Reader:
         self.delay = 0.0
 
 
-def make_app(reader: Reader) -> Any:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
+def _answer(code: str, data: Any = None) -> JSONResponse:
     from starlette.responses import JSONResponse
-    from starlette.routing import Route, WebSocketRoute
-    from starlette.websockets import WebSocket, WebSocketDisconnect
 
-    def answer(code: str, data: Any = None) -> JSONResponse:
-        body: dict[str, Any] = {"retCode": code, "retMsg": MESSAGES.get(code, "内部错误")}
-        if data is not None:
-            body["data"] = data
-        return JSONResponse(body)
+    body: dict[str, Any] = {"retCode": code, "retMsg": MESSAGES.get(code, "内部错误")}
+    if data is not None:
+        body["data"] = data
+    return JSONResponse(body)
 
-    async def slow() -> None:
-        if reader.delay:
-            await asyncio.sleep(reader.delay)
-        while reader.hang:  # a middleware stuck on its device
+
+async def _body_of(request: Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class _Routes:
+    """The middleware's endpoints over one simulated :class:`Reader`."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    async def slow(self) -> None:
+        if self.reader.delay:
+            await asyncio.sleep(self.reader.delay)
+        while self.reader.hang:  # a middleware stuck on its device
             await asyncio.sleep(0.05)
 
-    async def body_of(request: Request) -> dict[str, Any]:
-        try:
-            data = await request.json()
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
+    async def open_(self, request: Request) -> JSONResponse:
+        await self.slow()
+        if not self.reader.plugged:
+            return _answer(NOT_CONNECTED)
+        self.reader.opened = True
+        return _answer(OK)
 
-    async def open_(request: Request) -> JSONResponse:
-        await slow()
-        if not reader.plugged:
-            return answer(NOT_CONNECTED)
-        reader.opened = True
-        return answer(OK)
+    async def close(self, request: Request) -> JSONResponse:
+        await self.slow()
+        self.reader.opened = False
+        return _answer(OK)
 
-    async def close(request: Request) -> JSONResponse:
-        await slow()
-        reader.opened = False
-        return answer(OK)
+    async def status(self, request: Request) -> JSONResponse:
+        await self.slow()
+        r = self.reader
+        if not r.plugged:
+            return _answer(NOT_CONNECTED)
+        return _answer(OK, {"online": True, "opened": r.opened, "cardIn": r.card is not None,
+                            "sn": "ADH-2024-000451"})
 
-    async def status(request: Request) -> JSONResponse:
-        await slow()
-        if not reader.plugged:
-            return answer(NOT_CONNECTED)
-        return answer(OK, {"online": True, "opened": reader.opened, "cardIn": reader.card is not None,
-                           "sn": "ADH-2024-000451"})
-
-    async def read(request: Request) -> JSONResponse:
-        body = await body_of(request)
-        await slow()
-        if not reader.plugged:
-            return answer(NOT_CONNECTED)
-        if not reader.opened:
-            return answer(NOT_OPEN)
+    async def read(self, request: Request) -> JSONResponse:
+        body = await _body_of(request)
+        await self.slow()
+        r = self.reader
+        if not r.plugged:
+            return _answer(NOT_CONNECTED)
+        if not r.opened:
+            return _answer(NOT_OPEN)
         wait = min(max(int(body.get("waitMs", 0) or 0), 0), 30_000) / 1000.0
         end = time.monotonic() + wait
-        while reader.card is None and time.monotonic() < end:
+        while r.card is None and time.monotonic() < end:
             await asyncio.sleep(0.02)
-        if reader.card is None:
-            return answer(NO_CARD)
-        return answer(OK, _card_json(reader.card))
+        if r.card is None:
+            return _answer(NO_CARD)
+        return _answer(OK, _card_json(r.card))
 
-    async def events(ws: WebSocket) -> None:
+    async def events(self, ws: WebSocket) -> None:
+        from starlette.websockets import WebSocketDisconnect
+
         await ws.accept()
-        last = reader.card is not None
+        last = self.reader.card is not None
         try:
             while True:
-                now = reader.card is not None and reader.plugged
+                now = self.reader.card is not None and self.reader.plugged
                 if now != last:
                     await ws.send_json({"eventType": "CARD_IN" if now else "CARD_OUT", "ts": int(time.time() * 1000)})
                     last = now
@@ -133,12 +145,18 @@ def make_app(reader: Reader) -> Any:
         except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
             return
 
+
+def make_app(reader: Reader) -> Any:
+    from starlette.applications import Starlette
+    from starlette.routing import Route, WebSocketRoute
+
+    r = _Routes(reader)
     return Starlette(routes=[
-        Route("/api/reader/open", open_, methods=["POST"]),
-        Route("/api/reader/close", close, methods=["POST"]),
-        Route("/api/reader/status", status, methods=["GET"]),
-        Route("/api/idcard/read", read, methods=["POST"]),
-        WebSocketRoute("/ws/events", events),
+        Route("/api/reader/open", r.open_, methods=["POST"]),
+        Route("/api/reader/close", r.close, methods=["POST"]),
+        Route("/api/reader/status", r.status, methods=["GET"]),
+        Route("/api/idcard/read", r.read, methods=["POST"]),
+        WebSocketRoute("/ws/events", r.events),
     ])
 
 

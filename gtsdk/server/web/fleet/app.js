@@ -3,6 +3,7 @@
 // remote diagnosis and the command console.  ?screen=big is the 大数据展示屏 mode (10.1.2.1); ?panel=<name> shows
 // one panel for embedding in another system's page.  The token lives in sessionStorage (or #token=… for panels).
 import * as charts from "./charts.js";
+import { loadUpdates } from "./updates.js";
 
 const $ = (sel) => document.querySelector(sel);
 const params = new URLSearchParams(location.search);
@@ -247,7 +248,7 @@ async function refresh() {
     if (m) { await showTerminal(decodeURIComponent(m[1])); return; }
     $("#main").hidden = false; $("#detail").hidden = true;
     await Promise.all([loadOverview(), loadTerminals(), loadRankings(), loadUsage(), loadFaults(), loadKpis(), loadLists(),
-      loadPushes()]);
+      loadPushes(), loadUpdates(api, refresh)]);
     status(`更新于 updated ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`);
     document.body.dataset.loaded = "1";
   } catch (e) { status(String(e), true); }
