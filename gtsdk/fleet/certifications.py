@@ -10,7 +10,7 @@ any order, so both halves meet in the database: each part is a row of ``report_p
 delivered twice changes nothing.
 
 Assembly checks the SHA-256, inflates at most :data:`MAX_REPORT_JSON` bytes, parses the JSON and verifies its
-signature (:func:`gtsdk.conformance.signing.verify`) with the terminal's enrolled key — a report signed by another
+signature (:func:`gtsdk.crypto.signed_json.verify`) with the terminal's enrolled key — a report signed by another
 key, or by a terminal that enrolled none, is stored as *not verified* with the reason.  Tier, pass, counts and
 date come from the report itself, not from the terminal's summary.  A set that never completes is dropped after
 :data:`PART_TTL`.  Refusals are audited with the upload id and the reason, never the content.
@@ -180,15 +180,14 @@ def _assemble(conn: Connection, upload: str, now: datetime) -> int:
 
 
 def _verify(conn: Connection, terminal_id: str, report: dict[str, Any]) -> tuple[bool, str]:
-    from gtsdk.conformance import signing
-    from gtsdk.crypto import load_public_pem
+    from gtsdk.crypto import load_public_pem, signed_json
 
     pem = conn.execute(select(s.terminal_keys.c.sm2_public).where(s.terminal_keys.c.terminal_id == terminal_id)
                        ).scalar()
     if pem is None:
         return False, "the terminal enrolled no SM2 key"
     try:
-        ok, why = signing.verify(report, load_public_pem(str(pem).encode()))
+        ok, why = signed_json.verify(report, load_public_pem(str(pem).encode()))
     except (ValueError, TypeError, KeyError, GtsdkError) as e:  # a report made to break the verifier: not verified
         return False, f"verification failed: {type(e).__name__}"
     return bool(ok), str(why)
