@@ -280,12 +280,17 @@ def fill_dashboard(engine: Engine, terminals: int, days: int, seed: int = 1) -> 
         add(r_hourly, (row["region"], row["day"], row["hour"]), row, ("n",))
     for row in rated:
         add(r_rated, (row["region"], row["day"], row["service_code"]), row, ("n", "n1", "n2", "n3", "n4", "n5"))
+    t_monthly: dict[tuple[Any, ...], dict[str, float]] = {}
+    for (d, t, r), v in t_usage.items():
+        add(t_monthly, (d.replace(day=1), t, r), v, ("n", "completed"))
     r_avail: dict[tuple[Any, ...], dict[str, float]] = {}
     for row in avail:
         add(r_avail, (row["region"], row["day"]), row, ("up", "down", "unknown"))
     second = [
         (s.region_usage_daily, [{"region": r, "day": d, "service_code": c, **v} for (r, d, c), v in r_usage.items()]),
         (s.terminal_usage_daily, [{"day": d, "terminal_id": t, "region": r, **v} for (d, t, r), v in t_usage.items()]),
+        (s.terminal_usage_monthly, [{"month": m, "terminal_id": t, "region": r, **v}
+                                    for (m, t, r), v in t_monthly.items()]),
         (s.region_usage_hourly, [{"region": r, "day": d, "hour": h, **v} for (r, d, h), v in r_hourly.items()]),
         (s.region_availability_daily, [{"region": r, "day": d, **v} for (r, d), v in r_avail.items()]),
         (s.region_ratings_daily, [{"region": r, "day": d, "service_code": c, **v} for (r, d, c), v in r_rated.items()]),
@@ -346,6 +351,9 @@ def main() -> None:
     ap.add_argument("--dash-days", type=int, default=90)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--dashboards-only", action="store_true", help="skip the ingest and latency parts")
+    ap.add_argument("--rank-terminals", type=int, default=10_000)
+    ap.add_argument("--rank-days", type=int, default=180)
+    ap.add_argument("--ranking-only", action="store_true", help="only the terminal ranking: months vs days")
     a = ap.parse_args()
     if a.publisher:
         publisher(a.publisher)
@@ -359,6 +367,9 @@ def main() -> None:
                    "postgresql": db.open_engine(pg.create_database("bench"))}
         for e in engines.values():
             db.create_schema(e)
+        if a.ranking_only:
+            ranking_part(engines, a.rank_terminals, a.rank_days, a.repeat)
+            return
         if not a.dashboards_only:
             ingest_part(fleet, engines, base, a.messages, a.terminals)
         dashboards_part(engines, a.dash_terminals, a.dash_days, a.repeat)
@@ -407,6 +418,84 @@ def dashboards_part(engines: dict[str, Engine], terminals: int, days: int, repea
         for k, (med, p95) in res.items():
             print(f"    {k:<24} {med * 1000:7.1f} / {p95 * 1000:7.1f}")
         print(f"  {name}: worst p95 {worst * 1000:.0f} ms (goal < 500 ms)")
+
+
+# ---- the province-wide terminal ranking: terminal × month rollup vs terminal × day ------------------------------
+def daily_ranking(conn: Any, scope: q.Scope, start: date, end: date, limit: int = 50) -> list[tuple[str, int]]:
+    """The baseline: the ranking as it was before the monthly rollup — the total, then the sum per terminal over
+    terminal × day, then the names of the first ``limit``."""
+    from sqlalchemy import func, select
+    u = s.terminal_usage_daily
+    conn.execute(select(func.coalesce(func.sum(u.c.n), 0)).where(
+        scope.where(u), u.c.day >= start, u.c.day <= end)).scalar_one()
+    rows = [(r[0], int(r[1])) for r in conn.execute(
+        select(u.c.terminal_id, func.sum(u.c.n)).where(scope.where(u), u.c.day >= start, u.c.day <= end)
+        .group_by(u.c.terminal_id).order_by(func.sum(u.c.n).desc(), u.c.terminal_id).limit(limit))]
+    conn.execute(select(s.terminals.c.id, s.terminals.c.name).where(s.terminals.c.id.in_([r[0] for r in rows])))
+    return rows
+
+
+def fill_ranking(engine: Engine, terminals: int, days: int, seed: int = 2) -> int:
+    """Terminals with their terminal × day and terminal × month rollups only (what the ranking reads)."""
+    rng = random.Random(seed)
+    today = date.today()
+    counties = [f"33{c:02d}{k:02d}" for c in range(1, 12) for k in range(2, 10)]
+    terms: list[dict[str, Any]] = []
+    daily: list[dict[str, Any]] = []
+    monthly: dict[tuple[date, str], dict[str, Any]] = {}
+    for i in range(terminals):
+        region, tid = counties[i % len(counties)], f"R-{i:06d}"
+        terms.append({"id": tid, "region": region, "name": "", "address": "", "vendor": "", "model": "",
+                      "software_version": "", "modules": {}, "profile_version": 0, "low_use_exempt": False,
+                      "online": True, "session": 0})
+        per_day = rng.lognormvariate(3.5, 0.5)
+        for d in range(days):
+            day = today - timedelta(days=d)
+            n = max(0, int(rng.gauss(per_day, per_day ** 0.5)))
+            if n:
+                daily.append({"day": day, "terminal_id": tid, "region": region, "n": n, "completed": n})
+                m = monthly.setdefault((day.replace(day=1), tid), {"month": day.replace(day=1), "terminal_id": tid,
+                                                                   "region": region, "n": 0, "completed": 0})
+                m["n"] += n
+                m["completed"] += n
+    with writer(engine).begin() as c:
+        for table, data in ((s.terminals, terms), (s.terminal_usage_daily, daily),
+                            (s.terminal_usage_monthly, list(monthly.values()))):
+            for k in range(0, len(data), 20_000):
+                c.execute(insert(table), data[k:k + 20_000])
+    if db.is_postgres(engine):
+        with engine.connect() as c:
+            c.exec_driver_sql("COMMIT")
+            c.exec_driver_sql("ANALYZE")
+    return len(daily) + len(monthly)
+
+
+def ranking_part(engines: dict[str, Engine], terminals: int, days: int, repeat: int) -> None:
+    print(f"terminal ranking, province scope: {terminals} terminals x {days} days, {repeat} runs (median / p95 ms)")
+    scope = q.Scope("33")
+    today = date.today()
+    for name, e in engines.items():
+        t0 = time.perf_counter()
+        rows = fill_ranking(e, terminals, days)
+        print(f"  {name}: {rows} rollup rows loaded in {time.perf_counter() - t0:.0f} s")
+        for window in (30, 90, days):
+            start = today - timedelta(days=window - 1)
+            res = {}
+            for label, fn in (("days (baseline)", lambda c, st=start: daily_ranking(c, scope, st, today)),
+                              ("months + edge days", lambda c, st=start: q.terminal_ranking(c, scope, st, today))):
+                ts = []
+                for _ in range(repeat):
+                    t1 = time.perf_counter()
+                    with e.connect() as c:
+                        fn(c)
+                    ts.append(time.perf_counter() - t1)
+                res[label] = (statistics.median(ts), pct(ts, 95))
+            with e.connect() as c:
+                same = [r[1] for r in daily_ranking(c, scope, start, today)] == [
+                    r["count"] for r in q.terminal_ranking(c, scope, start, today)]
+            base, new = res["days (baseline)"], res["months + edge days"]
+            print(f"    last {window:>3} days: days {base[0] * 1000:7.1f} / {base[1] * 1000:7.1f}   months "
+                  f"{new[0] * 1000:7.1f} / {new[1] * 1000:7.1f}   ratio {new[0] / base[0]:.2f}x   same counts: {same}")
 
 
 if __name__ == "__main__":

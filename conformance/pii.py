@@ -144,18 +144,32 @@ def _mask_term(s: str) -> str:
 def find(text: str, vocabulary: Vocabulary | None = None) -> list[Finding]:
     """Every piece of personal data in *text* (masked, so findings can go into a report)."""
     out: list[Finding] = []
+    covered: list[tuple[int, int]] = []  # spans a pattern already reported: a learnt term inside one is the same datum
     for m in _ID.finditer(text):
         if _id_at(text, m):
             out.append(Finding("idNumber", _mask_id(m.group(1))))
+            covered.append(m.span(1))
     for m in _MRZ.finditer(text):
         if is_mrz(m.group(1)):
             out.append(Finding("mrz", m.group(1)[:5] + "…"))
+            covered.append(m.span(1))
     for m in _PASSPORT.finditer(text):
         out.append(Finding("passportNumber", _mask_term(m.group(1))))
+        covered.append(m.span(1))
     for t in (vocabulary or KNOWN).terms():
-        if t in text:
+        if _occurs_outside(text, t, covered):
             out.append(Finding("name" if not any(c.isdigit() for c in t) else "documentNumber", _mask_term(t)))
     return out
+
+
+def _occurs_outside(text: str, term: str, covered: list[tuple[int, int]]) -> bool:
+    start = text.find(term)
+    while start >= 0:
+        end = start + len(term)
+        if not any(a <= start and end <= b for a, b in covered):
+            return True
+        start = text.find(term, start + 1)
+    return False
 
 
 def mask(text: str, vocabulary: Vocabulary | None = None) -> str:

@@ -257,3 +257,28 @@ def test_voice_switch(page: Any, demo_service: DemoService) -> None:
     page.click("[data-service=social]")
     page.wait_for_selector("#scores", timeout=60_000)  # card read and face checked without a word
     assert spoken() == before
+
+
+def test_tiles_follow_a_pushed_catalogue(page: Any, demo_service: DemoService) -> None:
+    """A catalogue the fleet platform pushes (Recorder.replace_catalogue, docs/fleet.md) shows on the home screen
+    without a visitor touching it, and the next visitor gets it too."""
+    from gtsdk.records import catalogue
+
+    rec = demo_service.running.app.records
+    assert rec is not None
+    before = rec.catalogue
+    pushed = catalogue.parse({"version": "pushed-1", "entries": [
+        *catalogue.to_file_data(before)["entries"],
+        {"code": "pushed", "name_zh": "新下发事项", "name_en": "Pushed service", "modules": ["idcard"]}]}, "x")
+    open_demo(page, demo_service, "?catalogueCheck=500&voice=0")
+    assert page.locator("[data-service=pushed]").count() == 0
+    try:
+        rec.replace_catalogue(pushed)
+        page.wait_for_selector("[data-service=pushed]", timeout=10_000)  # idle on the home screen: followed
+        assert "新下发事项" in page.inner_text("[data-service=pushed]")
+    finally:
+        rec.replace_catalogue(before.model_copy(update={"version": "restored"}))
+    page.reload()
+    page.wait_for_selector(".service")
+    assert page.locator("[data-service=pushed]").count() == 0
+    assert page.js_errors == []

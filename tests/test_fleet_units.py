@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import subprocess
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from _fleet_fixtures import db_url, engine, postgres  # noqa: F401
 from cryptography import x509
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, func, insert, select, text
 
 from gtsdk.errors import GtsdkError
 from gtsdk.fleet import broker as bk
@@ -178,3 +180,83 @@ def test_rollups_follow_versions(engine: Engine) -> None:
     with engine.connect() as c:
         row = c.execute(select(s.region_availability_daily.c.up, s.region_availability_daily.c.down)).one()
     assert tuple(row) == (86000.0, 400.0)
+
+
+def test_host_success_rates_are_spelt_1h_and_the_old_spelling_is_still_read(engine: Engine) -> None:
+    """``successRate1h`` / ``successRate24h`` on the wire; a record queued by an older terminal (``successRate1H``)
+    is applied, not refused."""
+    from gtsdk.records.schema import Host, RecordEnvelope, RecordKind
+    assert set(Host(success_rate_1h=0.5, success_rate_24h=0.25).wire()) == {"successRate1h", "successRate24h"}
+    with db.writer(engine).begin() as c:
+        c.execute(insert(s.terminals).values(id="T-H", region="330102", name="", address="", vendor="", model="",
+                                             software_version="", modules={}, profile_version=0,
+                                             low_use_exempt=False, online=False, session=0))
+    now = dt.datetime.now(dt.UTC)
+    bodies = [{"cpuPercent": 5.0, "successRate1h": 0.9, "successRate24h": 0.95},
+              {"cpuPercent": 6.0, "successRate1H": 0.8, "successRate24H": 0.85}]
+    incoming = [Incoming("T-H", "330102", RecordEnvelope(
+        id=f"host-sample-{i}", kind=RecordKind.HOST, terminal_id="T-H", time=now - dt.timedelta(minutes=i),
+        body=b).model_dump_json(by_alias=True).encode(), i) for i, b in enumerate(bodies)]
+    r = Applier(engine).apply(incoming)
+    assert r.new == 2 and not r.rejected
+    with engine.connect() as c:
+        rows = c.execute(select(s.host_samples.c.success_rate_1h, s.host_samples.c.success_rate_24h)
+                         .order_by(s.host_samples.c.time.desc())).all()
+    assert [tuple(x) for x in rows] == [(0.9, 0.95), (0.8, 0.85)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.dates(dt.date(2024, 1, 1), dt.date(2027, 12, 31)), length=st.integers(0, 800),
+       last=st.one_of(st.none(), st.dates(dt.date(2023, 12, 1), dt.date(2030, 1, 1))))
+def test_month_plan_counts_every_day_of_the_window_once(start: dt.date, length: int, last: dt.date | None) -> None:
+    """Months + days added − days taken away cover each day of the window once and no other day with data, and
+    never read more than half a month of days per partial month."""
+    from gtsdk.fleet.store.queries import month_plan
+    end = start + dt.timedelta(days=length)
+    months, plus, minus = month_plan(start, end, last)
+
+    def covered(d: dt.date) -> int:
+        return (d.replace(day=1) in months) + sum(a <= d <= b for a, b in plus) - sum(a <= d <= b for a, b in minus)
+    lo, hi = start.replace(day=1) - dt.timedelta(days=1), end + dt.timedelta(days=32)
+    d = lo
+    while d <= hi:
+        if last is not None and d <= last:
+            assert covered(d) == (1 if start <= d <= end else 0), d
+        elif start <= d <= end:
+            assert covered(d) >= 0
+        d += dt.timedelta(days=1)
+    assert all((b - a).days + 1 <= 31 for a, b in plus + minus)
+    assert sum((b - a).days + 1 for a, b in minus) <= 16 * len(months)
+
+
+def test_terminal_ranking_from_months_equals_the_sum_of_days(engine: Engine) -> None:
+    """The ranking read from months and edge days equals the plain sum over the days, for windows of any shape."""
+    from _fleet_fixtures import transaction
+
+    from gtsdk.fleet.store import queries as qq
+    with db.writer(engine).begin() as c:
+        for tid in ("T-A", "T-B", "T-C"):
+            c.execute(insert(s.terminals).values(id=tid, region="330102", name="", address="", vendor="", model="",
+                                                 software_version="", modules={}, profile_version=0,
+                                                 low_use_exempt=False, online=False, session=0))
+    rng = random.Random(5)
+    now = dt.datetime.now(dt.UTC)
+    batch: list[Incoming] = []
+    for tid in ("T-A", "T-B", "T-C"):
+        for back in range(0, 130):
+            for k in range(rng.choice([0, 0, 1, 2, 5])):
+                started = now - dt.timedelta(days=back, minutes=13 * k + 5)
+                batch.append(Incoming(tid, "330102", transaction(tid, started, "S1").model_dump_json(
+                    by_alias=True).encode(), len(batch)))
+    Applier(engine).apply(batch)
+    tz = ZoneInfo("Asia/Shanghai")
+    today = qq.local_today(tz)
+    d = s.terminal_usage_daily
+    for start_back, length in ((29, 29), (89, 89), (125, 125), (60, 3), (45, 20), (100, 40), (5, 5), (200, 300)):
+        start = today - dt.timedelta(days=start_back)
+        end = start + dt.timedelta(days=length)
+        with engine.connect() as c:
+            got = {r["terminalId"]: r["count"] for r in qq.terminal_ranking(c, qq.Scope("33"), start, end, limit=10)}
+            want = {t: int(n) for t, n in c.execute(select(d.c.terminal_id, func.sum(d.c.n)).where(
+                d.c.day >= start, d.c.day <= end).group_by(d.c.terminal_id)).all() if n}
+        assert got == want, (start, end)

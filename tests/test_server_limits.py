@@ -264,7 +264,9 @@ def test_health_answered_while_a_big_body_is_parsed(tmp_path: Path) -> None:
     finally:
         s.running.stop()
         s.terminal.stop()
-    assert order[:3] == ["health"] * 3, order  # every health check answered before the big body's answer
+    # the parse runs off the event loop: health is answered while it goes on (were it blocked behind the parse,
+    # the big body's answer would come first).  How many of the three win depends on the machine's load.
+    assert order.count("health") == 3 and order[0] == "health", order
 
 
 def test_image_field_takes_a_photo_over_the_string_cap(tmp_path: Path) -> None:
@@ -435,6 +437,27 @@ def test_stalled_body_answered_by_the_connection_with_the_request_id(tmp_path: P
         finally:
             conn.close()
         assert status == 413 and env["code"] == "payloadTooLarge" and env["data"]["field"] == "body"
+        assert health(s) == 200
+    finally:
+        s.running.stop()
+        s.terminal.stop()
+
+
+def test_a_client_that_sends_its_whole_oversized_body_before_reading_gets_the_answer(tmp_path: Path) -> None:
+    # the answer goes out after 4 KB, the client goes on sending 512 KB and only then reads: the refused
+    # connection must keep reading (and dropping) meanwhile, or closing it resets the answer away
+    s = start_service(tmp_path / "h", {"max_body_bytes": 4096})
+    try:
+        for _ in range(3):
+            conn = tls(s)
+            try:
+                body = b" " * (512 * 1024)
+                conn.sendall(b"POST /v1/lights/on HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.app_token.encode()
+                             + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                status, env = envelope(read_all(conn))
+            finally:
+                conn.close()
+            assert status == 413 and env["code"] == "payloadTooLarge", env
         assert health(s) == 200
     finally:
         s.running.stop()

@@ -227,13 +227,21 @@ def revoke(home: Path | None, db: str | None, terminal_id: str) -> None:
               help="the fleet CA certificate (given with the code), to check the platform")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="the terminal's gtsdk home")
 def enrol(url: str, otc: str, ca: Path, home: Path | None) -> None:
-    """Terminal side: make a key here, get it certified with the one-time code, write <home>/fleet/."""
+    """Terminal side: make a key here, get it certified with the one-time code, write <home>/fleet/; register the
+    terminal's SM2 key (<home>/terminal-sm2-key.pem, made if missing) that signs its audit log and reports."""
+    from gtsdk.audit import Signer
     from gtsdk.fleet.pki import generate_key, key_pem, make_csr
-    from gtsdk.fleet.provision import Enrolment, write_terminal_files
+    from gtsdk.fleet.provision import Enrolment, sm2_proof, write_terminal_files
     from gtsdk.home import home_dir
 
+    h = home_dir(home)
     key = generate_key()
-    body = json.dumps({"code": otc, "csr": make_csr(key, "terminal").decode()}).encode()
+    csr = make_csr(key, "terminal")
+    req_body: dict[str, str] = {"code": otc, "csr": csr.decode()}
+    sm2 = Signer(h).key
+    if sm2 is not None:
+        req_body.update(sm2PublicKey=sm2.public_key().to_pem().decode(), sm2Proof=sm2_proof(sm2, csr))
+    body = json.dumps(req_body).encode()
     req = urllib.request.Request(url.rstrip("/") + "/api/v1/enrol", data=body, method="POST",
                                  headers={"Content-Type": "application/json"})
     ctx = ssl.create_default_context(cafile=str(ca))
@@ -245,7 +253,6 @@ def enrol(url: str, otc: str, ca: Path, home: Path | None) -> None:
         raise click.ClickException(f"{err.get('code', e.code)}: {err.get('message', '')}") from None
     except (urllib.error.URLError, OSError) as e:
         raise click.ClickException(f"cannot reach the platform: {e}") from None
-    h = home_dir(home)
     write_terminal_files(h / "fleet", Enrolment(data["terminalId"], data["region"], data["certificate"].encode(),
                                                 data["ca"].encode(), data["commandKey"].encode()), key_pem(key))
     click.echo(f"enrolled {data['terminalId']} ({data['region']}); files in {h / 'fleet'}\n")

@@ -86,7 +86,8 @@ def run(terminal: Terminal, service: ServiceConfig, home: Path | None, *, port: 
         click.echo(f"no tokens yet: create one with  gtsdk token --scope app --home {h}")
     terminal.start()
     try:
-        agent = _fleet_agent(terminal.config, terminal, h, app)
+        host = "127.0.0.1" if "127.0.0.1" in service.listen else (service.listen or ["127.0.0.1"])[0]
+        agent = _fleet_agent(terminal.config, terminal, h, app, f"https://{f'[{host}]' if ':' in host else host}:{p}")
     except ConfigError as e:
         stop()
         raise click.ClickException(e.detail) from None
@@ -110,12 +111,13 @@ def _remove(own_wd: Path | None) -> None:
         leftovers.remove_temp_dir(own_wd)
 
 
-def _fleet_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, app: object) -> Any:
-    """The fleet agent when the config has a [fleet] table (docs/fleet.md); None otherwise."""
+def _fleet_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, app: object, url: str) -> Any:
+    """The fleet agent when the config has a [fleet] table (docs/fleet.md); None otherwise.  *url* is where this
+    service listens (the ``conformance`` command certifies it)."""
     if not cfg.fleet:
         return None
     from gtsdk.fleet.service import start_agent
-    return start_agent(cfg, terminal, home, audit=getattr(app, "audit", None), app=app)
+    return start_agent(cfg, terminal, home, audit=getattr(app, "audit", None), app=app, service_url=url)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

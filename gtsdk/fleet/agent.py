@@ -7,9 +7,11 @@ It runs inside ``gtsdk serve`` when the terminal configuration has a ``[fleet]``
   user property;
 * forgets a record (``Outbox.ack``) only when the **platform** confirms it on ``…/ack`` — after its database
   transaction committed — not when the broker acknowledged it: a broker can lose what it acknowledged (``kill -9``
-  between two saves of its persistence file, a bridge link cut mid-flight).  What is not confirmed is published
-  again on every new connection to the broker, when the platform announces a new epoch on ``gt/platform/state``,
-  and after :attr:`AgentConfig.resend_after` seconds without news.  Duplicates are
+  between two saves of its persistence file, a bridge link cut mid-flight, a restart that forgot the shared
+  subscriptions).  What is not confirmed is published again on every new connection to the broker, when the
+  platform announces that it lost its session (a new epoch on ``gt/platform/state``), and when the loss recovery
+  of :mod:`gtsdk.fleet.delivery` sees a record or its receipt lost (RACK-TLP: a later record was confirmed, or a
+  probe after ``probe_after`` seconds without news, backing off to ``resend_after``).  Duplicates are
   harmless: the platform applies records idempotently on ``(id, version)``.  A record the platform refuses for
   good (invalid) moves to the ``fleet_rejected`` table, so nothing is silently dropped;
 * keeps a retained ``…/state`` message — ``online`` on connect, the MQTT **Last Will** ``offline`` the moment the
@@ -46,6 +48,7 @@ from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.fleet import commands as cmds
 from gtsdk.fleet import errors as fe
 from gtsdk.fleet import topics
+from gtsdk.fleet.delivery import Flights
 from gtsdk.fleet.mqtt import (
     BrokerUrl,
     Identity,
@@ -83,6 +86,9 @@ class AgentConfig:
     heartbeat_interval: float = 60.0
     keepalive: int = 30
     window: int = 500
+    #: seconds without a confirmation (or a send) before the newest unconfirmed record is published again as a probe
+    probe_after: float = 5.0
+    #: the longest probe interval: the back-off while the platform stays silent stops here
     resend_after: float = 600.0
     session_expiry: int = 7 * 86400
     #: write the terminal's profile record from this config; off inside ``gtsdk serve``, whose record store
@@ -105,7 +111,8 @@ class AgentConfig:
             return float(v)
 
         known = {"broker", "terminal_id", "region", "name", "address", "latitude", "longitude", "vendor", "model",
-                 "ca", "cert", "key", "platform_key", "outbox", "heartbeat_interval", "window", "resend_after"}
+                 "ca", "cert", "key", "platform_key", "outbox", "heartbeat_interval", "window", "probe_after",
+                 "resend_after"}
         for k in table:
             if k not in known:
                 raise ConfigError(f"fleet.{k}", f"unknown key; expected one of {sorted(known)}")
@@ -145,15 +152,7 @@ class AgentConfig:
                    latitude=None if lat is None else float(lat), longitude=None if lon is None else float(lon),
                    vendor=str(table.get("vendor", "")), model=str(table.get("model", "")),
                    heartbeat_interval=num("heartbeat_interval", 60, 1), window=int(num("window", 500, 1)),
-                   resend_after=num("resend_after", 600, 1))
-
-
-@dataclass
-class _Flight:
-    record_id: str
-    version: int
-    sent: float
-    mid: int
+                   probe_after=num("probe_after", 5, 0.1), resend_after=num("resend_after", 600, 1))
 
 
 @dataclass
@@ -161,7 +160,9 @@ class AgentStats:
     published: int = 0
     confirmed: int = 0
     rejected: int = 0
-    resends: int = 0
+    resends: int = 0  # the whole window published again (new connection, platform session lost)
+    probes: int = 0  # one record published again after silence (TLP)
+    retransmits: int = 0  # records published again because a later one was confirmed first (RACK)
     connects: int = 0
     commands: int = 0
     refused_commands: int = 0
@@ -206,11 +207,9 @@ class Agent:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connected = threading.Event()
-        self._inflight: dict[int, _Flight] = {}
-        self._by_mid: dict[int, int] = {}
+        self._flights = Flights(config.probe_after, max(config.probe_after, config.resend_after))
         self._after = 0
         self._epoch: str | None = None
-        self._backoff = 1.0
         self._session = 0
         self._threads: list[threading.Thread] = []
         self._client: mqtt.Client | None = None
@@ -351,7 +350,7 @@ class Agent:
                     if now >= next_hb:
                         self._heartbeat()
                         next_hb = now + self.cfg.heartbeat_interval
-                    self._safety_resend(now)
+                    self._recover(now)
             except sqlite3.Error as e:  # the records database is busy or gone: keep the agent alive, retry
                 self.stats.last_error = f"outbox: {type(e).__name__}"
                 log.warning("outbox error: %s", e)
@@ -378,72 +377,101 @@ class Agent:
                 pass
             elif kind == "puback":
                 _, mid, failed, reason = ev
-                seq = self._by_mid.pop(mid, None)
-                if failed and seq is not None:
-                    self._inflight.pop(seq, None)
-                    self.stats.last_error = f"broker refused record seq {seq}: {reason}"
+                f = self._flights.failed(mid) if failed else None
+                if f is not None:
+                    self.stats.last_error = f"broker refused record seq {f.seq}: {reason}"
                     log.error("broker refused a record (%s); it stays in the outbox", reason)
-                    self._after = min(self._after, seq - 1)
+                    self._after = min(self._after, f.seq - 1)
                     self._stop.wait(min(self.cfg.resend_after, 5.0))
             elif kind == "ack":
                 self._confirm(ev[1])
             elif kind == "platform":
                 self._platform_state(ev[1])
 
-    def _fill_window(self) -> None:
+    def _publish_record(self, r: ob.Pending) -> bool:
+        """Publish one outbox record (again, or for the first time); False when the connection is gone."""
         c = self._client
         assert c is not None
-        while len(self._inflight) < self.cfg.window and self._connected.is_set():
-            rows = self._outbox.pending(limit=min(200, self.cfg.window - len(self._inflight)), after=self._after)
+        tx = self._flights.next_tx()
+        info = c.publish(self.topic["rec"], r.body, qos=1,
+                         properties=publish_properties(seq=str(r.seq), kind=r.kind, tx=str(tx)))
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        self._flights.sent(r.seq, r.record_id, r.version, info.mid, time.monotonic())
+        self.stats.published += 1
+        return True
+
+    def _fill_window(self) -> None:
+        while len(self._flights) < self.cfg.window and self._connected.is_set():
+            rows = self._outbox.pending(limit=min(200, self.cfg.window - len(self._flights)), after=self._after)
             if not rows:
                 return
             for r in rows:
-                info = c.publish(self.topic["rec"], r.body, qos=1,
-                                 properties=publish_properties(seq=str(r.seq), kind=r.kind))
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:  # lost the connection meanwhile: publish again later
+                if not self._publish_record(r):  # lost the connection meanwhile: publish again later
                     self._after = r.seq - 1
                     return
-                self._inflight[r.seq] = _Flight(r.record_id, r.version, time.monotonic(), info.mid)
-                self._by_mid[info.mid] = r.seq
                 self._after = r.seq
-                self.stats.published += 1
 
     def _resend_all(self) -> None:
-        if self._inflight:
+        if len(self._flights):
             self.stats.resends += 1
-        self._inflight.clear()
-        self._by_mid.clear()
+        self._flights.clear()
         self._after = 0
 
-    def _safety_resend(self, now: float) -> None:
-        if not self._inflight:
+    def _recover(self, now: float) -> None:
+        """Publish again what the loss recovery (gtsdk.fleet.delivery) says is lost, or a probe after silence."""
+        lost = self._flights.lost(now)
+        probe = self._flights.probe_due(now) if not lost else None
+        seqs = lost or ([probe] if probe is not None else [])
+        if not seqs:
             return
-        oldest = min(f.sent for f in self._inflight.values())
-        if now - oldest > self.cfg.resend_after * self._backoff:
-            log.info("no confirmation for %.0f s: publishing %d records again", now - oldest, len(self._inflight))
-            self._backoff = min(self._backoff * 2, 8.0)
-            self._resend_all()
+        rows = self._outbox.get(seqs)
+        present = {r.seq for r in rows}
+        for seq in seqs:  # confirmed meanwhile (a receipt of an earlier transmission): nothing left to send
+            if seq not in present:
+                self._flights.confirmed(seq, None, now)
+        for r in rows:
+            if not self._publish_record(r):
+                return
+        if lost:
+            self.stats.retransmits += len(rows)
+            log.info("%d records sent before a confirmed one are unconfirmed: publishing them again", len(rows))
+        elif rows:
+            self.stats.probes += 1
+            log.info("nothing confirmed for %.0f s: probing with record seq %d", self._flights.probe_timeout(),
+                     rows[0].seq)
 
     def _platform_state(self, payload: bytes) -> None:
         try:
             d = json.loads(payload)
             epoch = str(d.get("epoch", "")) if isinstance(d, dict) and d.get("online") else ""
+            resumed = bool(d.get("resumed")) if isinstance(d, dict) else False
         except ValueError:
             return
-        if not epoch:
+        if not epoch or epoch == self._epoch:
             return
-        # also the first epoch this agent sees: records published before any platform session existed were
-        # dropped by the broker (no subscriber), and the announcement may arrive after we published them
-        if epoch != self._epoch and self._inflight:
-            log.info("the platform announced a new epoch: publishing unconfirmed records again")
-            self._resend_all()
         self._epoch = epoch
+        if not len(self._flights):
+            return
+        if resumed:
+            # an ingest worker connected again with its session: what it had queued is safe, what was published
+            # while it had no subscription (a broker restart) may be lost — a probe tells which
+            log.info("an ingest worker is back: probing the unconfirmed records")
+            self._flights.probe_soon()
+        else:
+            # the platform lost its session (queued messages gone), or this is the first epoch this agent sees:
+            # records published before any platform session existed were dropped by the broker
+            log.info("the platform announced a new session: publishing unconfirmed records again")
+            self._resend_all()
 
     def _confirm(self, payload: bytes) -> None:
         try:
             d = json.loads(payload)
+            # [seq, id, version, tx?] and [seq, id, version, code, tx?]: tx names the transmission that arrived
             acks = [(int(a[0]), str(a[1]), int(a[2])) for a in d.get("acks", [])]
             rej = [(int(a[0]), str(a[1]), int(a[2]), str(a[3])[:64]) for a in d.get("rejected", [])]
+            txs = {int(a[0]): int(a[3]) for a in d.get("acks", []) if len(a) > 3}
+            txs.update({int(a[0]): int(a[4]) for a in d.get("rejected", []) if len(a) > 4})
         except (ValueError, TypeError, IndexError, KeyError, AttributeError):
             log.warning("ignoring a malformed receipt from the platform")
             return
@@ -470,16 +498,13 @@ class Agent:
                 conn.executemany("INSERT OR REPLACE INTO fleet_rejected VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [(seq, *found[seq], code, now) for seq, code in bad])
             conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in ok] + [(s,) for s, _ in bad])
+        now = time.monotonic()
         for seq in ok + [s for s, _ in bad]:
-            f = self._inflight.pop(seq, None)
-            if f is not None:
-                self._by_mid.pop(f.mid, None)
+            self._flights.confirmed(seq, txs.get(seq), now)
         self.stats.confirmed += len(ok)
         self.stats.rejected += len(bad)
         for seq, code in bad:
             log.error("the platform refused record seq %d for good (%s); kept in fleet_rejected", seq, code)
-        if ok or bad:
-            self._backoff = 1.0
 
     def _heartbeat(self) -> None:
         c = self._client
@@ -492,7 +517,7 @@ class Agent:
                 log.exception("heartbeat provider")
         body.update(time=int(self.clock() * 1000), session=self._session,
                     outbox={"size": self._outbox.size(), "oldestAge": self._outbox.oldest_age(),
-                            "unconfirmed": len(self._inflight)})
+                            "unconfirmed": len(self._flights)})
         c.publish(self.topic["hb"], json.dumps(body, separators=(",", ":")).encode(), qos=0)
 
     # ---- records of the agent's own: the profile -----------------------------------------------------
@@ -531,6 +556,22 @@ class Agent:
         c.publish(self.topic["evt"], payload, qos=1)
         return True
 
+    def publish_result_part(self, payload: bytes, timeout: float = 30.0) -> None:
+        """One more message on ``…/res`` beside a command's result — a part of a large upload such as a conformance
+        report (gtsdk.fleet.selfcert) — with QoS 1; returns once the broker acknowledged it."""
+        c = self._client
+        if len(payload) > cmds.MAX_RESULT_BYTES:
+            raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"message over {cmds.MAX_RESULT_BYTES} bytes")
+        if c is None or not self._connected.wait(timeout):
+            raise GtsdkError(fe.BROKER_UNAVAILABLE, "not connected to the broker")
+        info = c.publish(self.topic["res"], payload, qos=1)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            pass
+        if not info.is_published():
+            raise GtsdkError(fe.BROKER_UNAVAILABLE, "the broker did not acknowledge the message")
+
     # ---- commands -----------------------------------------------------------------------------------
     def _run_commands(self) -> None:
         while not self._stop.is_set():
@@ -561,8 +602,8 @@ class Agent:
             try:
                 data = handler(dict(cmd.params))
                 code, message = "success", ""
-            except GtsdkError as e:
-                code, message, data = e.code, e.message("en"), {}
+            except GtsdkError as e:  # its detail is personal-data free by contract (gtsdk.errors)
+                code, message, data = e.code, e.message("en"), ({"detail": e.detail[:256]} if e.detail else {})
             except Exception as e:  # a handler bug: report the type, never the text (it could carry anything)
                 log.exception("command %s", cmd.op.value)
                 code, message, data = ErrorCode.INTERNAL_ERROR.value, type(e).__name__, {}

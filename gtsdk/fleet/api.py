@@ -32,6 +32,7 @@ from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.fleet import commands as cmds
 from gtsdk.fleet import export, provision, topics
 from gtsdk.fleet.platform import COST_KINDS, DISPATCH, Platform
+from gtsdk.fleet.pushes import Pushes, parse_catalogue
 from gtsdk.fleet.store import queries as q
 from gtsdk.fleet.store import schema as s
 from gtsdk.fleet.users import Authenticator, User
@@ -75,6 +76,20 @@ class CodeRequest(Model):
 class EnrolRequest(Model):
     code: str = Field(max_length=40)
     csr: str = Field(max_length=8192, description="PEM certificate signing request (P-256 key made on the terminal)")
+    sm2_public_key: str | None = Field(None, max_length=1024, description="the terminal's SM2 public key (PEM)")
+    sm2_proof: str | None = Field(None, max_length=400, description="SM2 signature over the CSR (base64)")
+
+
+class CataloguePushRequest(Model):
+    """A 事项 catalogue for terminals: as JSON (``catalogue``) or as the catalogue file's TOML text (``toml``)."""
+
+    catalogue: dict[str, Any] | None = Field(None, description="version and entries (gtsdk.records.schema.Catalogue)")
+    toml: str | None = Field(None, max_length=2 * 1024 * 1024, description="the text of a catalogue.toml")
+    terminals: list[str] | None = Field(None, max_length=1000, description="terminal ids")
+    region: str | None = Field(None, pattern=r"^[0-9]{2,6}$", description="every terminal under this code prefix")
+    all: bool = Field(False, description="every terminal in the caller's scope")
+    lifetime: float = Field(3600.0, gt=0, le=cmds.MAX_LIFETIME,
+                            description="seconds the commands stay valid (an offline terminal gets it on return)")
 
 
 class TerminalPatch(Model):
@@ -123,6 +138,7 @@ class FleetApi:
         self.auth = Authenticator(platform.engine)
         self.echarts = echarts
         self.web_dir = web_dir
+        self.pushes = Pushes(platform)
 
     # ---- plumbing -----------------------------------------------------------------------------------
     def _user(self, req: Request) -> User:
@@ -133,12 +149,12 @@ class FleetApi:
             raise GtsdkError(ErrorCode.UNAUTHORIZED)
         return u
 
-    async def _body(self, req: Request, model: type[Model]) -> Any:
+    async def _body(self, req: Request, model: type[Model], max_body: int = MAX_BODY) -> Any:
         raw = b""
         async for chunk in req.stream():
             raw += chunk
-            if len(raw) > MAX_BODY:
-                raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {MAX_BODY} bytes")
+            if len(raw) > max_body:
+                raise GtsdkError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {max_body} bytes")
         try:
             return model.model_validate_json(raw or b"{}")
         except ValidationError as e:
@@ -173,7 +189,7 @@ class FleetApi:
         return q.window(self.p.tz, self._int(req, "days", default_days, 1, MAX_DAYS))
 
     def route(self, method: str, path: str, summary: str, action: str, *, body: type[Model] | None = None,
-              params: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Route]:
+              params: tuple[str, ...] = (), max_body: int = MAX_BODY) -> Callable[[Callable[..., Any]], Route]:
         DOCS.append(RouteDoc(method, path, summary, action, body, params))
 
         def deco(fn: Callable[..., Any]) -> Route:
@@ -187,7 +203,7 @@ class FleetApi:
                             raise GtsdkError(ErrorCode.FORBIDDEN, f"{user.role} may not {action}")
                     data = await run_in_threadpool(_call, fn, req, user) if body is None else None
                     if body is not None:
-                        parsed = await self._body(req, body)
+                        parsed = await self._body(req, body, max_body)
                         data = await run_in_threadpool(fn, req, user, parsed)
                     if isinstance(data, Response):
                         return data
@@ -275,6 +291,50 @@ class FleetApi:
                 raise GtsdkError(ErrorCode.NOT_FOUND, "command")
             return dict(row)
         out.append(get_command)
+
+        @r("POST", "/api/v1/catalogue-pushes", "push a 事项 catalogue to terminals, a region or all (6.3)", "manage",
+           body=CataloguePushRequest, max_body=3 * 1024 * 1024)
+        def push_catalogue(req: Request, u: User, b: CataloguePushRequest) -> Any:
+            cat = parse_catalogue(b.catalogue, b.toml)
+            return self.pushes.push(u, cat, terminals=b.terminals, region=b.region, everywhere=b.all,
+                                    lifetime=b.lifetime)
+        out.append(push_catalogue)
+
+        @r("GET", "/api/v1/catalogue-pushes", "catalogue pushes that reached the caller's terminals", "read",
+           params=("limit",))
+        def catalogue_pushes(req: Request, u: User) -> Any:
+            return self.pushes.list(u, self._int(req, "limit", 50, 1, 500))
+        out.append(catalogue_pushes)
+
+        @r("GET", "/api/v1/catalogue-pushes/{id}", "one push: the result per terminal", "read")
+        def catalogue_push(req: Request, u: User) -> Any:
+            return self.pushes.get(u, req.path_params["id"])
+        out.append(catalogue_push)
+
+        @r("GET", "/api/v1/certifications", "newest self-certification per terminal: tier and date (7.4.4)",
+           "read", params=("region",))
+        def certification_list(req: Request, u: User) -> Any:
+            region = req.query_params.get("region")
+            if region and not region.isdigit():
+                raise GtsdkError(ErrorCode.INVALID_DATA, "region must be a code prefix", field="region")
+            with conn() as c:
+                return [{"terminalId": t["id"], "region": t["region"], "name": t["name"], **t["certification"]}
+                        for t in q.terminals(c, u.scope, region=region) if t["certification"] is not None]
+        out.append(certification_list)
+
+        @r("GET", "/api/v1/certifications/{id}", "one signed conformance report as the terminal uploaded it", "read")
+        def certification(req: Request, u: User) -> Any:
+            from sqlalchemy import select
+
+            from gtsdk.fleet import certifications
+            cid = req.path_params["id"]
+            with conn() as c:
+                row = c.execute(select(s.certifications).where(u.scope.where(s.certifications),
+                                                               s.certifications.c.command_id == cid)).first()
+                if row is None:
+                    raise GtsdkError(ErrorCode.NOT_FOUND, "certification")
+                return {**certifications.view(row), "report": certifications.report(c, row.terminal_id, cid)}
+        out.append(certification)
 
         @r("POST", "/api/v1/terminals/{id}/revoke", "revoke the terminal's certificate", "manage")
         def revoke(req: Request, u: User) -> Any:
@@ -369,7 +429,9 @@ class FleetApi:
         @r("POST", "/api/v1/enrol", "redeem a one-time code: certificate for the terminal's CSR", "enrol",
            body=EnrolRequest)
         def enrol(req: Request, u: None, b: EnrolRequest) -> Any:
-            e = provision.enrol(p.engine, p.home, b.code, b.csr.encode())
+            e = provision.enrol(p.engine, p.home, b.code, b.csr.encode(),
+                                sm2_public_pem=b.sm2_public_key.encode() if b.sm2_public_key else None,
+                                sm2_proof=b.sm2_proof)
             return {"terminalId": e.terminal_id, "region": e.region, "certificate": e.cert_pem.decode(),
                     "ca": e.ca_pem.decode(), "commandKey": e.command_key_pem.decode(), "broker": p.cfg.broker}
         out.append(enrol)

@@ -8,9 +8,16 @@ the terminal on ``…/ack`` (after the commit, too) is what lets the terminal fo
 how much is in flight to one worker (MQTT 5 Receive Maximum), which is the back-pressure while the database is
 slow or away: the worker retries the same batch until the database answers again.
 
-When a worker connects and the broker has no session for it (first start, or a broker that lost its state), it
-announces a new *epoch* on the retained ``gt/platform/state``: terminals then publish again whatever the platform
-has not confirmed — messages published while no platform session existed were dropped by the broker.
+Each time a worker's subscriptions are granted it announces a new *epoch* on the retained ``gt/platform/state``,
+with ``resumed`` saying whether the broker still had its session.  Without one (first start, a broker that lost
+its state) terminals publish again everything the platform has not confirmed: messages published while no platform
+session existed were dropped by the broker.  With one, what the broker queued for the worker is safe, but not
+necessarily what was published while the worker was away: Mosquitto 2.0 restores a persistent session after a
+restart without its *shared* subscriptions, so it drops what terminals publish until the worker subscribes again —
+the terminals probe (gtsdk.fleet.delivery) and publish again only what turns out to be lost.
+
+The receipt on ``…/ack`` names each record by ``[seq, id, version, tx]``: ``tx`` (an MQTT 5 user property of the
+record message) tells the terminal which of its transmissions arrived, which its loss recovery needs.
 """
 
 from __future__ import annotations
@@ -32,8 +39,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import Engine, and_, or_, update
 
 from gtsdk.errors import GtsdkError
+from gtsdk.fleet import certifications, topics
 from gtsdk.fleet import commands as cmds
-from gtsdk.fleet import topics
 from gtsdk.fleet.mqtt import BrokerUrl, Identity, connect_properties, make_client, user_properties
 from gtsdk.fleet.store import schema as s
 from gtsdk.fleet.store.apply import Applied, Applier, Incoming, naive_utc
@@ -56,6 +63,7 @@ class _Msg:
     qos: int
     seq: int | None
     received: float
+    tx: int | None = None
 
 
 @dataclass
@@ -90,6 +98,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
+        self._subscribing: dict[int, bool] = {}  # SUBSCRIBE mid → session present at that connection
         self.connected = threading.Event()
 
     # ---- lifecycle ----------------------------------------------------------------------------------
@@ -98,6 +107,7 @@ class IngestWorker:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         props = connect_properties(30 * 86400)
         props.ReceiveMaximum = RECEIVE_MAXIMUM
         self._client = c
@@ -124,13 +134,27 @@ class IngestWorker:
             log.error("broker refused the ingest worker %s: %s", self.client_id, rc)
             return
         self.stats.connects += 1
-        client.subscribe([(topics.subscription(ch, self.group), topics.QOS[ch]) for ch in topics.UP])
-        if not flags.session_present:
-            epoch = uuid.uuid4().hex
-            log.info("%s: new session at the broker; announcing epoch %s", self.client_id, epoch)
-            client.publish(topics.PLATFORM_STATE, json.dumps({"online": True, "epoch": epoch}).encode(), qos=1,
-                           retain=True)
+        _rc, mid = client.subscribe([(topics.subscription(ch, self.group), topics.QOS[ch]) for ch in topics.UP])
+        self._subscribing.clear()  # a SUBSCRIBE of an earlier connection will not be answered any more
+        if mid is not None:
+            self._subscribing[mid] = bool(flags.session_present)
         self.connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, _u: Any, mid: int, codes: list[ReasonCode], _p: Any) -> None:
+        resumed = self._subscribing.pop(mid, None)
+        if resumed is None:
+            return
+        bad = [str(c) for c in codes if c.is_failure]
+        if bad:
+            self.stats.last_error = f"subscription refused: {bad[0]}"
+            log.error("the broker refused the ingest subscriptions of %s: %s", self.client_id, bad)
+            return
+        # announced once the subscriptions exist, so what terminals publish on hearing it reaches a worker
+        epoch = uuid.uuid4().hex
+        log.info("%s: subscribed (%s session); announcing epoch %s", self.client_id,
+                 "resumed" if resumed else "new", epoch)
+        client.publish(topics.PLATFORM_STATE, json.dumps({"online": True, "epoch": epoch, "resumed": resumed}).encode(),
+                       qos=1, retain=True)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         self.connected.clear()
@@ -140,11 +164,15 @@ class IngestWorker:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         parsed = topics.parse(msg.topic)
         seq: int | None = None
+        tx: int | None = None
         if parsed is not None and parsed.channel == "rec":
+            props = user_properties(msg)
             with contextlib.suppress(KeyError, ValueError):
-                seq = int(user_properties(msg)["seq"])
+                seq = int(props["seq"])
+            with contextlib.suppress(KeyError, ValueError):
+                tx = int(props["tx"])
         self._q.put(_Msg(parsed or topics.Parsed("", "", ""), bytes(msg.payload), msg.mid, msg.qos, seq,
-                         time.monotonic()))
+                         time.monotonic(), tx))
 
     # ---- worker thread ------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -200,9 +228,20 @@ class IngestWorker:
         c = self._client
         assert c is not None
         region_of = {m.topic.terminal_id: m.topic.region for m in batch if m.topic.terminal_id}
+        tx_of: dict[tuple[str, int], int] = {}  # the latest transmission of a record in this batch
+        for m in batch:
+            if m.seq is not None and m.tx is not None:
+                key = (m.topic.terminal_id, m.seq)
+                tx_of[key] = max(m.tx, tx_of.get(key, 0))
+
+        def tx(tid: str, seq: int) -> list[int]:
+            t = tx_of.get((tid, seq))
+            return [] if t is None else [t]
+
         for tid in set(applied.acks) | set(applied.rejected):
-            acks = [[seq, rid, ver] for seq, rid, ver in applied.acks.get(tid, []) if seq is not None]
-            rej = [[seq, rid, ver, code] for seq, rid, ver, code in applied.rejected.get(tid, []) if seq is not None]
+            acks = [[seq, rid, ver, *tx(tid, seq)] for seq, rid, ver in applied.acks.get(tid, []) if seq is not None]
+            rej = [[seq, rid, ver, code, *tx(tid, seq)] for seq, rid, ver, code in applied.rejected.get(tid, [])
+                   if seq is not None]
             if (acks or rej) and tid in region_of:
                 c.publish(topics.topic(region_of[tid], tid, "ack"),
                           json.dumps({"acks": acks, "rejected": rej}, separators=(",", ":")).encode(), qos=0)
@@ -218,6 +257,8 @@ class IngestWorker:
         states: list[tuple[str, dict[str, Any]]] = []
         events: list[dict[str, Any]] = []
         results: list[cmds.CommandResult] = []
+        uploads: list[tuple[str, str, certifications.Part]] = []  # parts of conformance reports
+        answered: list[tuple[str, str, cmds.CommandResult]] = []
         known = {m.topic.terminal_id for m in msgs}
         registered = {tid for tid in known if (i := self.applier.registry.get(tid)) is not None and not i.revoked}
         for m in msgs:
@@ -243,9 +284,13 @@ class IngestWorker:
                                        "module": (str(d["module"])[:32] if d.get("module") else None),
                                        "data": d.get("data") if isinstance(d.get("data"), dict) else {}})
                 elif ch == "res" and len(m.payload) <= cmds.MAX_RESULT_BYTES:
+                    if certifications.is_part(m.payload):
+                        uploads.append((tid, m.topic.region, certifications.parse_part(m.payload)))
+                        continue
                     r = cmds.CommandResult.model_validate_json(m.payload)
                     if r.terminal_id == tid:
                         results.append(r)
+                        answered.append((tid, m.topic.region, r))
             except (ValueError, TypeError, OverflowError):
                 log.warning("ignoring a malformed %s message of %s", ch, tid)
         with writer(self.engine).begin() as conn:
@@ -268,3 +313,5 @@ class IngestWorker:
                                                                  else "failed"),
                     code=r.code, message=r.message[:256], result=r.data,
                     finished=naive_utc(datetime.fromtimestamp(r.finished_at / 1000, UTC))))
+            if uploads or answered:
+                certifications.apply(conn, uploads, answered, now)

@@ -18,7 +18,7 @@ from gtsdk.fleet import broker as bk
 from gtsdk.fleet import topics
 from gtsdk.fleet.agent import AgentConfig
 from gtsdk.fleet.pki import generate_key, key_pem, make_csr
-from gtsdk.fleet.provision import PlatformHome, enrol, new_code, write_terminal_files
+from gtsdk.fleet.provision import PlatformHome, enrol, new_code, sm2_proof, write_terminal_files
 
 
 @dataclass
@@ -69,10 +69,17 @@ class LocalFleet:
     # ---- terminals ----------------------------------------------------------------------------------
     def enrol_terminal(self, engine: Engine, terminal_id: str, region: str, home: Path, broker: str, *,
                        maintainer: str | None = None, **settings: Any) -> AgentConfig:
-        """Enrol *terminal_id* (one-time code + CSR, as ``gtsdk fleet enrol`` does) and return its agent config."""
+        """Enrol *terminal_id* (one-time code + CSR and the terminal's SM2 key, as ``gtsdk fleet enrol`` does) and
+        return its agent config."""
+        from gtsdk.audit import Signer
+
         code = new_code(engine, terminal_id, region, created_by="lab", maintainer=maintainer)
         key = generate_key()
-        e = enrol(engine, self.home, code, make_csr(key, terminal_id))
+        csr = make_csr(key, terminal_id)
+        home.mkdir(parents=True, exist_ok=True)
+        sm2 = Signer(home).key
+        e = enrol(engine, self.home, code, csr, sm2_public_pem=sm2.public_key().to_pem() if sm2 is not None else None,
+                  sm2_proof=sm2_proof(sm2, csr) if sm2 is not None else None)
         write_terminal_files(home / "fleet", e, key_pem(key))
         table: dict[str, Any] = {"broker": self.brokers[broker].url, "terminal_id": terminal_id, "region": region,
                                  **settings}

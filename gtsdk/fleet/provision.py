@@ -10,7 +10,10 @@ Enrolment of a terminal:
    ``POST /api/v1/enrolment-codes``).  Only its SHA-256 is stored; it expires (default 72 h) and works once;
 2. on the terminal, ``gtsdk fleet enrol --platform https://… --code …`` makes a P-256 key that never leaves the
    terminal, sends a CSR with the code, and receives its certificate (CN = the terminal id bound to the code),
-   the fleet CA, the platform's SM2 public key and the broker URL, all written under ``<home>/fleet/``.
+   the fleet CA, the platform's SM2 public key and the broker URL, all written under ``<home>/fleet/``.  It also
+   registers the terminal's **SM2 public key** (``<home>/terminal-sm2-key.pem``, the key that signs its audit log)
+   with a proof of possession — an SM2 signature over the CSR — so the platform can verify what the terminal signs
+   later, e.g. its self-certification reports (:mod:`gtsdk.fleet.certifications`).
 
 A wrong, used or expired code is refused with ``fleet.enrolmentRefused`` and audited.  Re-enrolling a terminal (a
 new code for the same id) issues a new certificate and revokes the previous one.
@@ -18,6 +21,7 @@ new code for the same id) issues a new certificate and revokes the previous one.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -26,7 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select, update
 
-from gtsdk.crypto import SM2PrivateKey, SM2PublicKey, load_private_pem
+from gtsdk.crypto import SM2PrivateKey, SM2PublicKey, load_private_pem, load_public_pem
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.fleet import errors as fe
 from gtsdk.fleet import topics
@@ -122,8 +126,30 @@ class Enrolment:
     command_key_pem: bytes
 
 
-def enrol(engine: Engine, home: PlatformHome, code: str, csr_pem: bytes) -> Enrolment:
-    """Redeem *code*: register (or re-register) the terminal and certify the CSR's key for it."""
+def sm2_proof(key: SM2PrivateKey, csr_pem: bytes) -> str:
+    """The terminal's proof that it holds its SM2 key: an SM2 signature over the CSR it enrols with (base64)."""
+    return base64.b64encode(key.sign(csr_pem)).decode()
+
+
+def _sm2_key(pem: bytes, proof: str | None, csr_pem: bytes) -> SM2PublicKey:
+    try:
+        pub = load_public_pem(pem)
+    except (ValueError, GtsdkError):
+        raise GtsdkError(ErrorCode.INVALID_DATA, "not an SM2 public key in PEM", field="sm2PublicKey") from None
+    try:
+        sig = base64.b64decode(proof or "", validate=True)
+    except ValueError:
+        sig = b""
+    if not sig or not pub.verify(sig, csr_pem):
+        raise GtsdkError(ErrorCode.INVALID_DATA, "the SM2 signature over the CSR does not verify", field="sm2Proof")
+    return pub
+
+
+def enrol(engine: Engine, home: PlatformHome, code: str, csr_pem: bytes, *, sm2_public_pem: bytes | None = None,
+          sm2_proof: str | None = None) -> Enrolment:
+    """Redeem *code*: register (or re-register) the terminal and certify the CSR's key for it; with
+    *sm2_public_pem* (and its proof, :func:`sm2_proof`) register the terminal's SM2 key too."""
+    sm2 = _sm2_key(sm2_public_pem, sm2_proof, csr_pem) if sm2_public_pem is not None else None
     h = _hash(code)
     now = now_naive()
     with writer(engine).begin() as conn:
@@ -155,8 +181,15 @@ def enrol(engine: Engine, home: PlatformHome, code: str, csr_pem: bytes) -> Enro
             conn.execute(update(t).where(t.c.id == row.terminal_id).values(
                 region=row.region, maintainer=row.maintainer, enrolled=now, cert_serial=f"{issued.serial:x}",
                 revoked=None))
+        # the SM2 key belongs to this enrolment: a re-enrolment without one leaves none to verify against
+        conn.execute(s.terminal_keys.delete().where(s.terminal_keys.c.terminal_id == row.terminal_id))
+        if sm2 is not None:
+            conn.execute(s.terminal_keys.insert().values(terminal_id=row.terminal_id,
+                                                         sm2_public=sm2.to_pem().decode(),
+                                                         fingerprint=sm2.fingerprint()[:64], registered=now))
         conn.execute(s.audit.insert().values(time=now, actor="enrolment", action="enrol", target=row.terminal_id,
-                                             code="success", detail=f"serial={issued.serial:x}"))
+                                             code="success", detail=f"serial={issued.serial:x}"
+                                             + (f" sm2={sm2.fingerprint()[:16]}" if sm2 is not None else "")))
     if old is not None and old.cert_serial:
         home.ca.revoke(int(old.cert_serial, 16), row.terminal_id)
     return Enrolment(row.terminal_id, row.region, issued.cert_pem, home.ca.cert_pem, home.command_public_pem)

@@ -4,7 +4,10 @@ starts an :class:`~gtsdk.fleet.agent.Agent` next to the runtime (the only hook i
 
 The agent answers commands from the runtime: ``status`` and ``capabilities`` of every module, ``reopen`` a device,
 ``resetStatistics``, ``inspect`` (each module's internal health check; an ``inspection`` record is written to the
-outbox), ``diagnostics`` (versions, module states and counters, host figures, outbox depth — no personal data).
+outbox), ``diagnostics`` (versions, module states and counters, host figures, outbox depth — no personal data);
+with the record store: ``pushCatalogue`` (a new 事项 catalogue, validated, written and put in force,
+gtsdk.fleet.catalogue_push); where the service listens: ``conformance`` (the terminal tier of the suite against the
+service itself, the report signed with the terminal's SM2 key and uploaded, gtsdk.fleet.selfcert).
 Heartbeats carry module states and host figures; sensor alarms (tamper, power) and module state changes are
 forwarded as live events.
 """
@@ -108,11 +111,41 @@ def handlers_for(terminal: Terminal, write: Callable[[RecordEnvelope], None]) ->
             "inspect": inspect, "diagnostics": diagnostics}
 
 
+def record_store_handlers(recorder: Any) -> dict[str, Handler]:
+    """The commands the service's record store answers (gtsdk.records.recorder.Recorder)."""
+    def inspect(_p: dict[str, Any]) -> dict[str, Any]:  # the record store's inspection (10.2.2 a)
+        view = recorder.inspector.run("remote", wait=min(recorder.config.inspection_wait, 60.0))
+        return dict(view.model_dump(by_alias=True, mode="json"))
+
+    def push_catalogue(p: dict[str, Any]) -> dict[str, Any]:  # 6.3, 7.1.3 a: a new 事项 catalogue
+        from gtsdk.fleet.catalogue_push import decode
+        cat, changed = recorder.replace_catalogue(
+            decode(p), header=f"事项目录 pushed by the fleet platform at {datetime.now(UTC).isoformat()}")
+        return {"version": cat.version, "entries": len(cat.entries), "changed": changed,
+                "source": recorder.catalogue_source}
+
+    return {"inspect": inspect, "pushCatalogue": push_catalogue}
+
+
+def conformance_handler(url: str, home: Path, agent: Callable[[], Agent | None], recorder: Any) -> Handler:
+    """``conformance`` (7.4.4): certify the service at *url* with the suite, upload the report signed with the
+    terminal's SM2 key (gtsdk.fleet.selfcert); *agent* gives the running agent, which publishes the parts."""
+    def conformance(p: dict[str, Any]) -> dict[str, Any]:
+        from gtsdk.fleet import selfcert
+        a = agent()
+        if a is None:
+            raise GtsdkError(ErrorCode.INVALID_STATE, "the fleet agent is not running")
+        busy = recorder.transactions.open_count if recorder is not None else None
+        return selfcert.certify(url, home, p, publish=a.publish_result_part, busy=busy)
+    return conformance
+
+
 def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any = None,
-                app: Any = None) -> Agent | None:
+                app: Any = None, service_url: str | None = None) -> Agent | None:
     """Start the fleet agent when *cfg* has a ``[fleet]`` table; None otherwise.  *audit* is the service's
     AuditLog (refused and executed commands are written to it); *app* the service, whose record store (when it
-    has one) owns the outbox and runs inspections."""
+    has one) owns the outbox and runs inspections; *service_url* where the service listens (the ``conformance``
+    command certifies it)."""
     if not cfg.fleet:
         return None
     acfg = AgentConfig.from_table(cfg.fleet, terminal=cfg.terminal, home=home)
@@ -156,10 +189,9 @@ def start_agent(cfg: TerminalConfig, terminal: Terminal, home: Path, audit: Any 
     if updates is not None:
         handlers["update"] = updates.handler
     if recorder is not None:
-        def inspect(_p: dict[str, Any]) -> dict[str, Any]:  # the record store's inspection (10.2.2 a)
-            view = recorder.inspector.run("remote", wait=min(recorder.config.inspection_wait, 60.0))
-            return dict(view.model_dump(by_alias=True, mode="json"))
-        handlers["inspect"] = inspect
+        handlers.update(record_store_handlers(recorder))
+    if service_url is not None:
+        handlers["conformance"] = conformance_handler(service_url, home, lambda: agent, recorder)
     agent = Agent(acfg, handlers=handlers, heartbeat=heartbeat, audit=audit_hook,
                   modules={m: (mc.driver if mc else "") for m, mc in terminal.config.modules.items()})
     agent.start()

@@ -230,8 +230,16 @@ class SimTerminal:
                 raise GtsdkError(ErrorCode.INVALID_DATA, "module", field="module")
             return {"module": m, "state": "online"}
 
+        def push_catalogue(p: dict[str, Any]) -> dict[str, Any]:  # validated as a terminal does; recorded
+            from gtsdk.fleet.catalogue_push import decode
+            cat = decode(p)
+            self.write([_env(self.plan.terminal_id, RecordKind.CATALOGUE, datetime.now(UTC),
+                             cat.model_dump(by_alias=True, mode="json", exclude_none=True))])
+            return {"version": cat.version, "entries": len(cat.entries), "changed": True, "simulated": True}
+
         return {"status": status, "capabilities": lambda _p: {"modules": modules}, "inspect": inspect,
-                "diagnostics": diagnostics, "reopen": reopen, "resetStatistics": lambda _p: {"reset": True}}
+                "diagnostics": diagnostics, "reopen": reopen, "resetStatistics": lambda _p: {"reset": True},
+                "pushCatalogue": push_catalogue}
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

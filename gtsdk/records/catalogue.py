@@ -18,13 +18,20 @@ Every entry is validated against :class:`~gtsdk.records.schema.CatalogueEntry`; 
 ``configError`` naming the entry and the key.  Without a file the example catalogue shipped with gtsdk is used
 (the four services of the demo page).  An entry whose modules are not all usable right now is served with
 ``available = false`` and the modules that are missing.
+
+The fleet platform can push a new catalogue to a running terminal (docs/fleet.md, ``pushCatalogue``): it is
+validated by :func:`parse` like the file, written over the file atomically by :func:`write_file` (in the file's
+own format, so the next start reads the same catalogue) and swapped in by the record store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
+import tempfile
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -110,6 +117,48 @@ def load_file(path: Path) -> Catalogue:
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(str(path), f"not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}") from None
     return parse(data, path.name)
+
+
+def to_file_data(cat: Catalogue) -> dict[str, Any]:
+    """*cat* in the file's spelling (snake_case keys, absent values left out), as :func:`parse` reads it."""
+    return {"version": cat.version, "entries": [e.model_dump(mode="json", exclude_none=True) for e in cat.entries]}
+
+
+def write_file(path: Path, cat: Catalogue, *, header: str = "") -> None:
+    """Write *cat* to *path* — TOML, or JSON for a ``.json`` path — atomically: a temporary file beside it is
+    written and synced, then renamed over it, so a crash leaves the old file or the new one, never half of one.
+
+    *header* (TOML only) becomes comment lines at the top, e.g. who pushed it and when."""
+    data = to_file_data(cat)
+    if path.suffix == ".json":
+        text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    else:
+        try:
+            import tomli_w
+        except ImportError:
+            raise ConfigError(str(path), "writing TOML needs tomli-w (pip install gtsdk[fleet])") from None
+        comments = "".join(f"# {line}\n" for line in header.splitlines())
+        text = comments + tomli_w.dumps(data)
+    if len(text.encode()) > MAX_FILE_BYTES:
+        raise ConfigError(str(path), f"larger than {MAX_FILE_BYTES} bytes")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def load(home: Path, configured: Path | None) -> tuple[Catalogue, str]:

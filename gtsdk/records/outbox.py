@@ -3,10 +3,12 @@ platform's database).
 
 The record store writes each record and its :class:`~gtsdk.records.schema.RecordEnvelope` in **one** SQLite
 transaction (:func:`append` takes the store's open connection), so a record that exists locally is always
-queued for delivery and a record that was rolled back never is.  The fleet agent drains the queue in ``seq``
-order (:meth:`Outbox.pending`), publishes each envelope with QoS 1 and calls :meth:`Outbox.ack` once the broker
-has acknowledged it; after a crash anything not acknowledged is sent again, and the platform's ingest is
-idempotent on ``(id, version)``.
+queued for delivery and a record that was rolled back never is.  The fleet agent (gtsdk.fleet.agent) drains the
+queue in ``seq`` order (:meth:`Outbox.pending`), publishes each envelope with QoS 1 and forgets it
+(:meth:`Outbox.ack`) only when the **platform's receipt** says the database transaction that applied it committed
+— never on the broker's acknowledgement, since a broker can lose what it acknowledged.  Anything not confirmed is
+published again (after a crash, on a new connection, when the agent's loss recovery sees it lost), and the
+platform's ingest is idempotent on ``(id, version)``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class Pending:
 
 
 class Outbox:
-    """The sending side: read what is queued, forget what the broker acknowledged."""
+    """The sending side: read what is queued, forget what the platform confirmed."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -69,6 +71,18 @@ class Outbox:
             "SELECT seq, record_id, version, kind, body, created FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
             (after, limit)).fetchall()
         return [Pending(*r) for r in rows]
+
+    def get(self, seqs: Iterable[int]) -> list[Pending]:
+        """The queued records among *seqs* (those still waiting), in ``seq`` order."""
+        wanted = sorted(set(seqs))
+        out: list[Pending] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            rows = self._conn.execute(
+                f"SELECT seq, record_id, version, kind, body, created FROM outbox WHERE seq IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY seq", chunk).fetchall()
+            out += [Pending(*r) for r in rows]
+        return out
 
     def ack(self, seqs: Iterable[int]) -> None:
         with self._conn:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.failures import swallowed
 from gtsdk.records import availability, catalogue, summary
 from gtsdk.records.availability import DayRecords
@@ -72,6 +73,9 @@ class Recorder:
             self.timeline = Timeline(self.store, self.clock)
             self.run = self.timeline.start()
             configured = cfg.path(home, cfg.catalogue) if cfg.catalogue else None
+            #: the file a pushed catalogue replaces: the configured one, else <home>/catalogue.toml
+            self.catalogue_path = configured or home / "catalogue.toml"
+            self._catalogue_lock = threading.Lock()
             self.catalogue, self.catalogue_source = catalogue.load(home, configured)
             self._needed = catalogue.needed_by_all(self.catalogue)
             self._shaped = summary.Shaped({e.code: (e.name_zh, e.name_en or e.name_zh) for e in self.catalogue.entries})
@@ -108,16 +112,45 @@ class Recorder:
 
     # ---- start-up --------------------------------------------------------------------------------------------
     def _record_catalogue(self, cat: Catalogue) -> None:
+        """A ``catalogue`` record when *cat* is not the version recorded last: a new one, or an earlier one coming
+        back (a push, or the file edited back) — the platform must learn which is in force."""
         body = cat.model_dump_json(by_alias=True)
 
         def save(conn: sqlite3.Connection) -> None:
-            if conn.execute("SELECT 1 FROM catalogue_versions WHERE version = ?", (cat.version,)).fetchone():
+            last = conn.execute("SELECT version FROM catalogue_versions ORDER BY rowid DESC LIMIT 1").fetchone()
+            if last is not None and last[0] == cat.version:
                 return
             now = self.clock.wall()
-            conn.execute("INSERT INTO catalogue_versions VALUES (?, ?, ?)", (cat.version, now, body))
+            # REPLACE gives a returning version the highest rowid: it is the one recorded last
+            conn.execute("INSERT OR REPLACE INTO catalogue_versions VALUES (?, ?, ?)", (cat.version, now, body))
             self.store.emit(conn, RecordKind.CATALOGUE, f"catalogue-{new_id()}", cat, when=now)
 
         self.store.write(save)
+
+    def replace_catalogue(self, data: Catalogue | dict[str, Any], *, header: str = "") -> tuple[Catalogue, bool]:
+        """Put a new 事项 catalogue in force while the service runs (the fleet's ``pushCatalogue``): validated like
+        the file (a ``configError`` naming the entry), written over :attr:`catalogue_path` atomically, swapped in
+        (``GET /v1/catalogue`` serves it at once), recorded (a ``catalogue`` record, the profile's catalogue
+        version) and the open faults re-levelled (level 1 depends on the modules every service needs).
+
+        Returns (catalogue, changed); the catalogue in force again is not changed.  A different catalogue under the
+        version in force is refused: a version names one content.  Nothing changes when anything fails."""
+        cat = catalogue.parse(catalogue.to_file_data(data) if isinstance(data, Catalogue) else data, "catalogue")
+        with self._catalogue_lock:
+            if cat == self.catalogue:
+                return cat, False
+            if cat.version == self.catalogue.version:
+                raise GtsdkError(ErrorCode.INVALID_DATA, f"version {cat.version} is in force with other entries; "
+                                 "a changed catalogue needs a new version", field="catalogue.version")
+            catalogue.write_file(self.catalogue_path, cat, header=header)
+            self.catalogue = cat
+            self.catalogue_source = "config" if self.config.catalogue else "home"
+            self._needed = catalogue.needed_by_all(cat)
+            self._shaped = summary.Shaped({e.code: (e.name_zh, e.name_en or e.name_zh) for e in cat.entries})
+            self._record_catalogue(cat)
+            self._record_profile()
+        self.reconcile()
+        return cat, True
 
     def _record_profile(self) -> None:
         t = self.terminal.config.terminal

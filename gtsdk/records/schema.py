@@ -18,7 +18,7 @@ from datetime import date, datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from gtsdk.driver import Model
 
@@ -177,8 +177,14 @@ class Host(Model):
     service_uptime: float | None = Field(None, description="seconds since the service started")
     service_restarts: int | None = None
     latency: float | None = Field(None, description="seconds to the configured host; None when unreachable")
-    success_rate_1h: float | None = Field(None, ge=0, le=1)
-    success_rate_24h: float | None = Field(None, ge=0, le=1)
+    # spelt successRate1h / successRate24h on the wire (the camelCase generator would write successRate1H); the
+    # earlier spelling is still read, so records queued by an older terminal are not refused
+    success_rate_1h: float | None = Field(None, ge=0, le=1, serialization_alias="successRate1h",
+                                          validation_alias=AliasChoices("successRate1h", "successRate1H",
+                                                                        "success_rate_1h"))
+    success_rate_24h: float | None = Field(None, ge=0, le=1, serialization_alias="successRate24h",
+                                           validation_alias=AliasChoices("successRate24h", "successRate24H",
+                                                                         "success_rate_24h"))
 
 
 RecordBody = Profile | Catalogue | Transaction | Rating | Fault | Availability | Inspection | Consumable | Host

@@ -66,6 +66,10 @@ FD_RESERVE = 256
 TLS_SHUTDOWN_TIMEOUT = 5.0
 #: seconds a refused connection (408, 431, 503) has to take its answer before it is reset
 REFUSAL_LINGER = 1.0
+#: bytes of a refused request read and dropped (at most) while its answer is on its way
+LINGER_BYTES = 1 << 20
+#: seconds without a byte from a refused client after which it is taken to be reading its answer
+LINGER_QUIET = 0.05
 #: connections closed since the last peak after which freed heap memory is returned to the system
 TRIM_AFTER = 64
 #: seconds between two looks at the connection count for that
@@ -234,6 +238,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._gone: asyncio.Future[None] | None = None
         self._upgraded = False
         self._refused = False
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._linger_left = 0
+        self._linger_until = 0.0
 
     # ---- connection events ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -249,6 +256,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
         self._disarm_body_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
         self.gate.forget(self)
@@ -265,7 +275,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # ---- the request head ------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused:  # answered already: dropped, within the linger's budget
+            self._linger_on(len(data))
             return
         if self._head_pending:  # any byte before a head (even the CRLFs a parser skips) starts its clock
             self._head_bytes += len(data)
@@ -273,6 +284,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().data_received(data)
         if self._head_pending and self._head_bytes > self.limits.max_header_bytes and not self._refused:
             self._refuse(ErrorCode.HEADER_TOO_LARGE, f"request head over {self.limits.max_header_bytes} bytes")
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # after a refusal the parser may stumble over what follows: that was answered
+            super().send_400_response(msg)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -386,7 +401,31 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.gate.forget(self)
         if not self.transport.is_closing():
             self.transport.write(plain_error(code, detail, status, rid, field))
-            self.transport.pause_reading()  # whatever else the client sends stays in its socket buffers
+            # Lingering close: closing a socket with unread bytes in it sends a reset, which can destroy the
+            # answer before the client reads it (a client still streaming its body does not read until it is
+            # done).  So what else arrives is read and dropped until the client is quiet for LINGER_QUIET, or
+            # REFUSAL_LINGER passed, or LINGER_BYTES were dropped — then the connection is closed, and reset
+            # REFUSAL_LINGER later if it still will not go.
+            self._linger_left = LINGER_BYTES
+            self._linger_until = self.loop.time() + REFUSAL_LINGER
+            self._linger_timer = self.loop.call_later(LINGER_QUIET, self._end_linger)
+
+    def _linger_on(self, n: int) -> None:
+        self._linger_left -= n
+        if self._linger_timer is None:
+            return
+        self._linger_timer.cancel()
+        quiet_until = self.loop.time() + LINGER_QUIET
+        if self._linger_left < 0 or quiet_until > self._linger_until:
+            self._end_linger()
+        else:
+            self._linger_timer = self.loop.call_at(quiet_until, self._end_linger)
+
+    def _end_linger(self) -> None:
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        if not self.transport.is_closing():
             self.transport.close()
             self.loop.call_later(REFUSAL_LINGER, self.transport.abort)
 

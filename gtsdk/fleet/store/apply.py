@@ -263,7 +263,7 @@ class Applier:
         def counters() -> dict[tuple[Any, ...], dict[str, float]]:
             return defaultdict(lambda: defaultdict(float))
         usage, hourly, rated = counters(), counters(), counters()
-        r_usage, r_hourly, r_rated, t_usage = counters(), counters(), counters(), counters()
+        r_usage, r_hourly, r_rated, t_usage, t_monthly = counters(), counters(), counters(), counters(), counters()
 
         def count_tx(row: dict[str, Any], sign: int) -> None:
             local = row["started"].replace(tzinfo=UTC).astimezone(self.tz)
@@ -276,9 +276,9 @@ class Applier:
                 u["duration_sum"] += sign * row["duration"]
             hourly[(day, local.hour, tid, region)]["n"] += sign
             r_hourly[(region, day, local.hour)]["n"] += sign
-            t = t_usage[(day, tid, region)]
-            t["n"] += sign
-            t["completed"] += sign * (result == "completed")
+            for t in (t_usage[(day, tid, region)], t_monthly[(day.replace(day=1), tid, region)]):
+                t["n"] += sign
+                t["completed"] += sign * (result == "completed")
 
         def count_rating(row: dict[str, Any], sign: int) -> None:
             local = row["time"].replace(tzinfo=UTC).astimezone(self.tz)
@@ -334,6 +334,7 @@ class Applier:
         self._rollup(conn, s.usage_hourly, ["day", "hour", "terminal_id", "region"], hourly)
         self._rollup(conn, s.ratings_daily, ["day", "terminal_id", "service_code", "region"], rated)
         self._rollup(conn, s.terminal_usage_daily, ["day", "terminal_id", "region"], t_usage)
+        self._rollup(conn, s.terminal_usage_monthly, ["month", "terminal_id", "region"], t_monthly)
         self._rollup(conn, s.region_usage_daily, ["region", "day", "service_code"], r_usage, conflict_region=True)
         self._rollup(conn, s.region_usage_hourly, ["region", "day", "hour"], r_hourly, conflict_region=True)
         self._rollup(conn, s.region_ratings_daily, ["region", "day", "service_code"], r_rated, conflict_region=True)
@@ -495,9 +496,12 @@ class Applier:
                "entries": [e.model_dump(by_alias=True, mode="json") for e in b.entries],
                "time": naive_utc(p.env.time)}
         stmt = self._insert(t)
+        # the catalogue written last is in force — not the one that arrived last: a resend, a redelivery after a
+        # kill -9 or a lost receipt can bring an older catalogue record after a newer one (a push, a rollback)
         stmt = stmt.on_conflict_do_update(
             index_elements=["terminal_id"], set_={k: stmt.excluded[k] for k in row if k != "terminal_id"},
-            where=(t.c.id != stmt.excluded.id) | (t.c.version_no < stmt.excluded.version_no))
+            where=((t.c.id != stmt.excluded.id) & (t.c.time < stmt.excluded.time))
+            | ((t.c.id == stmt.excluded.id) & (t.c.version_no < stmt.excluded.version_no)))
         if not conn.execute(stmt, row).rowcount:
             return
         now = datetime.now(UTC).replace(tzinfo=None)

@@ -13,9 +13,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, case, func, select, true
+from sqlalchemy import ColumnElement, Table, and_, case, func, or_, select, true, union_all
 from sqlalchemy.engine import Connection
 
+from gtsdk.fleet import certifications
 from gtsdk.fleet.store import schema as s
 from gtsdk.fleet.store.apply import SLA
 
@@ -70,10 +71,13 @@ def _ratio(num: float, den: float) -> float | None:
 
 # ---- 10.1.2.2 a: terminals and their distribution ---------------------------------------------------------
 def terminals(conn: Connection, scope: Scope, *, region: str | None = None, limit: int = 5000) -> list[dict[str, Any]]:
-    t = s.terminals
+    t, cat = s.terminals, s.catalogues
+    # the catalogue in force: the newest catalogue record, else what the profile said
     q = select(t.c.id, t.c.region, t.c.name, t.c.address, t.c.latitude, t.c.longitude, t.c.online, t.c.last_seen,
-               t.c.state_changed, t.c.maintainer, t.c.revoked, t.c.software_version, t.c.vendor, t.c.model
-               ).where(scope.where(t)).order_by(t.c.region, t.c.id).limit(limit)
+               t.c.state_changed, t.c.maintainer, t.c.revoked, t.c.software_version, t.c.vendor, t.c.model,
+               func.coalesce(cat.c.version, t.c.catalogue_version).label("catalogue_version")
+               ).select_from(t.outerjoin(cat, cat.c.terminal_id == t.c.id)
+                             ).where(scope.where(t)).order_by(t.c.region, t.c.id).limit(limit)
     if region:
         q = q.where(Scope(region).where(t))
     open_faults = dict(conn.execute(
@@ -85,6 +89,11 @@ def terminals(conn: Connection, scope: Scope, *, region: str | None = None, limi
         d["worst_open_fault"] = open_faults.get(r["id"])
         d["revoked"] = r["revoked"] is not None
         out.append(d)
+    certified = certifications.latest(conn, [d["id"] for d in out])  # 7.4.4: tier and date of the newest report
+    for d in out:
+        c = certified.get(d["id"])
+        d["certification"] = None if c is None else {k: c[k] for k in ("tier", "generated", "verified", "passed",
+                                                                        "commandId")}
     return out
 
 
@@ -109,15 +118,69 @@ def service_ranking(conn: Connection, scope: Scope, start: date, end: date, limi
             for i, r in enumerate(rows)]
 
 
+DayRange = tuple[date, date]
+
+
+def month_plan(start: date, end: date, last: date | None) -> tuple[list[date], list[DayRange], list[DayRange]]:
+    """How to sum [start, end] cheaply from whole months and days: (months, days to add, days to take away).
+
+    A month the window covers entirely is one row per terminal of ``terminal_usage_monthly``.  A month it covers
+    in part is either its days in the window (``terminal_usage_daily``) or the whole month minus the days outside
+    the window — whichever reads fewer days; days after *last* (the newest day with data) cost nothing.  So a
+    window reads at most about 15 days per terminal besides its months, whatever its length."""
+    months: list[date] = []
+    plus: list[DayRange] = []
+    minus: list[DayRange] = []
+    m = start.replace(day=1)
+    while m <= end:
+        nxt = (m + timedelta(days=32)).replace(day=1)
+        first, final = m, nxt - timedelta(days=1)
+        lo, hi = max(start, first), min(end, final)
+        if (lo, hi) == (first, final):
+            months.append(m)
+        else:
+            outside = [(a, min(b, last)) for a, b in ((first, lo - timedelta(days=1)), (hi + timedelta(days=1), final))
+                       if a <= b and last is not None and a <= last]
+            if sum((b - a).days + 1 for a, b in outside) < (hi - lo).days + 1:
+                months.append(m)
+                minus += outside
+            else:
+                plus.append((lo, hi))
+        m = nxt
+    return months, plus, minus
+
+
+def _terminal_counts(conn: Connection, scope: Scope, start: date, end: date) -> Any:
+    """Per terminal (terminal_id, n) over [start, end], from the monthly and daily rollups (:func:`month_plan`)."""
+    d, mo = s.terminal_usage_daily, s.terminal_usage_monthly
+    last = conn.execute(select(func.max(d.c.day))).scalar()
+    months, plus, minus = month_plan(start, end, last)
+    parts = []
+    if months:
+        parts.append(select(mo.c.terminal_id, mo.c.n.label("n")).where(scope.where(mo), mo.c.month.in_(months)))
+    if plus:
+        parts.append(select(d.c.terminal_id, d.c.n.label("n")).where(
+            scope.where(d), or_(*(and_(d.c.day >= a, d.c.day <= b) for a, b in plus))))
+    if minus:
+        parts.append(select(d.c.terminal_id, (-d.c.n).label("n")).where(
+            scope.where(d), or_(*(and_(d.c.day >= a, d.c.day <= b) for a, b in minus))))
+    if not parts:
+        return None
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+
+
 def terminal_ranking(conn: Connection, scope: Scope, start: date, end: date, limit: int = 50,
                      ascending: bool = False) -> list[dict[str, Any]]:
-    u = s.terminal_usage_daily
-    total = conn.execute(select(func.coalesce(func.sum(u.c.n), 0)).where(
-        scope.where(u), u.c.day >= start, u.c.day <= end)).scalar_one()
+    u = _terminal_counts(conn, scope, start, end)
+    if u is None:
+        return []
     order = func.sum(u.c.n).asc() if ascending else func.sum(u.c.n).desc()
-    rows = conn.execute(select(u.c.terminal_id, func.sum(u.c.n).label("n"))
-                        .where(scope.where(u), u.c.day >= start, u.c.day <= end)
-                        .group_by(u.c.terminal_id).order_by(order, u.c.terminal_id).limit(limit)).all()
+    # one pass: the share's denominator is a window over the same groups
+    rows = conn.execute(select(u.c.terminal_id, func.sum(u.c.n).label("n"),
+                               func.sum(func.sum(u.c.n)).over().label("total"))
+                        .group_by(u.c.terminal_id).having(func.sum(u.c.n) != 0)
+                        .order_by(order, u.c.terminal_id).limit(limit)).all()
+    total = int(rows[0].total) if rows else 0
     names = {r.id: (r.name, r.region) for r in conn.execute(select(s.terminals.c.id, s.terminals.c.name,
                                                                    s.terminals.c.region).where(
         s.terminals.c.id.in_([r.terminal_id for r in rows])))} if rows else {}
@@ -408,6 +471,7 @@ def terminal_detail(conn: Connection, scope: Scope, terminal_id: str, tz: ZoneIn
         "host": host,
         "catalogue": {"version": cat.version, "entries": cat.entries} if cat else None,
         "commands": cmds, "events": events, "inspections": inspections,
+        "certifications": certifications.history(conn, terminal_id),
         "consumables": [c for c in consumables(conn, one) if c["terminalId"] == terminal_id],
     }
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -259,6 +260,80 @@ commands = Table(
     Column("finished", DateTime),
 )
 
+# ---- self-certification (the conformance command; gtsdk/fleet/certifications.py) ----------------------------
+terminal_keys = Table(  # the terminal's SM2 public key, registered at enrolment with a proof of possession
+    "terminal_keys", metadata,
+    Column("terminal_id", ID, primary_key=True),
+    Column("sm2_public", String(400), nullable=False),  # PEM
+    Column("fingerprint", String(64), nullable=False),
+    Column("registered", DateTime, nullable=False),
+)
+
+certifications = Table(  # one signed conformance report per row, as the terminal uploaded it
+    "certifications", metadata,
+    Column("command_id", String(32), primary_key=True),
+    Column("terminal_id", ID, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("tier", String(16)),  # bronze | silver | gold | None (not even bronze complete)
+    Column("passed", Boolean, nullable=False),  # nothing failed or erred
+    Column("generated", DateTime, nullable=False),  # when the suite finished (the report's own time)
+    Column("received", DateTime, nullable=False),
+    Column("verified", Boolean, nullable=False),  # signature checked against the enrolled SM2 key
+    Column("problem", String(128)),  # why it is not verified
+    Column("counts", JSON, nullable=False),
+    Column("tool", String(64), nullable=False, default=""),
+    Column("size", Integer, nullable=False),  # bytes of the report JSON
+    Column("report", LargeBinary, nullable=False),  # the report JSON, zlib-compressed as uploaded
+    Index("ix_certifications_terminal_generated", "terminal_id", "generated"),
+)
+
+report_uploads = Table(  # an upload a command's result announced: what its parts must add up to
+    "report_uploads", metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("command_id", String(32), nullable=False),
+    Column("terminal_id", ID, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("received", DateTime, nullable=False, index=True),
+)
+
+report_parts = Table(  # parts of an uploaded report on their way (the command's result names the upload)
+    "report_parts", metadata,
+    Column("upload_id", String(32), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("terminal_id", ID, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("received", DateTime, nullable=False, index=True),
+    PrimaryKeyConstraint("upload_id", "idx"),
+)
+
+# ---- 事项 catalogue pushes (pushCatalogue to a terminal, a region or all; gtsdk/fleet/pushes.py) -------------
+catalogue_pushes = Table(
+    "catalogue_pushes", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("catalogue", JSON, nullable=False),  # as sent (wire form, camelCase)
+    Column("entries", Integer, nullable=False),
+    Column("target", String(96), nullable=False),  # "terminals", "region:3301", "all"
+    Column("issued_by", String(64), nullable=False),
+    Column("issued", DateTime, nullable=False, index=True),
+    Column("expires", DateTime, nullable=False),
+    Column("targets", Integer, nullable=False),
+)
+
+catalogue_push_targets = Table(  # one row per terminal; its result is the command's (commands.id)
+    "catalogue_push_targets", metadata,
+    Column("push_id", String(32), nullable=False),
+    Column("terminal_id", ID, nullable=False, index=True),
+    Column("region", REGION, nullable=False),
+    Column("command_id", String(32)),  # set once the signed command was published
+    Column("error", String(64)),  # the code when it could not be sent (revoked meanwhile, broker unavailable)
+    PrimaryKeyConstraint("push_id", "terminal_id"),
+)
+
 audit = Table(
     "audit", metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
@@ -382,6 +457,18 @@ terminal_usage_daily = Table(
     Column("completed", Integer, nullable=False, default=0),
     PrimaryKeyConstraint("day", "terminal_id"),
     Index("ix_terminal_usage_daily_region_day", "region", "day"),
+)
+
+# terminal × month: a province-wide terminal ranking at 100,000 terminals reads months, not days (queries.py)
+terminal_usage_monthly = Table(
+    "terminal_usage_monthly", metadata,
+    Column("month", Date, nullable=False),  # the first day of the local month
+    Column("terminal_id", ID, nullable=False),
+    Column("region", REGION, nullable=False),
+    Column("n", Integer, nullable=False, default=0),
+    Column("completed", Integer, nullable=False, default=0),
+    PrimaryKeyConstraint("month", "terminal_id"),
+    Index("ix_terminal_usage_monthly_region_month", "region", "month"),
 )
 
 #: tables partitioned by month on PostgreSQL, with their partition column

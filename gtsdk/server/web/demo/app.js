@@ -223,8 +223,20 @@ async function endService(result, reasonCode) {
 const serviceName = (entry, lang = state.lang) => (lang === "en" && entry.nameEn ? entry.nameEn : entry.nameZh);
 
 async function loadCatalogue() {
-  if (!state.catalogue) state.catalogue = await sdk.catalogue();
+  // fetched afresh for every visitor: a catalogue the fleet platform pushed shows at the next home screen
+  try { state.catalogue = await sdk.catalogue(); } catch (e) { if (!state.catalogue) throw e; }
   return state.catalogue;
+}
+
+// a kiosk can stay on its home screen for hours: follow a pushed catalogue there too (only when its version changed,
+// so the tiles do not flicker under a visitor's finger)
+const CATALOGUE_CHECK_MS = Number(params.get("catalogueCheck") || 60_000);
+async function followCatalogue() {
+  if (state.step !== "home" || !state.catalogue || document.hidden) return;
+  try {
+    const c = await sdk.catalogue();
+    if (state.step === "home" && c.version !== state.catalogue.version) home();
+  } catch (e) { /* the service is restarting: the next check tries again */ }
 }
 
 async function home() {
@@ -238,7 +250,7 @@ async function home() {
   try {
     entries = (await loadCatalogue()).entries.filter((e) => e.onTerminal !== false);
   } catch (e) {
-    show("home", errorView("other", e, { retry: () => { state.catalogue = null; home(); } }));
+    show("home", errorView("other", e, { retry: home }));
     return;
   }
   if (state.step !== "home") return;
@@ -508,5 +520,6 @@ if (!token) {
   });
   window.addEventListener("pagehide", () => sub.close());
   home();
+  setInterval(followCatalogue, CATALOGUE_CHECK_MS);
 }
 window.gtsdkDemo = { state, sdk };

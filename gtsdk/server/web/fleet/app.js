@@ -10,7 +10,7 @@ const params = new URLSearchParams(location.search);
 const frag = new URLSearchParams(location.hash.startsWith("#token=") ? location.hash.slice(1) : "");
 let token = frag.get("token") || sessionStorage.getItem("gtsdk-fleet-token") || "";
 if (frag.get("token")) { sessionStorage.setItem("gtsdk-fleet-token", token); history.replaceState(null, "", location.pathname + location.search); }
-const state = { terminals: [], timer: null };
+const state = { terminals: [], timer: null, push: null, pushTimer: null, pushFollow: 0 };
 const pct = (v) => (v === null || v === undefined ? "—" : `${(100 * v).toFixed(2)} %`);
 const when = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "—");
 
@@ -19,7 +19,7 @@ function status(text, bad = false) { const el = $("#status"); el.textContent = t
 async function api(path, opts = {}) {
   const r = await fetch(`/api/v1${path}`, { ...opts, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", ...(opts.headers || {}) } });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok || body.code !== "success") throw new Error(`${body.code || r.status}: ${body.message || ""} ${body.detail || ""}`);
+  if (!r.ok || body.code !== "success") throw new Error(`${body.code || r.status}: ${body.message || ""} ${body.detail || ""}${body.field ? ` [${body.field}]` : ""}`);
   return body.data;
 }
 
@@ -102,7 +102,55 @@ async function loadTerminals() {
   const pts = list.filter((t) => t.latitude !== null && t.longitude !== null)
     .map((t) => ({ id: t.id, name: t.name, lon: t.longitude, lat: t.latitude, status: terminalStatus(t) }));
   charts.scatterMap($("#chart-map"), pts, { onClick: (id) => { location.hash = `#/terminal/${encodeURIComponent(id)}`; } });
-  rows("#terminals", list, (t) => [t.region, link(t.id), t.name, t.online ? "在线" : "离线", t.worst_open_fault ? `L${t.worst_open_fault}` : ""]);
+  rows("#terminals", list, (t) => [t.region, link(t.id), t.name, t.online ? "在线" : "离线", t.worst_open_fault ? `L${t.worst_open_fault}` : "",
+    t.catalogue_version || "—", certCell(t.certification)]);
+}
+
+// 7.4.4: the newest self-certification — its tier, its date, and whether the signature is the enrolled key's
+function certCell(c) {
+  const span = document.createElement("span");
+  if (!c) { span.textContent = "—"; return span; }
+  span.className = c.tier ? `tier-${c.tier}` : "late";
+  span.textContent = `${c.tier || "未达标 none"} ${when(c.generated).split(" ")[0]}${c.verified ? "" : " ⚠ 签名未验证 unverified"}`;
+  span.title = c.verified ? "SM2 签名已验证 signature verified" : "签名与注册密钥不符 not signed by the enrolled key";
+  return span;
+}
+
+// ---- 事项目录下发: push a catalogue to terminals, a region or all; results per terminal ----------------------------
+async function loadPushes() {
+  const list = await api("/catalogue-pushes?limit=20");
+  const tb = $("#pushes tbody");
+  tb.replaceChildren(...list.map((p) => {
+    const tr = document.createElement("tr");
+    for (const v of [when(p.issued), p.version, p.target, p.targets, p.issuedBy]) tr.append(Object.assign(document.createElement("td"), { textContent: v }));
+    tr.dataset.push = p.id;
+    tr.addEventListener("click", () => showPush(p.id));
+    return tr;
+  }));
+  if (state.push) await showPush(state.push, false);
+}
+
+async function showPush(id, follow = true) {
+  state.push = id;
+  const d = await api(`/catalogue-pushes/${encodeURIComponent(id)}`);
+  const counts = Object.entries(d.counts).map(([k, n]) => `${k} ${n}`).join(" · ");
+  $("#push-title").textContent = `${d.version} → ${d.target} (${d.targets}): ${counts}`;
+  rows("#push-results", d.results, (r) => [link(r.terminalId), r.state, r.code || "", (r.result && r.result.detail) || r.message || "",
+    r.catalogueVersion || "—"]);
+  clearTimeout(state.pushTimer);
+  // follow the answers while some are outstanding (at most a few minutes: commands expire)
+  const open = d.results.some((r) => ["pending", "sent"].includes(r.state));
+  if (follow && open && (state.pushFollow = (state.pushFollow || 0) + 1) < 120) state.pushTimer = setTimeout(() => showPush(id), 2000);
+}
+
+function pushBody() {
+  const text = $("#push-text").value.trim();
+  const scope = $("#push-scope").value, value = $("#push-value").value.trim();
+  const body = text.startsWith("{") ? { catalogue: JSON.parse(text) } : { toml: text };
+  if (scope === "all") body.all = true;
+  else if (scope === "region") body.region = value;
+  else body.terminals = value.split(/[\s,]+/).filter(Boolean);
+  return body;
 }
 
 async function loadRankings() {
@@ -174,6 +222,12 @@ async function showTerminal(id) {
   charts.line($("#d-chart-hourly"), { labels: d.hourly.map((_, i) => `${i}时`), values: d.hourly });
   rows("#d-faults", d.faults, (f) => [`${f.level} 级`, f.module || "—", f.kind, f.state, when(f.opened), slaCell(f)]);
   rows("#d-commands", d.commands, (c) => [when(c.issued), c.op, c.state, c.code || "", c.issued_by]);
+  rows("#d-certs", d.certifications || [], (c) => {
+    const a = Object.assign(document.createElement("a"), { href: "#", textContent: "JSON" });
+    a.addEventListener("click", (e) => { e.preventDefault(); download(`/certifications/${encodeURIComponent(c.commandId)}`, `gtsdk-certification-${t.id}.json`); });
+    return [when(c.generated), certCell(c), c.verified ? "✓ 已验证 verified" : `✗ ${c.problem || ""}`, c.passed ? "✓" : "✗",
+      `${c.counts.pass ?? 0}/${Object.values(c.counts).reduce((x, y) => x + y, 0)}`, a];
+  });
   $("#cmd-form").onsubmit = async (e) => {
     e.preventDefault();
     const op = $("#cmd-op").value, module = $("#cmd-module").value.trim();
@@ -194,7 +248,7 @@ async function refresh() {
     if (m) { await showTerminal(decodeURIComponent(m[1])); return; }
     $("#main").hidden = false; $("#detail").hidden = true;
     await Promise.all([loadOverview(), loadTerminals(), loadRankings(), loadUsage(), loadFaults(), loadKpis(), loadLists(),
-      loadUpdates(api, refresh)]);
+      loadPushes(), loadUpdates(api, refresh)]);
     status(`更新于 updated ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`);
     document.body.dataset.loaded = "1";
   } catch (e) { status(String(e), true); }
@@ -212,6 +266,15 @@ function init() {
   for (const id of ["#days", "#period"]) $(id).addEventListener("change", refresh);
   $("#region").addEventListener("change", refresh);
   $("#btn-refresh").addEventListener("click", refresh);
+  $("#push-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const p = await api("/catalogue-pushes", { method: "POST", body: JSON.stringify(pushBody()) });
+      status(`已下发 pushed ${p.version} → ${p.targets}`);
+      state.pushFollow = 0;
+      await loadPushes(); await showPush(p.id);
+    } catch (err) { status(String(err), true); }
+  });
   $("#back").addEventListener("click", (e) => { e.preventDefault(); location.hash = ""; });
   $("#lnk-big").href = `?screen=big`;
   addEventListener("hashchange", refresh);
