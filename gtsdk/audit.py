@@ -41,7 +41,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -515,7 +515,7 @@ class AuditLog:
                 delay = min(delay * 2, 5.0)
         self._commits.committed([r["request_id"] for r in rows])
 
-    def _append(self, rows: list[dict[str, Any]]) -> None:
+    def _append(self, rows: Iterable[dict[str, Any]]) -> None:
         """Chain and insert *rows* in one transaction (split where the day changes: the day's head is signed
         after its last row)."""
         with self._lock:
