@@ -129,3 +129,17 @@ def test_cancelled_acall_cancels_the_device_job() -> None:
                         timeout=1.5)
         drv = t.device("lights").driver
         assert isinstance(drv, RecordingLights) and drv.calls == ["start slow"]
+
+
+def test_a_cancelled_job_is_not_found_again_while_its_driver_unwinds() -> None:
+    with Terminal(parse_config({"modules": {"lights": {"driver": "recording"}}})) as t:
+        drv = t.device("lights").driver
+        assert isinstance(drv, RecordingLights)
+        job = t.submit("lights", "on", {"light": "hang"}, timeout=10, request_id="stuck-1")
+        assert wait_for(lambda: drv.calls == ["start hang"])
+        try:
+            assert t.cancel("lights", "stuck-1")
+            assert job.error is not None and job.error.code == ErrorCode.CANCELED.value
+            assert not t.cancel("lights", "stuck-1")  # answered already; the driver has not returned yet
+        finally:
+            drv.hang.set()

@@ -409,7 +409,11 @@ class Device:
     def cancel(self, request_id: str) -> bool:
         with self._lock:
             job = self._queued.pop(request_id, None)
-            running = self._running if self._running is not None and self._running.request_id == request_id else None
+            running = self._running
+            # a job that already has its outcome (cancelled, timed out) is not cancelled again, though its driver
+            # may still be unwinding: the caller was answered, the id is free
+            if running is None or running.request_id != request_id or running.finished:
+                running = None
         target = job or running
         if target is None:
             return False
