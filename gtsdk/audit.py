@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from gtsdk.errors import ConfigError
+from gtsdk.failures import swallowed
 
 log = logging.getLogger("gtsdk.audit")
 
@@ -445,8 +446,8 @@ class AuditLog:
                     with self._lock:
                         self._sign_latest_locked()
                     dirty_since = None
-            except Exception:
-                log.exception("audit write failed")
+            except Exception as e:
+                swallowed("audit", "a write", e, logger=log)
             finally:
                 for _ in batch:
                     self._queue.task_done()

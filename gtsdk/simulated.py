@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gtsdk import sim as simulation
+from gtsdk.failures import swallowed
 from gtsdk.modules import MODULES
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
@@ -44,8 +45,8 @@ class SimulatedTerminal(Terminal):
         for sim in self.simulations.values():
             try:
                 sim.stop()
-            except Exception:  # one simulator failing to stop must not keep the others running
-                log.exception("stopping simulator %s", sim.module)
+            except Exception as e:  # noqa: BLE001 - one simulator failing to stop must not keep the others running
+                swallowed(f"simulator {sim.module}", "stop", e, logger=log)
 
 
 def simulated_terminal(workdir: str | Path | None = None, config: TerminalConfig | None = None,
