@@ -125,9 +125,9 @@ class CupsDriver(A4PrinterDriver[CupsSettings]):
     # ---- printer status ---------------------------------------------------------------------------
     def _refresh_printer(self) -> dict[str, Any]:
         # CUPS-Get-Printers, not Get-Printer-Attributes: pycups' getPrinterAttributes leaks every answer (about
-        # 1 KB a call, OpenPrinting/pycups issue 44, fixed upstream after the 2.0.4 release), and this runs every poll and status
-        # query.  The queue's printer-type bits carry colour, duplex and whether it accepts jobs (CUPS API,
-        # cups_ptype_e).
+        # 1 KB a call; OpenPrinting/pycups issue 44, fixed upstream after the 2.0.4 release), and this runs on
+        # every poll and status query (benchmarks/cups_memory.py).  The queue's printer-type bits carry colour,
+        # duplex and whether it accepts jobs (CUPS API, cups_ptype_e).
         cups = self._cups()
         a = self._call("getPrinters").get(self.s.queue)
         if a is None:
