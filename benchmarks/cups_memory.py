@@ -12,6 +12,7 @@ Run: ``.venv/bin/python -m benchmarks.cups_memory [N]`` (default 3000).
 from __future__ import annotations
 
 import gc
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -53,6 +54,7 @@ def main() -> None:
     try:
         stack = CupsStack(work).start()
     except StackError as e:
+        shutil.rmtree(work, ignore_errors=True)
         print(f"skipped: {e}")
         return
     try:
@@ -75,6 +77,7 @@ def main() -> None:
               f"({status2 / leak if leak else 0:.2f}x)")
     finally:
         stack.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
