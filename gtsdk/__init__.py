@@ -12,10 +12,17 @@ The names below load on first use, so ``import gtsdk.client`` or
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from gtsdk._version import __version__
 from gtsdk.errors import ErrorCode, GtsdkError
+
+# onnxruntime (face matching, OCR) carries 1DS telemetry on Linux in recent releases: on import it writes
+# $TMPDIR/.ses and a device identifier and queues usage events for upload, unless ORT_DISABLE_TELEMETRY=1 is
+# set before it loads (microsoft/onnxruntime pull request 27379).  A terminal sends nothing to a third party
+# and leaves nothing in the temp folder: off unless the operator set the variable.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 if TYPE_CHECKING:
     from gtsdk.modules import MODULES

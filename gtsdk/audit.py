@@ -489,8 +489,8 @@ class AuditLog:
                     with self._lock:
                         self._sign_latest_locked()
                     dirty_since = None
-            except Exception:
-                log.exception("audit write failed")
+            except Exception as e:
+                swallowed("audit", "a write", e, logger=log)
             finally:
                 with self._done_cv:
                     self._done += len(batch)

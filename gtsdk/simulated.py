@@ -16,11 +16,12 @@ with simulated_terminal(modules=["idcard"]) as t:
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from gtsdk import leftovers
 from gtsdk import sim as simulation
+from gtsdk.failures import swallowed
 from gtsdk.modules import MODULES
 from gtsdk.runtime import Terminal
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
@@ -38,14 +39,19 @@ class SimulatedTerminal(Terminal):
                  simulations: Mapping[str, simulation.Simulation] | None = None) -> None:
         super().__init__(config, strict=strict)
         self.simulations: dict[str, simulation.Simulation] = dict(simulations or {})
+        #: the temporary folder :func:`simulated_terminal` made for the simulators (removed at :meth:`stop`)
+        self.own_dir: Path | None = None
 
     def stop(self) -> None:
         super().stop()
         for sim in self.simulations.values():
             try:
                 sim.stop()
-            except Exception:  # one simulator failing to stop must not keep the others running
-                log.exception("stopping simulator %s", sim.module)
+            except Exception as e:  # noqa: BLE001 - one simulator failing to stop must not keep the others running
+                swallowed(f"simulator {sim.module}", "stop", e, logger=log)
+        if self.own_dir is not None:
+            leftovers.remove_temp_dir(self.own_dir)
+            self.own_dir = None
 
 
 def simulated_terminal(workdir: str | Path | None = None, config: TerminalConfig | None = None,
@@ -57,7 +63,7 @@ def simulated_terminal(workdir: str | Path | None = None, config: TerminalConfig
     come from the simulator.
     """
     cfg = config or TerminalConfig()
-    base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="gtsdk-sim-"))
+    base = Path(workdir) if workdir else leftovers.make_temp_dir("gtsdk-sim-")  # reaped after a crash
     sims: dict[str, simulation.Simulation] = {}
     reasons: dict[str, str] = {}
     for mod_id in modules or list(MODULES):
@@ -73,6 +79,7 @@ def simulated_terminal(workdir: str | Path | None = None, config: TerminalConfig
             module=mod_id, driver=sim.driver, settings=dict(sim.settings),
             timeout=prev.timeout if prev else None, reconnect_interval=prev.reconnect_interval if prev else 0.5)
     t = SimulatedTerminal(cfg, simulations=sims)
+    t.own_dir = None if workdir else base
     for mod_id, why in reasons.items():
         t.disable(mod_id, why)
     return t

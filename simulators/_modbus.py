@@ -23,7 +23,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from gtsdk.failures import carrying_on
+from gtsdk.failures import carrying_on, swallowed
 from gtsdk.simulators._pty import FAULT_ACTIONS, PtyDevice
 
 __all__ = ["FAULT_ACTIONS", "ModbusPtyServer"]
@@ -104,8 +104,8 @@ class ModbusPtyServer:
 
         try:
             loop.run_until_complete(main())
-        except Exception:
-            log.exception("pymodbus server stopped")
+        except Exception as e:  # noqa: BLE001 - logged by type and place
+            swallowed("modbus simulator", "pymodbus server", e, logger=log)
             self._ready.set()
         finally:
             loop.close()

@@ -33,6 +33,8 @@ import tty
 from pathlib import Path
 from typing import Any, Self
 
+from gtsdk.failures import swallowed
+
 log = logging.getLogger("gtsdk.simulators")
 
 #: the fault actions every serial simulator offers through :meth:`PtyDevice.fault`
@@ -163,8 +165,8 @@ class PtyDevice:
                 time.sleep(self.wire_time(len(data)))
             try:
                 self.on_bytes(data)
-            except Exception:  # a simulator bug must not kill the line; logged with its traceback
-                log.exception("pty simulator failed on input")
+            except Exception as e:  # noqa: BLE001 - a simulator bug must not kill the line; logged by type and place
+                swallowed("pty simulator", "handling input", e, logger=log)
 
     def on_bytes(self, data: bytes) -> None:
         """Called with every chunk the driver writes; override."""

@@ -30,6 +30,8 @@ import usb.backend
 import usb.core
 import usb.util
 
+from gtsdk.simulators._history import History
+
 __all__ = ["Endpoint", "FakeUsbBackend", "PacketQueue", "UsbDescription", "UsbFunction", "backend", "devices"]
 
 _LIBUSB_NO_DEVICE = -4
@@ -135,7 +137,7 @@ class FakeUsbBackend(usb.backend.IBackend):  # type: ignore[misc]
         self.kernel_driver_active = self._kernel_driver = kernel_driver
         self.handles = 0
         self.claimed: set[int] = set()
-        self.log: list[str] = []  # detach/attach/claim/release, in order
+        self.log: History[str] = History()  # detach/attach/claim/release, in order (the newest)
         self._strings = [s for s in (description.manufacturer, description.product, description.serial)]
         with _lock:
             self.key = f"usb{next(_ids)}"

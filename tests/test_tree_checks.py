@@ -84,6 +84,51 @@ def test_the_rules_are_selected() -> None:
 
 
 
+#: folders whose code runs in a terminal, a platform or a simulator host (tests may inspect ``exc_info``)
+PRODUCT = ("gtsdk", "drivers", "simulators", "conformance", "benchmarks", "scripts", "examples")
+_LOGGERS = re.compile(r"^_?(log|logger|logging|LOG|LOGGER)$")
+
+
+def _logs_an_exception_text(node: ast.Call) -> bool:
+    """``log.exception(...)`` (not ``future.exception(timeout)``), or any call given ``exc_info=``/``stack_info``."""
+    if any(k.arg in ("exc_info", "stack_info") for k in node.keywords):
+        return True
+    f = node.func
+    if not isinstance(f, ast.Attribute) or f.attr != "exception":
+        return False
+    receiver = f.value.attr if isinstance(f.value, ast.Attribute) else getattr(f.value, "id", "")
+    first_is_text = bool(node.args) and isinstance(node.args[0], (ast.Constant, ast.JoinedStr)) and (
+        not isinstance(node.args[0], ast.Constant) or isinstance(node.args[0].value, str))
+    return bool(_LOGGERS.match(receiver)) or first_is_text
+
+
+def test_no_exception_text_is_logged() -> None:
+    """A logged traceback prints the exception's text, and a driver's message may hold an ID number: log what
+    was swallowed by type and place (gtsdk.failures.swallowed / carrying_on), never ``log.exception`` or
+    ``exc_info=`` (docs/contributing.md, "Catching exceptions")."""
+    found = []
+    for folder in PRODUCT:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            found += [f"{path.relative_to(REPO)}:{n.lineno}" for n in ast.walk(tree)
+                      if isinstance(n, ast.Call) and _logs_an_exception_text(n)]
+    assert not found, f"exception text logged (use gtsdk.failures.swallowed): {found}"
+
+
+def test_the_exception_text_check_catches_what_it_bans() -> None:
+    def calls(src: str) -> list[bool]:
+        return [any(_logs_an_exception_text(n) for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call))]
+
+    assert calls("log.exception('x')") == [True]
+    assert calls("self.log.exception('x %s', a)") == [True]
+    assert calls("logging.exception(msg)") == [True]
+    assert calls("log.error('x', exc_info=True)") == [True]
+    assert calls("whatever.warning(f'{a}', stack_info=True)") == [True]
+    assert calls("job.future.exception()") == [False]
+    assert calls("src.exception(0)") == [False]
+    assert calls("log.warning('%s raised %s', what, type(e).__name__)") == [False]
+
+
 def test_the_version_is_written_once() -> None:
     import importlib.metadata
 

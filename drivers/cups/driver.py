@@ -14,8 +14,10 @@ import os
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
+from gtsdk import leftovers
 from gtsdk.driver import (
     DeviceInfo,
     DeviceState,
@@ -32,9 +34,6 @@ from gtsdk.modules.a4_printer import A4PrinterDriver, DocumentFormat, Job, JobRe
 from . import codec
 from .render import text_to_pdf
 
-_PRINTER_ATTRS = ["printer-state", "printer-state-reasons", "printer-state-message", "printer-make-and-model",
-                  "printer-is-accepting-jobs", "color-supported", "sides-supported", "media-supported",
-                  "marker-levels", "marker-names"]
 _JOB_ATTRS = ["job-state", "job-state-reasons", "job-printer-state-message", "job-impressions-completed"]
 
 
@@ -64,6 +63,9 @@ class CupsDriver(A4PrinterDriver[CupsSettings]):
         self._printer: dict[str, Any] = {}
         self._code: ErrorCode | None = None
         self._model = ""
+        #: documents on their way to CUPS, in a folder recorded in gtsdk.leftovers' ledger: a crash between
+        #: writing one and removing it leaves nothing a successor does not remove
+        self._spool: Path | None = None
 
     # ---- connection ----------------------------------------------------------------------------
     def _cups(self) -> Any:
@@ -97,6 +99,9 @@ class CupsDriver(A4PrinterDriver[CupsSettings]):
 
     def disconnect(self) -> None:
         self.conn = None
+        if self._spool is not None:
+            leftovers.remove_temp_dir(self._spool)
+            self._spool = None
 
     def _call(self, fn: str, *args: Any, **kw: Any) -> Any:
         if self.conn is None:
@@ -119,16 +124,24 @@ class CupsDriver(A4PrinterDriver[CupsSettings]):
 
     # ---- printer status ---------------------------------------------------------------------------
     def _refresh_printer(self) -> dict[str, Any]:
-        a = self._call("getPrinterAttributes", self.s.queue, requested_attributes=_PRINTER_ATTRS)
+        # CUPS-Get-Printers, not Get-Printer-Attributes: pycups' getPrinterAttributes leaks every answer (about
+        # 1 KB a call; OpenPrinting/pycups issue 44, fixed upstream after the 2.0.4 release), and this runs on
+        # every poll and status query (benchmarks/cups_memory.py).  The queue's printer-type bits carry colour,
+        # duplex and whether it accepts jobs (CUPS API, cups_ptype_e).
+        cups = self._cups()
+        a = self._call("getPrinters").get(self.s.queue)
+        if a is None:
+            raise GtsdkError(ErrorCode.NO_DEVICE, f"CUPS has no queue {self.s.queue!r}")
         reasons = a.get("printer-state-reasons") or []
         if isinstance(reasons, str):
             reasons = [reasons]
+        ptype = int(a.get("printer-type", 0))
         info = {"printerState": codec.PRINTER_STATES.get(int(a.get("printer-state", 3)), "unknown"),
                 "reasons": [r for r in reasons if r != "none"],
                 "message": str(a.get("printer-state-message", "") or ""),
-                "acceptingJobs": bool(a.get("printer-is-accepting-jobs", True)),
-                "colorSupported": bool(a.get("color-supported", False)),
-                "duplexSupported": any(str(x).startswith("two-sided") for x in (a.get("sides-supported") or [])),
+                "acceptingJobs": not ptype & cups.CUPS_PRINTER_REJECTING,
+                "colorSupported": bool(ptype & cups.CUPS_PRINTER_COLOR),
+                "duplexSupported": bool(ptype & cups.CUPS_PRINTER_DUPLEX),
                 "warnings": codec.warnings(reasons)}
         code = codec.status_code(reasons, int(a.get("printer-state", 3)), str(info["message"]))
         info["code"] = code.value if code else None
@@ -226,7 +239,9 @@ class CupsDriver(A4PrinterDriver[CupsSettings]):
 
     def _document_file(self, req: PrintRequest) -> str:
         data = text_to_pdf(req.document.decode("utf-8")) if req.format is DocumentFormat.TEXT else req.document
-        fd, path = tempfile.mkstemp(prefix="gtsdk-a4-", suffix=".pdf" if req.format in (
+        if self._spool is None:
+            self._spool = leftovers.make_temp_dir("gtsdk-a4-")
+        fd, path = tempfile.mkstemp(dir=self._spool, prefix="doc-", suffix=".pdf" if req.format in (
             DocumentFormat.PDF, DocumentFormat.TEXT) else "." + req.format.value)
         with os.fdopen(fd, "wb") as f:
             f.write(data)

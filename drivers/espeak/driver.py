@@ -14,7 +14,6 @@ import os
 import queue
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from gtsdk import leftovers
 from gtsdk.driver import (
     DeviceInfo,
     DeviceState,
@@ -91,7 +91,9 @@ class EspeakVoiceDriver(VoiceDriver[EspeakSettings]):
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        #: the utterances' WAV files, in a folder recorded in gtsdk.leftovers' ledger so that a crashed host's
+        #: successor removes it
+        self._tmp: Path | None = None
         self.played = 0
         self.interrupted = 0
 
@@ -107,7 +109,7 @@ class EspeakVoiceDriver(VoiceDriver[EspeakSettings]):
         engine.check()
         self._probe()
         self.engine = engine
-        self._tmp = tempfile.TemporaryDirectory(prefix="gtsdk-voice-")
+        self._tmp = leftovers.make_temp_dir("gtsdk-voice-")
         self._queue = queue.Queue()
         self._thread = threading.Thread(target=self._player, name="gtsdk-voice-player", daemon=True)
         self._thread.start()
@@ -134,7 +136,7 @@ class EspeakVoiceDriver(VoiceDriver[EspeakSettings]):
             self._thread.join(timeout=3)
             self._thread = None
         if self._tmp is not None:
-            self._tmp.cleanup()
+            leftovers.remove_temp_dir(self._tmp)
             self._tmp = None
 
     def device_info(self) -> DeviceInfo:
@@ -259,7 +261,7 @@ class EspeakVoiceDriver(VoiceDriver[EspeakSettings]):
         if self.s.player == "none":
             return
         assert self._tmp is not None
-        path = Path(self._tmp.name) / f"{item.utterance_id}.wav"
+        path = self._tmp / f"{item.utterance_id}.wav"
         path.write_bytes(item.wav)
         try:
             with self._lock:

@@ -45,6 +45,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gtsdk.crypto import SM2PublicKey, load_public_pem
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.failures import place, swallowed
 from gtsdk.fleet import commands as cmds
 from gtsdk.fleet import errors as fe
 from gtsdk.fleet import topics
@@ -353,10 +354,10 @@ class Agent:
                     self._recover(now)
             except sqlite3.Error as e:  # the records database is busy or gone: keep the agent alive, retry
                 self.stats.last_error = f"outbox: {type(e).__name__}"
-                log.warning("outbox error: %s", e)
+                log.warning("outbox error: %s%s", type(e).__name__, place(e))
                 self._stop.wait(1.0)
-            except Exception:  # never let the agent die silently
-                log.exception("fleet agent loop")
+            except Exception as e:  # noqa: BLE001 - never let the agent die silently
+                swallowed("fleet agent", "its loop", e, logger=log)
                 self._stop.wait(1.0)
 
     def _drain_events(self) -> None:
@@ -513,8 +514,8 @@ class Agent:
         if self.heartbeat_provider is not None:
             try:
                 body = dict(self.heartbeat_provider())
-            except Exception:
-                log.exception("heartbeat provider")
+            except Exception as e:  # noqa: BLE001 - logged by type and place
+                swallowed("fleet agent", "the heartbeat provider", e, logger=log)
         body.update(time=int(self.clock() * 1000), session=self._session,
                     outbox={"size": self._outbox.size(), "oldestAge": self._outbox.oldest_age(),
                             "unconfirmed": len(self._flights)})
@@ -604,8 +605,8 @@ class Agent:
                 code, message = "success", ""
             except GtsdkError as e:  # its detail is personal-data free by contract (gtsdk.errors)
                 code, message, data = e.code, e.message("en"), ({"detail": e.detail[:256]} if e.detail else {})
-            except Exception as e:  # a handler bug: report the type, never the text (it could carry anything)
-                log.exception("command %s", cmd.op.value)
+            except Exception as e:  # noqa: BLE001 - a handler bug: report the type, never the text (it could carry anything)
+                swallowed("fleet agent", f"command {cmd.op.value}", e, logger=log)
                 code, message, data = ErrorCode.INTERNAL_ERROR.value, type(e).__name__, {}
         if self.audit is not None:
             self.audit(cmd.op.value, cmd.id, code, "")

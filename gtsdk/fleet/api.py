@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from gtsdk.driver import Model
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.failures import swallowed
 from gtsdk.fleet import commands as cmds
 from gtsdk.fleet import export, provision, topics
 from gtsdk.fleet.platform import COST_KINDS, DISPATCH, Platform
@@ -210,8 +211,8 @@ class FleetApi:
                     return ok(data)
                 except GtsdkError as e:
                     return fail(e, lang)
-                except Exception:
-                    log.exception("%s %s", method, path)
+                except Exception as e:  # noqa: BLE001 - logged by type and place
+                    swallowed("fleet api", f"{method} {path}", e, logger=log)
                     return fail(GtsdkError(ErrorCode.INTERNAL_ERROR), lang)
             return Route(path, endpoint, methods=[method])
         return deco

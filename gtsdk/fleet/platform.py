@@ -24,6 +24,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import Engine, and_, or_, select, update
 
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.failures import swallowed
 from gtsdk.fleet import broker as bk
 from gtsdk.fleet import commands as cmds
 from gtsdk.fleet import errors as fe
@@ -139,8 +140,8 @@ class Platform:
         while not self._stop.wait(self.cfg.rollout_interval):
             try:
                 self.rollouts.tick()
-            except Exception:
-                log.exception("rollouts")
+            except Exception as e:  # noqa: BLE001 - logged by type and place
+                swallowed("fleet platform", "rollouts", e, logger=log)
 
     def stop(self) -> None:
         self._stop.set()
@@ -240,8 +241,8 @@ class Platform:
                     self.home.ca.write_crl()
                     for d in self.cfg.broker_dirs:
                         bk.refresh_crl(d, self.home.ca)
-            except Exception:
-                log.exception("monitor")
+            except Exception as e:  # noqa: BLE001 - logged by type and place
+                swallowed("fleet platform", "monitor", e, logger=log)
 
     def check_offline(self, now: Any = None) -> tuple[int, int]:
         """Open a level-1 ``offline`` fault for each terminal silent past the threshold, resolve it when it is

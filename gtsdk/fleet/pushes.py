@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
+from gtsdk.failures import swallowed
 from gtsdk.fleet import catalogue_push
 from gtsdk.fleet import commands as cmds
 from gtsdk.fleet import errors as fe
@@ -159,16 +160,16 @@ class Pushes:
                 cid = cmd.id
             except GtsdkError as e:
                 error = e.code
-            except Exception as e:  # the database went away: note it on the row if possible and go on
-                log.exception("catalogue push %s to %s", pid, tid)
+            except Exception as e:  # noqa: BLE001 - the database went away: note it on the row if possible and go on
+                swallowed(f"catalogue push {pid}", f"sending to {tid}", e, logger=log)
                 error = ErrorCode.INTERNAL_ERROR.value if not isinstance(e, OSError) else fe.DATABASE_UNAVAILABLE
             try:
                 with db.writer(self.p.engine).begin() as conn:
                     conn.execute(update(s.catalogue_push_targets).where(
                         s.catalogue_push_targets.c.push_id == pid, s.catalogue_push_targets.c.terminal_id == tid
                     ).values(command_id=cid, error=error))
-            except Exception:
-                log.exception("catalogue push %s: result of %s not recorded", pid, tid)
+            except Exception as e:  # noqa: BLE001 - logged by type and place
+                swallowed(f"catalogue push {pid}", f"recording the result of {tid}", e, logger=log)
 
     def wait(self, timeout: float) -> bool:
         """Wait for the sender threads (tests, shutdown); True when none is left."""

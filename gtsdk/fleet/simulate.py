@@ -27,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gtsdk.errors import ErrorCode, GtsdkError
+from gtsdk.failures import swallowed
 from gtsdk.fleet.agent import Agent, AgentConfig, open_outbox_db
 from gtsdk.records import outbox
 from gtsdk.records.schema import Host, RecordEnvelope, RecordKind
@@ -317,8 +318,8 @@ class SimulatedFleet:
             for t in self.terminals:
                 try:
                     self._step(t, now, hour, tick)
-                except Exception:
-                    log.exception("simulated terminal %s", t.plan.terminal_id)
+                except Exception as e:  # noqa: BLE001 - logged by type and place
+                    swallowed(f"simulated terminal {t.plan.terminal_id}", "a step", e, logger=log)
 
     def _step(self, t: SimTerminal, now: datetime, hour: int, tick: float) -> None:
         mono = time.monotonic()

@@ -223,8 +223,8 @@ class Recorder:
             elif ev.type == "printerStatusChanged":
                 for name, state in consumable_states(ev.module, ev.data).items():
                     self.faults.consumable(ev.module, name, state)
-        except Exception:
-            log.exception("records: event %s of %s not recorded", ev.type, ev.module)
+        except Exception as e:  # noqa: BLE001 - logged by type and place
+            swallowed("records", f"recording event {ev.type} of {ev.module}", e, logger=log)
 
     def _clear_unreachable(self, module: str) -> None:
         for f in self.faults.open_faults():
@@ -262,10 +262,10 @@ class Recorder:
                 if now >= next_purge:
                     next_purge = now + RETENTION_EVERY
                     purge(self.store, self.clock.wall(), cfg.retention_days)
-            except Exception:
+            except Exception as e:  # noqa: BLE001 - logged by type and place
                 if self.store.closed:
                     return
-                log.exception("records: periodic work failed")
+                swallowed("records", "periodic work", e, logger=log)
 
     def _maybe_inspect(self) -> None:
         if time.monotonic() - self._started < STARTUP_GRACE:

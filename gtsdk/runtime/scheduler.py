@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from gtsdk.failures import swallowed
+
 log = logging.getLogger("gtsdk.runtime")
 
 #: compact only above this many cancelled timers (small heaps are cheap to leave alone)
@@ -95,5 +97,5 @@ class Scheduler:
                 fn, timer.fn = timer.fn, _done
             try:
                 fn()
-            except Exception:
-                log.exception("scheduled callback failed")
+            except Exception as e:  # noqa: BLE001 - logged by type and place
+                swallowed("scheduler", "a scheduled callback", e, logger=log)

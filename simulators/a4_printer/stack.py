@@ -66,6 +66,9 @@ sleep {delay}
 exit 0
 """
 
+#: finished jobs stay in CUPS' history for 2 minutes (the driver keeps its own final states): with the history
+#: kept for ever, cupsd refused every job after its default MaxJobs of 500 ("Too many active jobs", seen as
+#: invalidState after 500 prints of the soak) and grew with each; the time bound keeps both in check
 CUPSD_CONF = """LogLevel warn
 Listen {sock}
 Listen 127.0.0.1:{port}
@@ -74,7 +77,8 @@ WebInterface No
 DefaultAuthType None
 JobRetryInterval 1
 PreserveJobFiles No
-PreserveJobHistory Yes
+PreserveJobHistory 120
+MaxJobs 0
 MaxJobTime 0
 <Location />
   Order allow,deny

@@ -10,6 +10,7 @@ from typing import Any
 
 from gtsdk.drivers.sam_serial import codec
 from gtsdk.drivers.sam_serial.codec import SW3, Command, FrameError
+from gtsdk.simulators._history import History
 
 from .._pty import PtyDevice
 from .cards import SampleCard
@@ -36,7 +37,7 @@ class SamReaderDevice(PtyDevice):
         self.bad_checksum = 0
         self.sw3_faults: list[tuple[tuple[Command, ...] | None, int]] = []
         self.sam_status = SW3.OK.value
-        self.log: list[str] = []
+        self.log: History[str] = History()  # the commands received, newest last
 
     # ---- world -------------------------------------------------------------------
     def insert(self, card: SampleCard) -> None:

@@ -23,6 +23,7 @@ from gtsdk.drivers.onboard_keyboard import codec
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.failures import carrying_on
 from gtsdk.sim import unknown_action
+from gtsdk.simulators._history import History
 
 log = logging.getLogger("gtsdk.simulators.keyboard")
 
@@ -56,7 +57,7 @@ class OnboardStandIn:
         from jeepney.bus_messages import message_bus
         from jeepney.io.blocking import open_dbus_connection
 
-        self.calls: list[str] = []
+        self.calls: History[str] = History()
         self.visible = False
         #: drop method calls unanswered (a hung Onboard); the caller's own timeout ends the call
         self.mute = False

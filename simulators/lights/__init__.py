@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gtsdk.sim import unknown_action
+from gtsdk.simulators._history import History
 from gtsdk.simulators._modbus import FAULT_ACTIONS, ModbusPtyServer
 
 DEVICE = 1
@@ -23,7 +24,7 @@ class LightBoard:
     def __init__(self) -> None:
         self.coils = [False] * CHANNELS
         self.holding = [0] * 48
-        self.toggles: list[tuple[float, int, bool]] = []
+        self.toggles: History[tuple[float, int, bool]] = History()
         self.lock = threading.Lock()
 
     async def action(self, function_code: int, start_address: int, address: int, count: int,

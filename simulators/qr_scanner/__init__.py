@@ -21,6 +21,7 @@ from gtsdk.drivers.serial_scanner import codec
 from gtsdk.drivers.serial_scanner.codec import Dialect
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.sim import unknown_action
+from gtsdk.simulators._history import History
 from gtsdk.simulators._pty import FAULT_ACTIONS, PtyDevice
 
 SUFFIX = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n", "none": b""}
@@ -65,7 +66,7 @@ class ScannerDevice(PtyDevice):
         self.triggered = False
         self.pending: collections.deque[bytes] = collections.deque()
         self.rx = bytearray()
-        self.commands: list[bytes] = []
+        self.commands: History[bytes] = History()
         self.lock = threading.Lock()
 
     # ---- what the driver sends -------------------------------------------------------

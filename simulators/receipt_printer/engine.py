@@ -21,6 +21,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from gtsdk.simulators._history import History
+
 from .parser import Command, EscPosParser
 
 log = logging.getLogger("gtsdk.simulators.receipt_printer")
@@ -96,10 +98,10 @@ class PrinterEngine:
         self.line: list[tuple[str, Style]] = []
         self.pending: list[Command] = []  # received while the mechanism cannot print
         self.receipt = Receipt()
-        self.saved: list[Path] = []
+        self.saved: History[Path] = History()
         self.counter = 0
         self.bytes_in = 0
-        self.log: list[str] = []  # every command name, for tests
+        self.log: History[str] = History()  # the command names, newest last, for tests
 
     # ---- status --------------------------------------------------------------------------------
     @property

@@ -28,6 +28,7 @@ from gtsdk.drivers.wacom_stu import render as R
 from gtsdk.drivers.zhiantec.iso19794_2 import thin
 
 REPORT_MS = 5  # 200 reports per second (STU-430/540 data sheets)
+FEATURE_LOG_SIZE = 256  # feature reports kept in ``Pad.feature_log``
 
 
 @dataclass
@@ -204,7 +205,9 @@ class Pad:
         self._pad_ms = int(self.rng.integers(0, 60000))
         self._seq = 0
         self._stop = threading.Event()
-        self.feature_log: list[int] = []
+        #: the last feature reports the host set (for tests), bounded like a bus analyser's window: a pad
+        #: that runs for days must not grow with every screen it shows
+        self.feature_log: collections.deque[int] = collections.deque(maxlen=FEATURE_LOG_SIZE)
         self._thread = threading.Thread(target=self._run, name="stu-sim-hand", daemon=True)
         self._thread.start()
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from Cryptodome.Cipher import DES, DES3
 
+from gtsdk.simulators._history import History
+
 LDS1_AID = bytes.fromhex("A0000002471001")
 SW_OK = b"\x90\x00"
 SW_SEC = b"\x69\x82"  # security status not satisfied
@@ -75,7 +77,7 @@ class IcaoChip:
     #: fault knobs
     corrupt_next_mac: bool = False
     apdus: int = 0
-    log: list[str] = field(default_factory=list)
+    log: History[str] = field(default_factory=History)
 
     def __post_init__(self) -> None:
         seed = hashlib.sha1(self.mrz_information.encode()).digest()[:16]

@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from gtsdk.failures import swallowed
+
 log = logging.getLogger("gtsdk.simulators.travel_doc")
 
 ATR = bytes.fromhex("3B8880010000000000718100F9")
@@ -99,8 +101,8 @@ class VirtualCard:
                     elif msg[0] in (0, 1, 2) and self.on_reset is not None:
                         try:
                             self.on_reset()
-                        except Exception:
-                            log.exception("virtual chip failed to reset")
+                        except Exception as e:  # noqa: BLE001 - logged by type and place
+                            swallowed("virtual chip", "reset", e, logger=log)
                     continue
                 if self.pull_after is not None:
                     if self.pull_after <= 0:
@@ -114,8 +116,8 @@ class VirtualCard:
                     time.sleep(self.delay)
                 try:
                     resp = self.handle(msg)
-                except Exception:  # a chip bug must not leave vpcd waiting forever
-                    log.exception("virtual chip failed on APDU %s", msg[:5].hex())
+                except Exception as e:  # noqa: BLE001 - a chip bug must not leave vpcd waiting forever
+                    swallowed("virtual chip", f"APDU {msg[:4].hex()}", e, logger=log)
                     resp = SW_NO_DIAGNOSIS
                 s.sendall(struct.pack(">H", len(resp)) + resp)
         except (EOFError, OSError):
