@@ -360,18 +360,21 @@ costs = Table(
 )
 
 # ---- rollups (10.1.2): maintained at ingest, in the same transaction --------------------------------------
+def _counts(*names: str) -> list[Column[int]]:
+    return [Column(n, Integer, nullable=False, default=0) for n in names]
+
+
+def _sum(name: str) -> Column[float]:
+    return Column(name, Float, nullable=False, default=0.0)
+
+
 usage_daily = Table(
     "usage_daily", metadata,
     Column("day", Date, nullable=False),
     Column("terminal_id", ID, nullable=False),
     Column("service_code", String(64), nullable=False),
     Column("region", REGION, nullable=False),
-    Column("n", Integer, nullable=False, default=0),
-    Column("completed", Integer, nullable=False, default=0),
-    Column("failed", Integer, nullable=False, default=0),
-    Column("abandoned", Integer, nullable=False, default=0),
-    Column("timed_out", Integer, nullable=False, default=0),
-    Column("duration_sum", Float, nullable=False, default=0.0),
+    *_counts("n", "completed", "failed", "abandoned", "timed_out"), _sum("duration_sum"),
     PrimaryKeyConstraint("day", "terminal_id", "service_code"),
     Index("ix_usage_daily_region_day", "region", "day"),
 )
@@ -393,10 +396,7 @@ ratings_daily = Table(
     Column("terminal_id", ID, nullable=False),
     Column("service_code", String(64), nullable=False),
     Column("region", REGION, nullable=False),
-    Column("n", Integer, nullable=False, default=0),
-    Column("n1", Integer, nullable=False, default=0), Column("n2", Integer, nullable=False, default=0),
-    Column("n3", Integer, nullable=False, default=0), Column("n4", Integer, nullable=False, default=0),
-    Column("n5", Integer, nullable=False, default=0),
+    *_counts("n", "n1", "n2", "n3", "n4", "n5"),  # ratings, and how many at each of the five levels
     PrimaryKeyConstraint("day", "terminal_id", "service_code"),
     Index("ix_ratings_daily_region_day", "region", "day"),
 )
@@ -408,12 +408,7 @@ region_usage_daily = Table(
     Column("day", Date, nullable=False),
     Column("region", REGION, nullable=False),
     Column("service_code", String(64), nullable=False),
-    Column("n", Integer, nullable=False, default=0),
-    Column("completed", Integer, nullable=False, default=0),
-    Column("failed", Integer, nullable=False, default=0),
-    Column("abandoned", Integer, nullable=False, default=0),
-    Column("timed_out", Integer, nullable=False, default=0),
-    Column("duration_sum", Float, nullable=False, default=0.0),
+    *_counts("n", "completed", "failed", "abandoned", "timed_out"), _sum("duration_sum"),
     PrimaryKeyConstraint("region", "day", "service_code"),
 )
 
@@ -431,10 +426,7 @@ region_ratings_daily = Table(
     Column("day", Date, nullable=False),
     Column("region", REGION, nullable=False),
     Column("service_code", String(64), nullable=False),
-    Column("n", Integer, nullable=False, default=0),
-    Column("n1", Integer, nullable=False, default=0), Column("n2", Integer, nullable=False, default=0),
-    Column("n3", Integer, nullable=False, default=0), Column("n4", Integer, nullable=False, default=0),
-    Column("n5", Integer, nullable=False, default=0),
+    *_counts("n", "n1", "n2", "n3", "n4", "n5"),  # ratings, and how many at each of the five levels
     PrimaryKeyConstraint("region", "day", "service_code"),
 )
 
