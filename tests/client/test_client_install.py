@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _repo_wheel import build_gtsdk_wheel
 from _server_fixtures import Svc, service_fixture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,10 +58,7 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_client_extra_alone_in_a_fresh_venv_calls_the_service(tmp_path: Path, svc: Svc) -> None:
-    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
-           "-w", str(tmp_path / "dist")]
-    subprocess.run(pip, check=True, capture_output=True, timeout=180)
-    wheel = next((tmp_path / "dist").glob("gtsdk-*.whl"))
+    wheel = build_gtsdk_wheel(tmp_path / "dist", timeout=180)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=60)
     py = venv / "bin" / "python"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
+
+from _repo_wheel import build_gtsdk_wheel
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDERS = {"gtsdk": "gtsdk", "drivers": "gtsdk/drivers", "simulators": "gtsdk/simulators",
@@ -22,9 +22,7 @@ def runtime_files() -> set[str]:
 
 
 def test_wheel_contains_every_runtime_file_and_no_bare_packages(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
-                    "-w", str(tmp_path)], check=True, capture_output=True)
-    wheel = next(tmp_path.glob("gtsdk-*.whl"))
+    wheel = build_gtsdk_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     assert runtime_files() - names == set()
     tops = {n.split("/")[0] for n in names if not n.startswith("gtsdk-")}
