@@ -30,12 +30,29 @@ def wait_busy(svc: DemoService, module: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"{module} never became busy")
 
 
+def wait_services_available(svc: DemoService, timeout: float = 30.0) -> None:
+    """Until the catalogue serves every service on the terminal as available.  A device recovering from the
+    test before (paper loaded again after paper-out) is seen by its status a moment later — on a loaded
+    machine, after the next page has drawn its tiles disabled, and a disabled button takes no focus."""
+    end = time.monotonic() + timeout
+    missing: list[str] = []
+    while time.monotonic() < end:
+        entries = svc.request("GET", "/v1/catalogue")["data"]["entries"]
+        missing = [e["code"] for e in entries if e.get("onTerminal", True) and not e["available"]]
+        if not missing:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"services still unavailable after {timeout:.0f} s: {missing}")
+
+
 @pytest.fixture(autouse=True)
 def world(demo_service: DemoService) -> Iterator[None]:
-    """Each test starts with a card on the reader, the card holder in front of the camera and paper loaded."""
+    """Each test starts with a card on the reader, the card holder in front of the camera and paper loaded
+    (and the terminal serving every service again)."""
     assert demo_service.running.app.pages.card_photo is not None, "the simulated camera has no person"
     demo_service.present_card()
     demo_service.sim_control("receipt_printer", "load_paper")
+    wait_services_available(demo_service)
     yield
     demo_service.sim_control("receipt_printer", "load_paper")
 
