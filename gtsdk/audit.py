@@ -30,8 +30,6 @@ power cut loses no acknowledged operation.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import hashlib
 import hmac
 import importlib
@@ -43,14 +41,15 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gtsdk.commits import CommitWaiters
 from gtsdk.errors import ConfigError
+from gtsdk.failures import swallowed
 
 log = logging.getLogger("gtsdk.audit")
 
@@ -99,16 +98,33 @@ def _hash_fn(alg: str) -> Callable[[bytes], bytes]:
     return lambda b: hashlib.sha256(b).digest()
 
 
+#: the encoder ``json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` would build per call
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_INSERT = (f"INSERT INTO records (id, {', '.join(COLUMNS)}, prev_hash, hash) "
+           f"VALUES ({', '.join('?' * (len(COLUMNS) + 3))})")
+
+
 def canonical(row: dict[str, Any]) -> bytes:
-    return json.dumps({k: row.get(k) for k in COLUMNS}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    """The bytes a row's hash covers: its columns as sorted, compact JSON (fixed: the chain depends on it)."""
+    return _CANONICAL.encode({k: row.get(k) for k in COLUMNS}).encode()
+
+
+#: per result class, the SUBJECT_FIELDS it has (looking up a missing attribute of a pydantic model is slow)
+_SUBJECT_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def subject_of(result: Any) -> str | None:
     """The first person-identifying number in a result model (or None)."""
     if result is None:
         return None
-    for name in SUBJECT_FIELDS:
+    cls = type(result)
+    names = _SUBJECT_FIELDS.get(cls)
+    if names is None:
+        fields = getattr(cls, "model_fields", None)
+        names = tuple(n for n in SUBJECT_FIELDS if fields is None or n in fields)
+        if fields is not None:
+            _SUBJECT_FIELDS[cls] = names
+    for name in names:
         v = getattr(result, name, None)
         if isinstance(v, str) and v:
             return v
@@ -333,10 +349,14 @@ class AuditLog:
         self._last_id = int(last["id"]) if last else 0
         self._day = last["time"][:10] if last else None
         self._subject_key = self._load_subject_key(meta)
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._acks = threading.Lock()
-        self._recent: OrderedDict[str, None] = OrderedDict()
-        self._waiters: dict[str, list[concurrent.futures.Future[None]]] = {}
+        # what the writer has to do: a completed operation (made into a row there), a row, or None (stop);
+        # a C queue, so that handing a record over costs the device's worker no more than an append
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._count_lock = threading.Lock()
+        self._queued = 0  # items put, under _count_lock
+        self._done = 0  # items the writer has finished with (committed, or given up while closing)
+        self._done_cv = threading.Condition()
+        self._commits = CommitWaiters(_RECENT)
         self._signed_id = -1
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -397,18 +417,23 @@ class AuditLog:
 
     # ---- writing ---------------------------------------------------------------------------------------
     def listener(self, rec: Any) -> None:
-        """``Terminal.on_complete`` callback: queue the record (the device worker never waits on disk; the
-        service waits for :meth:`committed` before it answers the operation)."""
+        """``Terminal.on_complete`` callback: hand the record to the writer thread, which makes it a row (the
+        device's worker does O(1) work and never waits on disk; the service waits for :meth:`committed` before
+        it answers the operation)."""
+        self._put(rec)
+
+    def _row_of(self, rec: Any) -> dict[str, Any]:
+        """The row of a completed operation (``OperationRecord``): the subject masked and keyed, never in clear."""
         caller = rec.caller or ""
         app = caller.split(":", 1)[1] if ":" in caller else None
-        number = subject_of(getattr(rec, "result", None))
-        self._put({
+        number = subject_of(rec.result)
+        return {
             "time": rec.time.astimezone(UTC).isoformat(timespec="milliseconds"),
             "module": rec.module, "operation": rec.operation, "request_id": rec.request_id, "code": rec.code,
             "duration_ms": round(float(rec.duration_ms), 3), "caller": caller or None, "app": app,
             "subject": mask_id(number) if number else None,
             "subject_key": self.subject_key(number) if number else None,
-        })
+        }
 
     def record(self, **row: Any) -> None:
         """Append one row directly (tests, tools); fields as in :data:`COLUMNS`."""
@@ -416,27 +441,46 @@ class AuditLog:
         full["time"] = full["time"] or datetime.now(UTC).isoformat(timespec="milliseconds")
         self._put(full)
 
-    def _put(self, row: dict[str, Any]) -> None:
+    def _put(self, item: Any) -> None:
         if self._thread is None:
             raise RuntimeError("audit log opened read-only")
-        self._queue.put(row)
+        with self._count_lock:  # counted and queued in one step: flush() never waits for an item not queued
+            self._queued += 1
+            self._queue.put(item)
+
+    def _take(self, timeout: float | None) -> list[Any]:
+        """Everything queued now, after waiting at most *timeout* seconds (None: for ever) for the first item."""
+        q = self._queue
+        batch: list[Any] = []
+        try:
+            batch.append(q.get(timeout=timeout))
+        except queue.Empty:  # the head interval elapsed: the caller signs
+            return batch
+        while True:
+            try:
+                batch.append(q.get_nowait())
+            except queue.Empty:
+                return batch
+
+    def _rows(self, batch: list[Any]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for item in batch:
+            if isinstance(item, dict):
+                rows.append(item)
+            elif item is not None:
+                try:
+                    rows.append(self._row_of(item))
+                except Exception as e:  # one malformed record must not cost the others their rows
+                    swallowed("audit", "making a row of an operation", e, logger=log)
+        return rows
 
     def _writer(self) -> None:
         dirty_since: float | None = None  # when the first row after the last signed head was committed
         while True:
             timeout = None if dirty_since is None else max(0.0, dirty_since + self.head_interval - time.monotonic())
-            batch: list[dict[str, Any] | None] = []
+            batch = self._take(timeout)
             try:
-                batch.append(self._queue.get(timeout=timeout))
-            except queue.Empty:  # the head interval elapsed: sign below
-                pass
-            while True:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            rows = [b for b in batch if b is not None]
-            try:
+                rows = self._rows(batch)
                 if rows:
                     self._append_durably(rows)
                     if dirty_since is None:
@@ -448,13 +492,15 @@ class AuditLog:
             except Exception:
                 log.exception("audit write failed")
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                with self._done_cv:
+                    self._done += len(batch)
+                    self._done_cv.notify_all()
             if None in batch:
                 return
 
     def _append_durably(self, rows: list[dict[str, Any]]) -> None:
-        """Commit *rows*, retrying a failing disk (full, locked) so that nothing queued is dropped."""
+        """Commit *rows* (one transaction, one fsync: group commit), retrying a failing disk (full, locked) so
+        that nothing queued is dropped; then wake who waits for them."""
         delay = 0.1
         while True:
             try:
@@ -467,25 +513,30 @@ class AuditLog:
                 log.error("audit write failed (%s), retrying in %.1f s", e, delay)
                 self._closing.wait(delay)
                 delay = min(delay * 2, 5.0)
-        self._acknowledge(r["request_id"] for r in rows)
+        self._commits.committed([r["request_id"] for r in rows])
 
     def _append(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Chain and insert *rows* in one transaction (split where the day changes: the day's head is signed
+        after its last row)."""
         with self._lock:
             prev, last_id, day0 = self._prev, self._last_id, self._day
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                params: list[tuple[Any, ...]] = []
+                h_prev, next_id, h = self._prev, self._last_id, self._h
                 for row in rows:
                     day = row["time"][:10]
                     if self._day is not None and day != self._day:
+                        self._insert(params)
+                        params = []
                         self._sign_head_locked(self._day)
                     self._day = day
-                    h = self._h(bytes.fromhex(self._prev) + canonical(row)).hex()
-                    cur = self._db.execute(
-                        f"INSERT INTO records ({', '.join(COLUMNS)}, prev_hash, hash) "
-                        f"VALUES ({', '.join('?' * (len(COLUMNS) + 2))})",
-                        [row[c] for c in COLUMNS] + [self._prev, h])
-                    self._prev = h
-                    self._last_id = int(cur.lastrowid or 0)
+                    digest = h(bytes.fromhex(h_prev) + canonical(row)).hex()
+                    next_id += 1
+                    params.append((next_id, *[row[c] for c in COLUMNS], h_prev, digest))
+                    h_prev = self._prev = digest
+                    self._last_id = next_id
+                self._insert(params)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._prev, self._last_id, self._day = prev, last_id, day0
@@ -493,67 +544,37 @@ class AuditLog:
                     self._db.execute("ROLLBACK")
                 raise
 
+    def _insert(self, params: list[tuple[Any, ...]]) -> None:
+        if params:
+            self._db.executemany(_INSERT, params)
+
     # ---- acknowledgement: an operation is answered only once its row is committed ------------------------
-    def _acknowledge(self, request_ids: Iterable[str]) -> None:
-        with self._acks:
-            for rid in request_ids:
-                self._recent[rid] = None
-                for f in self._waiters.pop(rid, ()):
-                    if not f.done():
-                        f.set_result(None)
-            while len(self._recent) > _RECENT:
-                self._recent.popitem(last=False)
-
-    def _waiter(self, request_id: str) -> concurrent.futures.Future[None]:
-        f: concurrent.futures.Future[None] = concurrent.futures.Future()
-        with self._acks:
-            if request_id in self._recent:
-                f.set_result(None)
-            else:
-                self._waiters.setdefault(request_id, []).append(f)
-        return f
-
-    def _forget(self, request_id: str, f: concurrent.futures.Future[None]) -> None:
-        with self._acks:
-            lst = self._waiters.get(request_id)
-            if lst is not None and f in lst:
-                lst.remove(f)
-                if not lst:
-                    del self._waiters[request_id]
+    @property
+    def _waiters(self) -> dict[str, Any]:
+        """Request ids somebody waits for (empty when nobody does)."""
+        return self._commits.waiting
 
     def wait_committed(self, request_id: str, timeout: float = 10.0) -> bool:
         """Block until the row of *request_id* is committed (True) or *timeout* seconds pass (False)."""
-        f = self._waiter(request_id)
-        try:
-            f.result(timeout)
-            return True
-        except concurrent.futures.TimeoutError:
-            return False
-        finally:
-            self._forget(request_id, f)
+        return self._commits.wait(request_id, timeout)
 
     async def committed(self, request_id: str, timeout: float = 10.0) -> bool:
-        """``await`` form of :meth:`wait_committed` for the service's event loop."""
-        f = self._waiter(request_id)
-        try:
-            if not f.done():  # asyncio.wait, not wait_for: no extra task per request
-                done, _ = await asyncio.wait({asyncio.wrap_future(f)}, timeout=timeout)
-                if not done:
-                    log.error("audit row of request %s not committed within %.0f s", request_id, timeout)
-                    return False
+        """``await`` form of :meth:`wait_committed` for the service's event loop (no thread, no task)."""
+        if await self._commits.wait_async(request_id, timeout):
             return True
-        finally:
-            self._forget(request_id, f)
+        log.error("audit row of request %s not committed within %.0f s", request_id, timeout)
+        return False
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every queued row is committed (True) or *timeout* seconds pass (False)."""
-        q = self._queue
+        """Wait until every row queued so far is committed (True) or *timeout* seconds pass (False)."""
+        with self._count_lock:
+            target = self._queued
         deadline = time.monotonic() + timeout
-        with q.all_tasks_done:
-            while q.unfinished_tasks:
+        with self._done_cv:
+            while self._done < target:
                 left = deadline - time.monotonic()
-                if left <= 0 or not q.all_tasks_done.wait(left):
-                    log.error("audit log: %d rows still queued after %.0f s", q.unfinished_tasks, timeout)
+                if left <= 0 or not self._done_cv.wait(left):
+                    log.error("audit log: %d rows still queued after %.0f s", target - self._done, timeout)
                     return False
         return True
 
@@ -638,7 +659,7 @@ class AuditLog:
             else:
                 self.flush(timeout)
             self._closing.set()
-            self._queue.put(None)
+            self._put(None)
             self._thread.join(timeout=5)
         with self._lock:
             self._db.close()

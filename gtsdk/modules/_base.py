@@ -183,6 +183,10 @@ class ModuleSpec:
             raise GtsdkError(ErrorCode.INVALID_COMMAND, f"{self.id} has no operation {name!r}") from None
 
 
+#: guards the making of an OpContext's wake-up event against a cancel (held for an instant)
+_WAKE_LOCK = threading.Lock()
+
+
 class OpContext:
     """What a driver sees of one running operation: its deadline and its cancel flag.
 
@@ -194,24 +198,30 @@ class OpContext:
         self.request_id = request_id
         self.started = time.monotonic()
         self.deadline = self.started + timeout
-        self._cancel = threading.Event()
+        self._cancelled = False
+        # made when a driver first sleeps: most operations never do, and an Event costs a Condition and two locks
+        self._wake: threading.Event | None = None
         self._reason = ErrorCode.CANCELED
         self._emit = emit
 
     def cancel(self, reason: ErrorCode = ErrorCode.CANCELED) -> None:
         self._reason = reason
-        self._cancel.set()
+        with _WAKE_LOCK:
+            self._cancelled = True
+            wake = self._wake
+        if wake is not None:
+            wake.set()
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return self._cancelled
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
 
     def check(self) -> None:
         """Raise ``canceled``/``timeOut`` if the operation should stop now."""
-        if self._cancel.is_set():
+        if self._cancelled:
             raise GtsdkError(self._reason, "operation stopped")
         if time.monotonic() >= self.deadline:
             raise GtsdkError(ErrorCode.TIME_OUT, "operation deadline passed")
@@ -219,7 +229,13 @@ class OpContext:
     def sleep(self, seconds: float) -> None:
         """Sleep, waking early (and raising) on cancel or deadline."""
         end = min(time.monotonic() + seconds, self.deadline)
-        self._cancel.wait(max(0.0, end - time.monotonic()))
+        with _WAKE_LOCK:
+            wake = self._wake
+            if wake is None:
+                wake = self._wake = threading.Event()
+                if self._cancelled:
+                    wake.set()
+        wake.wait(max(0.0, end - time.monotonic()))
         self.check()
 
     def emit(self, event: str, data: dict[str, Any] | None = None) -> None:

@@ -18,8 +18,9 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -102,37 +103,131 @@ class OperationRecord:
         return self.duration * 1000.0
 
 
-@dataclass
+#: guards every job's outcome and who waits for it (held for an instant; one lock for all jobs, none per job)
+_OUTCOME = threading.Lock()
+
+
 class Job:
-    op: str
-    request: Model
-    ctx: OpContext
-    future: Future[Model] = field(default_factory=Future)
-    caller: str | None = None
-    started: float | None = None
-    transaction_id: str | None = None
-    #: the timer that fails the job at its deadline (cancelled when the job ends first)
-    expiry: Timer | None = None
+    """One submitted operation and, once it has one, its outcome: a result or a catalogue error.
+
+    The first outcome stands (the driver's answer, the deadline or a cancel).  Who waits says so with
+    :meth:`add_done_callback` (called on the thread that settles the job), or takes :attr:`future`, a
+    ``concurrent.futures.Future`` made on first use: most jobs are waited for by one callback, and a Future
+    costs a Condition and its locks."""
+
+    __slots__ = ("_callbacks", "_error", "_future", "_result", "caller", "ctx", "expiry", "finished", "op", "request",
+                 "started", "transaction_id")
+
+    def __init__(self, op: str, request: Model, ctx: OpContext, caller: str | None = None,
+                 transaction_id: str | None = None) -> None:
+        self.op, self.request, self.ctx, self.caller, self.transaction_id = op, request, ctx, caller, transaction_id
+        self.started: float | None = None
+        #: the timer that fails the job at its deadline (cancelled when the job ends first)
+        self.expiry: Timer | None = None
+        #: the job has its outcome
+        self.finished = False
+        self._result: Model | None = None
+        self._error: GtsdkError | None = None
+        self._future: Future[Model] | None = None
+        self._callbacks: list[Callable[[Job], None]] | None = None
 
     @property
     def request_id(self) -> str:
         return self.ctx.request_id
 
+    @property
+    def future(self) -> Future[Model]:
+        """The outcome as a ``concurrent.futures.Future`` (``job.future.result(timeout)``)."""
+        with _OUTCOME:
+            f = self._future
+            if f is None:
+                f = self._future = Future()
+                if self.finished:
+                    _resolve(f, self._result, self._error)
+        return f
 
-def _fail(fut: Future[Model], err: BaseException) -> None:
-    if not fut.done():
-        try:
-            fut.set_exception(err)
-        except InvalidStateError:  # raced with another completion (deadline, cancel): the first one stands
-            pass
+    @property
+    def error(self) -> GtsdkError | None:
+        """The catalogue error the job ended with (None while it runs, and on success)."""
+        return self._error
+
+    def outcome(self) -> Model:
+        """The result of a finished job, or its error raised."""
+        if self._error is not None:
+            raise self._error
+        if self._result is None:
+            raise GtsdkError(ErrorCode.INVALID_STATE, "the operation has not finished")
+        return self._result
+
+    def add_done_callback(self, fn: Callable[[Job], None]) -> None:
+        """Call ``fn(job)`` once the job has its outcome: now if it has one, else on the thread that settles it
+        (keep it short: that is usually the device's worker)."""
+        with _OUTCOME:
+            if not self.finished:
+                if self._callbacks is None:
+                    self._callbacks = [fn]
+                else:
+                    self._callbacks.append(fn)
+                return
+        fn(self)
+
+    def settle(self, result: Model | None = None, error: GtsdkError | None = None) -> bool:
+        """Give the job its outcome; False (and no change) when it already has one."""
+        with _OUTCOME:
+            if self.finished:
+                return False
+            self.finished = True
+            self._result, self._error = result, error
+            future, callbacks = self._future, self._callbacks
+            self._callbacks = None
+        if future is not None:
+            _resolve(future, result, error)
+        if callbacks is not None:
+            for fn in callbacks:
+                try:
+                    fn(self)
+                except Exception as e:  # noqa: BLE001 - a waiter's callback must not take the worker down
+                    swallowed(self.op, "a job's done callback", e, logger=log)
+        return True
 
 
-def _succeed(fut: Future[Model], value: Model) -> None:
-    if not fut.done():
-        try:
-            fut.set_result(value)
-        except InvalidStateError:
-            pass
+def _resolve(f: Future[Model], result: Model | None, error: GtsdkError | None) -> None:
+    try:
+        if error is not None:
+            f.set_exception(error)
+        elif result is not None:
+            f.set_result(result)
+    except InvalidStateError:  # its holder cancelled the future: the job's own outcome stands
+        pass
+
+
+class _Counts:
+    """UnifiedPOS-style counters of one device, as plain numbers (a pydantic model is slow to update)."""
+
+    __slots__ = ("by_error", "by_operation", "failures", "last_error", "operations", "since", "total_ms")
+
+    def __init__(self) -> None:
+        self.operations = self.failures = 0
+        self.by_operation: dict[str, int] = {}
+        self.by_error: dict[str, int] = {}
+        self.total_ms = 0.0
+        self.last_error: str | None = None
+        self.since = datetime.now(UTC)
+
+    def add(self, op: str, code: str, seconds: float) -> None:
+        self.operations += 1
+        self.by_operation[op] = self.by_operation.get(op, 0) + 1
+        self.total_ms += seconds * 1000.0
+        if code != ErrorCode.SUCCESS.value:
+            self.failures += 1
+            self.by_error[code] = self.by_error.get(code, 0) + 1
+            self.last_error = code
+
+    def statistics(self, module: str) -> Statistics:
+        """A snapshot (the dicts copied: the counters go on)."""
+        return Statistics(module=module, operations=self.operations, failures=self.failures,
+                          by_operation=dict(self.by_operation), by_error=dict(self.by_error), total_ms=self.total_ms,
+                          last_error=self.last_error, since=self.since)
 
 
 class Device:
@@ -167,7 +262,7 @@ class Device:
         self.reason = disabled_reason or ""
         self.since = datetime.now(UTC)
         self._info = DeviceInfo()
-        self._stats = Statistics(module=spec.id, since=datetime.now(UTC))
+        self._counts = _Counts()
         self._last_error: str | None = None
         if driver_class is not None and config is not None and disabled_reason is None:
             try:
@@ -200,9 +295,10 @@ class Device:
     def status(self) -> Status:
         detail: dict[str, Any] = {}
         if self.driver is not None:
-            # status answers whatever the driver does
-            with carrying_on(self.spec.id, "status_detail", logger=log):
+            try:  # status answers whatever the driver does (a plain try: this is the service's busiest query)
                 detail = self.driver.status_detail()
+            except Exception as e:  # noqa: BLE001 - logged by type and place, answered without the detail
+                swallowed(self.spec.id, "status_detail", e, logger=log)
         with self._lock:
             return Status(
                 module=self.spec.id,
@@ -233,11 +329,11 @@ class Device:
 
     def statistics(self) -> Statistics:
         with self._lock:
-            return self._stats.model_copy(deep=True)
+            return self._counts.statistics(self.spec.id)
 
     def reset_statistics(self) -> None:
         with self._lock:
-            self._stats = Statistics(module=self.spec.id, since=datetime.now(UTC))
+            self._counts = _Counts()
 
     # ---- lifecycle ----------------------------------------------------------
     def start(self) -> None:
@@ -257,7 +353,7 @@ class Device:
             self._queued.clear()
         for job in pending:
             job.ctx.cancel()
-            _fail(job.future, GtsdkError(ErrorCode.CANCELED, "terminal stopping"))
+            job.settle(error=GtsdkError(ErrorCode.CANCELED, "terminal stopping"))
         if self._running is not None:
             self._running.ctx.cancel()
         self._queue.put(None)
@@ -300,37 +396,41 @@ class Device:
             timeout = (t_ms / 1000.0) if t_ms else (self.config.timeout if self.config and self.config.timeout
                                                     else default_timeout)
         rid = request_id or uuid.uuid4().hex
-        job = Job(op=op, request=req, ctx=OpContext(rid, timeout, self._emit), caller=caller,
-                  transaction_id=transaction_id or CURRENT_TRANSACTION.get())
+        job = Job(op, req, OpContext(rid, timeout, self._emit), caller,
+                  transaction_id or CURRENT_TRANSACTION.get())
         with self._lock:
             if rid in self._queued or (self._running is not None and self._running.request_id == rid):
                 raise GtsdkError(ErrorCode.INVALID_DATA, "duplicate request id", field="requestId")
             self._queued[rid] = job
-        job.expiry = self._scheduler.at(job.ctx.deadline, lambda: self._expire(job))
+        job.expiry = self._scheduler.at(job.ctx.deadline, partial(self._expire, job))
         self._queue.put(job)
         return job
 
     def cancel(self, request_id: str) -> bool:
         with self._lock:
             job = self._queued.pop(request_id, None)
-            running = self._running if self._running is not None and self._running.request_id == request_id else None
+            running = self._running
+            # a job that already has its outcome (cancelled, timed out) is not cancelled again, though its driver
+            # may still be unwinding: the caller was answered, the id is free
+            if running is None or running.request_id != request_id or running.finished:
+                running = None
         target = job or running
         if target is None:
             return False
         target.ctx.cancel(ErrorCode.CANCELED)
-        _fail(target.future, GtsdkError(ErrorCode.CANCELED, "canceled by request"))
+        target.settle(error=GtsdkError(ErrorCode.CANCELED, "canceled by request"))
         if running is not None:
             self._scheduler.at(time.monotonic() + HANG_GRACE, lambda: self._check_hung(running))
         return True
 
     def _expire(self, job: Job) -> None:
-        if job.future.done():
+        if job.finished:
             return
         job.ctx.cancel(ErrorCode.TIME_OUT)
         with self._lock:
             self._queued.pop(job.request_id, None)
         limit = job.ctx.deadline - job.ctx.started
-        _fail(job.future, GtsdkError(ErrorCode.TIME_OUT, f"no result within {limit:.3g} s"))
+        job.settle(error=GtsdkError(ErrorCode.TIME_OUT, f"no result within {limit:.3g} s"))
         self._scheduler.at(time.monotonic() + HANG_GRACE, lambda: self._check_hung(job))
 
     def _check_hung(self, job: Job) -> None:
@@ -413,18 +513,16 @@ class Device:
     def _run(self, job: Job, gen: int) -> None:
         with self._lock:
             self._queued.pop(job.request_id, None)
-            expired = job.future.done()
+            expired = job.finished
             if not expired:
                 self._running = job
         if expired:  # timed out or cancelled while queued: counted, never run
             if job.expiry is not None:
                 self._scheduler.cancel(job.expiry)
-            exc = job.future.exception()
             if not job.op.startswith("__"):
-                self._record(job, exc.code if isinstance(exc, GtsdkError) else ErrorCode.CANCELED.value)
+                self._record(job, job.error.code if job.error is not None else ErrorCode.CANCELED.value)
             return
         job.started = time.monotonic()
-        code = ErrorCode.SUCCESS.value
         result: Model | None = None
         try:
             job.ctx.check()
@@ -433,46 +531,38 @@ class Device:
                                        DeviceState.STARTING)
             if gen == self._worker_gen and recovered and self.connected:
                 self._set_state(DeviceState.ONLINE, "")
-            _succeed(job.future, result)
+            job.settle(result)
         except GtsdkError as e:
-            code = e.code
             if gen == self._worker_gen:
                 self._after_error(e)
-            _fail(job.future, e)
+            job.settle(error=e)
         except Exception as e:  # noqa: BLE001 - logged by type, answered as internalError
             swallowed(self.spec.id, job.op, e, logger=log)
-            code = ErrorCode.INTERNAL_ERROR.value
-            _fail(job.future, GtsdkError(ErrorCode.INTERNAL_ERROR, f"driver raised {type(e).__name__}"))
+            job.settle(error=GtsdkError(ErrorCode.INTERNAL_ERROR, f"driver raised {type(e).__name__}"))
         finally:
             with self._lock:
                 if self._running is job:
                     self._running = None
-            if job.expiry is not None and job.future.done():
+            if job.expiry is not None and job.finished:
                 self._scheduler.cancel(job.expiry)
-        if job.future.done() and job.future.exception() is not None:
-            exc = job.future.exception()
-            if isinstance(exc, GtsdkError):
-                code = exc.code
         if not job.op.startswith("__"):
-            self._record(job, code, result if code == ErrorCode.SUCCESS.value else None)
+            # the outcome that stands: the driver's, or the deadline's or a cancel's that came first
+            err = job.error
+            self._record(job, err.code if err is not None else ErrorCode.SUCCESS.value,
+                         result if err is None else None)
 
     def _record(self, job: Job, code: str, result: Model | None = None) -> None:
         seconds = time.monotonic() - (job.started or job.ctx.started)
         with self._lock:
-            s = self._stats
-            s.operations += 1
-            s.by_operation[job.op] = s.by_operation.get(job.op, 0) + 1
-            s.total_ms += seconds * 1000.0
+            self._counts.add(job.op, code, seconds)
             if code != ErrorCode.SUCCESS.value:
-                s.failures += 1
-                s.by_error[code] = s.by_error.get(code, 0) + 1
-                s.last_error = code
                 self._last_error = code
         if self._on_complete is not None:
-            # audit and metrics listeners must not fail the operation
-            with carrying_on(self.spec.id, "a completion listener", logger=log):
+            try:  # audit and metrics listeners must not fail the operation
                 self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, seconds, job.caller,
                                                   datetime.now(UTC), result, job.transaction_id))
+            except Exception as e:  # noqa: BLE001 - logged by type and place; the operation stands
+                swallowed(self.spec.id, "a completion listener", e, logger=log)
 
     def _dispatch(self, job: Job) -> Model:
         drv = self.driver

@@ -137,7 +137,12 @@ class Terminal(TerminalModules):
                     request_id: str | None = None, caller: str | None = None) -> Model:
         """:meth:`call`, awaited."""
         job = self.submit(module, op, request, timeout=timeout, request_id=request_id, caller=caller)
-        return await asyncio.wrap_future(job.future)
+        try:
+            return await asyncio.wrap_future(job.future)
+        except asyncio.CancelledError:  # the awaiting task went away: stop its device work too
+            if not job.finished:
+                self.cancel(module, job.request_id)
+            raise
 
     def cancel(self, module: str, request_id: str) -> bool:
         return self.device(module).cancel(request_id)
