@@ -14,7 +14,7 @@ real fleet agent with its own MQTT session and an update root holding version 1.
 3. the CPU seconds the platform process and the broker used during the rollout, and the per-stage times.
 
 The bundle carries one pure-Python wheel and no changed driver (certification runs ``certify-driver`` against the
-device, a few seconds per terminal that this machine would only serialise; tests/test_updates_rollout.py
+device, a few seconds per terminal that this machine would only serialise; tests/updates/test_updates_rollout.py
 certifies).  Ratios are against the delivery time measured in the same run.
 """
 

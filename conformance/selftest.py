@@ -5,7 +5,7 @@ simulators, the web soft keyboard) through a switchable ASGI wrapper; each
 :class:`Mutation` in :data:`MUTATIONS` breaks one promise — a defect class — and names
 the check that must catch it and words its reason must contain.  A few defects need the
 server built differently (a lower TLS floor, no rate limit, a port that also answers
-plain HTTP) and get a terminal of their own.  ``tests/test_conformance_mutations.py``
+plain HTTP) and get a terminal of their own.  ``tests/conformance/test_conformance_mutations.py``
 runs a subset; ``python -m benchmarks.conformance_mutations`` runs them all and reports
 caught/total and the time.
 """

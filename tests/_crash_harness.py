@@ -15,7 +15,7 @@ delay.  After each restart:
 * (``expect_clean_tmp``) nothing is left in the service's TMPDIR after the last, clean stop but the empty
   ledger folder.
 
-``tests/test_crash_consistency.py`` runs a few rounds; for many::
+``tests/server/test_crash_consistency.py`` runs a few rounds; for many::
 
     .venv/bin/python tests/_crash_harness.py --rounds 50 [--full] [--seed 7] [--expect-clean-tmp]
 """

@@ -1,6 +1,6 @@
 """Fixtures of the records tests: a fake clock, in-memory drivers, and the service over ASGI (no TLS, no
 simulators), so the record logic is tested fast; the scripted day and the browser run against the simulated
-terminal in tests/test_ops_dashboard.py."""
+terminal in tests/server/test_ops_dashboard.py."""
 
 from __future__ import annotations
 

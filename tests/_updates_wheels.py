@@ -13,6 +13,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from _repo_wheel import build_gtsdk_wheel
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -67,9 +69,7 @@ def gtsdk_wheel(out_dir: Path) -> Path:
     found = sorted(out_dir.glob("gtsdk-*.whl"))
     if found:
         return found[0]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(out_dir), str(ROOT)], check=True, timeout=300, capture_output=True)
-    return sorted(out_dir.glob("gtsdk-*.whl"))[0]
+    return build_gtsdk_wheel(out_dir)
 
 
 def plugin_wheel(src: Path, out_dir: Path, *, version: str, body: str, entry: str = "lights.acme",

@@ -1,12 +1,87 @@
-"""Fixtures shared by every test area (area fixtures live in tests/_<area>_fixtures.py)."""
+"""Fixtures shared by every test area (area fixtures live in tests/_<area>_fixtures.py), and how the
+suite is spread over parallel workers (pytest-xdist, ``bash scripts/test.sh`` runs ``-n`` workers)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+#: Modules that take longest (a minute or more under load, measured with ``--durations=0``) start first, so
+#: that no worker picks one up last and the run waits for it alone.  The rest keep their collection order.
+LONG_FIRST = (
+    "test_bridge_certify", "test_updates_terminal", "test_conformance_simulated", "test_updates_rollout",
+    "test_conformance_terminal", "test_demo_kiosk", "test_typed_app", "test_fleet_catalogue_push",
+    "test_crash_consistency", "test_conformance_mutations",
+)
+
+
+#: Fixtures that start a daemon (or a browser); a test using one, directly or through another fixture, is
+#: marked ``daemons`` here, so that ``pytest -m "not daemons"`` (the quick tier) never waits for one.
+DAEMON_FIXTURES = {
+    "sim_service": "gtsdk serve --simulate with every simulator (cupsd, pcscd, ippeveprinter, ...)",
+    "fleet": "Mosquitto", "postgres": "PostgreSQL", "browser": "headless Chromium",
+}
+
+
+def _needs_daemon(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    if names & DAEMON_FIXTURES.keys():
+        return True
+    callspec = getattr(item, "callspec", None)  # db_url's PostgreSQL case asks for `postgres` when it runs
+    return callspec is not None and callspec.params.get("db_url") == "postgresql"
+
+
+#: Modules that must not run beside each other share a group (one worker, one after the other).  The native
+#: bridge's worker folder is one per user, module and mapping (/dev/shm/gtsdk-bridge-<uid>/, so that a
+#: restarted service finds what a killed one left: drivers/bridge_common/workdir.py); the tests that drive
+#: the shipped mapping would empty each other's folder.
+SHARED_GROUPS = dict.fromkeys(
+    ("test_bridge_native", "test_bridge_native_requests", "test_bridge_certify", "test_bridge_serve",
+     "test_bridge_cli", "test_bridge_mapping"), "native-bridge-workdir")
+
+
+def _stem(nodeid: str) -> str:
+    return Path(nodeid.split("::", 1)[0]).stem
+
+
+def work_unit(nodeid: str) -> str:
+    """What one worker runs whole, in order: the test's module (many share a module-scoped fixture — a
+    fleet, an update world, a browser — and some build on the state an earlier test left), or its group."""
+    return SHARED_GROUPS.get(_stem(nodeid), nodeid.split("::", 1)[0])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("daemons") is None and _needs_daemon(item):
+            item.add_marker(pytest.mark.daemons)
+
+    def rank(item: pytest.Item) -> int:
+        stem = _stem(item.nodeid)
+        return LONG_FIRST.index(stem) if stem in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # the workers' collection order is the order work units are handed out
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pragma: no cover - pytest-xdist is in the dev extra; without it the suite runs serially
+    pass
+else:
+    class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist has no type information
+        """``--dist loadscope`` with :func:`work_unit` as the scope.  (pytest-xdist's ``loadgroup`` marks
+        cannot be used: it renames ``item._nodeid``, which pytest 9 no longer reads.)"""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        return ModuleScheduling(config, log) if config.getvalue("dist") == "loadscope" else None
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()

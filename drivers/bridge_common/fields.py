@@ -4,7 +4,7 @@
 makes the same conversion with every decision that depends only on the mapping taken once — which steps apply,
 the JSON path split into keys, the date format turned into a pattern — and shares the decoded text and its lines
 between the fields read from the same source (an ID card's text file feeds eleven fields).  The two agree on every
-input, errors included (tests/test_bridge_fields.py checks it with generated specs and values).
+input, errors included (tests/bridges/test_bridge_fields.py checks it with generated specs and values).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """ESC/POS wire codec: typed receipt documents → bytes, status bytes → flags.
 
 Pure functions, no I/O.  Every command byte sequence below is pinned by a golden
-test (``tests/test_receipt_codec.py``) and carries its public source:
+test (``tests/drivers/test_receipt_codec.py``) and carries its public source:
 
 - [PE]  python-escpos (MIT) ``src/escpos/constants.py`` / ``escpos.py`` (snapshot 5b94336),
 - [EP]  Epson TM-L60II / TM-U210 technical references (DLE EOT bits, GS V),

@@ -268,7 +268,7 @@ def join_data(packets: Iterable[Packet]) -> bytes:
     return bytes(out)
 
 
-# ---- command builders (golden vectors in tests/test_fingerprint_codec.py) ----------------------
+# ---- command builders (golden vectors in tests/drivers/test_fingerprint_codec.py) ----------------------
 
 def vfy_pwd(password: int, address: int = DEFAULT_ADDRESS) -> bytes:
     return command(Ins.VFY_PWD, struct.pack(">I", password), address)
