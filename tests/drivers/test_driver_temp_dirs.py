@@ -1,5 +1,5 @@
 """Drivers' temporary folders are in the leftovers ledger, so a successor of a killed host removes them
-(gtsdk/leftovers.py; the kill -9 family in tests/test_crash_consistency.py checks the whole service)."""
+(gtsdk/leftovers.py; the kill -9 family in tests/server/test_crash_consistency.py checks the whole service)."""
 
 from __future__ import annotations
 
