@@ -188,7 +188,9 @@ def test_a_lost_receipt_is_recovered_while_connected(fleet: LocalFleet, engine: 
         worker.lose = 1
         term.transactions(10)
         wait_for(lambda: term.outbox_size() == 0, timeout=20, what="records confirmed after a lost receipt")
-        assert worker.lose == 0 and agent.stats.probes >= 1
+        # recovered by a probe (the lost receipt covered the newest record) or by RACK (a later record's receipt
+        # arrived first and showed the gap) — which one depends on how the ten records were batched
+        assert worker.lose == 0 and agent.stats.probes + agent.stats.retransmits >= 1
         assert agent.stats.connects == 1 and agent.stats.resends == resends  # no reconnection, no new epoch helped
         assert worker.stats.duplicates >= 1  # the probe (and what it revealed) arrived twice, counted once
         assert platform_has(engine, term.id) == inventory_of(term.all_written())
