@@ -14,6 +14,7 @@ evidence shows the exception type and message (personal data masked).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -502,8 +503,9 @@ def certify_driver(entry: str, settings: dict[str, Any] | None = None, *, simula
 
     ctx = DriverContext(module, driver, dict(settings or {}), interactive=interactive, ask=ask)
     simulate = simulate or sim is not None
+    own_wd: Path | None = None  # a folder made here is removed here
     if simulate:
-        wd = workdir or Path(tempfile.mkdtemp(prefix=f"gtsdk-certify-{module}-"))
+        wd = workdir or (own_wd := Path(tempfile.mkdtemp(prefix=f"gtsdk-certify-{module}-")))
         ctx.sim = sim(module, wd) if sim is not None else simulation.start(module, wd, driver)
         ctx.settings = {**ctx.sim.settings, **ctx.settings}
     from gtsdk import __version__
@@ -522,4 +524,6 @@ def certify_driver(entry: str, settings: dict[str, Any] | None = None, *, simula
             ctx.terminal.stop()
         if ctx.sim is not None:
             ctx.sim.stop()
+        if own_wd is not None:
+            shutil.rmtree(own_wd, ignore_errors=True)
     return report

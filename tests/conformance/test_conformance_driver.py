@@ -5,6 +5,7 @@ shipped driver certifies against its simulator, and reports are signed with SM2.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -179,10 +180,12 @@ def test_on_a_real_device_interactive_asks_a_person_for_the_card_and_the_unplug(
                                                 "Plug the idcard device back in"]
 
 
-def test_a_driver_the_simulator_was_not_made_for_is_told_so() -> None:
+def test_a_driver_the_simulator_was_not_made_for_is_told_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     rep = certify_driver("lights.absent", simulate=True, only=["driver.lifecycle"])
     assert rep.environment["simulator"]["speaks_to"] == "modbus_rtu"
     assert "made for the 'modbus_rtu' driver" in reason(rep, "driver.lifecycle")
+    assert not list(tmp_path.glob("gtsdk-certify-*"))  # the simulator's folder it made is gone with the run
 
 
 #: shipped drivers gtsdk's simulators are not made for (certified against the device instead); none today
