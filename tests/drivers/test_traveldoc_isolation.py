@@ -32,12 +32,12 @@ VPCD_PORTS = {35963, 35964}
 
 #: another process with its own simulated reader: "read" reads a document, "quit" stops
 OTHER = r'''
-import json, sys, tempfile
+import json, sys
 from pathlib import Path
 from gtsdk.runtime.config import ModuleConfig, TerminalConfig
 from gtsdk.simulated import SimulatedTerminal, simulated_terminal
 from gtsdk.simulators.travel_doc import SAMPLES
-t = simulated_terminal(Path(tempfile.mkdtemp(prefix="gtsdk-test-")), modules=["travel_doc"])
+t = simulated_terminal(Path(sys.argv[1]), modules=["travel_doc"])  # a folder of the test's tmp_path
 if "travel_doc" not in t.simulations:
     print(json.dumps({"error": t.devices["travel_doc"].disabled_reason}), flush=True)
     raise SystemExit(1)
@@ -65,7 +65,8 @@ class Other:
     def __init__(self, tmp: Path, name: str) -> None:
         script = tmp / f"{name}.py"
         script.write_text(OTHER)
-        self.p = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.p = subprocess.Popen([sys.executable, str(script), str(tmp / f"{name}-home")],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL, text=True, cwd=REPO)
         self.info = self.reply(60)
         assert "ready" in self.info, f"a simulator in another process did not start: {self.info}"
