@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import tempfile
 import threading
 import time
@@ -151,6 +152,7 @@ def main() -> None:
             t.stop()
             if svc.audit is not None:
                 svc.audit.close()
+            shutil.rmtree(home, ignore_errors=True)  # the audit database and tokens of this run
     base = {c: r["cpu"] for name, c, r in rows if name.startswith("GET")}
     print(f"in process, no TLS; {args.requests} requests per row; CPU µs per request (user + system)")
     print(f"{'route':<34}{'callers':>8}{'cpu µs':>9}{'wall µs':>9}{'vs status':>10}   by thread (cpu µs)")

@@ -550,6 +550,11 @@ class AuditLog:
 
     # ---- acknowledgement: an operation is answered only once its row is committed ------------------------
     @property
+    def commits(self) -> CommitWaiters:
+        """Who waits for which row (the service registers an operation's answer here: see gtsdk/server/inflight.py)."""
+        return self._commits
+
+    @property
     def _waiters(self) -> dict[str, Any]:
         """Request ids somebody waits for (empty when nobody does)."""
         return self._commits.waiting

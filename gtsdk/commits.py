@@ -5,6 +5,9 @@ durable.  Whoever waits for a key — a thread (:meth:`CommitWaiters.wait`) or a
 (:meth:`CommitWaiters.wait_async`) — is woken then; a coroutine through one ``call_soon_threadsafe`` per event
 loop per batch, not one per row, and without a thread-side future per request.  Keys committed shortly before
 anyone asks are remembered (the last *recent* of them), so a waiter that comes late returns at once.
+
+A :class:`LoopWaiter` is told on its event loop by a method call instead of a future: the service waits for an
+operation's result and its audit row with one of them, so the loop wakes once per operation, not twice.
 """
 
 from __future__ import annotations
@@ -14,14 +17,29 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
-Waiter = asyncio.Future[bool] | threading.Event
+
+class LoopWaiter:
+    """A waiter told of its key's commit on :attr:`loop`, by :meth:`committed` (override it)."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def committed(self) -> None:
+        raise NotImplementedError
 
 
-def _wake(futures: list[asyncio.Future[bool]]) -> None:
-    """On the waiters' event loop: every future of one committed batch."""
-    for f in futures:
-        if not f.done():
-            f.set_result(True)
+Waiter = asyncio.Future[bool] | threading.Event | LoopWaiter
+
+
+def _wake(waiters: list[asyncio.Future[bool] | LoopWaiter]) -> None:
+    """On the waiters' event loop: every waiter of one committed batch."""
+    for w in waiters:
+        if isinstance(w, LoopWaiter):
+            w.committed()
+        elif not w.done():
+            w.set_result(True)
 
 
 def _expire(f: asyncio.Future[bool]) -> None:
@@ -41,7 +59,7 @@ class CommitWaiters:
 
     def committed(self, keys: Iterable[str]) -> None:
         """The writer made *keys* durable: remember them and wake their waiters (any thread)."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[bool]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[bool] | LoopWaiter]] = {}
         with self._lock:
             recent, waiting = self._recent, self.waiting
             for key in keys:
@@ -51,7 +69,8 @@ class CommitWaiters:
                         if isinstance(w, threading.Event):
                             w.set()
                         else:
-                            by_loop.setdefault(w.get_loop(), []).append(w)
+                            loop = w.loop if isinstance(w, LoopWaiter) else w.get_loop()
+                            by_loop.setdefault(loop, []).append(w)
             while len(recent) > self._max_recent:
                 recent.popitem(last=False)
         for loop, futures in by_loop.items():
@@ -60,7 +79,7 @@ class CommitWaiters:
             except RuntimeError:  # that loop is closed: its waiters went with it
                 pass
 
-    def _add(self, key: str, w: Waiter) -> bool:
+    def expect(self, key: str, w: Waiter) -> bool:
         """Register *w* for *key*; False (and nothing registered) when *key* is already committed."""
         with self._lock:
             if key in self._recent:
@@ -68,7 +87,8 @@ class CommitWaiters:
             self.waiting.setdefault(key, []).append(w)
             return True
 
-    def _drop(self, key: str, w: Waiter) -> None:
+    def forget(self, key: str, w: Waiter) -> None:
+        """Unregister *w* (it was woken, or gave up)."""
         with self._lock:
             lst = self.waiting.get(key)
             if lst is not None and w in lst:
@@ -83,12 +103,12 @@ class CommitWaiters:
     def wait(self, key: str, timeout: float) -> bool:
         """Block until *key* is committed (True) or *timeout* seconds pass (False)."""
         ev = threading.Event()
-        if not self._add(key, ev):
+        if not self.expect(key, ev):
             return True
         try:
             return ev.wait(timeout)
         finally:
-            self._drop(key, ev)
+            self.forget(key, ev)
 
     async def wait_async(self, key: str, timeout: float) -> bool:
         """:meth:`wait` on the running event loop (no thread, no task; one timer)."""
@@ -96,16 +116,16 @@ class CommitWaiters:
             return True
         loop = asyncio.get_running_loop()
         f: asyncio.Future[bool] = loop.create_future()
-        if not self._add(key, f):
+        if not self.expect(key, f):
             return True
         timer = loop.call_later(timeout, _expire, f)
         try:
             if await f:  # woken by its commit: the writer already dropped the waiter
                 return True
         except BaseException:  # the waiting task was cancelled
-            self._drop(key, f)
+            self.forget(key, f)
             raise
         finally:
             timer.cancel()
-        self._drop(key, f)
+        self.forget(key, f)
         return self.is_committed(key)  # committed just as the time ran out

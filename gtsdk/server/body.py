@@ -188,7 +188,10 @@ def _no_constants(name: str) -> Any:
 
 
 def check_content_type(headers: Mapping[str, str]) -> None:
-    mime, _, params = headers.get("content-type", "").partition(";")
+    value = headers.get("content-type", "")
+    if value == JSON:  # as nearly every client sends it
+        return
+    mime, _, params = value.partition(";")
     if mime.strip().lower() != JSON:
         raise GtsdkError(ErrorCode.INVALID_DATA, "Content-Type must be application/json", field="Content-Type")
     if "charset" in params.lower() and "utf-8" not in params.lower().replace('"', ""):
@@ -302,9 +305,12 @@ def parse_model(raw: bytes, model: type[Model], max_text: int, max_binary: int,
     """Strict JSON, bounded strings and value count, then the model's strict validation (runs on any thread).
 
     The bounds come first because the model's validation holds the interpreter lock for its whole run: a body of
-    a million small objects is refused by the (interruptible) walk instead."""
+    a million small objects is refused by the (interruptible) walk instead.  A body no longer than the text cap
+    and the value count cannot exceed either (a string has at most as many characters as the body has bytes, a
+    value takes at least one byte): it is not walked."""
     obj = strict_object(raw)
-    check_strings(obj, binary_fields(model), max_text, max_binary, budget=_Budget(max_values))
+    if len(raw) > max_text or len(raw) > max_values:
+        check_strings(obj, binary_fields(model), max_text, max_binary, budget=_Budget(max_values))
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as e:

@@ -144,7 +144,11 @@ class Headers(Mapping[str, str]):
         self._raw = raw
 
     def get(self, key: str, default: Any = None) -> Any:
-        name = key.encode("latin-1")
+        name = _NAMES.get(key)
+        if name is None:
+            name = key.lower().encode("latin-1")
+            if len(_NAMES) < _ENCODE_CACHE_MAX:
+                _NAMES[key] = name
         for k, v in self._raw:
             if k == name:
                 return v.decode("latin-1")
@@ -166,6 +170,8 @@ class Headers(Mapping[str, str]):
         return len(dict.fromkeys(k for k, _ in self._raw))
 
 
+#: header names looked up in requests, encoded once (the code asks for a few dozen names)
+_NAMES: dict[str, bytes] = {}
 #: header names and values of every response, encoded once
 _ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 _ENCODE_CACHE_MAX = 512

@@ -234,6 +234,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_pending = True
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        # when the head / body still awaited began (loop time); their timers are armed only when a chunk of data
+        # leaves them incomplete: most requests arrive whole in one chunk and need no timer at all
+        self._head_since: float | None = None
+        self._body_since: float | None = None
         self._body_bytes = 0
         self._gone: asyncio.Future[None] | None = None
         self._upgraded = False
@@ -251,6 +255,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._refuse(ErrorCode.SERVICE_BUSY, "too many connections", 503)
             return
         self.gate.idle(self)
+        self._head_since = self.loop.time()  # a connection that never sends a byte is closed too
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -280,10 +285,20 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         if self._head_pending:  # any byte before a head (even the CRLFs a parser skips) starts its clock
             self._head_bytes += len(data)
-            self._arm_head_timer()
+            if self._head_since is None:
+                self._head_since = self.loop.time()
         super().data_received(data)
-        if self._head_pending and self._head_bytes > self.limits.max_header_bytes and not self._refused:
+        if self._refused:
+            return
+        if self._head_pending and self._head_bytes > self.limits.max_header_bytes:
             self._refuse(ErrorCode.HEADER_TOO_LARGE, f"request head over {self.limits.max_header_bytes} bytes")
+            return
+        # what this chunk left incomplete is now on the clock that started with its first byte
+        if self._head_pending:
+            if self._head_since is not None:
+                self._arm_head_timer()
+        elif self._body_since is not None and self._body_timer is None:
+            self._body_timer = self.loop.call_at(self._body_since + self.limits.body_timeout, self._body_expired)
 
     def send_400_response(self, msg: str) -> None:
         if not self._refused:  # after a refusal the parser may stumble over what follows: that was answered
@@ -293,7 +308,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._head_pending = True
         self._head_size = self._head_fields = 0
-        self._arm_head_timer()
+        if self._head_since is None:  # armed by data_received if the head is not complete in this chunk
+            self._head_since = self.loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._head_size += len(url)
@@ -309,6 +325,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head_pending = False
         self._head_bytes = 0
+        self._head_since = None
         self._disarm_head_timer()
         if self._head_fields > self.limits.max_header_count:
             self._refuse(ErrorCode.HEADER_TOO_LARGE, f"more than {self.limits.max_header_count} header fields")
@@ -322,7 +339,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._body_bytes = 0
         super().on_headers_complete()
         if self.cycle is not None and self.cycle.scope is self.scope and self.cycle.more_body:
-            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_expired)
+            self._body_since = self.loop.time()  # armed by data_received if the body is not complete in this chunk
 
     # ---- the request body --------------------------------------------------------------------------------------
     def on_body(self, body: bytes) -> None:
@@ -338,6 +355,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def _disarm_body_timer(self) -> None:
+        self._body_since = None
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
@@ -381,7 +399,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     # ---- refusals -------------------------------------------------------------------------------------------
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_expired)
+            since = self._head_since if self._head_since is not None else self.loop.time()
+            self._head_timer = self.loop.call_at(since + self.limits.header_timeout, self._head_expired)
 
     def _disarm_head_timer(self) -> None:
         if self._head_timer is not None:

@@ -14,7 +14,7 @@ from gtsdk.driver import Model
 from gtsdk.errors import GtsdkError
 from gtsdk.modules import MODULES
 from gtsdk.modules.fingerprint import CompareRequest
-from gtsdk.server.body import binary_fields, check_strings, parse_model, strict_object
+from gtsdk.server.body import _Budget, binary_fields, check_strings, parse_model, strict_object
 
 LIGHT_ON = MODULES["lights"].operations["on"].request
 TEXT, BINARY = 100, 10_000
@@ -111,3 +111,27 @@ def test_value_count_is_bounded_before_validation() -> None:
     with pytest.raises(GtsdkError) as e2:  # under the bound the model names the unknown field
         parse_model(many, LIGHT_ON, TEXT, BINARY, max_values=5000)
     assert e2.value.field == "pad"
+
+
+def _walked(raw: bytes, max_text: int, max_values: int) -> str:
+    """What parse_model answers when the body is always walked (the code before the small-body shortcut)."""
+    try:
+        obj = strict_object(raw)
+        check_strings(obj, binary_fields(LIGHT_ON), max_text, BINARY, budget=_Budget(max_values))
+        return "valid" if parse_model(raw, LIGHT_ON, 10**9, BINARY, 10**9) else "?"
+    except GtsdkError as e:
+        return f"{e.code} {e.field} {e.detail}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["light", "pad", "x"]), json_values, max_size=4),
+       st.integers(16, 200), st.integers(1, 200))
+def test_a_small_body_that_is_not_walked_gets_the_same_answer(obj: dict[str, Any], max_text: int,
+                                                              max_values: int) -> None:
+    """A body no longer than the text cap and the value count is not walked for them: the answer is the same."""
+    raw = json.dumps(obj, ensure_ascii=bool(max_values % 2)).encode()
+    try:
+        got = "valid" if parse_model(raw, LIGHT_ON, max_text, BINARY, max_values) else "?"
+    except GtsdkError as e:
+        got = f"{e.code} {e.field} {e.detail}"
+    assert got == _walked(raw, max_text, max_values)

@@ -278,3 +278,11 @@ async def test_fused_chain_answers_as_the_asgi_chain(tmp_path: Any) -> None:
         svc.audit.close()
     finally:
         t.stop()
+
+
+def test_request_headers_are_looked_up_by_name_in_any_case() -> None:
+    from gtsdk.server.call import Headers
+
+    h = Headers([(b"content-type", b"application/json"), (b"x-request-id", b"r-1")])
+    assert h.get("Content-Type") == h["content-type"] == "application/json"
+    assert "X-Request-Id" in h and h.get("Accept-Language") is None and len(h) == 2

@@ -78,9 +78,8 @@ def _operation(svc: ServiceApp, mod_id: str, ospec: OperationSpec) -> Handler:
         token = call.token
         assert token is not None
         job = inflight.submit(mod_id, op, req, call.rid, token.caller)
-        out = await inflight.wait(mod_id, job, call.scope, call.receive)
-        if svc.audit is not None:  # answered only once its audit row is on disk (crash consistency)
-            await svc.audit.committed(call.rid)
+        audit = svc.audit  # answered only once its audit row is on disk (crash consistency)
+        out = await inflight.wait(mod_id, job, call.scope, call.receive, audit.commits if audit else None)
         if personal and sealer.seals_for(token.app):  # SM2 work: off the event loop
             sealed = await asyncio.to_thread(sealer.seal, out, token.app, mod_id, op, call.rid)
             return call.ok(sealed)
@@ -93,9 +92,8 @@ def _health(svc: ServiceApp, mod_id: str) -> Handler:
         req = await svc.parse_body(call, HealthRequest)
         caller = call.token.caller if call.token else None
         job = svc.inflight.submit(mod_id, "health", req, call.rid, caller)
-        out = await svc.inflight.wait(mod_id, job, call.scope, call.receive)
-        if svc.audit is not None:
-            await svc.audit.committed(call.rid)
+        audit = svc.audit
+        out = await svc.inflight.wait(mod_id, job, call.scope, call.receive, audit.commits if audit else None)
         return call.ok(out)
     return handler
 
