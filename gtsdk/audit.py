@@ -56,6 +56,8 @@ log = logging.getLogger("gtsdk.audit")
 #: result fields that identify the person an operation was about
 SUBJECT_FIELDS = ("id_number", "document_number", "pass_number", "previous_id_number")
 ZERO = "00" * 32
+#: the key of an operation's row that is no column (OperationRecord.audit_key)
+_KEY = "_audit_key"
 COLUMNS = ("time", "module", "operation", "request_id", "code", "duration_ms", "caller", "app", "subject",
            "subject_key")
 DB_NAME = "audit.sqlite"
@@ -433,6 +435,7 @@ class AuditLog:
             "duration_ms": round(float(rec.duration_ms), 3), "caller": caller or None, "app": app,
             "subject": mask_id(number) if number else None,
             "subject_key": self.subject_key(number) if number else None,
+            _KEY: getattr(rec, "audit_key", None),  # not a column: what the commit is announced by
         }
 
     def record(self, **row: Any) -> None:
@@ -513,7 +516,9 @@ class AuditLog:
                 log.error("audit write failed (%s), retrying in %.1f s", e, delay)
                 self._closing.wait(delay)
                 delay = min(delay * 2, 5.0)
-        self._commits.committed([r["request_id"] for r in rows])
+        # by request id (wait_committed, tools) and, for an operation, by its job's key: the service waits on that,
+        # so a client reusing a request id is never answered on the strength of an earlier row
+        self._commits.committed([k for r in rows for k in (r["request_id"], r.get(_KEY)) if k])
 
     def _append(self, rows: Iterable[dict[str, Any]]) -> None:
         """Chain and insert *rows* in one transaction (split where the day changes: the day's head is signed

@@ -96,6 +96,9 @@ class OperationRecord:
     result: Model | None = None
     #: the business transaction the operation was made in (gtsdk.records), if any
     transaction_id: str | None = None
+    #: unique per operation in this process (a client may reuse a request id): what a wait for this
+    #: operation's audit row is keyed by (:attr:`Job.audit_key`)
+    audit_key: str = ""
 
     @property
     def duration_ms(self) -> float:
@@ -105,6 +108,8 @@ class OperationRecord:
 
 #: guards every job's outcome and who waits for it (held for an instant; one lock for all jobs, none per job)
 _OUTCOME = threading.Lock()
+#: numbers jobs for their audit keys ("#<n>": a request id cannot contain "#"); next() on it is atomic in CPython
+_JOB_SERIALS = itertools.count(1)
 
 
 class Job:
@@ -115,12 +120,14 @@ class Job:
     ``concurrent.futures.Future`` made on first use: most jobs are waited for by one callback, and a Future
     costs a Condition and its locks."""
 
-    __slots__ = ("_callbacks", "_error", "_future", "_result", "caller", "ctx", "expiry", "finished", "op", "request",
-                 "started", "transaction_id")
+    __slots__ = ("_callbacks", "_error", "_future", "_result", "audit_key", "caller", "ctx", "expiry", "finished", "op",
+                 "request", "started", "transaction_id")
 
     def __init__(self, op: str, request: Model, ctx: OpContext, caller: str | None = None,
                  transaction_id: str | None = None) -> None:
         self.op, self.request, self.ctx, self.caller, self.transaction_id = op, request, ctx, caller, transaction_id
+        #: this job's key among audit rows (OperationRecord.audit_key): unique even where request ids repeat
+        self.audit_key = f"#{next(_JOB_SERIALS)}"
         self.started: float | None = None
         #: the timer that fails the job at its deadline (cancelled when the job ends first)
         self.expiry: Timer | None = None
@@ -560,7 +567,7 @@ class Device:
         if self._on_complete is not None:
             try:  # audit and metrics listeners must not fail the operation
                 self._on_complete(OperationRecord(self.spec.id, job.op, job.request_id, code, seconds, job.caller,
-                                                  datetime.now(UTC), result, job.transaction_id))
+                                                  datetime.now(UTC), result, job.transaction_id, job.audit_key))
             except Exception as e:  # noqa: BLE001 - logged by type and place; the operation stands
                 swallowed(self.spec.id, "a completion listener", e, logger=log)
 

@@ -69,7 +69,9 @@ REFUSAL_LINGER = 1.0
 #: bytes of a refused request read and dropped (at most) while its answer is on its way
 LINGER_BYTES = 1 << 20
 #: seconds without a byte from a refused client after which it is taken to be reading its answer
-LINGER_QUIET = 0.05
+LINGER_QUIET = 0.5
+#: seconds a refused connection is read and dropped at most before it is closed
+LINGER_MAX = 2.0
 #: connections closed since the last peak after which freed heap memory is returned to the system
 TRIM_AFTER = 64
 #: seconds between two looks at the connection count for that
@@ -345,6 +347,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         if self._body_bytes > self.limits.max_body_bytes:
+            cycle = self.cycle
+            if (cycle is not None and cycle.response_complete
+                    and self._body_bytes <= self.limits.max_body_bytes + LINGER_BYTES):
+                # answered already (an early 413 on Content-Length, a 401, a 429): the rest is read and dropped,
+                # as uvicorn does, so the keep-alive connection stays in step — closing it here raced with the
+                # client's next request on it
+                return
             if not self._refused:
                 self._refuse_request(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {self.limits.max_body_bytes} bytes")
             return
@@ -422,11 +431,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.write(plain_error(code, detail, status, rid, field))
             # Lingering close: closing a socket with unread bytes in it sends a reset, which can destroy the
             # answer before the client reads it (a client still streaming its body does not read until it is
-            # done).  So what else arrives is read and dropped until the client is quiet for LINGER_QUIET, or
-            # REFUSAL_LINGER passed, or LINGER_BYTES were dropped — then the connection is closed, and reset
-            # REFUSAL_LINGER later if it still will not go.
+            # done).  So what else arrives is read and dropped until the client is quiet for LINGER_QUIET (a
+            # loaded client can pause that long between two chunks), or LINGER_MAX passed, or LINGER_BYTES were
+            # dropped — then the connection is closed, and reset REFUSAL_LINGER later if it still will not go.
             self._linger_left = LINGER_BYTES
-            self._linger_until = self.loop.time() + REFUSAL_LINGER
+            self._linger_until = self.loop.time() + LINGER_MAX
             self._linger_timer = self.loop.call_later(LINGER_QUIET, self._end_linger)
 
     def _linger_on(self, n: int) -> None:

@@ -170,7 +170,7 @@ class InFlight:
         answer: _Answer | None = None
         if commits is not None:
             answer = _Answer(job, done, handover)
-            if commits.expect(job.request_id, answer):
+            if commits.expect(job.audit_key, answer):
                 handover.hold(answer)
                 job.add_done_callback(answer.settled)
             else:  # its row is committed already, so the job has its outcome
@@ -197,7 +197,7 @@ class InFlight:
             if answer is not None and commits is not None:
                 handover.answers.pop(answer, None)
                 if not answer.heard:
-                    commits.forget(job.request_id, answer)
+                    commits.forget(job.audit_key, answer)
             if task is not None:
                 task.cancel()
             if not job.finished:  # the caller went away, or we are shutting down: stop its device work

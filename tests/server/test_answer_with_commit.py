@@ -76,7 +76,7 @@ def test_success_is_answered_by_its_commit_in_one_wake() -> None:
         await asyncio.to_thread(job.settle, _result())
         await asyncio.sleep(0.05)
         answered_before_commit = task.done()  # the result alone does not answer
-        await asyncio.to_thread(commits.committed, ["ok-1"])
+        await asyncio.to_thread(commits.committed, [job.audit_key])
         out = await asyncio.wait_for(task, 5)
         assert flight._handover is not None and not flight._handover.answers
         return out, counting.calls, answered_before_commit
@@ -101,7 +101,7 @@ def test_commits_of_a_batch_answer_every_operation_in_one_wake() -> None:
         def worker() -> None:
             for i, j in enumerate(jobs):
                 j.settle(_result(f"s{i}"))
-            commits.committed([j.request_id for j in jobs])
+            commits.committed([j.audit_key for j in jobs])
 
         await asyncio.to_thread(worker)
         got = await asyncio.wait_for(asyncio.gather(*tasks), 5)
@@ -124,7 +124,7 @@ def test_a_failure_is_answered_at_once_without_its_row() -> None:
         with pytest.raises(GtsdkError) as e:
             await asyncio.wait_for(task, 5)
         assert e.value.code == ErrorCode.NO_MEDIA.value
-        commits.committed(["bad-1"])  # the row comes later: nobody waits for it any more
+        commits.committed([job.audit_key])  # the row comes later: nobody waits for it any more
         await asyncio.sleep(0.01)
 
     asyncio.run(main())
@@ -138,7 +138,7 @@ def test_a_row_committed_before_the_wait_answers_at_once() -> None:
         flight, _, scope = _setup()
         job = _job("early-1")
         job.settle(_result("early"))
-        commits.committed(["early-1"])
+        commits.committed([job.audit_key])
         return await asyncio.wait_for(flight.wait("lights", job, scope, None, commits), 5)
 
     assert asyncio.run(main()) == _result("early")
@@ -178,7 +178,7 @@ def test_a_caller_that_leaves_cancels_its_job_and_leaves_no_waiter() -> None:
         job = _job("gone-1")
         task = asyncio.ensure_future(flight.wait("lights", job, scope, None, commits))
         await asyncio.sleep(0.01)
-        assert "gone-1" in commits.waiting
+        assert job.audit_key in commits.waiting
         scope[DISCONNECTED].set_result(None)
         with pytest.raises(GtsdkError) as e:
             await asyncio.wait_for(task, 5)
@@ -199,10 +199,32 @@ def test_a_successful_result_after_the_commit_was_heard_still_reaches_the_caller
         job = _job("odd-1")
         task = asyncio.ensure_future(flight.wait("lights", job, scope, None, commits))
         await asyncio.sleep(0.01)
-        await asyncio.to_thread(commits.committed, ["odd-1"])
+        await asyncio.to_thread(commits.committed, [job.audit_key])
         await asyncio.sleep(0.02)
         assert not task.done()
         threading.Thread(target=job.settle, args=(_result("late"),)).start()
         return await asyncio.wait_for(task, 5)
 
     assert asyncio.run(main()) == _result("late")
+
+
+def test_a_reused_request_id_waits_for_its_own_row() -> None:
+    """A client may send the same X-Request-Id again (a retry after an error, answered without waiting for its row):
+    the earlier row's commit must not answer the new operation before its own row is on disk."""
+    commits = CommitWaiters()
+
+    async def main() -> tuple[bool, Model]:
+        flight, _, scope = _setup()
+        first, second = _job("again-1"), _job("again-1")
+        assert first.audit_key != second.audit_key
+        first.settle(_result("first"))
+        commits.committed([first.request_id, first.audit_key])  # the earlier operation's row, as the audit log says
+        task = asyncio.ensure_future(flight.wait("lights", second, scope, None, commits))
+        await asyncio.to_thread(second.settle, _result("second"))
+        await asyncio.sleep(0.05)
+        early = task.done()
+        await asyncio.to_thread(commits.committed, [second.request_id, second.audit_key])
+        return early, await asyncio.wait_for(task, 5)
+
+    early, got = asyncio.run(main())
+    assert not early and got == _result("second")

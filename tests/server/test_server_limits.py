@@ -462,3 +462,28 @@ def test_a_client_that_sends_its_whole_oversized_body_before_reading_gets_the_an
     finally:
         s.running.stop()
         s.terminal.stop()
+
+
+def test_an_early_answer_keeps_the_connection_usable_while_the_rest_of_the_body_is_dropped(tmp_path: Path) -> None:
+    # a wrong token is answered 401 before the body is read; the client still streams its (oversized, chunked)
+    # body and then its next request on the same keep-alive connection: the rest of the body is dropped, as
+    # uvicorn does, and the next request answered (closing the connection raced with that request)
+    s = start_service(tmp_path / "h", {"max_body_bytes": 4096})
+    try:
+        conn = tls(s)
+        try:
+            conn.sendall(b"POST /v1/lights/on HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
+                         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         + b"800\r\n" + b" " * 2048 + b"\r\n")
+            time.sleep(0.2)  # the 401 goes out now, before the rest of the body
+            conn.sendall((b"800\r\n" + b" " * 2048 + b"\r\n") * 4 + b"0\r\n\r\n"
+                         + b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            raw = read_all(conn)
+        finally:
+            conn.close()
+        first, _, rest = raw.partition(b"HTTP/1.1 200")
+        assert first.startswith(b"HTTP/1.1 401"), raw[:300]
+        assert rest, raw
+    finally:
+        s.running.stop()
+        s.terminal.stop()
