@@ -27,8 +27,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from gtsdk.driver import OpContext
-from gtsdk.modules import lights
+from benchmarks._instant_lights import InstantLights
 from gtsdk.runtime import Terminal, parse_config
 from gtsdk.runtime.registry import register
 from gtsdk.server.app import ServiceApp
@@ -38,23 +37,8 @@ from gtsdk.server.run import build
 from gtsdk.server.tokens import TokenStore
 
 
-class BenchLights(lights.LightsDriver):
+class BenchLights(InstantLights):
     name = "bench-oppath"
-
-    def connect(self) -> None:
-        pass
-
-    def disconnect(self) -> None:
-        pass
-
-    def on(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
-        return lights.Lights(states={request.light: "on"})
-
-    def flash(self, request: lights.FlashRequest, ctx: OpContext) -> lights.Lights:
-        return lights.Lights(states={request.light: "flash"})
-
-    def off(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
-        return lights.Lights(states={request.light: "off"})
 
 
 BODY = b'{"light":"status"}'

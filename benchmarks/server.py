@@ -34,33 +34,14 @@ ROUNDS = int(os.environ.get("GTSDK_BENCH_ROUNDS", "3"))
 
 def _serve(home: Path, port: int) -> None:
     """Child process: the service with a fake light board and (if available) the idcard simulator."""
+    from benchmarks._instant_lights import InstantLights
     from gtsdk import sim
-    from gtsdk.driver import OpContext
-    from gtsdk.modules import lights
     from gtsdk.runtime import Terminal, parse_config
     from gtsdk.runtime.registry import register
     from gtsdk.server.config import parse_service
     from gtsdk.server.run import bind, bound, build, make_server, run_server
 
-    class BenchLights(lights.LightsDriver):
-        name = "bench"
-
-        def connect(self) -> None:
-            pass
-
-        def disconnect(self) -> None:
-            pass
-
-        def on(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
-            return lights.Lights(states={request.light: "on"})
-
-        def flash(self, request: lights.FlashRequest, ctx: OpContext) -> lights.Lights:
-            return lights.Lights(states={request.light: "flash"})
-
-        def off(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
-            return lights.Lights(states={request.light: "off"})
-
-    register("lights", "bench", BenchLights)
+    register("lights", "bench", InstantLights)
     cfg = parse_config({"modules": {"lights": {"driver": "bench"}}})
     simulated = sim.available("idcard")
     t = simulated_terminal(home / "sim", config=cfg, modules=["idcard"]) if simulated else Terminal(cfg)
