@@ -20,6 +20,9 @@ p50/p99, and the resources at the end of the minute. Judged against the same run
   fds and threads <= warm-up + 8;
 * p99 status latency of every later minute within 2x of the first minute's.
 
+The service's event ring (10,000 events) fills slowly at these rates (about 300 events a minute: 30-odd
+minutes); it grows until full, so the judge prints the minute it filled beside the verdicts.
+
 Run: ``.venv/bin/python -m benchmarks.soak [--minutes 30]`` (``GTSDK_SOAK_MINUTES`` also sets it).
 """
 
