@@ -63,6 +63,9 @@ class CupsDriver(A4PrinterDriver[CupsSettings]):
         self._printer: dict[str, Any] = {}
         self._code: ErrorCode | None = None
         self._model = ""
+        #: when tracked jobs were last refreshed: operations refresh them too when the runtime had no idle second
+        #: to poll (a queue kept busy never polls, and ended jobs then stayed in ``_jobs`` for ever)
+        self._swept = time.monotonic()
         #: documents on their way to CUPS, in a folder recorded in gtsdk.leftovers' ledger: a crash between
         #: writing one and removing it leaves nothing a successor does not remove
         self._spool: Path | None = None
@@ -225,6 +228,11 @@ class CupsDriver(A4PrinterDriver[CupsSettings]):
 
     def poll(self, ctx: OpContext) -> None:
         self._refresh_printer()
+        self._sweep_jobs(ctx)
+
+    def _sweep_jobs(self, ctx: OpContext) -> None:
+        """Refresh every job not yet seen ending: emits their events and forgets those that ended."""
+        self._swept = time.monotonic()
         with self._lock:
             ids = list(self._jobs)
         for jid in ids:
@@ -262,6 +270,8 @@ class CupsDriver(A4PrinterDriver[CupsSettings]):
         if not info["acceptingJobs"]:
             raise GtsdkError(ErrorCode.INVALID_STATE, "the queue does not accept jobs")
         ctx.check()
+        if time.monotonic() - self._swept >= (self.poll_interval or 1.0):
+            self._sweep_jobs(ctx)
         path = self._document_file(request)
         try:
             job_id = int(self._call("printFile", self.s.queue, path, request.title, options))

@@ -196,3 +196,40 @@ def test_cups_own_lp_prints_to_the_simulator(term: SimulatedTerminal, tmp_path: 
     _until(lambda: term.a4_printer.job_status(job_id=job_id).state == JobState.COMPLETED, "lp job completes")
     env = (Path(sim.control("printed", {})["printed"][0]).parent / "env-0.txt").read_text()
     assert "IPP_SIDES=two-sided-short-edge" in env
+
+
+def test_a_busy_queue_still_forgets_jobs_that_ended(tmp_path: Path) -> None:
+    """The runtime polls only after an idle second; prints back to back must not keep every job for ever.
+
+    Before, jobs seen pending stayed in the driver's active set until an idle poll, which a busy queue never
+    had: one Job per print was kept (the soak's growth attributed to pycups' answers).  ``print`` now
+    refreshes the tracked jobs itself when a poll is overdue.
+    """
+    import cups
+
+    from gtsdk.driver import OpContext
+    from gtsdk.drivers.cups.driver import CupsDriver, CupsSettings
+    from gtsdk.modules.a4_printer import PrintRequest
+    from gtsdk.simulators.a4_printer.stack import CupsStack, StackError
+
+    try:
+        stack = CupsStack(tmp_path, print_delay=0.0).start()
+    except StackError as e:
+        pytest.skip(str(e))
+    events: list[tuple[str, dict[str, Any]]] = []
+    drv = CupsDriver(CupsSettings(queue=CupsStack.QUEUE, server=str(stack.sock)),
+                     emit=lambda kind, data: events.append((kind, data)))
+    try:
+        drv.connect()
+        first = drv.print(PrintRequest(document=_pdf(1)), OpContext("first", 30.0))
+        cups.setServer(str(stack.sock))
+        peer = cups.Connection()  # CUPS' own answer, not the driver's: the job ends unseen by the driver
+        _until(lambda: peer.getJobAttributes(first.job_id, requested_attributes=["job-state"])["job-state"] >= 7,
+               "the first job to end")
+        time.sleep(drv.poll_interval or 1.0)
+        drv.print(PrintRequest(document=_pdf(1)), OpContext("second", 30.0))
+        assert first.job_id not in drv.status_detail()["activeJobs"]
+        assert [d["jobId"] for kind, d in events if kind == "jobCompleted"][:1] == [first.job_id]
+    finally:
+        drv.disconnect()
+        stack.stop()
