@@ -197,11 +197,12 @@ class CupsStack:
         return ["ip", "netns", "exec", self.netns, *cmd]
 
     def _netns(self) -> None:
+        leftovers.add_netns(self.netns)  # recorded first: a kill -9 right after the add leaves nothing unrecorded
         r = _run(["ip", "netns", "add", self.netns])
         if r.returncode != 0:
+            leftovers.remove_netns(self.netns)
             raise StackError(f"cannot create network namespace: {r.stderr.strip()}")
         self._netns_made = True
-        leftovers.add_netns(self.netns)
         _run(["ip", "-n", self.netns, "link", "set", "lo", "up"])
 
     def _env(self) -> dict[str, str]:
