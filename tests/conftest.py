@@ -13,7 +13,8 @@ import pytest
 #: Modules that take longest (a minute or more under load, measured with ``--durations=0``) start first, so
 #: that no worker picks one up last and the run waits for it alone.  The rest keep their collection order.
 LONG_FIRST = (
-    "test_bridge_certify", "test_updates_terminal", "test_conformance_simulated", "test_updates_rollout",
+    "test_bridge_certify", "test_updates_terminal", "test_conformance_simulated",
+    "test_conformance_simulated_app_token", "test_updates_rollout",
     "test_conformance_terminal", "test_demo_kiosk", "test_typed_app", "test_fleet_catalogue_push",
     "test_crash_consistency", "test_conformance_mutations",
 )
