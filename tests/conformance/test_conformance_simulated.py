@@ -47,8 +47,8 @@ def _times(rep) -> str:  # type: ignore[no-untyped-def]
 def test_simulated_terminal_earns_gold_with_every_check_run(sim_service: SimService, artifacts,  # type: ignore[no-untyped-def]
                                                             quick_pen: None) -> None:
     t0 = time.monotonic()
-    rep = certify_terminal(sim_service.url, sim_service.app_token, maintenance_token=sim_service.maintenance_token,
-                           ca=sim_service.ca, origin=ORIGIN)
+    rep = certify_terminal(sim_service.url, sim_service.conformance_token,
+                           maintenance_token=sim_service.maintenance_token, ca=sim_service.ca, origin=ORIGIN)
     took = time.monotonic() - t0
     (artifacts / "conformance-simulated.html").write_text(html.render(rep), encoding="utf-8")
     (artifacts / "conformance-simulated.json").write_text(rep.model_dump_json(indent=1), encoding="utf-8")

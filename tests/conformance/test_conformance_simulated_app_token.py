@@ -22,7 +22,7 @@ ORIGIN = "http://127.0.0.1"  # the kiosk page origin the session's terminal allo
 @pytest.mark.timeout(400)  # the first user of the session's simulated terminal also pays for starting it
 def test_an_app_token_alone_names_every_check_it_could_not_run(sim_service: SimService) -> None:
     t0 = time.monotonic()
-    rep = certify_terminal(sim_service.url, sim_service.app_token, ca=sim_service.ca, origin=ORIGIN)
+    rep = certify_terminal(sim_service.url, sim_service.conformance_token, ca=sim_service.ca, origin=ORIGIN)
     took = time.monotonic() - t0
     assert not rep.failures(), [(r.id, r.module, r.reason) for r in rep.failures()]
     missing = {(m.check, m.module) for m in rep.incomplete}
