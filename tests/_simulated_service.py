@@ -22,6 +22,11 @@ from gtsdk.simulated import simulated_terminal
 
 log = logging.getLogger("tests")
 
+#: the ``conformance`` app's per-token limit (requests/s, burst): a whole certification run makes a few
+#: thousand requests, and at the default 50/s (burst 100) a quarter of its time is spent honouring
+#: ``Retry-After: 1``.  The limit is still one security.rate_limit's eight connections reach at once.
+CONFORMANCE_RATE = (100.0, 500)
+
 @dataclass
 class SimService:
     running: Running
@@ -29,6 +34,8 @@ class SimService:
     home: Path
     app_token: str
     maintenance_token: str
+    #: an app token of its own for full certification runs (CONFORMANCE_RATE)
+    conformance_token: str
 
     @property
     def url(self) -> str:
@@ -50,10 +57,13 @@ def sim_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimService
     from gtsdk.modules import MODULES
 
     t = simulated_terminal(base / "sim", modules=list(MODULES)).start()
-    app = build(t, parse_service({"origins": ["http://127.0.0.1"]}, base_dir=home), home, simulate=True)
+    rate, burst = CONFORMANCE_RATE
+    config = {"origins": ["http://127.0.0.1"], "apps": {"conformance": {"rate_limit": rate, "rate_burst": burst}}}
+    app = build(t, parse_service(config, base_dir=home), home, simulate=True)
     running = start_background(app, port=0, addresses=["127.0.0.1"])
     store = TokenStore(home)
-    svc = SimService(running, t, home, store.create(["app"], app="kiosk"), store.create(["maintenance"]))
+    svc = SimService(running, t, home, store.create(["app"], app="kiosk"), store.create(["maintenance"]),
+                     store.create(["app"], app="conformance"))
     try:
         yield svc
     finally:

@@ -4,16 +4,24 @@ suite is spread over parallel workers (pytest-xdist, ``bash scripts/test.sh`` ru
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+# Byte code is cached (__pycache__, git-ignored) even where PYTHONDONTWRITEBYTECODE is set: otherwise every
+# worker, and every `gtsdk` process a test starts, compiles the package afresh and pytest rewrites the asserts
+# of every test module again (~6 s of CPU per worker's collection alone).
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 #: Modules that take longest (a minute or more under load, measured with ``--durations=0``) start first, so
 #: that no worker picks one up last and the run waits for it alone.  The rest keep their collection order.
 LONG_FIRST = (
-    "test_bridge_certify", "test_updates_terminal", "test_conformance_simulated", "test_updates_rollout",
+    "test_bridge_certify", "test_updates_terminal", "test_conformance_simulated",
+    "test_conformance_simulated_app_token", "test_updates_rollout",
     "test_conformance_terminal", "test_demo_kiosk", "test_typed_app", "test_fleet_catalogue_push",
     "test_crash_consistency", "test_conformance_mutations",
 )

@@ -60,10 +60,13 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
 def test_client_extra_alone_in_a_fresh_venv_calls_the_service(tmp_path: Path, svc: Svc) -> None:
     wheel = build_gtsdk_wheel(tmp_path / "dist", timeout=180)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=60)
+    # no pip of its own (ensurepip costs ~7 s): this environment's pip installs into it (`pip --python`)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True,
+                   timeout=60)
     py = venv / "bin" / "python"
-    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--timeout", "30", "-c", str(REPO / "constraints.txt"),
-                        f"gtsdk[client] @ {wheel.as_uri()}"], capture_output=True, text=True, timeout=180)
+    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--timeout", "30",
+                        "-c", str(REPO / "constraints.txt"), f"gtsdk[client] @ {wheel.as_uri()}"],
+                       capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     app = textwrap.dedent(f'''
         import importlib.util, sys

@@ -1,22 +1,40 @@
 """The whole terminal tier against `gtsdk serve --simulate` (every module on its simulator):
 with a maintenance token every check runs — the world changes through the simulators — and
-the terminal earns gold within the default three-minute budget; with an app token alone the
-report names each check it could not run and what it needs."""
+the terminal earns gold within the default three-minute budget.  (With an app token alone:
+test_conformance_simulated_app_token.py, a module of its own so that a second worker runs it
+beside this one.)"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from _simulated_service import SimService
 
 from gtsdk.conformance import html
-from gtsdk.conformance.model import Outcome, Tier
-from gtsdk.conformance.terminal_base import HARDWARE
+from gtsdk.conformance.model import Tier
 from gtsdk.conformance.terminal_tier import DEFAULT_BUDGET, certify_terminal
 from gtsdk.modules import MODULES
+from gtsdk.simulated import simulations_of
 
 ORIGIN = "http://127.0.0.1"  # the kiosk page origin the session's terminal allows
+#: how much faster than a person the simulated hand signs here: this test is about what the service answers,
+#: not how long a signature takes (module.operations[signature_pad] otherwise waits ~5 s for the pen alone)
+PEN_SPEED = 8.0
+
+
+@pytest.fixture
+def quick_pen(sim_service: SimService) -> Iterator[None]:
+    """The session's signature pad delivers pen reports PEN_SPEED times faster (time stamps stay real), and is
+    back at its own pace for the session's other users afterwards."""
+    pad = simulations_of(sim_service.terminal)["signature_pad"]
+    was = pad.control("status", {})["speed"]
+    pad.control("speed", {"factor": PEN_SPEED})
+    try:
+        yield
+    finally:
+        pad.control("speed", {"factor": was})
 
 
 def _times(rep) -> str:  # type: ignore[no-untyped-def]
@@ -26,10 +44,11 @@ def _times(rep) -> str:  # type: ignore[no-untyped-def]
 @pytest.mark.slow
 @pytest.mark.daemons
 @pytest.mark.timeout(400)  # the first user of the session's simulated terminal also pays for starting it
-def test_simulated_terminal_earns_gold_with_every_check_run(sim_service: SimService, artifacts) -> None:  # type: ignore[no-untyped-def]
+def test_simulated_terminal_earns_gold_with_every_check_run(sim_service: SimService, artifacts,  # type: ignore[no-untyped-def]
+                                                            quick_pen: None) -> None:
     t0 = time.monotonic()
-    rep = certify_terminal(sim_service.url, sim_service.app_token, maintenance_token=sim_service.maintenance_token,
-                           ca=sim_service.ca, origin=ORIGIN)
+    rep = certify_terminal(sim_service.url, sim_service.conformance_token,
+                           maintenance_token=sim_service.maintenance_token, ca=sim_service.ca, origin=ORIGIN)
     took = time.monotonic() - t0
     (artifacts / "conformance-simulated.html").write_text(html.render(rep), encoding="utf-8")
     (artifacts / "conformance-simulated.json").write_text(rep.model_dump_json(indent=1), encoding="utf-8")
@@ -41,26 +60,3 @@ def test_simulated_terminal_earns_gold_with_every_check_run(sim_service: SimServ
     assert [(m.check, m.module, m.needs) for m in rep.incomplete] == []
     assert rep.tier_reached == Tier.GOLD
     assert took <= DEFAULT_BUDGET
-
-
-@pytest.mark.slow
-@pytest.mark.daemons
-@pytest.mark.timeout(400)
-def test_an_app_token_alone_names_every_check_it_could_not_run(sim_service: SimService) -> None:
-    t0 = time.monotonic()
-    rep = certify_terminal(sim_service.url, sim_service.app_token, ca=sim_service.ca, origin=ORIGIN)
-    took = time.monotonic() - t0
-    assert not rep.failures(), [(r.id, r.module, r.reason) for r in rep.failures()]
-    missing = {(m.check, m.module) for m in rep.incomplete}
-    present = set(rep.environment["modules"])
-    for m in present & set(HARDWARE):
-        assert ("module.status_truth", m) in missing, m
-    for m in present & {"idcard", "fingerprint", "signature_pad", "qr_scanner"}:
-        assert ("module.operations", m) in missing, m  # a card, a finger, a pen, a code: the world must change
-    assert ("audit.personal_data", None) in missing
-    assert rep.tier_reached is None and rep.tiers["bronze"] == "incomplete"
-    assert all(m.needs for m in rep.incomplete)
-    ran = {r.id for r in rep.results if r.outcome == Outcome.PASS}
-    assert {"security.rate_limit", "responses.personal_data", "events.stream"} <= ran
-    print(f"\napp token only: {len(rep.results)} checks in {took:.1f} s; tiers {rep.tiers}; "
-          f"{len(rep.incomplete)} not run, e.g. {sorted(missing)[:6]}")
