@@ -9,4 +9,4 @@ bash scripts/setup.sh
 # The suite mostly waits (daemons starting, devices at real baud rates, Chromium), so it runs on more
 # workers than cores (docs/contributing.md: 6 beat 4 on 2 shared cores); a module's tests stay on one worker,
 # in order (tests/conftest.py).  GTSDK_TEST_WORKERS=0 runs it in this process; a later -n in "$@" wins.
-.venv/bin/python -m pytest -q -ra -n "${GTSDK_TEST_WORKERS:-6}" --dist loadscope --durations=15 "$@"
+.venv/bin/python -m pytest -q -ra -n "${GTSDK_TEST_WORKERS:-4}" --dist loadscope --durations=15 "$@"
