@@ -102,6 +102,8 @@ class CupsDriver(A4PrinterDriver[CupsSettings]):
 
     def disconnect(self) -> None:
         self.conn = None
+        with self._lock:  # the next connection reports the printer's state afresh
+            self._printer, self._code = {}, None
         if self._spool is not None:
             leftovers.remove_temp_dir(self._spool)
             self._spool = None

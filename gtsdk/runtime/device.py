@@ -268,6 +268,9 @@ class Device:
         self.state = DeviceState.NO_DEVICE if disabled_reason else DeviceState.STARTING
         self.reason = disabled_reason or ""
         self.since = datetime.now(UTC)
+        #: the driver itself reported the fault the device is in (a jammed printer, an open cover): an operation
+        #: that succeeds meanwhile (a job status query) says nothing about it, so only the driver clears it
+        self._driver_fault = False
         self._info = DeviceInfo()
         self._counts = _Counts()
         self._last_error: str | None = None
@@ -278,7 +281,7 @@ class Device:
                 err = e.errors()[0]
                 loc = ".".join(str(p) for p in err.get("loc", ()))
                 raise ConfigError(f"modules.{spec.id}.{loc}" if loc else f"modules.{spec.id}", err["msg"]) from None
-            self.driver = driver_class(settings, emit=self._emit, set_state=self._set_state)
+            self.driver = driver_class(settings, emit=self._emit, set_state=self._driver_state)
             self._info = DeviceInfo(driver=driver_class.name or config.driver, driver_version=driver_class.version)
 
     # ---- state and events -------------------------------------------------
@@ -298,6 +301,12 @@ class Device:
         if state != previous:
             self.bus.publish(self.spec.id, "statusChanged", {"state": state.value, "previous": previous.value,
                                                              "reason": reason})
+
+    def _driver_state(self, state: DeviceState, reason: str = "") -> None:
+        """The driver's own state sink (see ``_driver_fault``)."""
+        with self._lock:
+            self._driver_fault = state in (DeviceState.HARDWARE_ERROR, DeviceState.OFFLINE)
+        self._set_state(state, reason)
 
     def status(self) -> Status:
         detail: dict[str, Any] = {}
@@ -493,6 +502,8 @@ class Device:
 
     def _connect(self) -> None:
         assert self.driver is not None
+        with self._lock:
+            self._driver_fault = False  # a fresh connection: the driver reports what it finds
         self.driver.connect()
         self.connected = True
         # the device works; only its description would be missing
@@ -502,7 +513,8 @@ class Device:
                                                  "driver_version": info.driver_version or self._info.driver_version})
         if self.config is not None and (self.config.auto_open or self.opened):
             self.opened = True
-        self._set_state(DeviceState.ONLINE, "")
+        if not self._driver_fault:  # connected to a device that is in a fault it reported while connecting
+            self._set_state(DeviceState.ONLINE, "")
 
     def _after_error(self, e: GtsdkError) -> None:
         if e.code in _CONNECT_ERRORS:
@@ -534,8 +546,8 @@ class Device:
         try:
             job.ctx.check()
             result = self._dispatch(job)
-            recovered = self.state in (DeviceState.HARDWARE_ERROR, DeviceState.OFFLINE, DeviceState.NO_DEVICE,
-                                       DeviceState.STARTING)
+            recovered = not self._driver_fault and self.state in (
+                DeviceState.HARDWARE_ERROR, DeviceState.OFFLINE, DeviceState.NO_DEVICE, DeviceState.STARTING)
             if gen == self._worker_gen and recovered and self.connected:
                 self._set_state(DeviceState.ONLINE, "")
             job.settle(result)

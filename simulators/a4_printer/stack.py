@@ -56,10 +56,21 @@ cp "$1" "$dir/doc-$n-$(basename "$1")" 2>/dev/null
 env | grep -E '^(IPP_|CONTENT_TYPE)' | sort > "$dir/env-$n.txt"
 fault=$(cat "{fault}" 2>/dev/null)
 if [ -n "$fault" ]; then
+  # a jammed printer stops with the job in it until the jam is cleared, as real printers do; a job that
+  # failed at once raced with CUPS' ipp backend, which reports success when its wait loop sees the aborted
+  # job before its monitor thread does (backend/ipp.c, CUPS 2.4)
+  touch "{held}"
   echo "STATE: +$fault" >&2
   echo "ERROR: simulated $fault" >&2
-  sleep {fault_delay}
-  exit 1
+  polls=0
+  while [ -s "{fault}" ] && [ $polls -lt {max_polls} ] && kill -0 $PPID 2>/dev/null; do
+    sleep 0.2
+    polls=$((polls + 1))
+  done
+  rm -f "{held}"
+  if [ -s "{fault}" ]; then
+    exit 1
+  fi
 fi
 echo "STATE: -media-jam-error,door-open-error,media-empty-error" >&2
 sleep {delay}
@@ -151,10 +162,11 @@ def _stop(p: subprocess.Popen[bytes] | None) -> None:
 class CupsStack:
     QUEUE = "kiosk"
 
-    def __init__(self, workdir: Path, *, print_delay: float = 0.2, fault_delay: float = 1.0) -> None:
+    def __init__(self, workdir: Path, *, print_delay: float = 0.2, fault_hold: float = 120.0) -> None:
         self.workdir = workdir
         self.print_delay = print_delay
-        self.fault_delay = fault_delay
+        #: seconds a jammed printer holds a job before it gives up on it (the job is then aborted)
+        self.fault_hold = fault_hold
         # filters run as user lp: the CUPS tree must be reachable, so it lives under /tmp, not the workdir
         self.root = leftovers.make_temp_dir("gtsdk-cups-")
         self.netns = f"gtsdk-a4-{uuid.uuid4().hex[:8]}"
@@ -164,6 +176,7 @@ class CupsStack:
         self.ipp_port = free_port()
         self.out = workdir / "printed"
         self.fault_file = workdir / "fault"
+        self.held_file = workdir / "fault-held"  # present while a job waits at the jammed printer
         self.procs: list[subprocess.Popen[bytes]] = []
         self.dbus: subprocess.Popen[bytes] | None = None
         self.avahi: subprocess.Popen[bytes] | None = None
@@ -242,8 +255,8 @@ class CupsStack:
         spool = self.root / "ipp-spool"
         spool.mkdir(exist_ok=True)
         cmd = self.root / "printcmd.sh"
-        cmd.write_text(PRINT_COMMAND.format(out=self.out, fault=self.fault_file, delay=self.print_delay,
-                                            fault_delay=self.fault_delay))
+        cmd.write_text(PRINT_COMMAND.format(out=self.out, fault=self.fault_file, held=self.held_file,
+                                            delay=self.print_delay, max_polls=max(1, round(self.fault_hold / 0.2))))
         cmd.chmod(0o755)
         with (self.root / "ippeveprinter.log").open("ab") as log:
             self.ippeve = leftovers.spawn(
@@ -320,10 +333,12 @@ class CupsStack:
         self.web(f"/supplies?supply0={percent}&supply1={percent}")
 
     def set_fault(self, reason: str | None) -> None:
-        """The next jobs fail at the printer with *reason* (e.g. ``media-jam-error``), or clear it.
+        """The printer jams (or its door opens) with *reason*, e.g. ``media-jam-error``, or the fault is cleared.
 
-        Clearing power-cycles ippeveprinter: its reasons otherwise keep the fault until the
-        print command of the next job runs, which is not what a cleared jam looks like.
+        A job reaching the faulted printer stops there with the reason set until the fault is cleared; it then
+        completes (or is aborted after ``fault_hold`` seconds).  Clearing with no job waiting power-cycles
+        ippeveprinter: its reasons otherwise keep the fault of an aborted job until the next job's print
+        command runs, which is not what a cleared jam looks like.
         """
         if reason:
             self.fault_file.write_text(reason)
@@ -331,7 +346,7 @@ class CupsStack:
         had = self.fault_file.exists()
         with contextlib.suppress(FileNotFoundError):
             self.fault_file.unlink()
-        if had and self.ippeve is not None:
+        if had and not self.held_file.exists() and self.ippeve is not None:
             self.kill_printer()
             self.revive_printer()
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
+from gtsdk.driver import DeviceState
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.a4_printer import JobState
 from gtsdk.simulated import SimulatedTerminal, simulated_terminal
@@ -97,16 +98,23 @@ def test_paper_out_holds_the_job_until_paper_is_loaded(term: SimulatedTerminal) 
     assert job.state == JobState.COMPLETED and job.error is None
 
 
-def test_jam_fails_the_job_then_next_job_prints(term: SimulatedTerminal) -> None:
+def test_jam_holds_the_job_until_cleared_then_next_job_prints(term: SimulatedTerminal) -> None:
     sim = term.simulations["a4_printer"]
+    seq = term.events.last_seq
     sim.control("jam", {})
     with pytest.raises(GtsdkError) as e:
         term.a4_printer.print(document=_pdf(1), title="jam", wait=True, timeout=30)
     assert e.value.code == ErrorCode.MEDIA_JAM
-    assert term.a4_printer.job_status(job_id=e.value.data["jobId"]).error == ErrorCode.MEDIA_JAM
+    job_id = e.value.data["jobId"]
+    st = term.a4_printer.job_status(job_id=job_id)
+    assert st.state == JobState.PROCESSING and st.error == ErrorCode.MEDIA_JAM
+    _until(lambda: term.a4_printer.status().state == DeviceState.HARDWARE_ERROR, "hardwareError while jammed")
     sim.control("clear_fault", {})
+    _until(lambda: any(ev["jobId"] == job_id and ev["state"] == "completed"
+                       for ev in _events(term, seq, "jobCompleted")), "the jammed job completes once cleared")
     job = term.a4_printer.print(document=_pdf(1), title="after jam", wait=True, timeout=30)
-    assert job.state == JobState.COMPLETED
+    assert job.state == JobState.COMPLETED and job.error is None
+    assert _until(lambda: term.a4_printer.status().state == DeviceState.ONLINE, "online after the jam")
 
 
 def test_toner_empty_and_text_and_image_documents(term: SimulatedTerminal) -> None:

@@ -246,3 +246,37 @@ def test_stop_cancels_queued_work() -> None:
     with pytest.raises(GtsdkError):
         second.future.result(timeout=2)
     assert first.future.done()
+
+
+def test_a_fault_the_driver_reported_stays_until_the_driver_clears_it() -> None:
+    # 10.2.2 h: a jammed printer answers job-status queries; their success must not report it online
+    from gtsdk.driver import DeviceState
+
+    with terminal() as t:
+        assert wait_for(lambda: t.lights.status().state == "online")
+        d = driver(t)
+        d.set_state(DeviceState.HARDWARE_ERROR, "cover open")
+        assert t.lights.on(light="a").states["a"] == "on"
+        st = t.lights.status()
+        assert st.state == "hardwareError" and st.reason == "cover open"
+        d.set_state(DeviceState.ONLINE, "")
+        assert t.lights.status().state == "online"
+
+
+def test_a_fault_from_an_operation_error_clears_with_the_next_success() -> None:
+    with terminal() as t:
+        assert wait_for(lambda: t.lights.status().state == "online")
+        d = driver(t)
+        original = d._set
+
+        def failing(light: str, value: str, ctx: Any) -> Any:
+            if light == "bad":
+                raise GtsdkError(ErrorCode.HARDWARE_ERROR, "relay stuck")
+            return original(light, value, ctx)
+
+        d._set = failing  # type: ignore[method-assign]
+        with pytest.raises(GtsdkError):
+            t.lights.on(light="bad")
+        assert t.lights.status().state == "hardwareError"
+        t.lights.on(light="good")
+        assert t.lights.status().state == "online"
