@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -55,7 +56,8 @@ def serve(tmp_path: Path, driver: str, settings: dict[str, Any]) -> Iterator[htt
             if time.monotonic() > end or p.poll() is not None:
                 pytest.fail("the bridged service did not start")
             time.sleep(0.2)
-        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=str(home / "ca.pem"), timeout=30,
+        ca = ssl.create_default_context(cafile=str(home / "ca.pem"))
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ca, timeout=30,
                           headers={"Authorization": f"Bearer {token}"}, trust_env=False) as c:
             end = time.monotonic() + 60
             while True:
