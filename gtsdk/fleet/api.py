@@ -584,6 +584,8 @@ def openapi_document() -> dict[str, Any]:
 def build_app(platform: Platform, **kw: Any) -> Starlette:
     DOCS.clear()
     api = FleetApi(platform, **kw)
+    if platform.sender is not None:  # a started platform: pushes it left half-sent go on
+        api.pushes.resume()
     return Starlette(routes=api.routes())
 
 

@@ -14,7 +14,10 @@ targets with their commands:
 ``refused`` (signature, expiry, replay).
 
 The commands table keeps a reference to the push, not the catalogue: at 100,000 terminals a copy per command would
-cost gigabytes.  A push is not resumed after the platform restarts: targets still ``pending`` stay so (push again).
+cost gigabytes.  A push the platform did not finish sending (stopped, or killed) goes on when the platform's API
+starts again (:meth:`Pushes.resume`): targets still ``pending`` get their command while the push has not expired,
+with the lifetime it has left.  A terminal whose command was published just before a crash, before its row said
+so, gets a second one; the terminal answers it with the same version and ``changed: false``.
 """
 
 from __future__ import annotations
@@ -102,12 +105,40 @@ class Pushes:
                     for tid, reg in targets[i:i + 1000]])
             conn.execute(s.audit.insert().values(time=now, actor=user.name, action="catalogue.push", target=what,
                                                  code="success", detail=f"{cat.version} to {len(targets)} ({pid})"))
+        self._start(pid, params, lifetime, targets)
+        return {"id": pid, "version": cat.version, "entries": len(cat.entries), "target": what,
+                "targets": len(targets)}
+
+    def resume(self) -> int:
+        """Send what pushes left ``pending`` when the platform stopped (unexpired pushes only); the number of
+        terminals still to be sent to."""
+        cp, tg = s.catalogue_pushes, s.catalogue_push_targets
+        now = now_naive()
+        todo: list[tuple[str, dict[str, Any], float, list[tuple[str, str]]]] = []
+        with self.p.engine.connect() as conn:
+            for push in conn.execute(select(cp.c.id, cp.c.catalogue, cp.c.expires).where(cp.c.expires > now)
+                                     .order_by(cp.c.issued)).all():
+                targets = [(r.terminal_id, r.region) for r in conn.execute(
+                    select(tg.c.terminal_id, tg.c.region).where(tg.c.push_id == push.id, tg.c.command_id.is_(None),
+                                                                tg.c.error.is_(None)).order_by(tg.c.terminal_id))]
+                if not targets:
+                    continue
+                try:
+                    params = catalogue_push.encode(catalogue.parse(push.catalogue, "catalogue"))
+                except ConfigError as e:  # stored by an older version with other rules: say so, send nothing
+                    log.warning("catalogue push %s not resumed: %s", push.id, e.key)
+                    continue
+                todo.append((push.id, params, (push.expires - now).total_seconds(), targets))
+        for pid, params, lifetime, targets in todo:
+            log.info("catalogue push %s resumed: %d terminals still to send", pid, len(targets))
+            self._start(pid, params, min(lifetime, cmds.MAX_LIFETIME), targets)
+        return sum(len(t[3]) for t in todo)
+
+    def _start(self, pid: str, params: dict[str, Any], lifetime: float, targets: list[tuple[str, str]]) -> None:
         t = threading.Thread(target=self._send, args=(pid, params, lifetime, targets), daemon=True,
                              name=f"gtsdk-catalogue-push-{pid[:8]}")
         self._threads = [x for x in self._threads if x.is_alive()] + [t]
         t.start()
-        return {"id": pid, "version": cat.version, "entries": len(cat.entries), "target": what,
-                "targets": len(targets)}
 
     def _targets(self, user: User, named: list[str] | None, region: str | None) -> tuple[list[tuple[str, str]], str]:
         t = s.terminals
@@ -140,7 +171,7 @@ class Pushes:
         ref = {"push": pid}
         for tid, region in targets:
             if stop.is_set():
-                return  # the rest stays pending (docs: a push is not resumed)
+                return  # the rest stays pending until the platform starts again (resume)
             error: str | None = None
             cid: str | None = None
             try:

@@ -16,6 +16,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from gtsdk.fleet import catalogue_push, httpd
 from gtsdk.fleet.api import build_app
 from gtsdk.fleet.lab import LocalFleet
 from gtsdk.fleet.platform import Platform, PlatformConfig
+from gtsdk.fleet.provision import now_naive
+from gtsdk.fleet.pushes import Pushes
 from gtsdk.fleet.store import schema as s
 from gtsdk.fleet.users import User, add_user
 from gtsdk.modules import MODULES
@@ -318,3 +321,32 @@ def test_a_bad_catalogue_is_refused_and_the_old_one_stays(pushing: Fleet, engine
     with engine.connect() as c:
         assert c.execute(select(s.catalogues.c.version).where(s.catalogues.c.terminal_id == "HZ-A")).scalar() \
             == "test-1"
+
+
+def test_a_push_left_half_sent_goes_on_when_the_platform_starts_again(pushing: Fleet, engine: Engine) -> None:
+    f = pushing
+    user = User("zj", "province", "330000", None)
+    pushes = Pushes(f.platform)
+    new = catalogue.parse(tomllib.loads(NEW), "x")
+    f.platform._stop.set()  # the platform stops before its sender thread sent anything
+    try:
+        push = pushes.push(user, new, region="3301")
+        old = pushes.push(user, catalogue.parse(cat("test-0", "permit"), "x"), terminals=["NB-A"])
+        assert pushes.wait(10)
+    finally:
+        f.platform._stop.clear()
+    assert {x["state"] for x in pushes.get(user, push["id"])["results"]} == {"pending"}
+    with engine.begin() as c:  # an expired push is left as it was
+        c.execute(s.catalogue_pushes.update().where(s.catalogue_pushes.c.id == old["id"])
+                  .values(expires=now_naive() - timedelta(seconds=1)))
+    # started again: the API resumes what is pending
+    build_app(f.platform)
+
+    def done() -> Any:
+        view = Pushes(f.platform).get(user, push["id"])
+        return view if view["counts"].get("success") == 2 else None
+    view = wait_for(done, timeout=30, what="the resumed push answered")
+    assert all(x["result"]["version"] == "test-2" for x in view["results"])
+    assert f.terminals["HZ-A"].get("/v1/catalogue")["version"] == "test-2"
+    assert {x["state"] for x in Pushes(f.platform).get(user, old["id"])["results"]} == {"pending"}
+    assert f.terminals["NB-A"].get("/v1/catalogue")["version"] == "test-1"
