@@ -219,7 +219,11 @@ class Call:
         return dict(self.request.query_params)
 
     def ok(self, data: Model | dict[str, Any] | list[Any]) -> Response:
-        return Response(envelope("success", self.rid, self.lang, data_json(data)), 200, media_type=JSON)
+        return self.ok_json(data_json(data))
+
+    def ok_json(self, data: bytes) -> Response:
+        """The success envelope around *data*, already JSON (as :func:`data_json` makes it)."""
+        return Response(envelope("success", self.rid, self.lang, data), 200, media_type=JSON)
 
 
 def call_of(scope: Scope) -> Call:
