@@ -359,8 +359,12 @@ class Device:
         if last is not None and last[0] == key and _same_json(last[1], detail):
             return last[2]
         data = self._status_of(key, detail).model_dump_json(by_alias=True, exclude_none=True).encode()
-        # a copy: a driver may hand out its own dict and change it in place later
-        self._status_json = (key, copy.deepcopy(detail), data)
+        try:  # a copy: a driver may hand out its own dict and change it in place later
+            kept = copy.deepcopy(detail)
+        except Exception:  # noqa: BLE001 - a value that cannot be copied: answered, not kept
+            self._status_json = None
+            return data
+        self._status_json = (key, kept, data)
         return data
 
     def capabilities(self) -> Capabilities:

@@ -114,3 +114,22 @@ def test_status_json_equals_the_model_for_any_detail_sequence(details: list[dict
 
 
 _STARTED = _terminal()
+
+
+class _Uncopyable(str):
+    """Serialised as a string, but refuses to be copied."""
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        raise TypeError("not copyable")
+
+
+def test_a_detail_that_cannot_be_copied_is_answered_not_kept() -> None:
+    dev = _STARTED.device("lights")
+    Detailed.detail = {"paper": 1}
+    kept = dev.status_json()
+    Detailed.detail = {"paper": 1, "odd": [_Uncopyable("x")]}
+    assert dev.status_json() == _model_bytes(dev) and b'"odd":["x"]' in dev.status_json()
+    Detailed.detail = {"paper": 1}
+    assert dev.status_json() == kept == _model_bytes(dev)
