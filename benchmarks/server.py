@@ -5,13 +5,17 @@ Routes, at 1 and 32 concurrent connections (wrk, one thread):
 * ``GET /hello`` — a bare ASGI route mounted on the same uvicorn server with the same TLS settings (baseline);
 * ``GET /v1/idcard/status`` — the envelope, bearer-token check, rate limiter and device status;
 * ``POST /v1/lights/on`` — a full operation through the per-device queue (in-process fake light board);
+* probe rows (benchmarks/_probes.py), each differing from the row above by one thing: the bare route with the
+  status answer's headers, the status answer replayed, the service's pieces around cached status data, and the
+  operation's floor (one thread hop and one fsync per batch: what an audited operation cannot go below);
 * ``POST /v1/idcard/read`` — an ID card read against the idcard simulator (real driver, pty wire protocol),
   when that simulator is installed: one client, the card is taken away and presented again before each read
   (a reader reads a card once per presentation), only the read request is timed.
 
 Goals: status throughput >= 0.7x the bare route at 1 and 32 connections; the operation >= 0.5x with p99 <= 50 ms
-at 32 connections.  The last column is the service process's CPU time per request (user + system, from /proc):
-steadier than throughput on a shared machine.  Run: ``.venv/bin/python -m benchmarks.server``.
+at 32 connections (printed beside the floor's ratio, the most an audited operation can reach here).  The last
+column is the service process's CPU time per request (user + system, from /proc): steadier than throughput on a
+shared machine.  Run: ``.venv/bin/python -m benchmarks.server``.
 """
 
 from __future__ import annotations
