@@ -9,6 +9,7 @@ worker, so one hung driver never blocks its module for good.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import queue
@@ -237,6 +238,22 @@ class _Counts:
                           last_error=self.last_error, since=self.since)
 
 
+#: what a status is made of besides the driver's detail: state, opened, busy, reason, last error, since
+_StatusKey = tuple[DeviceState, bool, bool, str, str | None, datetime]
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """*a* and *b* serialise to the same JSON: equal, of the same types (``1 == True == 1.0`` is not enough) and
+    with dict keys in the same order."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_json(v, b[k]) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 class Device:
     def __init__(
         self,
@@ -274,6 +291,8 @@ class Device:
         self._info = DeviceInfo()
         self._counts = _Counts()
         self._last_error: str | None = None
+        #: the last status as wire JSON, with what it was made from (status_json)
+        self._status_json: tuple[_StatusKey, dict[str, Any], bytes] | None = None
         if driver_class is not None and config is not None and disabled_reason is None:
             try:
                 settings = driver_class.settings_model.model_validate(config.settings)
@@ -308,24 +327,45 @@ class Device:
             self._driver_fault = state in (DeviceState.HARDWARE_ERROR, DeviceState.OFFLINE)
         self._set_state(state, reason)
 
-    def status(self) -> Status:
-        detail: dict[str, Any] = {}
-        if self.driver is not None:
-            try:  # status answers whatever the driver does (a plain try: this is the service's busiest query)
-                detail = self.driver.status_detail()
-            except Exception as e:  # noqa: BLE001 - logged by type and place, answered without the detail
-                swallowed(self.spec.id, "status_detail", e, logger=log)
+    def _detail(self) -> dict[str, Any]:
+        if self.driver is None:
+            return {}
+        try:  # status answers whatever the driver does (a plain try: this is the service's busiest query)
+            return self.driver.status_detail()
+        except Exception as e:  # noqa: BLE001 - logged by type and place, answered without the detail
+            swallowed(self.spec.id, "status_detail", e, logger=log)
+            return {}
+
+    def _status_key(self) -> _StatusKey:
         with self._lock:
-            return Status(
-                module=self.spec.id,
-                state=self.state,
-                opened=self.opened,
-                busy=self._running is not None,
-                reason=self.reason,
-                detail=detail,
-                last_error=self._last_error,
-                since=self.since,
-            )
+            return self.state, self.opened, self._running is not None, self.reason, self._last_error, self.since
+
+    def _status_of(self, key: _StatusKey, detail: dict[str, Any]) -> Status:
+        state, opened, busy, reason, last_error, since = key
+        return Status(module=self.spec.id, state=state, opened=opened, busy=busy, reason=reason, detail=detail,
+                      last_error=last_error, since=since)
+
+    def status(self) -> Status:
+        detail = self._detail()
+        return self._status_of(self._status_key(), detail)
+
+    def status_json(self) -> bytes:
+        """:meth:`status` as wire JSON (camelCase, no nulls: ``model_dump_json(by_alias=True, exclude_none=True)``),
+        made again only when something in it changed — the service's busiest query answers from these bytes
+        without building and serialising a model each time."""
+        detail = self._detail()
+        key = self._status_key()
+        last = self._status_json
+        if last is not None and last[0] == key and _same_json(last[1], detail):
+            return last[2]
+        data = self._status_of(key, detail).model_dump_json(by_alias=True, exclude_none=True).encode()
+        try:  # a copy: a driver may hand out its own dict and change it in place later
+            kept = copy.deepcopy(detail)
+        except Exception:  # noqa: BLE001 - a value that cannot be copied: answered, not kept
+            self._status_json = None
+            return data
+        self._status_json = (key, kept, data)
+        return data
 
     def capabilities(self) -> Capabilities:
         features: dict[str, Any] = {}

@@ -81,7 +81,13 @@ class Response(StarletteResponse):
         self.extra: dict[str, str] = dict(headers) if headers else {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = [_encoded(k, v) for k, v in self.extra.items()]
+        raw = []
+        cached = _ENCODED.get
+        for k, v in self.extra.items():  # a loop, not a call per header: this runs for every answer
+            if k == "X-Request-Id":  # on every answer, a new value each time
+                raw.append((b"x-request-id", v.encode("latin-1")))
+            else:
+                raw.append(cached((k, v)) or _encoded(k, v))
         raw += self.raw_headers
         if self.media_type:
             raw.append((b"content-type", self.media_type.encode("latin-1")))
@@ -219,7 +225,11 @@ class Call:
         return dict(self.request.query_params)
 
     def ok(self, data: Model | dict[str, Any] | list[Any]) -> Response:
-        return Response(envelope("success", self.rid, self.lang, data_json(data)), 200, media_type=JSON)
+        return self.ok_json(data_json(data))
+
+    def ok_json(self, data: bytes) -> Response:
+        """The success envelope around *data*, already JSON (as :func:`data_json` makes it)."""
+        return Response(envelope("success", self.rid, self.lang, data), 200, media_type=JSON)
 
 
 def call_of(scope: Scope) -> Call:
