@@ -191,5 +191,7 @@ class SerialLink:
                 buf += chunk
                 until = time.monotonic() + gap
             elif time.monotonic() >= until:
-                raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "device stopped answering mid-message")
+                raise GtsdkError(ErrorCode.COMMUNICATION_ERROR,
+                                 f"device sent {len(buf)} bytes, then nothing for {gap:g} s" if buf
+                                 else f"device did not answer within {gap:g} s", data={"received": len(buf)})
         return bytes(buf)

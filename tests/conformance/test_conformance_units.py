@@ -275,3 +275,27 @@ def test_mandatory_operations_follow_clause_8_4() -> None:
         assert {s.op for s in scenarios.steps(m)} == set(MODULES[m].operations), m
     with pytest.raises(Fail):
         framework.require(False, "x")
+
+
+# ---- the self-test terminal ---------------------------------------------------------------------------------
+def test_the_self_test_terminal_gives_its_simulated_sam_the_read_gap_and_drivers_keep_the_real_one(
+        tmp_path: Path) -> None:
+    """The suite's own test terminal shares a loaded machine with its simulators: the SAM simulator's gap is the
+    driver's read gap there, while a simulated terminal on its own keeps the driver's 0.5 s bound (the one the
+    driver tests are about)."""
+    from gtsdk.conformance import selftest
+    from gtsdk.drivers.sam_serial.driver import SamSerialSettings
+    from gtsdk.simulated import simulated_terminal
+
+    gap = SamSerialSettings.model_fields["read_answer_timeout"].default
+    assert selftest.SIMULATOR_SETTINGS["idcard"]["answer_timeout"] == gap
+    mine = simulated_terminal(tmp_path / "a", modules=["idcard"], settings=selftest.SIMULATOR_SETTINGS)
+    plain = simulated_terminal(tmp_path / "b", modules=["idcard"])
+    try:
+        s, p = mine.config.modules["idcard"].settings, plain.config.modules["idcard"].settings
+        assert s["answer_timeout"] == gap and s["port"].endswith("ttySAM0")  # the simulator's port stays
+        assert "answer_timeout" not in p
+        assert SamSerialSettings.model_validate(p).answer_timeout == 0.5
+    finally:
+        mine.stop()
+        plain.stop()
