@@ -97,6 +97,9 @@ class TerminalContext:
     _loop: EventLoopThread | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: requests under way (any thread) and whether close() was asked for: see close()
+    _inflight: int = 0
+    _closing: bool = False
 
     # ---- HTTP ------------------------------------------------------------------------------------
     def ssl_context(self) -> ssl.SSLContext:
@@ -142,6 +145,8 @@ class TerminalContext:
         for attempt in range(6):
             limit = clock().cap(wait, f"{method} {path}")
             t0 = time.perf_counter()
+            with self._lock:
+                self._inflight += 1
             try:
                 r = c.request(method, path, content=content, headers=h, timeout=limit)
             except httpx.TimeoutException:
@@ -152,6 +157,8 @@ class TerminalContext:
                 raise Fail(why + " (the check's budget ran out)") from None
             except httpx.TransportError as e:
                 raise Broken(f"{method} {path}: {type(e).__name__}: {e}") from None
+            finally:
+                self._request_done()
             ms = (time.perf_counter() - t0) * 1000
             text = r.text
             try:
@@ -276,10 +283,30 @@ class TerminalContext:
         return stream, stream.recv(clock().cap(wait, "the hello message"))
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        """Close the HTTP client — or, while a request is still under way, leave that to the last one.
+
+        A check may leave a request behind (a helper thread still waiting for a reply that a broken terminal
+        never sends, or a check abandoned over its budget).  Closing the client under it closes its socket while
+        it sits in a TLS read: OpenSSL keeps reading the descriptor's *number*, which the next connection of the
+        process gets — and that connection's bytes are stolen (its client fails with ``bad record mac``)."""
+        with self._lock:
+            self._closing = True
+            client = self._client if self._inflight == 0 else None
+            if client is not None:
+                self._client = None
+        if client is not None:
+            client.close()
         if self._loop is not None:
             self._loop.close()
+
+    def _request_done(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+            client = self._client if self._closing and self._inflight == 0 else None
+            if client is not None:
+                self._client = None
+        if client is not None:
+            client.close()
 
 
 def module_of(path: str) -> str | None:
