@@ -803,11 +803,15 @@ class Outcome:
 
 
 def certify(t: Target, only: list[str] | None = None, budget: float | None = None,
-            modules: list[str] | None = None) -> Any:
+            modules: list[str] | None = None, query_wait: float | None = None, slack: float | None = None) -> Any:
+    """A certification of *t*; *query_wait* and *slack* shorten the run's bounds (see certify_terminal)."""
+    from .terminal_base import QUERY_WAIT, SLACK
     from .terminal_tier import DEFAULT_BUDGET, certify_terminal
 
     return certify_terminal(t.url, t.token, maintenance_token=t.maintenance, ca=t.ca, only=only, origin=t.origin,
-                            budget=budget or DEFAULT_BUDGET, modules=modules)
+                            budget=budget or DEFAULT_BUDGET, modules=modules,
+                            query_wait=QUERY_WAIT if query_wait is None else query_wait,
+                            slack=SLACK if slack is None else slack)
 
 
 def settle(t: Target, within: float = 20.0) -> None:
