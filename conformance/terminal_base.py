@@ -93,10 +93,17 @@ class TerminalContext:
     stalled: dict[str, str] = field(default_factory=dict)
     observer: Observer = field(default_factory=Observer)
     respect_rate_limit: bool = True
+    #: the run's bounds: a query's wait, and what an operation gets beyond its own timeout (the suite's own
+    #: tests shorten them to make a stalling terminal quick to fail; a certification uses the defaults)
+    query_wait: float = QUERY_WAIT
+    slack: float = SLACK
     _client: httpx.Client | None = None
     _loop: EventLoopThread | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: requests under way (any thread) and whether close() was asked for: see close()
+    _inflight: int = 0
+    _closing: bool = False
 
     # ---- HTTP ------------------------------------------------------------------------------------
     def ssl_context(self) -> ssl.SSLContext:
@@ -106,7 +113,7 @@ class TerminalContext:
     def client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(base_url=self.target, verify=self.ssl_context(), timeout=QUERY_WAIT,
+                self._client = httpx.Client(base_url=self.target, verify=self.ssl_context(), timeout=self.query_wait,
                                             limits=httpx.Limits(max_connections=16))
             return self._client
 
@@ -114,13 +121,14 @@ class TerminalContext:
         return f"{tag}-{next(self._ids):06d}"
 
     def request(self, method: str, path: str, body: Any = None, *, token: str | bool | None = True,
-                headers: dict[str, str] | None = None, raw: bytes | None = None, wait: float = QUERY_WAIT,
+                headers: dict[str, str] | None = None, raw: bytes | None = None, wait: float | None = None,
                 module: str | None = None, op: str | None = None, request_id: str | bool = True,
                 client: httpx.Client | None = None) -> Reply:
         """One request, observed; Fail (or Stalled) when no answer comes within *wait* seconds.
 
         A request on a module's path is that module's: when it gets no answer the module is stalled,
         and later requests that would make it work (POST) fail at once instead of waiting again."""
+        wait = self.query_wait if wait is None else wait
         on = module_of(path)
         module = module or on
         if method == "POST" and on is not None and on in self.stalled and not path.endswith("/cancel"):
@@ -142,16 +150,20 @@ class TerminalContext:
         for attempt in range(6):
             limit = clock().cap(wait, f"{method} {path}")
             t0 = time.perf_counter()
+            with self._lock:
+                self._inflight += 1
             try:
                 r = c.request(method, path, content=content, headers=h, timeout=limit)
             except httpx.TimeoutException:
                 why = f"{method} {path}: no reply within {limit:.1f} s"
                 if limit >= wait - 0.05:  # the terminal's deadline passed, not the check's budget
                     self.stalled.setdefault(module or "*", why)
-                    raise Stalled(why + (f" (the operation's timeout + {SLACK:g} s)" if op else "")) from None
+                    raise Stalled(why + (f" (the operation's timeout + {self.slack:g} s)" if op else "")) from None
                 raise Fail(why + " (the check's budget ran out)") from None
             except httpx.TransportError as e:
                 raise Broken(f"{method} {path}: {type(e).__name__}: {e}") from None
+            finally:
+                self._request_done()
             ms = (time.perf_counter() - t0) * 1000
             text = r.text
             try:
@@ -186,7 +198,7 @@ class TerminalContext:
         """A module operation asked to finish within *timeout* seconds (sent as ms on the wire)."""
         if m in self.stalled:
             raise Stalled(f"not attempted: {m} stopped answering earlier ({self.stalled[m]})")
-        return self.post(f"/v1/{m}/{op}", {**body, "timeout": int(timeout * 1000)}, wait=timeout + SLACK,
+        return self.post(f"/v1/{m}/{op}", {**body, "timeout": int(timeout * 1000)}, wait=timeout + self.slack,
                          module=m, op=op, **kw)
 
     # ---- the world ---------------------------------------------------------------------------------
@@ -252,9 +264,10 @@ class TerminalContext:
         return False
 
     # ---- events --------------------------------------------------------------------------------------
-    def events(self, modules: list[str] | None, since: int | None = None, *, wait: float = QUERY_WAIT,
+    def events(self, modules: list[str] | None, since: int | None = None, *, wait: float | None = None,
                origin: str | None = None, token: str | None = None) -> tuple[EventStream, dict[str, Any] | None]:
         """Connect to /v1/events, authenticate, and return the stream with its first message."""
+        wait = self.query_wait if wait is None else wait
         if self._loop is None:
             self._loop = EventLoopThread()
         u = urlparse(self.target)
@@ -276,10 +289,30 @@ class TerminalContext:
         return stream, stream.recv(clock().cap(wait, "the hello message"))
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        """Close the HTTP client — or, while a request is still under way, leave that to the last one.
+
+        A check may leave a request behind (a helper thread still waiting for a reply that a broken terminal
+        never sends, or a check abandoned over its budget).  Closing the client under it closes its socket while
+        it sits in a TLS read: OpenSSL keeps reading the descriptor's *number*, which the next connection of the
+        process gets — and that connection's bytes are stolen (its client fails with ``bad record mac``)."""
+        with self._lock:
+            self._closing = True
+            client = self._client if self._inflight == 0 else None
+            if client is not None:
+                self._client = None
+        if client is not None:
+            client.close()
         if self._loop is not None:
             self._loop.close()
+
+    def _request_done(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+            client = self._client if self._closing and self._inflight == 0 else None
+            if client is not None:
+                self._client = None
+        if client is not None:
+            client.close()
 
 
 def module_of(path: str) -> str | None:

@@ -20,8 +20,6 @@ from .framework import Fail, NotRun, clock, require
 from .model import Tier
 from .terminal_base import (
     HARDWARE,
-    QUERY_WAIT,
-    SLACK,
     SOFTWARE,
     XFS_STATES,
     Reply,
@@ -116,7 +114,7 @@ def module_operations(ctx: TerminalContext, m: str) -> dict[str, Any]:
         try:
             r = ctx.op(m, op, body, timeout)
         except Stalled as e:
-            return scenarios.Called("noReply", detail=e.reason, seconds=timeout + SLACK)
+            return scenarios.Called("noReply", detail=e.reason, seconds=timeout + ctx.slack)
         detail = ""
         if isinstance(r.data, dict) and r.code != "success":
             detail = str(r.data.get("detail") or "")
@@ -176,7 +174,7 @@ def _illegal_for(ctx: TerminalContext, m: str, op: str, failures: list[dict[str,
                 return  # not actually wrong for this field
             body[field] = value
             expect = field
-        r = ctx.post(f"/v1/{m}/{op}", body, module=m, wait=QUERY_WAIT)
+        r = ctx.post(f"/v1/{m}/{op}", body, module=m, wait=ctx.query_wait)
         got = (r.data or {}).get("field") if isinstance(r.data, dict) else None
         ok = r.status == 400 and r.code == "invalidData" and (got == expect or str(got).startswith(expect))
         if not ok:
@@ -406,7 +404,7 @@ def module_multi_client(ctx: TerminalContext, m: str) -> dict[str, Any]:
     errors: list[str] = []
 
     def client(tag: str) -> None:
-        with httpx.Client(base_url=ctx.target, verify=ctx.ssl_context(), timeout=QUERY_WAIT) as c:
+        with httpx.Client(base_url=ctx.target, verify=ctx.ssl_context(), timeout=ctx.query_wait) as c:
             for i in range(10):
                 rid = f"conf-{tag}-{i}-{time.monotonic_ns() % 10**9}"
                 try:

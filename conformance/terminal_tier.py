@@ -23,7 +23,7 @@ from . import terminal_events, terminal_modules, terminal_responses, terminal_se
 from .framework import Check, Registry, reset_clock, run
 from .model import CheckResult, Report
 from .observer import Observer
-from .terminal_base import TerminalContext, checks
+from .terminal_base import QUERY_WAIT, SLACK, TerminalContext, checks
 from .terminal_responses import PII_PROBE
 
 __all__ = ["DEFAULT_BUDGET", "PII_PROBE", "TerminalContext", "certify_terminal", "checks", "ordered"]
@@ -82,7 +82,8 @@ def certify_terminal(target: str, token: str, *, maintenance_token: str | None =
                      modules: list[str] | None = None, only: list[str] | None = None, interactive: bool = False,
                      ask: Callable[[str], bool] | None = None, origin: str | None = None,
                      budget: float | None = DEFAULT_BUDGET,
-                     progress: Callable[[CheckResult], None] | None = None) -> Report:
+                     progress: Callable[[CheckResult], None] | None = None,
+                     query_wait: float = QUERY_WAIT, slack: float = SLACK) -> Report:
     from gtsdk import __version__
 
     if interactive and ask is None:
@@ -92,7 +93,7 @@ def certify_terminal(target: str, token: str, *, maintenance_token: str | None =
             return click.confirm(q, default=True)
 
     ctx = TerminalContext(target.rstrip("/"), token, maintenance_token, ca, interactive, ask, origin,
-                          observer=Observer())
+                          observer=Observer(), query_wait=query_wait, slack=slack)
     report = Report(kind="terminal", target=target, tool=f"gtsdk {__version__}",
                     options={"interactive": interactive, "modules": modules, "only": only, "origin": origin,
                              "simulator_control": bool(maintenance_token), "budget_s": budget})

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from gtsdk import leftovers
 from gtsdk import sim as simulation
@@ -55,12 +56,14 @@ class SimulatedTerminal(Terminal):
 
 
 def simulated_terminal(workdir: str | Path | None = None, config: TerminalConfig | None = None,
-                       modules: list[str] | None = None) -> SimulatedTerminal:
+                       modules: list[str] | None = None,
+                       settings: Mapping[str, Mapping[str, Any]] | None = None) -> SimulatedTerminal:
     """Every module (or *modules*) backed by its real driver talking to its simulator.
 
     A simulator that cannot start leaves its module disabled with the reason (``noDevice``), the
     others run.  Module tables of *config* keep their ``timeout``; the driver and its settings
-    come from the simulator.
+    come from the simulator, with *settings[module]* over them (e.g. a longer answer timeout where
+    the simulator, not the driver, is what shares a loaded machine).
     """
     cfg = config or TerminalConfig()
     base = Path(workdir) if workdir else leftovers.make_temp_dir("gtsdk-sim-")  # reaped after a crash
@@ -76,7 +79,7 @@ def simulated_terminal(workdir: str | Path | None = None, config: TerminalConfig
         sims[mod_id] = sim
         prev = cfg.modules.get(mod_id)
         cfg.modules[mod_id] = ModuleConfig(
-            module=mod_id, driver=sim.driver, settings=dict(sim.settings),
+            module=mod_id, driver=sim.driver, settings={**sim.settings, **(settings or {}).get(mod_id, {})},
             timeout=prev.timeout if prev else None, reconnect_interval=prev.reconnect_interval if prev else 0.5)
     t = SimulatedTerminal(cfg, simulations=sims)
     t.own_dir = None if workdir else base

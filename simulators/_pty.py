@@ -82,35 +82,53 @@ class PtyDevice:
         self.path = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._wlock = threading.Lock()
+        # held by writers and by closing: nothing is written to a descriptor after it was closed
+        self._wlock = threading.RLock()
+        self._open_fds: set[int] = set()
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> Self:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        tty.setraw(self._master)
-        self.path = os.ttyname(self._slave)
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        tty.setraw(master)
+        self.path = os.ttyname(slave)
         if self.link is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.link.unlink()
             self.link.symlink_to(self.path)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=f"pty-sim-{self.path}", daemon=True)
+        stop = threading.Event()
+        with self._wlock:
+            self._master, self._slave, self._stop = master, slave, stop
+            self._open_fds.update((master, slave))
+        self._thread = threading.Thread(target=self._loop, args=(master, slave, stop),
+                                        name=f"pty-sim-{self.path}", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        thread, master, slave = self._thread, self._master, self._slave
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._master = self._slave = -1
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2)
+        if thread is None or not thread.is_alive():
+            self._close(master, slave)
+        # else the reader, descheduled past the join, closes them itself when it sees the stop: a descriptor
+        # closed under its select/read would be reused by the next file or socket of the process, and it would
+        # read that one's bytes (in a service: a TLS connection's)
         if self.link is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.link.unlink()
+
+    def _close(self, master: int, slave: int) -> None:
+        """Close one run's pty, once; writers see -1 from then on (they write under the same lock)."""
+        with self._wlock:
+            if self._master == master:
+                self._master = self._slave = -1
+            for fd in (master, slave):
+                if fd in self._open_fds:
+                    self._open_fds.discard(fd)
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
 
     def unplug(self) -> None:
         """The device vanishes: the pty is closed, the driver's next I/O fails."""
@@ -147,26 +165,30 @@ class PtyDevice:
         """Seconds *nbytes* take on the wire at this device's baud rate (0 when unpaced)."""
         return nbytes * self.bits_per_byte / self.baudrate if self.baudrate else 0.0
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                r, _, _ = select.select([self._master], [], [], 0.05)
-            except (OSError, ValueError):
-                return
-            if not r:
-                continue
-            try:
-                data = os.read(self._master, 65536)
-            except OSError:
-                continue
-            if not data:
-                continue
-            if self.pace_input:
-                time.sleep(self.wire_time(len(data)))
-            try:
-                self.on_bytes(data)
-            except Exception as e:  # noqa: BLE001 - a simulator bug must not kill the line; logged by type and place
-                swallowed("pty simulator", "handling input", e, logger=log)
+    def _loop(self, master: int, slave: int, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    r, _, _ = select.select([master], [], [], 0.05)
+                except (OSError, ValueError):
+                    return
+                if not r or stop.is_set():
+                    continue
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    continue
+                if not data:
+                    continue
+                if self.pace_input:
+                    time.sleep(self.wire_time(len(data)))
+                try:
+                    self.on_bytes(data)
+                except Exception as e:  # noqa: BLE001 - a simulator bug must not kill the line; logged by type and place
+                    swallowed("pty simulator", "handling input", e, logger=log)
+        finally:
+            if stop.is_set():
+                self._close(master, slave)
 
     def on_bytes(self, data: bytes) -> None:
         """Called with every chunk the driver writes; override."""
@@ -195,8 +217,11 @@ class PtyDevice:
                 self._write_all(data[i:j])
 
     def _write_all(self, data: bytes) -> None:
+        """Called with the write lock held (so the descriptor stays open while it is written)."""
         view = memoryview(data)
         while view:
+            if self._master < 0:  # unplugged or stopped meanwhile
+                return
             try:
                 n = os.write(self._master, view)
             except BlockingIOError:

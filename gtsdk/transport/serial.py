@@ -8,6 +8,13 @@
 The port is opened non-blocking once (pyserial sets the line up); reads wait with
 ``select`` in slices of :data:`SLICE` seconds, so cancel is noticed and no read outlives
 the deadline, without re-programming the port for every wait.
+
+A link is used from more than one thread: a driver abandoned after its deadline (gtsdk.runtime.device) may still
+be inside a read while the fresh worker closes the port to reconnect.  Closing a descriptor another thread is about
+to ``select``/``read`` lets that thread read from whatever reuses the number next — in a service, a TLS socket
+(the client then sees ``bad record mac``) — and pyserial's ``close`` is not safe to run twice at once (it closes
+five descriptors, one by one).  So every I/O step and ``close`` hold the link's lock; an I/O step is at most one
+:data:`SLICE` (or the write timeout), so closing waits no longer than that.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import errno
 import select
 import termios
+import threading
 import time
 from typing import Any
 
@@ -58,6 +66,8 @@ class SerialLink:
         self.stopbits = stopbits
         self.answer_timeout = answer_timeout
         self._ser: Any = None
+        # held by open, close and each I/O step (see the module docstring); re-entrant: a failing step closes
+        self._lock = threading.RLock()
 
     @classmethod
     def from_settings(cls, s: SerialSettings) -> SerialLink:
@@ -73,21 +83,24 @@ class SerialLink:
         return nbytes * bits_per_byte(self.bytesize, self.parity, self.stopbits) / self.baudrate
 
     def open(self) -> None:
-        self.close()
-        try:
-            self._ser = serial.Serial(self.port, self.baudrate, bytesize=self.bytesize, parity=self.parity,
-                                      stopbits=self.stopbits, timeout=0, write_timeout=self.answer_timeout)
-        except _PORT_ERRORS as e:
-            self._ser = None
-            raise GtsdkError(ErrorCode.NO_DEVICE, f"cannot open serial port {self.port}: {type(e).__name__}") from None
+        with self._lock:
+            self.close()
+            try:
+                self._ser = serial.Serial(self.port, self.baudrate, bytesize=self.bytesize, parity=self.parity,
+                                          stopbits=self.stopbits, timeout=0, write_timeout=self.answer_timeout)
+            except _PORT_ERRORS as e:
+                self._ser = None
+                raise GtsdkError(ErrorCode.NO_DEVICE,
+                                 f"cannot open serial port {self.port}: {type(e).__name__}") from None
 
     def close(self) -> None:
-        ser, self._ser = self._ser, None
-        if ser is not None:
-            try:
-                ser.close()
-            except _PORT_ERRORS:  # closing a vanished port: it is closed either way
-                pass
+        with self._lock:
+            ser, self._ser = self._ser, None
+            if ser is not None:
+                try:
+                    ser.close()
+                except _PORT_ERRORS:  # closing a vanished port: it is closed either way
+                    pass
 
     def _lost(self, e: BaseException) -> GtsdkError:
         if isinstance(e, serial.SerialTimeoutException):
@@ -104,42 +117,46 @@ class SerialLink:
 
     def discard_input(self) -> None:
         """Drop whatever the device sent that nobody has read yet."""
-        ser = self._need()
-        try:
-            ser.reset_input_buffer()
-        except _PORT_ERRORS as e:  # tcflush on a vanished pty raises termios.error
-            raise self._lost(e) from None
+        with self._lock:
+            ser = self._need()
+            try:
+                ser.reset_input_buffer()
+            except _PORT_ERRORS as e:  # tcflush on a vanished pty raises termios.error
+                raise self._lost(e) from None
 
     def write(self, data: bytes, ctx: OpContext | None = None) -> None:
-        ser = self._need()
         if ctx is not None:
             ctx.check()
-        try:
-            ser.write(data)
-            ser.flush()
-        except _PORT_ERRORS as e:
-            raise self._lost(e) from None
+        with self._lock:
+            ser = self._need()
+            try:
+                ser.write(data)
+                ser.flush()
+            except _PORT_ERRORS as e:
+                raise self._lost(e) from None
 
     def read_available(self) -> bytes:
         """What has arrived so far, without waiting."""
-        ser = self._need()
-        try:
-            return bytes(ser.read(ser.in_waiting or 1))
-        except _PORT_ERRORS as e:
-            raise self._lost(e) from None
+        with self._lock:
+            ser = self._need()
+            try:
+                return bytes(ser.read(ser.in_waiting or 1))
+            except _PORT_ERRORS as e:
+                raise self._lost(e) from None
 
     def _read_some(self, n: int, ctx: OpContext | None, until: float) -> bytes:
-        ser = self._need()
         if ctx is not None:
             ctx.check()
         left = until - time.monotonic()
         if left <= 0:
             return b""
-        try:
-            ready, _, _ = select.select([ser.fileno()], [], [], io_timeout(min(SLICE, left), ctx))
-            return bytes(ser.read(n)) if ready else b""
-        except _PORT_ERRORS as e:
-            raise self._lost(e) from None
+        with self._lock:
+            ser = self._need()
+            try:
+                ready, _, _ = select.select([ser.fileno()], [], [], io_timeout(min(SLICE, left), ctx))
+                return bytes(ser.read(n)) if ready else b""
+            except _PORT_ERRORS as e:
+                raise self._lost(e) from None
 
     def read_exact(self, n: int, ctx: OpContext | None = None, *, timeout: float | None = None) -> bytes:
         """Read exactly *n* bytes; ``communicationError`` if the device stops answering for *timeout* s.
@@ -174,5 +191,7 @@ class SerialLink:
                 buf += chunk
                 until = time.monotonic() + gap
             elif time.monotonic() >= until:
-                raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, "device stopped answering mid-message")
+                raise GtsdkError(ErrorCode.COMMUNICATION_ERROR,
+                                 f"device sent {len(buf)} bytes, then nothing for {gap:g} s" if buf
+                                 else f"device did not answer within {gap:g} s", data={"received": len(buf)})
         return bytes(buf)

@@ -3,6 +3,7 @@ the personal-data finder (hypothesis), tiers, time budgets, and an event client 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -275,3 +276,86 @@ def test_mandatory_operations_follow_clause_8_4() -> None:
         assert {s.op for s in scenarios.steps(m)} == set(MODULES[m].operations), m
     with pytest.raises(Fail):
         framework.require(False, "x")
+
+
+# ---- the self-test terminal ---------------------------------------------------------------------------------
+def test_the_self_test_terminal_gives_its_simulated_sam_the_read_gap_and_drivers_keep_the_real_one(
+        tmp_path: Path) -> None:
+    """The suite's own test terminal shares a loaded machine with its simulators: the SAM simulator's gap is the
+    driver's read gap there, while a simulated terminal on its own keeps the driver's 0.5 s bound (the one the
+    driver tests are about)."""
+    from gtsdk.conformance import selftest
+    from gtsdk.drivers.sam_serial.driver import SamSerialSettings
+    from gtsdk.simulated import simulated_terminal
+
+    gap = SamSerialSettings.model_fields["read_answer_timeout"].default
+    assert selftest.SIMULATOR_SETTINGS["idcard"]["answer_timeout"] == gap
+    mine = simulated_terminal(tmp_path / "a", modules=["idcard"], settings=selftest.SIMULATOR_SETTINGS)
+    plain = simulated_terminal(tmp_path / "b", modules=["idcard"])
+    try:
+        s, p = mine.config.modules["idcard"].settings, plain.config.modules["idcard"].settings
+        assert s["answer_timeout"] == gap and s["port"].endswith("ttySAM0")  # the simulator's port stays
+        assert "answer_timeout" not in p
+        assert SamSerialSettings.model_validate(p).answer_timeout == 0.5
+    finally:
+        mine.stop()
+        plain.stop()
+
+
+# ---- the HTTP client ------------------------------------------------------------------------------------------
+def test_closing_the_context_leaves_a_request_still_under_way_its_connection(tmp_path: Path) -> None:
+    """A check can leave a request behind (the cancel check's waiting call on a terminal that never ends it).
+    The run's end must not close the client's sockets under that request: OpenSSL would go on reading the
+    descriptor's number, which the next connection of the process gets (its client then fails with
+    ``bad record mac``).  The request ends normally and the last one out closes the client."""
+    from gtsdk.conformance.terminal_base import Broken, TerminalContext
+    from gtsdk.server import tls
+
+    f = tls.ensure(tmp_path)
+    sctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    sctx.load_cert_chain(f.cert, f.key)
+    asked, release = threading.Event(), threading.Event()
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(10)
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with sctx.wrap_socket(conn, server_side=True) as s:
+            s.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(4096)
+            asked.set()
+            release.wait(10)
+            body = b'{"code":"success","data":{}}'
+            s.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                      % (len(body), body))
+            with contextlib.suppress(OSError):
+                s.recv(1)  # until the client closes
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    ctx = TerminalContext(f"https://127.0.0.1:{srv.getsockname()[1]}", "token", ca=f.ca_cert)
+    box: dict[str, object] = {}
+
+    def waiting() -> None:
+        try:
+            box["reply"] = ctx.get("/slow", token=False, wait=10)
+        except Broken as e:
+            box["error"] = e.reason
+
+    caller = threading.Thread(target=waiting, daemon=True)
+    caller.start()
+    try:
+        assert asked.wait(10)
+        ctx.close()  # the run ends while the request waits
+        release.set()
+        caller.join(10)
+        reply = box.get("reply")
+        assert reply is not None, box.get("error")
+        assert getattr(reply, "status", None) == 200
+        assert ctx._client is None  # closed by the request that was last out
+    finally:
+        release.set()
+        server.join(10)
+        srv.close()

@@ -133,3 +133,27 @@ def test_unplug_and_replug_keep_the_linked_path(tmp_path: Path) -> None:
         assert os.readlink(tmp_path / "ttyX") == dev.path and target.startswith("/dev/pts/")
     finally:
         dev.stop()
+
+
+def test_a_reader_descheduled_past_stop_keeps_its_pty_until_it_sees_the_stop(driver_side: list[object]) -> None:
+    """stop() waits 2 s for the reader; one still busy after that (a starved process) closes the pty itself
+    when it sees the stop.  Closed under its select/read, the descriptor's number would go to the next file or
+    socket of the process and the reader would take that one's bytes."""
+    busy = threading.Event()
+
+    class Slow(PtyDevice):
+        def on_bytes(self, data: bytes) -> None:
+            busy.set()
+            time.sleep(2.6)  # longer than stop()'s join
+
+    dev = Slow().start()
+    fd = open_slave(dev, driver_side)
+    os.write(fd, b"x")
+    assert busy.wait(5)
+    dev.stop()  # returns after its 2 s join: the reader is still inside on_bytes
+    assert dev._thread is not None and dev._thread.is_alive()
+    os.write(fd, b"y")  # the pty is still there: nothing of it was closed under the reader
+    dev._thread.join(5)
+    assert not dev._thread.is_alive()
+    with pytest.raises(OSError):  # now it is gone (the master closed: EIO on the driver's side)
+        os.write(fd, b"z")

@@ -3,6 +3,8 @@ deadlines and cancel, the answer gap, unplug and reconnect at the same path, rea
 
 from __future__ import annotations
 
+import os
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -150,3 +152,50 @@ def test_read_until_stops_at_the_first_terminator(dev: Scripted, noise: bytes, r
         assert link.read_until(b"\r\n") == rest.replace(b"\r", b"") + b"\r\n"
     finally:
         link.close()
+
+
+def test_closing_from_another_thread_waits_for_the_read_in_progress(dev: Scripted,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker abandoned after its deadline may still be reading while the fresh worker closes the port to
+    reconnect (gtsdk.runtime.device).  Its descriptors must stay open until that read step is over: a number
+    closed under a select/read is reused by the next socket of the process, and the stale reader steals its
+    bytes (a TLS client then fails with ``bad record mac``)."""
+    import gtsdk.transport.serial as mod
+
+    real = select.select
+    entered = threading.Event()
+    seen: list[tuple[int, bool]] = []
+
+    class SlowSelect:
+        @staticmethod
+        def select(r: list[int], w: list[int], x: list[int], t: float) -> tuple[list[int], list[int], list[int]]:
+            if not entered.is_set():
+                entered.set()
+                time.sleep(0.3)  # the reader is descheduled here, as under load
+                for fd in r:
+                    try:
+                        os.fstat(fd)
+                        seen.append((fd, True))
+                    except OSError:
+                        seen.append((fd, False))
+            return real(r, w, x, t)
+
+    link = opened(dev, answer_timeout=2.0)
+    monkeypatch.setattr(mod, "select", SlowSelect)
+    box: dict[str, BaseException] = {}
+
+    def reader() -> None:
+        try:
+            link.read_exact(4)
+        except GtsdkError as e:
+            box["error"] = e
+
+    t = threading.Thread(target=reader)
+    t.start()
+    assert entered.wait(5)
+    link.close()
+    t.join(5)
+    assert not t.is_alive()
+    assert seen and all(still_open for _, still_open in seen), seen
+    err = box.get("error")
+    assert isinstance(err, GtsdkError) and err.code == ErrorCode.NO_DEVICE
