@@ -141,8 +141,8 @@ def test_wall_jump_while_stopped_is_not_downtime(tmp_path: Path, services: list[
     svc = Service(home)
     services.append(svc)
     time.sleep(1.0)
+    stopped = time.monotonic()  # before the stop: the service marks its end as its shutdown begins
     svc.stop()
-    stopped = time.monotonic()
     time.sleep(1.5)
     # the restarted process sees the wall clock two hours ahead (the monotonic clock is not faked)
     svc = Service(home, {"LD_PRELOAD": str(FAKETIME), "FAKETIME": "+2h", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
