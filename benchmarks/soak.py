@@ -483,7 +483,11 @@ class Soak:
              f"{statistics.median(ratios):.2f}x; over 2x: {over or 'none'}", not over),
         ]
         per_min = (rss1 - rss0) / max(1, len(full) - w)
-        print(f"after warm-up and the ring (minute {w} -> minute {len(full)}; RSS {per_min:+.2f} MB a minute):")
+        # a warm-up that ends flattens out; growth that does not shows in the second half as much as in the first
+        half = w + (len(full) - w) // 2
+        late = (rss1 - med(full[half - 1], 0)) / max(1, len(full) - half)
+        print(f"after warm-up and the ring (minute {w} -> minute {len(full)}; RSS {per_min:+.2f} MB a minute, "
+              f"{late:+.2f} MB a minute from minute {half}):")
         for name, text, good in verdicts:
             print(f"  {'ok  ' if good else 'FAIL'} {name}: {text}")
         return 0 if all(g for _, _, g in verdicts) else 1
