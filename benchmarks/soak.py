@@ -20,7 +20,7 @@ p50/p99, and the resources at the end of the minute. Judged against the same run
   last-minute RSS <= warm-up RSS x 1.10 + 8 MB, fds and threads <= warm-up + 8;
 * p99 status latency of every later minute within 2x of the first minute's.
 
-The service's event ring (``[terminal] event_history``, 10,000 events by default, about 1.3 KB each) grows until
+The service's event ring (``[terminal] event_history``, 10,000 events by default, about 1.4 KB each) grows until
 full, and at these rates (about 300 events a minute) the default ring fills in 30-odd minutes, so a shorter run
 would see it as growth. The soak runs the service with a ring of ``--event-history`` events (default 1,000: full
 in about 3 minutes, within the warm-up) and judges from the later of the warm-up and the minute after it filled.
@@ -94,7 +94,7 @@ class Minute:
     seq: int = 0  # the highest event seq the service had published by the end of the minute
 
 
-#: the service keeps its newest 10,000 events for clients that reconnect (gtsdk/runtime/events.py, about 1.3 KB
+#: the service keeps its newest 10,000 events for clients that reconnect (gtsdk/runtime/events.py, about 1.4 KB
 #: each; ``[terminal] event_history``): the ring is part of the warm-up until it is full, so growth is judged
 #: from the later of the warm-up and the minute the ring filled
 EVENT_RING = 10_000
@@ -447,7 +447,7 @@ class Soak:
               f"({', '.join(f'{k} {v}' for k, v in errors.most_common(8))}); events received {self.events_seen}")
         seqs = [m.seq for m in full]
         filled = next((i + 1 for i, q in enumerate(seqs) if q >= self.ring), None)
-        # the ring grows until full (~1.3 KB an event): growth is judged from the later of the warm-up and the
+        # the ring grows until full (~1.4 KB an event): growth is judged from the later of the warm-up and the
         # minute after the one it filled in, when there are minutes left to judge
         w = max(1, int(self.warmup))
         if filled is not None and filled + 1 > w:
@@ -457,7 +457,8 @@ class Soak:
         print(f"events published {seqs[-1]} (~{seqs[-1] / len(full):.0f} a minute); the service's event ring "
               f"({self.ring:,} events) " + (f"filled in minute {filled}" if filled else "never filled") +
               ("" if filled is not None and filled < w else
-               f"; it was still filling after minute {w}: its ~{1.3 * self.ring / 1000:.0f} MB counts as growth below"))
+               f"; it was not full before the baseline minute {w}: up to its ~{1.4 * self.ring / 1000:.0f} MB counts "
+               "as growth below (a longer run judges from the minute after it filled)"))
 
         def med(m: Minute, i: int) -> float:
             return statistics.median(s[i] for s in m.samples)
