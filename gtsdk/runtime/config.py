@@ -119,6 +119,20 @@ def _module_config(mod_id: str, table: Any) -> ModuleConfig:
     return mc
 
 
+#: events kept for clients that reconnect (``since``) unless ``[terminal] event_history`` says otherwise
+EVENT_HISTORY = 10_000
+
+
+def event_history(cfg: TerminalConfig) -> int:
+    """``[terminal] event_history``: how many events the bus keeps for clients that reconnect (at least 100)."""
+    value = cfg.terminal.get("event_history", EVENT_HISTORY)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError("terminal.event_history", f"must be a whole number, got {type(value).__name__}")
+    if not 100 <= value <= 1_000_000:
+        raise ConfigError("terminal.event_history", f"must be between 100 and 1000000, got {value}")
+    return value
+
+
 def load_config(path: str | Path) -> TerminalConfig:
     p = Path(path)
     try:

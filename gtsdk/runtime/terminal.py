@@ -24,7 +24,7 @@ from gtsdk.errors import ConfigError, ErrorCode, GtsdkError
 from gtsdk.facade import AsyncModule, AsyncTerminalModules, Level, Module, RequestLike, TerminalModules
 from gtsdk.modules import MODULES
 from gtsdk.runtime import registry
-from gtsdk.runtime.config import ModuleConfig, TerminalConfig, load_config
+from gtsdk.runtime.config import ModuleConfig, TerminalConfig, event_history, load_config
 from gtsdk.runtime.device import Device, Job, OperationRecord
 from gtsdk.runtime.events import EventBus
 from gtsdk.runtime.scheduler import Scheduler
@@ -42,7 +42,7 @@ class Terminal(TerminalModules):
         self.aio = AsyncTerminal(self)
         self._init_modules(self, self.aio)
         self.config = config or TerminalConfig()
-        self.events = EventBus()
+        self.events = EventBus(event_history(self.config))
         self._scheduler = Scheduler()
         self._listeners: list[Callable[[OperationRecord], None]] = []
         self.devices: dict[str, Device] = {}

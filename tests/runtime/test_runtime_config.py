@@ -94,3 +94,21 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
     p.write_text("[modules.lights\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(p)
+
+
+def test_event_history_bounds_the_ring() -> None:
+    """``[terminal] event_history`` sets how many events a reconnecting client can catch up on; no more are kept."""
+    t = Terminal(parse_config({"terminal": {"event_history": 150}}))
+    for i in range(1000):
+        t.events.publish("sensors", "alarm", {"i": i})
+    kept, complete = t.events.since(0)
+    assert [e.seq for e in kept] == list(range(851, 1001))
+    assert not complete  # the older 850 are reported as a gap
+    assert t.events.since(850) == (kept, True)
+
+
+@pytest.mark.parametrize("value", [99, 2_000_000, 1.5, "many", True])
+def test_bad_event_history_names_the_key(value: object) -> None:
+    with pytest.raises(ConfigError) as e:
+        Terminal(parse_config({"terminal": {"event_history": value}}))
+    assert e.value.key == "terminal.event_history"
