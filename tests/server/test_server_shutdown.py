@@ -129,18 +129,22 @@ def test_sigterm_cancels_a_600_s_read_within_the_grace(tmp_path: Path) -> None:
                 pass
             time.sleep(0.2)
         answer: Future[httpx.Response] = Future()
+        opened = threading.Event()
 
         def read() -> None:
             try:
                 with httpx.Client(base_url=base, verify=ctx, timeout=60,
                                   headers={"Authorization": f"Bearer {token}"}) as c:
                     assert c.post("/v1/qr_scanner/open").status_code == 200
+                    opened.set()
                     answer.set_result(c.post("/v1/qr_scanner/read", json={"timeout": 600_000}))
             except BaseException as e:  # noqa: BLE001 - handed on: answer.result() raises it in the test
                 answer.set_exception(e)
 
         t = threading.Thread(target=read, daemon=True)
         t.start()
+        # busy after the open has returned is the read running (busy during the open let SIGTERM come before it)
+        assert opened.wait(30)
         with httpx.Client(base_url=base, verify=ctx, timeout=5, headers={"Authorization": f"Bearer {token}"}) as c:
             while time.monotonic() < end and not c.get("/v1/qr_scanner/status").json()["data"].get("busy"):
                 time.sleep(0.1)
