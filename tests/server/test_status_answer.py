@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _runtime_fixtures import RecordingLights
 
-from gtsdk.driver import DeviceState, OpContext
-from gtsdk.modules import lights
+from gtsdk.driver import DeviceState
 from gtsdk.runtime import Terminal, parse_config, registry
 from gtsdk.server.call import JSON, Response, data_json, envelope
 from gtsdk.server.config import parse_service
@@ -18,29 +18,14 @@ from gtsdk.server.run import build
 from gtsdk.server.tokens import TokenStore
 
 
-class Detailed(lights.LightsDriver):
+class Detailed(RecordingLights):
     """A light board whose status detail the test sets."""
 
     name = "status-detailed"
     detail: dict[str, Any] = {}
 
-    def connect(self) -> None:
-        pass
-
-    def disconnect(self) -> None:
-        pass
-
     def status_detail(self) -> dict[str, Any]:
         return Detailed.detail
-
-    def on(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
-        return lights.Lights(states={request.light: "on"})
-
-    def flash(self, request: lights.FlashRequest, ctx: OpContext) -> lights.Lights:
-        return lights.Lights(states={request.light: "flash"})
-
-    def off(self, request: lights.LightRequest, ctx: OpContext) -> lights.Lights:
-        return lights.Lights(states={request.light: "off"})
 
 
 registry.register("lights", "status-detailed", Detailed)
