@@ -831,8 +831,10 @@ def settle(t: Target, within: float = 20.0) -> None:
             time.sleep(0.2)
 
 
-def try_mutation(m: Mutation, shared: Target | None = None, workdir: Path | None = None) -> Outcome:
-    """Run the check(s) of *m* against a terminal broken by *m*; caught when the check fails with its words."""
+def try_mutation(m: Mutation, shared: Target | None = None, workdir: Path | None = None, *,
+                 query_wait: float | None = None, slack: float | None = None) -> Outcome:
+    """Run the check(s) of *m* against a terminal broken by *m*; caught when the check fails with its words.
+    *query_wait* and *slack* shorten the run's bounds as in certify (None: the defaults)."""
     own = m.own_terminal or shared is None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -841,7 +843,8 @@ def try_mutation(m: Mutation, shared: Target | None = None, workdir: Path | None
     t0 = time.monotonic()
     try:
         t.switch.mutation = m.middleware(t) if m.middleware else None
-        rep = certify(t, m.checks, modules=list(m.modules) if m.modules else None)
+        rep = certify(t, m.checks, modules=list(m.modules) if m.modules else None, query_wait=query_wait,
+                      slack=slack)
     finally:
         t.switch.mutation = None
         if own:

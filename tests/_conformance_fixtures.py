@@ -12,6 +12,10 @@ from gtsdk.conformance import selftest
 from gtsdk.conformance.model import Outcome, Report
 from gtsdk.conformance.selftest import Target
 
+#: short bounds for runs against a stalling terminal: a query waits QUICK_WAIT s, an operation its timeout plus
+#: QUICK_SLACK s; the stall is seen ending at its bound without the defaults' (QUERY_WAIT, SLACK) wait
+QUICK_WAIT, QUICK_SLACK = 2.0, 0.5
+
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
@@ -38,4 +42,4 @@ def not_run(rep: Report) -> list[tuple[str, str | None, str]]:
     return sorted((r.id, r.module, r.needs) for r in rep.results if r.outcome == Outcome.NOT_RUN)
 
 
-__all__ = ["Target", "failed", "harness", "not_run", "outcomes"]
+__all__ = ["QUICK_SLACK", "QUICK_WAIT", "Target", "failed", "harness", "not_run", "outcomes"]

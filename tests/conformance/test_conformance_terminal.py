@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from _conformance_fixtures import Target, failed, harness, not_run  # noqa: F401  (fixture)
+from _conformance_fixtures import QUICK_SLACK, QUICK_WAIT, Target, failed, harness, not_run  # noqa: F401  (fixture)
 
 from gtsdk.conformance import selftest
 from gtsdk.conformance.model import Outcome, Report, Tier
@@ -119,10 +119,6 @@ def test_the_report_carries_the_cited_clause_text_and_no_personal_data(clean_run
     assert selftest.HOLDER_NAME not in text and selftest.HOLDER_ID[:17] not in text
     ops = next(r for r in rep.results if r.id == "module.operations" and r.module == "idcard").evidence
     assert ops["operations"]["read"]["evidence"]["fields"]  # the read's fields are named, its values are not
-
-
-#: the stalling test's bounds: a query waits this long, an operation its timeout plus QUICK_SLACK
-QUICK_WAIT, QUICK_SLACK = 2.0, 0.5
 
 
 @pytest.mark.slow
