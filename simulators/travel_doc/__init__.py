@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,6 @@ from .documents import SAMPLES, Document, make_document
 from .pcscd import PcscdUnavailable, PcscHost
 from .pki import TestPki, make_pki
 from .vpcd import VirtualCard
-
-log = logging.getLogger("gtsdk.simulators.travel_doc")
 
 __all__ = ["SAMPLES", "PcscHost", "PcscdUnavailable", "TravelDocSimulation", "start"]
 
@@ -132,9 +129,6 @@ class TravelDocSimulation:
 
     def _insert(self) -> None:
         if self.host.running:
-            if not self.host.wait_empty(self.slot):
-                log.warning("travel_doc simulator: pcscd did not report reader %r empty before the next document",
-                            self.reader)
             self.card.insert()
         else:  # unplugged: the document is on the reader when pcscd comes back
             self.host.put_back(self.slot)

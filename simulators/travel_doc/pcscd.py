@@ -52,8 +52,6 @@ VPCD_PORT = 0x8C7B
 ENTRIES = 2
 SLOTS = 2 * ENTRIES
 READY_TIMEOUT = 15.0
-#: how long putting a document on the reader waits for pcscd to have seen the one before leave
-SWAP_TIMEOUT = 3.0
 CLONE_NEWNET = 0x40000000
 
 READER_CONF = """# vsmartcard vpcd: a virtual card connects to TCP {port} (slot 0) and {port1} (slot 1) inside this
@@ -284,38 +282,6 @@ class PcscHost:
         with PcscHost._lock:
             if not self.running:
                 self.start()
-
-    def wait_empty(self, slot: int, timeout: float = SWAP_TIMEOUT) -> bool:
-        """Wait until pcscd reports *slot*'s reader empty (at most *timeout* s); whether it did.
-
-        pcscd learns that a vpcd card left only on its next poll of the reader (pcsc-lite's
-        ``PCSCLITE_STATUS_POLL_RATE``, 400 ms; docs/test-peers.md §2).  A card taken out and another put in
-        before that poll is never seen to leave: a session opened across the swap talks to a card pcscd
-        re-powers under it (``SCARD_E_PROTO_MISMATCH`` on its first APDU).  A person needs longer than a poll
-        to swap documents, so the simulator waits for pcscd to have seen the empty reader first."""
-        try:
-            from smartcard import scard
-        except ImportError:
-            return False
-        end = time.monotonic() + timeout
-        hr, hcontext = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-        if hr != 0:
-            return False
-        try:
-            state = scard.SCARD_STATE_UNAWARE
-            while (left := end - time.monotonic()) > 0:
-                # blocks in pcscd until the reader's state differs from *state* or the timeout passes
-                hr, states = scard.SCardGetStatusChange(hcontext, max(1, int(left * 1000)),
-                                                        [(self.reader(slot), state)])
-                if hr != 0 or not states:
-                    return False
-                event = int(states[0][1])
-                if not event & scard.SCARD_STATE_PRESENT:
-                    return True
-                state = event & ~scard.SCARD_STATE_CHANGED
-            return False
-        finally:
-            scard.SCardReleaseContext(hcontext)
 
     def put_back(self, slot: int) -> None:
         """The card of *slot* is in its reader when pcscd comes back."""
