@@ -51,8 +51,14 @@ __all__ = ["SOCKET_ENV", "PcscCard", "PcscReader", "PcscSettings", "use_socket"]
 SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
 #: slice of a wait, so cancel is noticed promptly
 SLICE = 0.05
-#: how long a failed exchange waits for the presence check that tells "card removed" from "card mute"
-REMOVAL_GRACE = 1.5
+#: how often pcscd asks a reader driver without an event callback (vpcd, most serial readers) whether a card is
+#: present: pcsc-lite's ``PCSCLITE_STATUS_POLL_RATE``, 400 ms (``src/pcscd.h``; docs/test-peers.md §2).  Until that
+#: poll runs, pcscd still reports a card that has left.
+PCSCD_POLL = 0.4
+#: how long a failed exchange watches presence to tell "card removed" from "card mute": several of pcscd's polls,
+#: because on a loaded machine pcscd's poll thread, and each status round trip, run late (one check was measured
+#: at 1.1 s beside busy loops)
+REMOVAL_GRACE = 4 * PCSCD_POLL
 
 _T = TypeVar("_T")
 
@@ -386,16 +392,28 @@ class PcscReader:
         return self._call(status, "PC/SC reader status", ctx)
 
     def card_gone(self, ctx: OpContext) -> bool:
-        """After a failed exchange: did the card leave?  Watches presence for up to :data:`REMOVAL_GRACE` s."""
-        end = time.monotonic() + min(REMOVAL_GRACE, ctx.remaining())
-        while time.monotonic() < end:
+        """After a failed exchange: did the card leave?
+
+        pcscd notices a card leaving on its next poll of the reader (:data:`PCSCD_POLL`), so presence is
+        watched for :data:`REMOVAL_GRACE` s, and "still there" is only concluded from a check made after that
+        window: under load a single check can take most of the window, and one that started early would call a
+        pulled card mute.  The operation's end comes first: once its deadline has passed or it was cancelled,
+        that is the outcome (``timeOut`` / ``canceled``), not a guess about the card — a verdict reached after
+        the caller was answered would only mislead the next operation.
+        """
+        end = time.monotonic() + REMOVAL_GRACE
+        while True:
+            ctx.check()
+            last = time.monotonic() >= end
             try:
                 if not self.card_present(ctx):
                     return True
             except GtsdkError:
+                ctx.check()  # the operation ended during the check: that is the outcome
                 return False
-            time.sleep(SLICE)
-        return False
+            if last:
+                return False
+            ctx.sleep(SLICE)
 
     # ---- card sessions --------------------------------------------------------------------------
     def abandon(self, lane: _Lane) -> None:

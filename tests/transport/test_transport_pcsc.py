@@ -197,3 +197,56 @@ def test_one_pcscd_socket_per_process(monkeypatch: pytest.MonkeyPatch, tmp_path:
     with pytest.raises(ConfigError) as e:
         use_socket(str(tmp_path / "b.comm"))
     assert e.value.field == "pcsc_socket" and os.environ[pcsc.SOCKET_ENV] == str(tmp_path / "a.comm")
+
+
+def test_card_gone_concludes_only_from_a_check_made_after_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pcscd reports a pulled card on its next poll; under load each status round trip is slow.  "Still
+    there" (a mute card, communicationError) may only come from a check that started once the window had
+    passed, or a card pcscd noticed late in the window is called mute."""
+    monkeypatch.setattr(pcsc, "REMOVAL_GRACE", 0.3)
+    reader = PcscReader()
+    t0 = time.monotonic()
+    starts: list[float] = []
+
+    def present(ctx: OpContext | None = None) -> bool:
+        starts.append(time.monotonic() - t0)
+        time.sleep(0.2)  # a slow round trip to pcscd
+        return starts[-1] < 0.28  # pcscd's poll saw the card go just before the window closed
+
+    monkeypatch.setattr(reader, "card_present", present)
+    assert reader.card_gone(OpContext("gone", 5))  # the early checks still saw it; the one after the window did not
+
+    def stays(ctx: OpContext | None = None) -> bool:
+        starts.append(time.monotonic() - t0)
+        return True
+
+    starts.clear()
+    t0 = time.monotonic()
+    monkeypatch.setattr(reader, "card_present", stays)
+    assert not reader.card_gone(OpContext("mute", 5))  # a card still there after the window: not gone
+    assert starts[-1] >= 0.3
+
+
+@pytest.mark.parametrize("timeout", [0.0, 0.15])
+def test_card_gone_after_the_deadline_is_time_out(monkeypatch: pytest.MonkeyPatch, timeout: float) -> None:
+    """An exchange that returned after the operation's deadline (a loaded machine), or a deadline that comes
+    during the watch: the outcome is timeOut — not a communicationError that would make the runtime drop and
+    reopen the reader while the next operation waits."""
+    monkeypatch.setattr(pcsc, "REMOVAL_GRACE", 0.3)
+    reader = PcscReader()
+    monkeypatch.setattr(reader, "card_present", lambda ctx=None: True)
+    ctx = OpContext("late", timeout)
+    with pytest.raises(GtsdkError) as e:
+        reader.card_gone(ctx)
+    assert e.value.code == ErrorCode.TIME_OUT
+
+
+def test_card_gone_when_the_reader_fails_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A presence check that fails for another reason (pcscd gone) is no evidence of removal: not gone."""
+    reader = PcscReader()
+
+    def broken(ctx: OpContext | None = None) -> bool:
+        raise GtsdkError(ErrorCode.NO_DEVICE, "PC/SC reader not open")
+
+    monkeypatch.setattr(reader, "card_present", broken)
+    assert not reader.card_gone(OpContext("broken", 5))
