@@ -44,7 +44,7 @@ def _serve(home: Path, port: int) -> None:
     from gtsdk.runtime import Terminal, parse_config
     from gtsdk.runtime.registry import register
     from gtsdk.server.config import parse_service
-    from gtsdk.server.run import bind, bound, build, make_server, run_server
+    from gtsdk.server.run import bind, bound, build, make_server, run_server, settle_heap
 
     register("lights", "bench", InstantLights)
     cfg = parse_config({"modules": {"lights": {"driver": "bench"}}})
@@ -79,6 +79,7 @@ def _serve(home: Path, port: int) -> None:
     app.listening_on(*bound(socks))
     server = make_server(app, "warning")
     print(f"READY {socks[0].getsockname()[1]} {'sim' if 'idcard' in simulations_of(t) else 'nosim'}", flush=True)
+    settle_heap()  # as gtsdk serve does
     try:
         run_server(server, server.serve(sockets=socks))
     finally:

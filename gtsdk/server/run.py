@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import socket
 import threading
@@ -195,10 +196,22 @@ def running(app: ServiceApp, **kw: Any) -> Iterator[Running]:
         r.stop()
 
 
+def settle_heap() -> None:
+    """Keep what start-up made out of the garbage collector's full passes (``gc.freeze``).
+
+    A full pass walks every tracked object with the GIL held, stalling the loop and every device worker; the
+    modules, contracts, schemas, drivers and terminal made at start-up live as long as the process, so walking
+    them finds nothing.  Only for a process that is the service (``gtsdk serve``): an app embedding the service
+    keeps its own collector policy (benchmarks.gc_pause measures the pass with and without)."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve_forever(app: ServiceApp, *, port: int) -> None:
     socks = bind(app.config.listen, port)
     app.listening_on(*bound(socks))
     server = make_server(app, "info")
+    settle_heap()
     try:
         run_server(server, server.serve(sockets=socks))
         # uvicorn re-raises a captured SIGTERM/SIGINT after its shutdown; our caller turns it into an exit
