@@ -8,6 +8,7 @@ size it drops the older half at once (amortised O(1) per append).  Tests that ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -17,11 +18,16 @@ KEEP = 1000
 
 
 class History(list[T]):
-    def __init__(self, keep: int = KEEP) -> None:
+    def __init__(self, keep: int = KEEP, on_drop: Callable[[list[T]], None] | None = None) -> None:
         super().__init__()
         self.keep = keep
+        #: told the entries dropped (oldest first): a history of files deletes them with it
+        self.on_drop = on_drop
 
     def append(self, item: T) -> None:
         super().append(item)
         if len(self) >= 2 * self.keep:
+            dropped = self[: len(self) - self.keep]
             del self[: len(self) - self.keep]
+            if self.on_drop is not None:
+                self.on_drop(dropped)

@@ -3,7 +3,7 @@
 ``gtsdk sim a4_printer`` starts the stack (see :mod:`.stack`) and prints the
 socket of its cupsd; ``lp -h <socket> -d kiosk file.pdf`` prints to it.  The
 documents the printer received are kept under ``<workdir>/printed`` together
-with the IPP job attributes (``env-N.txt``: sides, colour mode, media, copies).
+with the IPP job attributes (``env-N.txt``: sides, colour mode, media, copies); the newest 1,000 are kept.
 """
 
 from __future__ import annotations

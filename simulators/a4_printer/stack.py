@@ -51,9 +51,13 @@ PRINT_COMMAND = """#!/bin/sh
 # ippeveprinter -c hook: $1 is the spooled document.  "STATE: +reason" lines on stderr set
 # printer-state-reasons (docs/test-peers.md §3).
 dir="{out}"
-n=$(ls "$dir" | grep -c '^doc-' )
+n=$(cat "$dir/.next" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$dir/.next"
 cp "$1" "$dir/doc-$n-$(basename "$1")" 2>/dev/null
 env | grep -E '^(IPP_|CONTENT_TYPE)' | sort > "$dir/env-$n.txt"
+# the newest {keep} documents only: a simulated printer in `gtsdk serve --simulate` prints for days
+old=$((n - {keep}))
+if [ $old -ge 0 ]; then rm -f "$dir"/doc-$old-* "$dir/env-$old.txt"; fi
 fault=$(cat "{fault}" 2>/dev/null)
 if [ -n "$fault" ]; then
   # a jammed printer stops with the job in it until the jam is cleared, as real printers do; a job that
@@ -76,6 +80,12 @@ echo "STATE: -media-jam-error,door-open-error,media-empty-error" >&2
 sleep {delay}
 exit 0
 """
+
+def print_command(out: Path, fault: Path, held: Path, *, delay: float, fault_hold: float, keep: int) -> str:
+    """The shell command ippeveprinter runs for each job (``-c``): keeps the newest *keep* documents in *out*."""
+    return PRINT_COMMAND.format(out=out, fault=fault, held=held, delay=delay, max_polls=max(1, round(fault_hold / 0.2)),
+                                keep=max(1, keep))
+
 
 #: finished jobs stay in CUPS' history for 2 minutes (the driver keeps its own final states): with the history
 #: kept for ever, cupsd refused every job after its default MaxJobs of 500 ("Too many active jobs", seen as
@@ -162,9 +172,12 @@ def _stop(p: subprocess.Popen[bytes] | None) -> None:
 class CupsStack:
     QUEUE = "kiosk"
 
-    def __init__(self, workdir: Path, *, print_delay: float = 0.2, fault_hold: float = 120.0) -> None:
+    def __init__(self, workdir: Path, *, print_delay: float = 0.2, fault_hold: float = 120.0,
+                 keep_printed: int = 1000) -> None:
         self.workdir = workdir
         self.print_delay = print_delay
+        #: documents (with their job attributes) kept in ``out``, the newest; older ones are deleted
+        self.keep_printed = keep_printed
         #: seconds a jammed printer holds a job before it gives up on it (the job is then aborted)
         self.fault_hold = fault_hold
         # filters run as user lp: the CUPS tree must be reachable, so it lives under /tmp, not the workdir
@@ -255,8 +268,8 @@ class CupsStack:
         spool = self.root / "ipp-spool"
         spool.mkdir(exist_ok=True)
         cmd = self.root / "printcmd.sh"
-        cmd.write_text(PRINT_COMMAND.format(out=self.out, fault=self.fault_file, held=self.held_file,
-                                            delay=self.print_delay, max_polls=max(1, round(self.fault_hold / 0.2))))
+        cmd.write_text(print_command(self.out, self.fault_file, self.held_file, delay=self.print_delay,
+                                     fault_hold=self.fault_hold, keep=self.keep_printed))
         cmd.chmod(0o755)
         with (self.root / "ippeveprinter.log").open("ab") as log:
             self.ippeve = leftovers.spawn(

@@ -3,7 +3,7 @@
 ``gtsdk sim receipt_printer`` prints the pty path; any ESC/POS client (the
 ``escpos`` driver, python-escpos, ``cat file > /dev/pts/N``) can print to it.
 Every cut saves ``receipts/receipt-NNNN.png`` (rendered paper) and ``.txt``
-(transcript) under the work directory.
+(transcript) under the work directory; the newest 1,000 receipts are kept, older ones deleted.
 """
 
 from __future__ import annotations

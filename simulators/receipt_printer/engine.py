@@ -98,7 +98,8 @@ class PrinterEngine:
         self.line: list[tuple[str, Style]] = []
         self.pending: list[Command] = []  # received while the mechanism cannot print
         self.receipt = Receipt()
-        self.saved: History[Path] = History()
+        # the newest receipts only: a simulator in `gtsdk serve --simulate` prints for days (disk is bounded too)
+        self.saved: History[Path] = History(on_drop=_delete_receipts)
         self.counter = 0
         self.bytes_in = 0
         self.log: History[str] = History()  # the command names, newest last, for tests
@@ -500,3 +501,10 @@ class PrinterEngine:
     def receipts(self) -> list[Path]:
         with self.lock:
             return list(self.saved)
+
+
+def _delete_receipts(paths: list[Path]) -> None:
+    """Receipts that fell out of the history: their image and transcript go too."""
+    for png in paths:
+        png.unlink(missing_ok=True)
+        png.with_suffix(".txt").unlink(missing_ok=True)
