@@ -23,6 +23,21 @@ from .codec import SW3, Command, FrameError
 log = logging.getLogger("gtsdk.drivers.sam_serial")
 
 
+#: status bytes only one command answers (FIND: 9F/80, SELECT: 81).  GA 467 replies do not name their command, so
+#: a frame with one of these after another command was sent is the late answer to an earlier command (one given up
+#: after ``answer_timeout``), not this command's; so is 90 to FIND.  Taken for this command's, it shifted every
+#: later exchange by one reply (SELECT answered 9F: hardwareError).
+_ONLY_FOR: dict[int, Command] = {SW3.FIND_OK: Command.FIND, SW3.FIND_FAILED: Command.FIND,
+                                 SW3.SELECT_FAILED: Command.SELECT}
+#: late answers skipped at most per exchange before the line counts as out of step
+MAX_STALE = 4
+
+
+def _stale(command: Command, sw3: int) -> bool:
+    only = _ONLY_FOR.get(sw3)
+    return (only is not None and only is not command) or (command is Command.FIND and sw3 == SW3.OK)
+
+
 class SamSerialSettings(SerialSettings):
     baudrate: int = Field(115200, description="115200 default; the SAM also runs at 57600/38400/19200/9600")
     answer_timeout: float = Field(0.5, gt=0, description="s without a byte before a command counts as unanswered")
@@ -65,6 +80,19 @@ class SamSerialDriver(IdCardDriver[SamSerialSettings]):
             log.debug("skipped %d noise bytes before a frame", len(pre) - len(codec.PREAMBLE))
         return codec.parse_response(hdr + body)
 
+    def _answer(self, command: Command, ctx: OpContext | None, gap: float) -> codec.Response:
+        """The reply to *command*, reading past late answers to earlier commands (:func:`_stale`)."""
+        resp = self._recv(ctx, gap)
+        for _ in range(MAX_STALE):
+            if not _stale(command, resp.sw3):
+                return resp
+            log.debug("skipped a late answer (SW3 %02X) to an earlier command", resp.sw3)
+            resp = self._recv(ctx, gap)
+        if _stale(command, resp.sw3):
+            raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"the reader's answers are out of step with its "
+                             f"commands (SW3 {resp.sw3:02X} to {command.name})")
+        return resp
+
     def transact(self, command: Command, ctx: OpContext | None = None, data: bytes = b"",
                  gap: float | None = None) -> codec.Response:
         """Send one command and return its reply; resends on a damaged frame in either direction."""
@@ -75,7 +103,7 @@ class SamSerialDriver(IdCardDriver[SamSerialSettings]):
             self.link.discard_input()
             self.link.write(frame, ctx)
             try:
-                resp = self._recv(ctx, wait)
+                resp = self._answer(command, ctx, wait)
             except FrameError as e:  # damaged reply: ask again
                 last = e
                 continue

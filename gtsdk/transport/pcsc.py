@@ -75,6 +75,13 @@ _NO_SERVICE = _codes("SCARD_E_NO_SERVICE", "SCARD_E_SERVICE_STOPPED", "SCARD_E_I
                      "SCARD_E_UNKNOWN_READER", "SCARD_E_READER_UNAVAILABLE", "SCARD_E_NO_READERS_AVAILABLE")
 _NO_CARD = _codes("SCARD_E_NO_SMARTCARD", "SCARD_W_REMOVED_CARD", "SCARD_W_RESET_CARD", "SCARD_W_UNPOWERED_CARD",
                   "SCARD_W_UNRESPONSIVE_CARD")
+#: pcscd's view of the card changed between a session's connect and its first exchange: the card was reset or
+#: re-powered under the handle (``SCARD_W_RESET_CARD``, ``SCARD_W_UNPOWERED_CARD``), a document swapped faster than
+#: pcscd polls the reader was seen leaving (``SCARD_W_REMOVED_CARD``), or it was powered up again after the handle
+#: chose its protocol, leaving the reader's protocol unset (``SCARD_E_PROTO_MISMATCH``: pcsc-lite's SCardTransmit
+#: compares the handle's protocol with the reader's).  SCardReconnect is PC/SC's answer to each: it powers the card
+#: in the reader, negotiates the protocol again and clears the handle's event (docs/test-peers.md §2).
+_STALE = _codes("SCARD_E_PROTO_MISMATCH", "SCARD_W_RESET_CARD", "SCARD_W_UNPOWERED_CARD", "SCARD_W_REMOVED_CARD")
 
 
 class PcscSettings(DriverSettings):
@@ -251,9 +258,42 @@ class PcscCard:
         self._hcard = hcard
         self._protocol = protocol
         self._closed = False
+        self._fresh = True  # no exchange yet: nothing of the session is lost by reconnecting
+        #: how many times this session reconnected (at most once, before its first exchange went through)
+        self.reconnects = 0
+
+    def _on_lane(self, fn: Callable[[], _T], bound: float, ctx: OpContext, what: str) -> _T:
+        try:
+            return self._lane.worker.call(fn, io_timeout(bound, ctx), ctx, what)
+        except GtsdkError:
+            if self._lane.worker.busy:  # abandoned mid-call: this session is over
+                self._closed = True
+                self.reader.abandon(self._lane)
+            raise
+
+    def _reconnect(self, ctx: OpContext) -> None:
+        """SCardReconnect with a warm reset: the card now in the reader, powered and with its protocol negotiated
+        again — what a fresh session would get."""
+        def again() -> tuple[int, int]:
+            hr, protocol = scard.SCardReconnect(self._hcard, scard.SCARD_SHARE_SHARED,
+                                                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+                                                scard.SCARD_RESET_CARD)
+            return int(hr), int(protocol)
+
+        hr, protocol = self._on_lane(again, self.reader.service_timeout, ctx, "PC/SC reconnect")
+        if _hr(hr) in _NO_CARD:
+            raise GtsdkError(ErrorCode.NO_MEDIA, f"the card left the reader (0x{_hr(hr):08X})")
+        _check(hr, "PC/SC reconnect")
+        self._protocol = protocol
+        self.reconnects += 1
 
     def transmit(self, apdu: bytes, ctx: OpContext) -> tuple[bytes, int]:
-        """Send one command APDU; the response data and the status word (``0x9000`` …)."""
+        """Send one command APDU; the response data and the status word (``0x9000`` …).
+
+        When the session's first exchange finds the card stale (:data:`_STALE`: reset, re-powered or swapped
+        under the handle since the connect), the session reconnects once and sends the APDU again: nothing was
+        exchanged yet, so nothing is lost.  Later, the same errors end the session (``noMedia``): whatever state
+        the card held for it (secure messaging keys, a selected file) is gone."""
         ctx.check()
         if self._closed:
             raise GtsdkError(ErrorCode.NO_MEDIA, "the card session is closed")
@@ -262,13 +302,12 @@ class PcscCard:
             hr, resp = scard.SCardTransmit(self._hcard, self._protocol, list(apdu))
             return int(hr), list(resp)
 
-        try:
-            hr, resp = self._lane.worker.call(exchange, io_timeout(self.reader.apdu_timeout, ctx), ctx, "APDU")
-        except GtsdkError:
-            if self._lane.worker.busy:  # abandoned mid-exchange: this session is over
-                self._closed = True
-                self.reader.abandon(self._lane)
-            raise
+        hr, resp = self._on_lane(exchange, self.reader.apdu_timeout, ctx, "APDU")
+        if self._fresh and _hr(hr) in _STALE:
+            log.info("the card changed under a new session (0x%08X): reconnecting", _hr(hr))
+            self._reconnect(ctx)
+            hr, resp = self._on_lane(exchange, self.reader.apdu_timeout, ctx, "APDU")
+        self._fresh = False
         if _hr(hr) != 0 or len(resp) < 2:
             if _hr(hr) in _NO_CARD or self.reader.card_gone(ctx):
                 raise GtsdkError(ErrorCode.NO_MEDIA, "the card left the reader during the exchange")

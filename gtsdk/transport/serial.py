@@ -145,15 +145,17 @@ class SerialLink:
                 raise self._lost(e) from None
 
     def _read_some(self, n: int, ctx: OpContext | None, until: float) -> bytes:
+        """Up to *n* bytes, waiting at most until *until* (and a slice).  Once *until* has passed it still looks
+        once, without waiting: on a loaded host this thread may run only after the gap has elapsed, and bytes
+        the device sent in time, waiting in the kernel's buffer, are an answer, not silence."""
         if ctx is not None:
             ctx.check()
         left = until - time.monotonic()
-        if left <= 0:
-            return b""
         with self._lock:
             ser = self._need()
             try:
-                ready, _, _ = select.select([ser.fileno()], [], [], io_timeout(min(SLICE, left), ctx))
+                wait = io_timeout(min(SLICE, left), ctx) if left > 0 else 0.0
+                ready, _, _ = select.select([ser.fileno()], [], [], wait)
                 return bytes(ser.read(n)) if ready else b""
             except _PORT_ERRORS as e:
                 raise self._lost(e) from None

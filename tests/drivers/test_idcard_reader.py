@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from gtsdk.driver import OpContext
 from gtsdk.drivers.sam_serial import SamSerialDriver, SamSerialSettings
 from gtsdk.drivers.sam_serial import codec as codec_mod
+from gtsdk.drivers.sam_serial.codec import SW3, Command
 from gtsdk.drivers.sam_serial.tables import id_check_char
 from gtsdk.errors import ErrorCode, GtsdkError
 from gtsdk.modules.idcard import CardType, ReadRequest
@@ -366,3 +368,21 @@ def test_card_left_on_the_reader_across_unplug_and_replug_reads_again(term: Simu
         sim.control("replug", {})
     assert sim.control("state", {})["card"] == "resident"
     assert read(term, 5).card_type is CardType.RESIDENT
+
+
+def test_a_late_answer_is_not_taken_for_the_next_commands(tmp_path: Path, device: idsim.SamReaderDevice) -> None:
+    """A reply later than ``answer_timeout`` (a reader slow for a moment, a host too busy to run the simulator)
+    must not be read as the answer to the command sent next: GA 467 replies do not name their command, and a FIND
+    answer (SW3 9F) read as SELECT's was a hardwareError, with every later exchange one reply behind."""
+    drv = _driver(tmp_path / "tty", answer_timeout=0.2)
+    try:
+        device.insert(idsim.samples()["resident"])
+        device.delay = 0.6  # the reader answers FIND after the driver gave up on it
+        with contextlib.suppress(GtsdkError):
+            drv.transact(Command.FIND, OpContext("f", 5.0))
+        device.delay = 0.0
+        sel = drv.transact(Command.SELECT, OpContext("s", 5.0), gap=3.0)  # waits past the late FIND answer
+        assert sel.sw3 == SW3.OK and len(sel.data) == 8
+        assert drv.transact(Command.FIND, OpContext("f2", 5.0)).sw3 == SW3.FIND_OK  # in step again
+    finally:
+        drv.disconnect()

@@ -183,6 +183,57 @@ def test_a_card_pulled_mid_exchange_is_no_media(sim: simulation.Simulation, read
     card.close()
 
 
+def reset_by_another_application(reader: PcscReader) -> None:
+    """Another PC/SC client connects to the card and disconnects with a warm reset: pcscd re-powers the card and
+    flags every other handle on it (``SCARD_W_RESET_CARD`` on their next exchange), as a document swapped faster
+    than pcscd polls leaves a session opened across the swap stale."""
+    from smartcard import scard
+
+    hr, hcontext = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hr == 0
+    try:
+        hr, hcard, _ = scard.SCardConnect(hcontext, reader.name, scard.SCARD_SHARE_SHARED,
+                                          scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+        assert hr == 0
+        assert scard.SCardDisconnect(hcard, scard.SCARD_RESET_CARD) == 0
+    finally:
+        scard.SCardReleaseContext(hcontext)
+
+
+@pytest.mark.peer
+@pytest.mark.daemons
+def test_a_card_reset_before_the_first_exchange_is_reconnected_once(sim: simulation.Simulation,
+                                                                    reader: PcscReader) -> None:
+    sim.control("insert", {"doc": "cs"})
+    card = take_card(reader)
+    try:
+        reset_by_another_application(reader)
+        assert card.transmit(SELECT_LDS1, OpContext("r1", 5)) == (b"", 0x9000)
+        assert card.reconnects == 1
+        challenge, sw = card.transmit(GET_CHALLENGE, OpContext("r2", 5))
+        assert sw == 0x9000 and len(challenge) == 8 and card.reconnects == 1
+    finally:
+        card.close()
+
+
+@pytest.mark.peer
+@pytest.mark.daemons
+def test_a_card_reset_after_the_first_exchange_ends_the_session(sim: simulation.Simulation,
+                                                                reader: PcscReader) -> None:
+    """After an exchange the card holds the session's state (a selected application, secure messaging keys): a
+    reset loses it, so the session is over — no silent reconnection under the caller."""
+    sim.control("insert", {"doc": "cs"})
+    card = take_card(reader)
+    try:
+        assert card.transmit(SELECT_LDS1, OpContext("s1", 5))[1] == 0x9000
+        reset_by_another_application(reader)
+        with pytest.raises(GtsdkError) as e:
+            card.transmit(GET_CHALLENGE, OpContext("s2", 5))
+        assert e.value.code == ErrorCode.NO_MEDIA and card.reconnects == 0
+    finally:
+        card.close()
+
+
 def test_one_pcscd_socket_per_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """libpcsclite reads PCSCLITE_CSOCK_NAME once: the socket is set before the first contact and a
     different one afterwards is a configError naming the setting."""

@@ -199,3 +199,30 @@ def test_closing_from_another_thread_waits_for_the_read_in_progress(dev: Scripte
     assert seen and all(still_open for _, still_open in seen), seen
     err = box.get("error")
     assert isinstance(err, GtsdkError) and err.code == ErrorCode.NO_DEVICE
+
+
+def buffered(link: SerialLink, n: int) -> bool:
+    """Wait (at most 5 s) until *n* bytes sit in the port's input buffer, unread."""
+    end = time.monotonic() + 5.0
+    while link._ser.in_waiting < n:
+        if time.monotonic() > end:
+            return False
+        select.select([], [], [], 0.01)
+    return True
+
+
+def test_an_answer_waiting_in_the_buffer_when_the_gap_has_passed_is_read(dev: Scripted) -> None:
+    """On a loaded host the reading thread may run only after the answer gap has elapsed: bytes the device sent
+    in time and the kernel holds are the answer, not silence.  A gap of a nanosecond stands for a thread that
+    looks only once the gap is over."""
+    link = opened(dev)
+    dev.replies = [b"OK\r\n", b"ABCD"]
+    link.write(b"AT\r")
+    assert buffered(link, 4)
+    assert link.read_until(b"\r\n", timeout=1e-9) == b"OK\r\n"
+    link.write(b"x")
+    assert buffered(link, 4)
+    assert link.read_exact(4, timeout=1e-9) == b"ABCD"
+    with pytest.raises(GtsdkError) as e:  # an empty buffer is still silence, after that one look
+        link.read_exact(1, timeout=1e-9)
+    assert e.value.code == ErrorCode.COMMUNICATION_ERROR
