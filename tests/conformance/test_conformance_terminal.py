@@ -25,12 +25,19 @@ from gtsdk.conformance.terminal_base import QUERY_WAIT, SLACK
 from gtsdk.conformance.terminal_tier import certify_terminal, ordered
 
 
+def kept(rep: Report, artifacts: Path, name: str) -> Report:
+    """*rep* also written to artifacts/ (a report holds no personal data): when a run on a loaded machine fails
+    once, its reasons and evidence outlive the run's output."""
+    (artifacts / f"conformance-terminal-{name}.json").write_text(rep.model_dump_json(indent=1), encoding="utf-8")
+    return rep
+
+
 @pytest.fixture(scope="module")
-def clean_run(harness: Target) -> tuple[Report, float]:  # noqa: F811
+def clean_run(harness: Target, artifacts: Path) -> tuple[Report, float]:  # noqa: F811
     """One full certification of the correct terminal, and its seconds: the tests that only read a clean
     report share it (a run is ~15 s of the service, the simulators and the suite on the CPU)."""
     t0 = time.monotonic()
-    rep = selftest.certify(harness)
+    rep = kept(selftest.certify(harness), artifacts, "gold")
     return rep, time.monotonic() - t0
 
 
@@ -52,8 +59,10 @@ def test_a_correct_terminal_earns_gold_with_every_check_run(clean_run: tuple[Rep
     print(f"\nclean terminal: {len(rep.results)} checks in {took:.1f} s; slowest: {slow}")
 
 
-def test_an_app_token_alone_leaves_tiers_incomplete_naming_each_missing_check(harness: Target) -> None:  # noqa: F811
-    rep = certify_terminal(harness.url, harness.token, ca=harness.ca, origin=harness.origin)
+def test_an_app_token_alone_leaves_tiers_incomplete_naming_each_missing_check(harness: Target,  # noqa: F811
+                                                                             artifacts: Path) -> None:
+    rep = kept(certify_terminal(harness.url, harness.token, ca=harness.ca, origin=harness.origin), artifacts,
+               "app-token")
     assert rep.passed, [(r.id, r.module, r.reason) for r in rep.failures()]
     missing = {(m.check, m.module) for m in rep.incomplete}
     assert ("module.operations", "idcard") in missing  # a card must be presented
