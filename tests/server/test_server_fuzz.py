@@ -36,7 +36,8 @@ DEVICE_5XX = {"noDevice", "timeOut", "hardwareError", "communicationError", "med
 def schemathesis() -> ModuleType:
     """schemathesis, imported when a fuzz test runs: every worker collects this module, and importing it there
     cost each ~0.5 s of CPU (its pytest plugin is off too, ``-p no:schemathesis`` in pyproject.toml)."""
-    return pytest.importorskip("schemathesis")
+    module: ModuleType = pytest.importorskip("schemathesis")
+    return module
 
 
 @pytest.fixture(scope="module")
