@@ -71,7 +71,7 @@ CONFIG = '[terminal]\nid = "T-0001"\n\n[modules.lights]\ndriver = "acme"\nport =
 
 def plugin(tmp: Path, version: str, *, driver: str = GOOD, health: str = "ok", crash: str = "no") -> Path:
     """The acme-lights plugin wheel of *version*: its driver and the service module."""
-    return wheels.plugin_wheel(tmp / "src", tmp / f"w-{version}", version=version,
+    return wheels.plugin_wheel(tmp / f"w-{version}", version=version,
                                body=driver.format(version=version),
                                modules={"service": SERVICE.format(health=health, crash=crash)})
 

