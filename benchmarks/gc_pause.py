@@ -43,29 +43,28 @@ def serve_some(t: Any, n: int = 200) -> None:
 
 def main() -> None:
     from gtsdk.server.config import parse_service
-    from gtsdk.server.run import build, settle_heap
+    from gtsdk.server.run import build, close_app, settle_heap
     from gtsdk.simulated import simulated_terminal
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 15
-    home = Path(tempfile.mkdtemp(prefix="gtsdk-bench-gc-"))
-    t = simulated_terminal(home / "sim")
-    t.start()
-    try:
-        app = build(t, parse_service({}), home, simulate=True)
+    with tempfile.TemporaryDirectory(prefix="gtsdk-bench-gc-") as tmp:
+        home = Path(tmp)
+        t = simulated_terminal(home / "sim")
+        t.start()
         try:
-            serve_some(t)
-            tracked = len(gc.get_objects())
-            before, before_max = full_pass_ms(n)
-            settle_heap()
-            serve_some(t)
-            after, after_max = full_pass_ms(n)
-            left = len(gc.get_objects())
+            app = build(t, parse_service({}), home, simulate=True)
+            try:
+                serve_some(t)
+                tracked = len(gc.get_objects())
+                before, before_max = full_pass_ms(n)
+                settle_heap()
+                serve_some(t)
+                after, after_max = full_pass_ms(n)
+                left = len(gc.get_objects())
+            finally:
+                close_app(app)
         finally:
-            app.close()
-            if app.audit is not None:
-                app.audit.close()
-    finally:
-        t.stop()
+            t.stop()
     print(f"service with every simulated module: {tracked} tracked objects, {left} left to the collector after "
           f"settle_heap (frozen {gc.get_freeze_count()})")
     print(f"{'full collection (CPU ms)':<34}{'median':>8}{'max':>8}")
