@@ -297,20 +297,20 @@ class TerminalContext:
         process gets — and that connection's bytes are stolen (its client fails with ``bad record mac``)."""
         with self._lock:
             self._closing = True
-            client = self._client if self._inflight == 0 else None
-            if client is not None:
-                self._client = None
-        if client is not None:
-            client.close()
+        self._close_client_if_idle()
         if self._loop is not None:
             self._loop.close()
 
     def _request_done(self) -> None:
         with self._lock:
             self._inflight -= 1
+        self._close_client_if_idle()
+
+    def _close_client_if_idle(self) -> None:
+        """Once close() was asked for and no request is under way: close the client (once, outside the lock)."""
+        with self._lock:
             client = self._client if self._closing and self._inflight == 0 else None
-            if client is not None:
-                self._client = None
+            self._client = None if client is not None else self._client
         if client is not None:
             client.close()
 
