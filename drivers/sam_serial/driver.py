@@ -83,14 +83,14 @@ class SamSerialDriver(IdCardDriver[SamSerialSettings]):
     def _answer(self, command: Command, ctx: OpContext | None, gap: float) -> codec.Response:
         """The reply to *command*, reading past late answers to earlier commands (:func:`_stale`)."""
         resp = self._recv(ctx, gap)
-        for _ in range(MAX_STALE):
-            if not _stale(command, resp.sw3):
-                return resp
+        skipped = 0
+        while _stale(command, resp.sw3):
+            if skipped == MAX_STALE:
+                raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"the reader's answers are out of step with its "
+                                 f"commands (SW3 {resp.sw3:02X} to {command.name})")
             log.debug("skipped a late answer (SW3 %02X) to an earlier command", resp.sw3)
+            skipped += 1
             resp = self._recv(ctx, gap)
-        if _stale(command, resp.sw3):
-            raise GtsdkError(ErrorCode.COMMUNICATION_ERROR, f"the reader's answers are out of step with its "
-                             f"commands (SW3 {resp.sw3:02X} to {command.name})")
         return resp
 
     def transact(self, command: Command, ctx: OpContext | None = None, data: bytes = b"",
